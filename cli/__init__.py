@@ -1,0 +1,1 @@
+"""The `lianjie` command line."""

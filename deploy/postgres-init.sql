@@ -1,0 +1,2 @@
+CREATE DATABASE lianjie_needs;
+CREATE DATABASE lianjie_resources;

@@ -1,0 +1,1 @@
+"""The Lianjie services: needs, resources, matcher."""

@@ -1,0 +1,35 @@
+"""Settings of the matcher (`LIANJIE_MATCHER_*`): score weights and index tuning."""
+
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class Weights(BaseModel):
+    """How much each score component counts; they are normalised to sum to one."""
+
+    category: float = Field(0.30, ge=0)
+    distance: float = Field(0.30, ge=0)
+    headroom: float = Field(0.15, ge=0)
+    text: float = Field(0.15, ge=0)
+    load: float = Field(0.10, ge=0)
+
+    def as_dict(self) -> dict[str, float]:
+        total = sum(self.model_dump().values()) or 1.0
+        return {name: value / total for name, value in self.model_dump().items()}
+
+
+class MatcherSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LIANJIE_MATCHER_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    service_name: str = "matcher"
+    weights: Weights = Field(default_factory=Weights)
+    distance_scale_km: float = Field(10.0, gt=0, description="Distance at which the score is 1/e")
+    load_scale: float = Field(5.0, gt=0, description="Open referrals at which load score is 1/2")
+    rebuild_fraction: float = Field(
+        0.1, gt=0, le=1, description="Rebuild a shard's tree when this share of it is pending"
+    )
+    rebuild_min_pending: int = Field(64, ge=1, description="…but never for fewer pending than this")

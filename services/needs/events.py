@@ -1,0 +1,9 @@
+"""What the needs service does on NATS: asks the matcher; need events go out via the outbox."""
+
+from shared.contracts.matcher import RANK, RankReply, RankRequest
+from shared.messaging import Bus
+
+
+async def ask_matcher(bus: Bus, request: RankRequest) -> RankReply:
+    """Rank resources for a need over `lianjie.matcher.rank.v1`; 503 if nobody answers in time."""
+    return await bus.request(RANK, request, RankReply)

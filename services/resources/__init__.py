@@ -1,0 +1,1 @@
+"""Resources service: the county's resource library (资源库) and its capacity ledger."""

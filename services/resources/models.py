@@ -1,0 +1,59 @@
+"""Tables of the resources service."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.outbox import OutboxRecord, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Resource(Base):
+    """A resource (资源): an enterprise, charity, volunteer (team) or department that can serve."""
+
+    __tablename__ = "resource"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    organization: Mapped[str | None] = mapped_column(String(200))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(Text, default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_km: Mapped[float | None] = mapped_column(Float)
+    adcodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    eligible_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    capacity_total: Mapped[int] = mapped_column(Integer)
+    capacity_remaining: Mapped[int] = mapped_column(Integer)
+    capacity_unit: Mapped[str] = mapped_column(String(20))
+    capacity_period: Mapped[str] = mapped_column(String(20))
+    capacity_mode: Mapped[str] = mapped_column(String(20), default="capacity")
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Reservation(Base):
+    """One referral's hold on a resource's capacity (容量预留); one per referral id."""
+
+    __tablename__ = "reservation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resource.id"), index=True)
+    referral_id: Mapped[str] = mapped_column(String(64), unique=True)
+    units: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxEvent(Base, OutboxRecord):
+    __tablename__ = "outbox"

@@ -1,0 +1,13 @@
+"""Settings of the resources service (`LIANJIE_RESOURCES_*`)."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class ResourcesSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LIANJIE_RESOURCES_", extra="ignore")
+
+    service_name: str = "resources"
+    page_size_max: int = Field(200, ge=1, description="Largest page a list request may ask for")

@@ -1,0 +1,1 @@
+"""Lianjie's common library: settings, contracts, taxonomy, geo, NATS and database helpers."""

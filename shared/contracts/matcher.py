@@ -1,0 +1,51 @@
+"""The matcher's request-reply contract: rank resources for a need."""
+
+from pydantic import BaseModel, Field
+
+from shared.contracts.common import CategoryCode, Latitude, Longitude, Urgency
+from shared.contracts.resources import ResourceKind
+
+RANK = "lianjie.matcher.rank.v1"
+MATCHER_QUEUE = "matcher"
+
+
+class RankRequest(BaseModel):
+    """What a need asks of the matcher. Carries codes and a location, never who the person is."""
+
+    category: CategoryCode
+    lat: Latitude
+    lon: Longitude
+    adcode: str | None = Field(None, description="Division code where the need lies")
+    quantity: int = Field(1, ge=1)
+    urgency: Urgency = 3
+    groups: list[str] = Field(default_factory=list, description="The person's groups")
+    text: str = Field("", max_length=2000, description="Free-text description of the need")
+    exclude: list[str] = Field(default_factory=list, description="Resource ids to leave out")
+    k: int = Field(10, ge=1, le=100)
+    max_distance_km: float | None = Field(None, gt=0)
+
+
+class Explanation(BaseModel):
+    """Why a resource is where it is: every score component and every hard filter it passed."""
+
+    components: dict[str, float]
+    weights: dict[str, float]
+    filters_passed: list[str]
+    category_offered: str
+
+
+class RankedResource(BaseModel):
+    resource_id: str
+    name: str
+    kind: ResourceKind
+    score: float
+    distance_km: float
+    capacity_remaining: int
+    capacity_unit: str
+    explanation: Explanation
+
+
+class RankReply(BaseModel):
+    results: list[RankedResource]
+    candidates_considered: int
+    index_size: int

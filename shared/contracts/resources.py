@@ -1,0 +1,85 @@
+"""What the resources service publishes and answers on NATS."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from shared.contracts.common import Latitude, Longitude
+
+RESOURCE_UPSERTED = "lianjie.resources.resource.upserted.v1"
+"""Per-resource subject prefix: the state of resource R goes to `<prefix>.R`, last value kept."""
+
+CAPACITY_RESERVE = "lianjie.resources.capacity.reserve.v1"
+CAPACITY_RELEASE = "lianjie.resources.capacity.release.v1"
+CAPACITY_CONSUME = "lianjie.resources.capacity.consume.v1"
+RESOURCES_QUEUE = "resources"
+
+
+def resource_subject(resource_id: str) -> str:
+    """The subject that carries the latest state of one resource."""
+    return f"{RESOURCE_UPSERTED}.{resource_id}"
+
+
+class ResourceKind(StrEnum):
+    """The four kinds of the rescue alliance's members and partners."""
+
+    ENTERPRISE = "enterprise"  # 爱心企业
+    CHARITY = "charity"  # 慈善组织
+    VOLUNTEER = "volunteer"  # 志愿者/志愿服务队
+    DEPARTMENT = "department"  # 政府部门
+
+
+class CapacityMode(StrEnum):
+    """What happens when capacity runs out (FHIR SDOH: capacity / no-capacity / waitlist)."""
+
+    HARD = "capacity"
+    WAITLIST = "waitlist"
+
+
+class ResourceUpserted(BaseModel):
+    """The public state of a resource as the matcher needs it: no contact or personal data."""
+
+    resource_id: str
+    version: int = Field(ge=1, description="Grows by one with every change; stale ones are ignored")
+    name: str
+    kind: ResourceKind
+    organization: str | None = None
+    categories: list[str]
+    description: str = ""
+    lat: Latitude
+    lon: Longitude
+    radius_km: float | None = Field(None, gt=0)
+    adcodes: list[str] = Field(default_factory=list)
+    eligible_groups: list[str] = Field(default_factory=list, description="Empty: everyone")
+    capacity_total: int = Field(ge=0)
+    capacity_remaining: int = Field(ge=0)
+    capacity_unit: str = "persons"
+    capacity_mode: CapacityMode = CapacityMode.HARD
+    open_referrals: int = Field(0, ge=0)
+    active: bool = True
+    updated_at: datetime
+
+
+class CapacityRequest(BaseModel):
+    """Reserve, release or consume units of a resource for one referral (idempotent by id)."""
+
+    resource_id: str
+    referral_id: str
+    units: int = Field(1, ge=1)
+
+
+class ReservationState(StrEnum):
+    RESERVED = "reserved"
+    RELEASED = "released"
+    CONSUMED = "consumed"
+
+
+class CapacityReply(BaseModel):
+    """The reservation's state after the request, and what remains of the resource."""
+
+    resource_id: str
+    referral_id: str
+    units: int
+    state: ReservationState
+    capacity_remaining: int

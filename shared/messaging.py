@@ -1,0 +1,190 @@
+"""NATS: a connection that keeps trying, JetStream streams, request-reply with problem replies."""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError
+from pydantic import BaseModel, ValidationError
+
+from shared.contracts.streams import STREAMS, StreamSpec
+from shared.errors import (
+    DomainError,
+    RemoteError,
+    ServiceUnavailable,
+    ValidationFailed,
+    field_errors,
+)
+from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+STATUS_HEADER = "Lianjie-Status"
+ReplyT = TypeVar("ReplyT", bound=BaseModel)
+RequestT = TypeVar("RequestT", bound=BaseModel)
+OnConnected = Callable[["Bus"], Awaitable[None]]
+
+
+class Bus:
+    """This service's NATS connection. It connects in the background and never blocks start-up:
+    while NATS is away, requests fail fast with ServiceUnavailable and /readyz says so."""
+
+    def __init__(self, settings: CommonSettings, *, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.nc: NATS | None = None
+        self._on_connected: list[OnConnected] = []
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    def on_connected(self, callback: OnConnected) -> None:
+        """Run `callback` once, after the first successful connect (subscriptions go here)."""
+        self._on_connected.append(callback)
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self.nc is None:
+            raise ServiceUnavailable("the message bus (NATS) is not connected")
+        return self.nc.jetstream()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_until_done(), name=f"{self.name}-nats")
+
+    async def _connect_until_done(self) -> None:
+        while self.nc is None:
+            try:
+                self.nc = await nats.connect(**self._connect_options())
+            except Exception as exc:
+                log.warning("NATS connect failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(self.settings.nats_reconnect_wait_s)
+        await ensure_streams(self.nc.jetstream())
+        for callback in self._on_connected:
+            await callback(self)
+        self.ready.set()
+        log.info("connected to NATS as %s", self.name)
+
+    def _connect_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "servers": self.settings.nats_url.split(","),
+            "name": self.name,
+            "connect_timeout": self.settings.nats_connect_timeout_s,
+            "reconnect_time_wait": self.settings.nats_reconnect_wait_s,
+            "max_reconnect_attempts": -1,
+            "allow_reconnect": True,
+            "error_cb": _log_error,
+        }
+        if self.settings.nats_user:
+            options["user"] = self.settings.nats_user
+            options["password"] = self.settings.nats_password
+        return options
+
+    async def request(
+        self,
+        subject: str,
+        payload: BaseModel,
+        reply_type: type[ReplyT],
+        *,
+        timeout: float | None = None,
+    ) -> ReplyT:
+        """Ask `subject` and decode the answer; no answer in time → ServiceUnavailable."""
+        timeout = timeout or self.settings.nats_request_timeout_s
+        if not self.connected or self.nc is None:
+            raise ServiceUnavailable(f"cannot ask {subject}: the message bus is not connected")
+        try:
+            msg = await self.nc.request(subject, payload.model_dump_json().encode(), timeout)
+        except NoRespondersError as exc:
+            raise ServiceUnavailable(f"no service is answering {subject}") from exc
+        except NatsTimeout as exc:
+            raise ServiceUnavailable(f"no answer on {subject} within {timeout:g}s") from exc
+        status = (msg.headers or {}).get(STATUS_HEADER)
+        if status:
+            raise RemoteError(int(status), json.loads(msg.data))
+        return reply_type.model_validate_json(msg.data)
+
+    async def serve(
+        self,
+        subject: str,
+        *,
+        queue: str,
+        request_type: type[RequestT],
+        handler: Callable[[RequestT], Awaitable[BaseModel]],
+    ) -> None:
+        """Answer `subject` in queue group `queue`: decode, call `handler`, encode or explain."""
+        if self.nc is None:
+            raise ServiceUnavailable("the message bus (NATS) is not connected")
+        nc = self.nc
+
+        async def on_request(msg: Msg) -> None:
+            body, headers = await _answer(msg.data, request_type, handler)
+            if msg.reply:
+                await nc.publish(msg.reply, body, headers=headers)
+
+        await nc.subscribe(subject, queue=queue, cb=on_request)
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+
+
+async def _answer(
+    data: bytes,
+    request_type: type[RequestT],
+    handler: Callable[[RequestT], Awaitable[BaseModel]],
+) -> tuple[bytes, dict[str, str] | None]:
+    try:
+        request = request_type.model_validate_json(data)
+        reply = await handler(request)
+    except ValidationError as exc:
+        return _problem_reply(ValidationFailed(field_errors(exc.errors())))
+    except DomainError as exc:
+        return _problem_reply(exc)
+    except Exception as exc:
+        log.error("request handler failed with %s", type(exc).__name__)
+        return _problem_reply(DomainError("the responder failed; it was logged"), status=500)
+    return reply.model_dump_json().encode(), None
+
+
+def _problem_reply(exc: DomainError, status: int | None = None) -> tuple[bytes, dict[str, str]]:
+    status = status or exc.status
+    body: dict[str, Any] = {"title": exc.title, "status": status, "detail": exc.detail}
+    if isinstance(exc, ValidationFailed):
+        body["errors"] = [e.as_dict() for e in exc.errors]
+    return json.dumps(body).encode(), {STATUS_HEADER: str(status)}
+
+
+async def ensure_streams(js: JetStreamContext, specs: list[StreamSpec] = STREAMS) -> None:
+    """Create the streams, or bring their configuration up to date."""
+    for spec in specs:
+        config = StreamConfig(
+            name=spec.name,
+            subjects=spec.subjects,
+            max_msgs_per_subject=spec.max_msgs_per_subject,
+            **spec.extra,  # type: ignore[arg-type]
+        )
+        try:
+            await js.add_stream(config)  # idempotent when the stream exists with this config
+        except BadRequestError:
+            await js.update_stream(config)
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("NATS: %s", type(exc).__name__)

@@ -1,0 +1,42 @@
+"""Settings shared by every service, read from `LIANJIE_*` environment variables."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """Knobs every service reads: where NATS is, how long to wait for it, where files go."""
+
+    model_config = SettingsConfigDict(env_prefix="LIANJIE_", extra="ignore")
+
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222", description="NATS server URL(s), comma separated"
+    )
+    nats_user: str | None = Field(None, description="NATS user name of this service")
+    nats_password: str | None = Field(None, description="NATS password of this service")
+    nats_connect_timeout_s: float = Field(2.0, gt=0, description="One connect attempt's limit")
+    nats_reconnect_wait_s: float = Field(0.5, gt=0, description="Pause between reconnects")
+    nats_request_timeout_s: float = Field(2.0, gt=0, description="Limit for a request-reply call")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503")
+    var_dir: Path = Field(Path("var"), description="Folder for SQLite files and the NATS store")
+    log_level: str = Field("INFO", description="Python logging level")
+
+
+class ServiceSettings(BaseSettings):
+    """Base for one service's settings; subclasses set `env_prefix` to `LIANJIE_<SERVICE>_`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file under LIANJIE_VAR_DIR"
+    )
+    common: CommonSettings = Field(default_factory=CommonSettings)
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded default `sqlite:///<var_dir>/<service>.db`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.common.var_dir / f'{self.service_name}.db'}"

