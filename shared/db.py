@@ -71,7 +71,7 @@ def migrate(engine: Engine, migrations_dir: Path) -> None:
     config.set_main_option("script_location", str(migrations_dir))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # sub-domains may add migration branches
 
 
 def run_migrations_online(target_metadata: Any) -> None:

@@ -1,8 +1,9 @@
 """Events the needs service publishes: ids, codes, coarse location and urgency, never PII."""
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 NEED_OPENED = "lianjie.needs.need.opened.v1"
 NEED_UPDATED = "lianjie.needs.need.updated.v1"
@@ -19,4 +20,51 @@ class NeedEvent(BaseModel):
     urgency: int
     adcode: str | None
     version: int
+    occurred_at: datetime
+
+
+REFERRAL_EVENTS = "lianjie.needs.referral"
+"""Prefix of referral transitions: `lianjie.needs.referral.<state>.v1`."""
+
+
+def referral_subject(state: str) -> str:
+    """The subject a referral's transition into `state` is published on."""
+    return f"{REFERRAL_EVENTS}.{state}.v1"
+
+
+REFERRAL_ALL_STATES = f"{REFERRAL_EVENTS}.*.v1"
+
+
+class MatchSnapshot(BaseModel):
+    """The matcher's view when the referral was made, frozen: what outcome learning learns from."""
+
+    rank_position: int | None = Field(
+        None, ge=1, description="1 = top of the list; None = override"
+    )
+    score: float | None = None
+    distance_km: float | None = None
+    components: dict[str, float] = Field(default_factory=dict)
+
+
+class ReferralOutcome(BaseModel):
+    """How a referral ended: 居民满意度 satisfaction 1–5 and whether the need was met."""
+
+    result: Literal["met", "partly_met", "not_met"]
+    satisfaction: int | None = Field(None, ge=1, le=5)
+
+
+class ReferralEvent(BaseModel):
+    """A referral changed state. Ids and codes only: no names, ID numbers, phones or addresses."""
+
+    referral_id: str
+    need_id: str
+    resource_id: str
+    state: str
+    category: str
+    urgency: int
+    adcode: str | None
+    version: int
+    reason: str | None = Field(None, description="A code such as no_capacity, never free text")
+    match: MatchSnapshot | None = None
+    outcome: ReferralOutcome | None = None
     occurred_at: datetime
