@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs import service
 from services.needs.events import ask_matcher
+from services.needs.referrals.api import router as referrals_router
 from services.needs.schemas import (
     HouseholdCreate,
     HouseholdOut,
@@ -16,6 +17,7 @@ from services.needs.schemas import (
 from shared.db import run_in_transaction, run_read
 
 router = APIRouter()
+router.include_router(referrals_router)
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:

@@ -9,7 +9,7 @@ from services.needs.models import Household, Need, OutboxEvent
 from services.needs.schemas import HouseholdCreate, MatchRequest, NeedCreate
 from shared import divisions
 from shared.contracts.matcher import RankRequest
-from shared.contracts.needs import NEED_OPENED, NeedEvent
+from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
 from shared.errors import NotFound, ValidationFailed
 from shared.outbox import add_event
 
@@ -117,6 +117,18 @@ def get_need_or_raise(*, session: Session, need_id: str) -> Need:
     need = session.get(Need, need_id)
     if need is None:
         raise NotFound(f"no need with id {need_id}")
+    return need
+
+
+def set_need_status(*, session: Session, need: Need, status: str, actor: str | None) -> Need:
+    """Move a need to `status`, stamped with who and when, and announce it."""
+    if need.status == status:
+        return need
+    need.status = status
+    need.version += 1
+    need.updated_at = _now()
+    closed = status in (NeedStatus.MET, NeedStatus.CLOSED_UNMET, NeedStatus.WITHDRAWN)
+    _publish(session, need, NEED_CLOSED if closed else NEED_UPDATED)
     return need
 
 

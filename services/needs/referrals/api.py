@@ -1,0 +1,5 @@
+"""HTTP routes of referrals."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["referrals"])
