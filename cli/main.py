@@ -67,7 +67,7 @@ def _print_where_to_look(stack: Stack, need_id: str | None) -> None:
     lines = ["", "Lianjie is up:"]
     for service in SERVICES:
         lines.append(f"  {service:<10} {stack.url(service)}/docs")
-    lines.append(f"  nats       {stack.nats_url}")
+    lines.append(f"  nats       {stack.nats_plain_url} (users in {stack.config.var_dir}/nats)")
     if need_id:
         lines += [
             "",

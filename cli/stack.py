@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from cli import nats_config
+
 SERVICES = ("needs", "resources", "matcher")
 DEFAULT_PORTS = {"needs": 8001, "resources": 8002, "matcher": 8003}
 LogSink = Callable[[str, str], None]
@@ -90,9 +92,16 @@ class Stack:
         self.sink = sink
         self.processes: dict[str, Process] = {}
         self.nats_port = config.nats_port
+        self.passwords = nats_config.new_passwords()
 
     @property
     def nats_url(self) -> str:
+        """The admin URL, credentials included: for tests and tools, not for services."""
+        admin = nats_config.ADMIN
+        return f"nats://{admin}:{self.passwords[admin]}@{self.config.host}:{self.nats_port}"
+
+    @property
+    def nats_plain_url(self) -> str:
         return f"nats://{self.config.host}:{self.nats_port}"
 
     def url(self, service: str) -> str:
@@ -112,11 +121,13 @@ class Stack:
         if not port_is_free(self.nats_port, self.config.host):
             self.nats_port = free_port(self.config.host)
             self.sink("lianjie", f"port {self.config.nats_port} is taken; NATS on {self.nats_port}")
-        store = self.config.var_dir / "nats"
-        store.mkdir(parents=True, exist_ok=True)
-        command = [nats_server_binary(), "-a", self.config.host, "-p", str(self.nats_port)]
-        command += ["-js", "-sd", str(store)]
-        self._spawn("nats", command, env=os.environ.copy())
+        config = nats_config.write(
+            folder=self.config.var_dir / "nats",
+            host=self.config.host,
+            port=self.nats_port,
+            passwords=self.passwords,
+        )
+        self._spawn("nats", [nats_server_binary(), "-c", str(config)], env=os.environ.copy())
         self._wait_port(self.nats_port, "nats", timeout=10)
 
     def start_service(
@@ -129,7 +140,9 @@ class Stack:
         env = os.environ.copy()
         env.update(self.config.env)
         env.update(self.config.service_env.get(service, {}))
-        env["LIANJIE_NATS_URL"] = self.nats_url
+        env["LIANJIE_NATS_URL"] = self.nats_plain_url
+        env["LIANJIE_NATS_USER"] = service
+        env["LIANJIE_NATS_PASSWORD"] = self.passwords[service]
         env["LIANJIE_VAR_DIR"] = str(self.config.var_dir)
         command = [
             sys.executable,

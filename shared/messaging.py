@@ -30,6 +30,7 @@ from shared.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 STATUS_HEADER = "Lianjie-Status"
+RETRY_BACKOFF_S = 0.05
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 RequestT = TypeVar("RequestT", bound=BaseModel)
 OnConnected = Callable[["Bus"], Awaitable[None]]
@@ -99,21 +100,38 @@ class Bus:
         reply_type: type[ReplyT],
         *,
         timeout: float | None = None,
+        attempts: int = 1,
     ) -> ReplyT:
-        """Ask `subject` and decode the answer; no answer in time → ServiceUnavailable."""
+        """Ask `subject` and decode the answer; no answer in time → ServiceUnavailable.
+
+        Only idempotent requests (rank; capacity keyed by referral id) may pass `attempts` > 1:
+        a retry after a timeout may reach a responder that already acted on the first try.
+        """
         timeout = timeout or self.settings.nats_request_timeout_s
+        data = payload.model_dump_json().encode()
+        for attempt in range(1, attempts + 1):
+            try:
+                msg = await self._request_once(subject, data, timeout)
+            except ServiceUnavailable:
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
+                continue
+            status = (msg.headers or {}).get(STATUS_HEADER)
+            if status:
+                raise RemoteError(int(status), json.loads(msg.data))
+            return reply_type.model_validate_json(msg.data)
+        raise ServiceUnavailable(f"no answer on {subject}")  # not reached: attempts >= 1
+
+    async def _request_once(self, subject: str, data: bytes, timeout: float) -> Msg:
         if not self.connected or self.nc is None:
             raise ServiceUnavailable(f"cannot ask {subject}: the message bus is not connected")
         try:
-            msg = await self.nc.request(subject, payload.model_dump_json().encode(), timeout)
+            return await self.nc.request(subject, data, timeout)
         except NoRespondersError as exc:
             raise ServiceUnavailable(f"no service is answering {subject}") from exc
         except NatsTimeout as exc:
             raise ServiceUnavailable(f"no answer on {subject} within {timeout:g}s") from exc
-        status = (msg.headers or {}).get(STATUS_HEADER)
-        if status:
-            raise RemoteError(int(status), json.loads(msg.data))
-        return reply_type.model_validate_json(msg.data)
 
     async def serve(
         self,

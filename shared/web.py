@@ -14,6 +14,7 @@ from shared import logs
 from shared.db import create_db_engine, migrate, ping, session_factory
 from shared.health import Check, health_router
 from shared.messaging import Bus
+from shared.metrics import Metrics
 from shared.outbox import OutboxRecord, OutboxRelay
 from shared.problems import install_problem_handlers
 from shared.settings import CommonSettings, ServiceSettings
@@ -30,10 +31,13 @@ def new_app(
     checks: dict[str, Check],
 ) -> FastAPI:
     """A FastAPI app with Lianjie's logging, error handling and health endpoints."""
-    logs.configure(title.split()[-1].lower(), common.log_level)
+    service = title.split()[-1].lower()
+    logs.configure(service, common.log_level)
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
     app.include_router(health_router(checks))
+    app.state.metrics = Metrics(service)
+    app.state.metrics.install(app)
     return app
 
 
@@ -94,5 +98,10 @@ class DatabaseService:
         app.state.sessions = self.sessions
         app.state.bus = self.bus
         app.state.relay = self.relay
+        app.state.metrics.gauge(
+            "lianjie_outbox_backlog",
+            "Events written but not yet acknowledged by JetStream",
+            self.relay.backlog,
+        )
         app.include_router(router)
         return app

@@ -6,4 +6,5 @@ from shared.messaging import Bus
 
 async def ask_matcher(bus: Bus, request: RankRequest) -> RankReply:
     """Rank resources for a need over `lianjie.matcher.rank.v1`; 503 if nobody answers in time."""
-    return await bus.request(RANK, request, RankReply)
+    # Ranking has no side effects, so one retry (e.g. a replica restarting) is safe.
+    return await bus.request(RANK, request, RankReply, attempts=2)

@@ -1,0 +1,61 @@
+"""Prometheus metrics: request latency for every route, and gauges a service registers
+(outbox backlog, consumer lag, …). Labels are route templates and codes, never ids or PII."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """One service's metric registry."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "lianjie_http_request_seconds",
+            "HTTP request latency by route template and status",
+            ["service", "method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def histogram(self, name: str, documentation: str) -> Histogram:
+        """A latency histogram labelled with this service."""
+        return Histogram(
+            name, documentation, ["service"], buckets=LATENCY_BUCKETS, registry=self.registry
+        )
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is read at scrape time."""
+        gauge = Gauge(name, documentation, ["service"], registry=self.registry)
+        gauge.labels(self.service).set_function(read)
+
+    def install(self, app: FastAPI) -> None:
+        """Time every request and serve `GET /metrics`."""
+
+        @app.middleware("http")
+        async def timed(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            self.requests.labels(
+                self.service, request.method, route, str(response.status_code)
+            ).observe(time.perf_counter() - started)
+            return response
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

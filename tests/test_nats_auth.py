@@ -1,0 +1,82 @@
+"""NATS is not open: each service connects as its own user, limited to its own subjects."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from cli.nats_config import admin_url
+from cli.stack import Stack, StackConfig, free_port
+from shared.contracts.resources import resource_subject
+from shared.contracts.streams import RESOURCES_STREAM
+from shared.messaging import ensure_streams
+
+
+@pytest.fixture
+def nats_only(tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(StackConfig(var_dir=tmp_path, nats_port=free_port()), sink=lambda *_: None)
+    stack.start_nats()
+    yield stack
+    stack.stop()
+
+
+def _as(stack: Stack, user: str, password: str | None = None) -> str:
+    secret = password if password is not None else stack.passwords[user]
+    return f"nats://{user}:{secret}@127.0.0.1:{stack.nats_port}"
+
+
+@pytest.mark.integration
+def test_wrong_credentials_are_refused(nats_only: Stack) -> None:
+    async def connect() -> None:
+        await nats.connect(
+            _as(nats_only, "needs", "not-the-password"),
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=2,
+        )
+
+    with pytest.raises(Exception) as refused:
+        asyncio.run(connect())
+    assert "authorization" in str(refused.value).lower() or refused.type.__name__.startswith(
+        "NoServers"
+    )
+
+
+@pytest.mark.integration
+def test_matcher_may_not_publish_resource_events(nats_only: Stack) -> None:
+    async def scenario() -> tuple[list[str], int, int]:
+        admin = await nats.connect(nats_only.nats_url)
+        await ensure_streams(admin.jetstream())
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        matcher = await nats.connect(_as(nats_only, "matcher"), error_cb=on_error)
+        await matcher.publish(resource_subject("forged"), b"{}")
+        await matcher.flush()
+        resources = await nats.connect(_as(nats_only, "resources"))
+        await resources.publish(resource_subject("genuine"), b"{}")
+        await resources.flush()
+        await asyncio.sleep(0.3)
+        info = await admin.jetstream().stream_info(RESOURCES_STREAM.name)
+        forged = await _count(admin, resource_subject("forged"))
+        for conn in (matcher, resources, admin):
+            await conn.close()
+        return errors, info.state.messages, forged
+
+    errors, stored, forged = asyncio.run(scenario())
+    assert any("permissions violation" in e.lower() for e in errors), errors
+    assert forged == 0
+    assert stored == 1, "the resources service's own event must still be accepted"
+
+
+async def _count(nc: nats.NATS, subject: str) -> int:
+    info = await nc.jetstream().stream_info(RESOURCES_STREAM.name, subjects_filter=subject)
+    return sum((info.state.subjects or {}).values())
+
+
+def test_admin_url_is_read_from_the_users_file(nats_only: Stack) -> None:
+    assert admin_url(nats_only.config.var_dir) == nats_only.nats_url
