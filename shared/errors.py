@@ -91,3 +91,17 @@ def field_errors(pydantic_errors: list[Any]) -> list[FieldError]:
             FieldError(".".join(loc) or "body", str(err.get("type")), str(err.get("msg")))
         )
     return result
+
+
+class Unauthorized(DomainError):
+    """No valid credentials: a missing, expired or forged token."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    """Valid credentials, but this role or scope may not do this."""
+
+    status = 403
+    title = "Forbidden"

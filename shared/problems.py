@@ -44,6 +44,8 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             extra["errors"] = [e.as_dict() for e in exc.errors]
         if isinstance(exc, ServiceUnavailable) or exc.status == 503:
             headers = {"Retry-After": str(retry_after_s)}
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="lianjie"'}
         extra.pop("title", None), extra.pop("status", None), extra.pop("detail", None)
         extra.pop("type", None), extra.pop("instance", None)
         return problem(
