@@ -183,7 +183,8 @@ async def _answer(
 
 def _problem_reply(exc: DomainError, status: int | None = None) -> tuple[bytes, dict[str, str]]:
     status = status or exc.status
-    body: dict[str, Any] = {"title": exc.title, "status": status, "detail": exc.detail}
+    body: dict[str, Any] = {**exc.extra, "title": exc.title, "status": status}
+    body["detail"] = exc.detail
     if isinstance(exc, ValidationFailed):
         body["errors"] = [e.as_dict() for e in exc.errors]
     return json.dumps(body).encode(), {STATUS_HEADER: str(status)}
