@@ -6,9 +6,10 @@ import json
 import secrets
 from pathlib import Path
 
-# Every service manages streams and consumers through the JetStream API and receives replies
-# on inboxes; responders publish their answers to the requester's inbox.
-_COMMON_PUBLISH = ["$JS.API.>", "$JS.ACK.>", "_INBOX.>"]
+# Every service manages streams and consumers through the JetStream API (acks, and flow-control
+# answers on $JS.FC, without which a replaying consumer stalls) and receives replies on inboxes;
+# responders publish their answers to the requester's inbox.
+_COMMON_PUBLISH = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"]
 _COMMON_SUBSCRIBE = ["_INBOX.>"]
 
 PERMISSIONS: dict[str, dict[str, list[str]]] = {
