@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 
-from services.matcher.schemas import IndexStatus
+from services.matcher.schemas import IndexStatus, ModelStatus
 from services.matcher.service import Ranker
 from shared.contracts.matcher import RankReply, RankRequest
 from shared.errors import ServiceUnavailable
@@ -12,6 +12,18 @@ router = APIRouter(tags=["matcher"])
 
 def _ranker(request: Request) -> Ranker:
     return request.app.state.ranker  # type: ignore[no-any-return]
+
+
+def _model_status(ranker: Ranker) -> ModelStatus:
+    model = ranker.model
+    if model is None:
+        return ModelStatus()
+    return ModelStatus(
+        model_id=model.model_id,
+        applied=ranker.reranker is not None,
+        ndcg5_model=model.ndcg5_model,
+        ndcg5_hand=model.ndcg5_hand,
+    )
 
 
 @router.post("/rank", response_model=RankReply)
@@ -24,10 +36,22 @@ async def rank(body: RankRequest, request: Request) -> RankReply:
 
 @router.get("/index", response_model=IndexStatus)
 async def index_status(request: Request) -> IndexStatus:
-    index = _ranker(request).index
+    """Size and freshness of the index, this replica's name and the re-ranker in use."""
+    ranker = _ranker(request)
     return IndexStatus(
-        resources=len(index),
-        events_applied=index.applied,
+        resources=len(ranker.index),
+        events_applied=ranker.index.applied,
         caught_up=request.app.state.feed.caught_up.is_set(),
-        shards=len(index.shards),
+        shards=ranker.index.shard_count(),
+        replica=ranker.settings.replica_id,
+        rank_requests=ranker.requests,
+        model=_model_status(ranker),
     )
+
+
+@router.post("/model/reload", response_model=ModelStatus)
+async def reload_model(request: Request) -> ModelStatus:
+    """Load the trained re-ranker again (after `lianjie matcher train`), without a restart."""
+    ranker = _ranker(request)
+    ranker.reload_model()
+    return _model_status(ranker)

@@ -4,14 +4,18 @@ import asyncio
 import logging
 
 from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from services.matcher.index import ResourceIndex
 from services.matcher.service import Ranker
 from shared.contracts.matcher import MATCHER_QUEUE, RANK, RankReply, RankRequest
+from shared.contracts.needs import REFERRAL_ALL_STATES, ReferralEvent
 from shared.contracts.resources import RESOURCE_UPSERTED, ResourceUpserted
-from shared.contracts.streams import RESOURCES_STREAM
+from shared.contracts.streams import NEEDS_STREAM, RESOURCES_STREAM
+from shared.errors import ServiceUnavailable
 from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ class IndexFeed:
         self.skipped = 0
 
     async def start(self, bus: Bus) -> None:
+        self.index.defer_rebuilds()
         info = await bus.js.stream_info(RESOURCES_STREAM.name)
         if info.state.messages == 0:
             self._mark_caught_up()
@@ -62,3 +67,33 @@ async def serve_rank(bus: Bus, ranker: Ranker) -> None:
         return ranker.rank(request)
 
     await bus.serve(RANK, queue=MATCHER_QUEUE, request_type=RankRequest, handler=handle)
+
+
+async def read_referral_events(*, js: JetStreamContext, timeout_s: float) -> list[ReferralEvent]:
+    """Every referral event on the needs stream so far, oldest first (for training).
+
+    An ephemeral ordered consumer: training keeps no position, it reads the whole history.
+    """
+    info = await js.stream_info(NEEDS_STREAM.name, subjects_filter=REFERRAL_ALL_STATES)
+    if not info.state.subjects:
+        return []
+    sub = await js.subscribe(
+        REFERRAL_ALL_STATES, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    events: list[ReferralEvent] = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=timeout_s)
+            except NatsTimeout as exc:
+                raise ServiceUnavailable(
+                    f"no referral event arrived within {timeout_s:g}s"
+                ) from exc
+            try:
+                events.append(ReferralEvent.model_validate_json(msg.data))
+            except ValidationError:
+                log.warning("skipped a malformed referral event on %s", msg.subject)
+            if msg.metadata.num_pending == 0:
+                return events
+    finally:
+        await sub.unsubscribe()

@@ -1,5 +1,8 @@
 """Settings of the matcher (`LIANJIE_MATCHER_*`): score weights and index tuning."""
 
+import os
+import socket
+
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -33,3 +36,19 @@ class MatcherSettings(ServiceSettings):
         0.1, gt=0, le=1, description="Rebuild a shard's tree when this share of it is pending"
     )
     rebuild_min_pending: int = Field(64, ge=1, description="…but never for fewer pending than this")
+    rerank_top_n: int = Field(
+        30, ge=1, le=500, description="How many of the hand score's best the re-ranker reorders"
+    )
+    learning_min_examples: int = Field(
+        200, ge=2, description="Labelled outcomes needed before a re-ranker is trained"
+    )
+    learning_held_out: float = Field(
+        0.25, gt=0, lt=1, description="Share of needs held out to judge the re-ranker"
+    )
+    model_check_interval_s: float = Field(
+        5.0, ge=0, description="How often the matcher looks for a new or changed model file"
+    )
+    replica_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="Names this replica in rank replies (default: host and process id)",
+    )

@@ -1,13 +1,23 @@
 """Text relevance: TF-IDF over character 1- and 2-grams, which needs no Chinese tokenizer.
 
 Document frequencies are kept up to date as resources come and go, so no refit is needed.
+A document is stored compactly as an `array('I')` of packed terms, `gram_id << 4 | count`
+(4 bytes a term instead of a dict entry), with gram ids from one shared vocabulary.
 """
 
+from __future__ import annotations
+
 import math
+from array import array
 from collections import Counter
 
 NGRAM_SIZES = (1, 2)
 _SKIP = set(" \t\n\r,.;:!?，。；：！？、（）()《》“”\"'")
+_COUNT_BITS = 4
+_COUNT_MAX = (1 << _COUNT_BITS) - 1
+
+QueryWeights = tuple[dict[int, float], float]
+"""A weighed query: TF-IDF weight by gram id (known grams only) and the query's norm."""
 
 
 def ngrams(text: str) -> Counter[str]:
@@ -23,32 +33,69 @@ class TextModel:
     """Document frequencies of the indexed descriptions, and cosine similarity under them."""
 
     def __init__(self) -> None:
-        self.df: Counter[str] = Counter()
+        self.vocabulary: dict[str, int] = {}
+        self.df: list[int] = []
         self.documents = 0
+        self._idf: dict[int, float] = {}
 
-    def add(self, grams: Counter[str]) -> None:
-        self.df.update(grams.keys())
+    def encode(self, text: str) -> array[int]:
+        """A text as packed terms, growing the vocabulary with grams not seen before."""
+        terms = array("I")
+        for gram, count in ngrams(text).items():
+            gram_id = self.vocabulary.get(gram)
+            if gram_id is None:
+                gram_id = self.vocabulary[gram] = len(self.df)
+                self.df.append(0)
+            terms.append(gram_id << _COUNT_BITS | min(count, _COUNT_MAX))
+        return terms
+
+    def add(self, terms: array[int]) -> None:
+        for term in terms:
+            self.df[term >> _COUNT_BITS] += 1
         self.documents += 1
+        self._idf.clear()
 
-    def remove(self, grams: Counter[str]) -> None:
-        self.df.subtract(grams.keys())
+    def remove(self, terms: array[int]) -> None:
+        for term in terms:
+            self.df[term >> _COUNT_BITS] -= 1
         self.documents -= 1
+        self._idf.clear()
 
-    def idf(self, gram: str) -> float:
-        return math.log((1 + self.documents) / (1 + self.df.get(gram, 0))) + 1.0
+    def _idf_of(self, df: int) -> float:
+        return math.log((1 + self.documents) / (1 + df)) + 1.0
 
-    def weigh(self, grams: Counter[str]) -> tuple[dict[str, float], float]:
-        """TF-IDF weights of a document and their Euclidean norm."""
-        weights = {g: tf * self.idf(g) for g, tf in grams.items()}
-        return weights, math.sqrt(sum(w * w for w in weights.values()))
+    def idf(self, gram_id: int) -> float:
+        cached = self._idf.get(gram_id)
+        if cached is None:
+            cached = self._idf[gram_id] = self._idf_of(self.df[gram_id])
+        return cached
 
-    def similarity(self, query: tuple[dict[str, float], float], grams: Counter[str]) -> float:
-        """Cosine similarity of a weighed query and a document's n-grams, in [0, 1]."""
+    def weigh(self, text: str) -> QueryWeights:
+        """TF-IDF weights of a query text and their Euclidean norm (unknown grams count too)."""
+        weights: dict[int, float] = {}
+        norm2 = 0.0
+        for gram, count in ngrams(text).items():
+            gram_id = self.vocabulary.get(gram)
+            if gram_id is None:
+                weight = count * self._idf_of(0)
+            else:
+                weight = weights[gram_id] = count * self.idf(gram_id)
+            norm2 += weight * weight
+        return weights, math.sqrt(norm2)
+
+    def similarity(self, query: QueryWeights, terms: array[int]) -> float:
+        """Cosine similarity of a weighed query and a document's packed terms, in [0, 1]."""
         q_weights, q_norm = query
-        if not q_norm or not grams:
+        if not q_weights or not terms:
             return 0.0
-        d_weights, d_norm = self.weigh(grams)
-        if not d_norm:
+        dot = norm2 = 0.0
+        for term in terms:
+            gram_id = term >> _COUNT_BITS
+            weight = (term & _COUNT_MAX) * self.idf(gram_id)
+            norm2 += weight * weight
+            q_weight = q_weights.get(gram_id)
+            if q_weight is not None:
+                dot += q_weight * weight
+        if not norm2:
             return 0.0
-        dot = sum(w * d_weights[g] for g, w in q_weights.items() if g in d_weights)
-        return min(1.0, dot / (q_norm * d_norm))
+        return min(1.0, dot / (q_norm * math.sqrt(norm2)))

@@ -25,6 +25,14 @@ class RankRequest(BaseModel):
     max_distance_km: float | None = Field(None, gt=0)
 
 
+class Reranking(BaseModel):
+    """How the learned re-ranker placed a resource among the top candidates of the hand score."""
+
+    model_id: str
+    probability: float = Field(description="The model's probability of a good outcome")
+    hand_rank: int = Field(ge=1, description="Position by the hand-weighted score alone")
+
+
 class Explanation(BaseModel):
     """Why a resource is where it is: every score component and every hard filter it passed."""
 
@@ -32,6 +40,9 @@ class Explanation(BaseModel):
     weights: dict[str, float]
     filters_passed: list[str]
     category_offered: str
+    reranker: Reranking | None = Field(
+        None, description="Set when a learned re-ranker ordered the results; else the score did"
+    )
 
 
 class RankedResource(BaseModel):
@@ -49,3 +60,4 @@ class RankReply(BaseModel):
     results: list[RankedResource]
     candidates_considered: int
     index_size: int
+    answered_by: str | None = Field(None, description="Which matcher replica answered")

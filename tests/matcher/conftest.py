@@ -1,0 +1,33 @@
+"""A nats-server of the matcher tests' own (no services), for feed and training tests."""
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.stack import free_port, nats_server_binary
+
+
+@contextlib.contextmanager
+def running_nats(store: Path) -> Iterator[str]:
+    """A nats-server with JetStream storing under `store`; yields its URL, stops it after."""
+    port = free_port()
+    server = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A nats-server for one test module."""
+    with running_nats(tmp_path_factory.mktemp("nats")) as url:
+        yield url

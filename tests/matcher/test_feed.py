@@ -1,0 +1,79 @@
+"""The index feed on a real nats-server: caught up only once the whole stream is applied,
+then every new event reaches the index on its own."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from services.matcher.events import IndexFeed
+from services.matcher.index import ResourceIndex
+from shared.contracts.resources import ResourceUpserted, resource_subject
+from shared.messaging import Bus
+from shared.settings import CommonSettings
+from tests.matcher.conftest import running_nats
+from tests.matcher.factories import north_of, state
+
+
+async def connected_bus(url: str) -> Bus:
+    bus = Bus(CommonSettings(nats_url=url), name="matcher-test")
+    await bus.start()
+    await asyncio.wait_for(bus.ready.wait(), timeout=10)
+    return bus
+
+
+async def publish(bus: Bus, *states: ResourceUpserted) -> None:
+    for s in states:
+        await bus.js.publish(resource_subject(s.resource_id), s.model_dump_json().encode())
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the index never caught up with the event"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.integration
+async def test_the_feed_is_caught_up_only_with_every_resource_then_follows_each_event(
+    nats_url: str,
+) -> None:
+    bus = await connected_bus(nats_url)
+    try:
+        resources = [state(f"f{i:03d}", lat=north_of(i * 0.05)[0]) for i in range(300)]
+        await publish(bus, *resources)
+        await publish(bus, state("f000", version=2, capacity_remaining=0))  # replaces version 1
+        index = ResourceIndex(rebuild_min_pending=8)
+        feed = IndexFeed(index)
+        caught_up_with: list[int] = []
+        waiter = asyncio.create_task(feed.caught_up.wait())
+        waiter.add_done_callback(lambda _t: caught_up_with.append(len(index)))
+        await feed.start(bus)
+        await asyncio.wait_for(waiter, timeout=10)
+        assert caught_up_with == [300], "ready before the whole stream was applied"
+        assert index.entries["f000"].capacity_remaining == 0
+        assert not index.deferred
+        shards = [s for by_reach in index.shards.values() for s in by_reach.values()]
+        assert [s.rebuilds for s in shards] == [1], "each tree is built once, when caught up"
+
+        await publish(bus, state("f001", version=2, capacity_remaining=3))
+        await until(lambda: index.entries["f001"].capacity_remaining == 3)
+        await publish(bus, state("new", lat=north_of(2)[0]))
+        await until(lambda: "new" in index.entries)
+        assert [s.rebuilds for s in shards] == [1], "a single change rebuilt a tree"
+    finally:
+        await bus.close()
+
+
+@pytest.mark.integration
+async def test_a_feed_over_an_empty_stream_is_caught_up_at_once(tmp_path: Path) -> None:
+    with running_nats(tmp_path) as url:
+        bus = await connected_bus(url)
+        try:
+            feed = IndexFeed(ResourceIndex())
+            await feed.start(bus)
+            assert feed.caught_up.is_set()
+        finally:
+            await bus.close()
