@@ -1,11 +1,11 @@
 """What the resources service does on NATS: it answers capacity requests.
 
-Resource state goes out through the outbox (`service.announce`), one subject per resource.
+Resource state goes out through the outbox (`publication.announce`), one subject per resource.
 """
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import service
+from services.resources import capacity
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
     CAPACITY_RELEASE,
@@ -31,7 +31,7 @@ async def serve_capacity(bus: Bus, sessions: sessionmaker[Session]) -> None:
         async def handle(request: CapacityRequest, operation: str = operation) -> CapacityReply:
             return await run_in_transaction(
                 sessions,
-                lambda s: service.apply_capacity(session=s, operation=operation, request=request),
+                lambda s: capacity.apply_capacity(session=s, operation=operation, request=request),
             )
 
         await bus.serve(

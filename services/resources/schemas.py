@@ -1,7 +1,8 @@
 """The resources service's HTTP request and response models."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -9,8 +10,15 @@ from pydantic_core import PydanticCustomError
 from shared.contracts.common import Adcode, CategoryCode, GeoPoint
 from shared.contracts.resources import CapacityMode, ResourceKind
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ClockTime = str  # "HH:MM", validated by the pattern below
+CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+
 
 class CapacityPeriod(StrEnum):
+    """How often capacity starts afresh (`once`: never)."""
+
     ONCE = "once"
     WEEK = "week"
     MONTH = "month"
@@ -18,14 +26,32 @@ class CapacityPeriod(StrEnum):
 
 
 class CapacityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     total: int = Field(ge=0, le=10_000_000, description="Units per period")
     unit: str = Field("persons", min_length=1, max_length=20, description="persons, hours, yuan…")
     period: CapacityPeriod = CapacityPeriod.MONTH
     mode: CapacityMode = CapacityMode.HARD
 
 
+class OpeningHours(BaseModel):
+    """One weekly opening slot (营业/服务时间)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: Weekday
+    opens: str = Field(pattern=CLOCK_PATTERN, description="HH:MM, China time")
+    closes: str = Field(pattern=CLOCK_PATTERN, description="HH:MM, China time")
+
+    @model_validator(mode="after")
+    def _opens_before_closing(self) -> "OpeningHours":
+        if self.opens >= self.closes:
+            raise PydanticCustomError("hours_order", "a slot must open before it closes")
+        return self
+
+
 class ResourceCreate(BaseModel):
-    """A resource as a coordinator registers it."""
+    """A resource as a coordinator registers it (and replaces it with PUT)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +65,11 @@ class ResourceCreate(BaseModel):
     adcodes: list[Adcode] = Field(default_factory=list, max_length=500)
     eligible_groups: list[str] = Field(default_factory=list, max_length=50)
     capacity: CapacityIn
-    contact_phone: str | None = Field(None, max_length=32)
+    hours: list[OpeningHours] = Field(default_factory=list, max_length=50)
+    available_from: date | None = None
+    available_until: date | None = None
+    contact_name: str | None = Field(None, max_length=100)
+    contact_phone: str | None = Field(None, max_length=32, pattern=r"^\+?[0-9][0-9 -]{4,30}$")
     verified: bool = False
 
     @model_validator(mode="after")
@@ -49,6 +79,38 @@ class ResourceCreate(BaseModel):
                 "service_area_required", "give a service radius_km, adcodes, or both"
             )
         return self
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "ResourceCreate":
+        start, end = self.available_from, self.available_until
+        if start and end and start > end:
+            raise PydanticCustomError(
+                "date_range", "available_from must not be after available_until"
+            )
+        return self
+
+
+class ResourcePatch(BaseModel):
+    """Some fields of a resource; the rest stay as they are (JSON merge semantics)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    kind: ResourceKind | None = None
+    organization: str | None = None
+    categories: list[str] | None = None
+    description: str | None = None
+    location: dict[str, object] | None = None
+    radius_km: float | None = None
+    adcodes: list[str] | None = None
+    eligible_groups: list[str] | None = None
+    capacity: dict[str, object] | None = None
+    hours: list[dict[str, object]] | None = None
+    available_from: date | None = None
+    available_until: date | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    verified: bool | None = None
 
 
 class ResourceOut(BaseModel):
@@ -68,8 +130,15 @@ class ResourceOut(BaseModel):
     capacity_unit: str
     capacity_period: str
     capacity_mode: str
+    period_started_at: datetime | None
+    hours: list[OpeningHours]
+    available_from: date | None
+    available_until: date | None
+    contact_name: str | None
+    contact_phone: str | None
     verified: bool
     active: bool
+    duplicate_of: str | None
     version: int
     created_at: datetime
     updated_at: datetime

@@ -1,61 +1,129 @@
-"""Domain operations on resources and their capacity ledger: plain functions over a session."""
+"""Domain operations on resources: plain functions over a session, no HTTP, no NATS.
 
+The capacity ledger lives in `capacity.py`; what the matcher is told, in `publication.py`.
+"""
+
+import re
+import unicodedata
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.resources.models import OutboxEvent, Reservation, Resource
-from services.resources.schemas import ResourceCreate
-from shared import taxonomy
-from shared.contracts.resources import (
-    CapacityMode,
-    CapacityReply,
-    CapacityRequest,
-    ReservationState,
-    ResourceUpserted,
-    resource_subject,
-)
-from shared.errors import CapacityExhausted, Conflict, NotFound
-from shared.outbox import add_event
+from services.resources import capacity
+from services.resources.models import Resource
+from services.resources.publication import announce, now_utc, touch
+from services.resources.schemas import ResourceCreate, ResourcePatch
+from shared import geo, taxonomy
+from shared.errors import NotFound, PreconditionFailed, ValidationFailed, field_errors
+
+DUPLICATE_WITHIN_KM = 0.3  # "the same place": a few hundred metres
+DUPLICATE_NAME_RATIO = 0.9  # difflib ratio of normalised names that counts as "the same name"
+KM_PER_DEGREE_LAT = 111.0
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+@dataclass(frozen=True)
+class ListFilter:
+    """What a list request asks for; every field narrows the result."""
+
+    kind: str | None = None
+    category: str | None = None
+    adcode: str | None = None
+    near: tuple[float, float] | None = None
+    within_km: float | None = None
+    has_capacity: bool | None = None
+    active: bool | None = None
+    flagged: bool | None = None
 
 
-def create(*, session: Session, data: ResourceCreate) -> Resource:
-    """Register a resource and announce its state."""
+def create(
+    *,
+    session: Session,
+    data: ResourceCreate,
+    resource_id: str | None = None,
+    capacity_remaining: int | None = None,
+) -> Resource:
+    """Register (flagged if it looks registered already) and announce; `capacity_remaining`
+    carries over what another system had left of this period."""
     resource = Resource(
-        id=str(uuid.uuid4()),
-        name=data.name,
-        kind=data.kind.value,
-        organization=data.organization,
-        categories=list(dict.fromkeys(data.categories)),
-        description=data.description,
-        lat=data.location.lat,
-        lon=data.location.lon,
-        radius_km=data.radius_km,
-        adcodes=list(dict.fromkeys(data.adcodes)),
-        eligible_groups=data.eligible_groups,
-        capacity_total=data.capacity.total,
-        capacity_remaining=data.capacity.total,
-        capacity_unit=data.capacity.unit,
-        capacity_period=data.capacity.period.value,
-        capacity_mode=data.capacity.mode.value,
-        contact_phone=data.contact_phone,
-        verified=data.verified,
+        id=resource_id or str(uuid.uuid4()),
         active=True,
         version=1,
-        created_at=_now(),
-        updated_at=_now(),
+        created_at=now_utc(),
+        updated_at=now_utc(),
     )
+    _apply(resource, data)
+    total = data.capacity.total
+    resource.capacity_remaining = (
+        total if capacity_remaining is None else min(capacity_remaining, total)
+    )
+    resource.period_started_at = capacity.period_start(
+        period=data.capacity.period.value, now=resource.created_at
+    )
+    twin = find_duplicate(session=session, data=data)
+    resource.duplicate_of = twin.id if twin else None
     session.add(resource)
     session.flush()
     announce(session=session, resource=resource)
     return resource
+
+
+def _apply(resource: Resource, data: ResourceCreate) -> None:
+    resource.name = data.name.strip()
+    resource.kind = data.kind.value
+    resource.organization = data.organization
+    resource.categories = list(dict.fromkeys(data.categories))
+    resource.description = data.description
+    resource.lat = data.location.lat
+    resource.lon = data.location.lon
+    resource.radius_km = data.radius_km
+    resource.adcodes = list(dict.fromkeys(data.adcodes))
+    resource.eligible_groups = data.eligible_groups
+    resource.capacity_total = data.capacity.total
+    resource.capacity_unit = data.capacity.unit
+    resource.capacity_period = data.capacity.period.value
+    resource.capacity_mode = data.capacity.mode.value
+    resource.hours = [h.model_dump() for h in data.hours]
+    resource.available_from = data.available_from
+    resource.available_until = data.available_until
+    resource.contact_name = data.contact_name
+    resource.contact_phone = normalise_phone(data.contact_phone)
+    resource.verified = data.verified
+
+
+def as_input(resource: Resource) -> ResourceCreate:
+    """The resource as the body that would register it again (PATCH merges into this)."""
+    return ResourceCreate.model_validate(_input_dict(resource))
+
+
+def _input_dict(resource: Resource) -> dict[str, Any]:
+    return {
+        "name": resource.name,
+        "kind": resource.kind,
+        "organization": resource.organization,
+        "categories": list(resource.categories),
+        "description": resource.description,
+        "location": {"lat": resource.lat, "lon": resource.lon},
+        "radius_km": resource.radius_km,
+        "adcodes": list(resource.adcodes),
+        "eligible_groups": list(resource.eligible_groups),
+        "capacity": {
+            "total": resource.capacity_total,
+            "unit": resource.capacity_unit,
+            "period": resource.capacity_period,
+            "mode": resource.capacity_mode,
+        },
+        "hours": list(resource.hours),
+        "available_from": resource.available_from,
+        "available_until": resource.available_until,
+        "contact_name": resource.contact_name,
+        "contact_phone": resource.contact_phone,
+        "verified": resource.verified,
+    }
 
 
 def get_or_raise(*, session: Session, resource_id: str) -> Resource:
@@ -66,24 +134,113 @@ def get_or_raise(*, session: Session, resource_id: str) -> Resource:
     return resource
 
 
+def _locked_or_raise(session: Session, resource_id: str, expected_version: int | None) -> Resource:
+    # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
+    resource = session.get(Resource, resource_id, with_for_update=True)
+    if resource is None:
+        raise NotFound(f"no resource with id {resource_id}")
+    if expected_version is not None and expected_version != resource.version:
+        raise PreconditionFailed(
+            f"resource {resource_id} is at version {resource.version}, not {expected_version}",
+            extra={"current_version": resource.version},
+        )
+    return resource
+
+
+def update(
+    *, session: Session, resource_id: str, data: ResourceCreate, expected_version: int | None
+) -> Resource:
+    """Replace a resource's fields; units held by referrals stay held under the new total."""
+    resource = _locked_or_raise(session, resource_id, expected_version)
+    used = capacity.used_units(session=session, resource=resource)
+    _apply(resource, data)
+    resource.capacity_remaining = max(resource.capacity_total - used, 0)
+    session.flush()
+    capacity.promote_waitlist(session=session, resource_id=resource.id)
+    session.flush()
+    session.refresh(resource)
+    touch(resource)
+    announce(session=session, resource=resource)
+    return resource
+
+
+def patch(
+    *, session: Session, resource_id: str, changes: ResourcePatch, expected_version: int | None
+) -> Resource:
+    """Change some fields (JSON merge patch); the result must pass every rule of a new one."""
+    current = _input_dict(get_or_raise(session=session, resource_id=resource_id))
+    merged = _merge(current, changes.model_dump(mode="json", exclude_unset=True))
+    try:
+        data = ResourceCreate.model_validate(merged)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(list(exc.errors()))) from exc
+    return update(
+        session=session, resource_id=resource_id, data=data, expected_version=expected_version
+    )
+
+
+def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def deactivate(
+    *, session: Session, resource_id: str, expected_version: int | None = None
+) -> Resource:
+    """Take a resource out of matching; its history stays."""
+    resource = _locked_or_raise(session, resource_id, expected_version)
+    if resource.active:
+        resource.active = False
+        touch(resource)
+        announce(session=session, resource=resource)
+    return resource
+
+
+def activate(
+    *, session: Session, resource_id: str, expected_version: int | None = None
+) -> Resource:
+    """Bring a deactivated resource back into matching."""
+    resource = _locked_or_raise(session, resource_id, expected_version)
+    if not resource.active:
+        resource.active = True
+        touch(resource)
+        announce(session=session, resource=resource)
+    return resource
+
+
 def get_all(
-    *,
-    session: Session,
-    kind: str | None = None,
-    category: str | None = None,
-    active: bool | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    *, session: Session, where: ListFilter, limit: int = 50, offset: int = 0
 ) -> tuple[list[Resource], int]:
-    """A page of resources and the total that match; `category` includes its sub-categories."""
+    """A page of resources and the total that match; nearest first when `near` is given."""
     query = select(Resource)
-    if kind:
-        query = query.where(Resource.kind == kind)
-    if active is not None:
-        query = query.where(Resource.active == active)
+    if where.kind:
+        query = query.where(Resource.kind == where.kind)
+    if where.active is not None:
+        query = query.where(Resource.active == where.active)
+    if where.has_capacity is not None:
+        has = Resource.capacity_remaining > 0
+        query = query.where(has if where.has_capacity else ~has)
+    if where.flagged is not None:
+        flagged = Resource.duplicate_of.is_not(None)
+        query = query.where(flagged if where.flagged else ~flagged)
     rows = list(session.scalars(query.order_by(Resource.created_at, Resource.id)))
-    if category:
-        rows = [r for r in rows if any(_within(c, category) for c in r.categories)]
+    # Categories and adcodes are JSON lists: filtered here, which a county's library affords.
+    if where.category:
+        rows = [r for r in rows if any(_within(c, where.category) for c in r.categories)]
+    if where.adcode:
+        prefix = where.adcode
+        rows = [r for r in rows if any(a.startswith(prefix) for a in r.adcodes)]
+    if where.near is not None:
+        lat, lon = where.near
+        distance = {r.id: geo.haversine_km(lat, lon, r.lat, r.lon) for r in rows}
+        if where.within_km is not None:
+            rows = [r for r in rows if distance[r.id] <= where.within_km]
+        rows.sort(key=lambda r: distance[r.id])
     return rows[offset : offset + limit], len(rows)
 
 
@@ -91,185 +248,52 @@ def _within(code: str, category: str) -> bool:
     return code == category or (taxonomy.top_level(code) == category and "." not in category)
 
 
-def deactivate(*, session: Session, resource_id: str) -> Resource:
-    """Take a resource out of matching; its history stays."""
-    resource = get_or_raise(session=session, resource_id=resource_id)
-    if resource.active:
-        resource.active = False
-        _touch(resource)
-        announce(session=session, resource=resource)
+def normalise_phone(phone: str | None) -> str | None:
+    """The phone with spaces and dashes taken out, so the same number compares equal."""
+    if phone is None:
+        return None
+    return re.sub(r"[\s-]", "", phone) or None
+
+
+def normalise_name(name: str) -> str:
+    """Full-width to half-width, lower case, punctuation and spaces out."""
+    folded = unicodedata.normalize("NFKC", name).lower()
+    return "".join(ch for ch in folded if ch.isalnum())
+
+
+def find_duplicate(
+    *, session: Session, data: ResourceCreate, exclude_id: str | None = None
+) -> Resource | None:
+    """An active resource that looks like the same organization: same phone, or a
+    near-identical name within a few hundred metres."""
+    phone = normalise_phone(data.contact_phone)
+    if phone:
+        query = select(Resource).where(Resource.contact_phone == phone, Resource.active)
+        for twin in session.scalars(query.order_by(Resource.created_at)):
+            if twin.id != exclude_id:
+                return twin
+    lat, lon = data.location.lat, data.location.lon
+    dlat = DUPLICATE_WITHIN_KM / KM_PER_DEGREE_LAT
+    dlon = dlat * 3  # generous: a degree of longitude is at least a third of one of latitude here
+    nearby = select(Resource).where(
+        Resource.active,
+        Resource.lat.between(lat - dlat, lat + dlat),
+        Resource.lon.between(lon - dlon, lon + dlon),
+    )
+    name = normalise_name(data.name)
+    for other in session.scalars(nearby.order_by(Resource.created_at)):
+        if other.id == exclude_id:
+            continue
+        if geo.haversine_km(lat, lon, other.lat, other.lon) > DUPLICATE_WITHIN_KM:
+            continue
+        if SequenceMatcher(None, name, normalise_name(other.name)).ratio() >= DUPLICATE_NAME_RATIO:
+            return other
+    return None
+
+
+def dismiss_duplicate(*, session: Session, resource_id: str) -> Resource:
+    """A coordinator decided the flagged resource is a different organization: keep both."""
+    resource = _locked_or_raise(session, resource_id, None)
+    resource.duplicate_of = None
+    touch(resource)
     return resource
-
-
-def _touch(resource: Resource) -> None:
-    resource.version += 1
-    resource.updated_at = _now()
-
-
-def open_reservations(*, session: Session, resource_id: str) -> int:
-    """How many referrals currently hold capacity of this resource."""
-    query = select(func.count()).where(
-        Reservation.resource_id == resource_id, Reservation.state == ReservationState.RESERVED
-    )
-    return int(session.scalar(query) or 0)
-
-
-def announce(*, session: Session, resource: Resource) -> None:
-    """Queue the resource's public state on its subject (no contact data)."""
-    state = ResourceUpserted(
-        resource_id=resource.id,
-        version=resource.version,
-        name=resource.name,
-        kind=resource.kind,  # type: ignore[arg-type]
-        organization=resource.organization,
-        categories=resource.categories,
-        description=resource.description,
-        lat=resource.lat,
-        lon=resource.lon,
-        radius_km=resource.radius_km,
-        adcodes=resource.adcodes,
-        eligible_groups=resource.eligible_groups,
-        capacity_total=resource.capacity_total,
-        capacity_remaining=resource.capacity_remaining,
-        capacity_unit=resource.capacity_unit,
-        capacity_mode=CapacityMode(resource.capacity_mode),
-        open_referrals=open_reservations(session=session, resource_id=resource.id),
-        active=resource.active,
-        updated_at=resource.updated_at,
-    )
-    add_event(
-        session,
-        OutboxEvent,
-        subject=resource_subject(resource.id),
-        aggregate_id=resource.id,
-        payload=state,
-    )
-
-
-def reserve(*, session: Session, resource_id: str, referral_id: str, units: int) -> Reservation:
-    """Hold `units` for a referral. The same referral twice holds once; never overbooks."""
-    existing = _reservation(session, referral_id)
-    if existing is not None:
-        return _same_or_conflict(existing, resource_id, units)
-    resource = get_or_raise(session=session, resource_id=resource_id)
-    if not resource.active:
-        raise Conflict(f"resource {resource_id} is not active")
-    # One conditional UPDATE: the database, not this process, decides who gets the last unit.
-    taken = session.execute(
-        update(Resource)
-        .where(Resource.id == resource_id, Resource.capacity_remaining >= units)
-        .values(capacity_remaining=Resource.capacity_remaining - units)
-        .returning(Resource.capacity_remaining)
-    ).first()
-    if taken is None:
-        raise CapacityExhausted(
-            f"resource {resource_id} has fewer than {units} units left",
-            extra={"reason": "no_capacity"},
-        )
-    reservation = Reservation(
-        resource_id=resource_id,
-        referral_id=referral_id,
-        units=units,
-        state=ReservationState.RESERVED.value,
-        created_at=_now(),
-        updated_at=_now(),
-    )
-    session.add(reservation)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"referral {referral_id} was reserved concurrently; retry") from exc
-    _after_capacity_change(session, resource)
-    return reservation
-
-
-def release(*, session: Session, resource_id: str, referral_id: str) -> Reservation:
-    """Give a referral's units back (cancelled, declined, failed). Releasing twice is a no-op."""
-    reservation = _reservation_or_raise(session, resource_id, referral_id)
-    if reservation.state == ReservationState.RELEASED:
-        return reservation
-    if reservation.state == ReservationState.CONSUMED:
-        raise Conflict(f"referral {referral_id}'s units were already consumed")
-    session.execute(
-        update(Resource)
-        .where(Resource.id == resource_id)
-        .values(capacity_remaining=Resource.capacity_remaining + reservation.units)
-    )
-    reservation.state = ReservationState.RELEASED.value
-    reservation.updated_at = _now()
-    _after_capacity_change(session, get_or_raise(session=session, resource_id=resource_id))
-    return reservation
-
-
-def consume(*, session: Session, resource_id: str, referral_id: str) -> Reservation:
-    """Mark a referral's units as used (the service was delivered). Consuming twice is a no-op."""
-    reservation = _reservation_or_raise(session, resource_id, referral_id)
-    if reservation.state == ReservationState.CONSUMED:
-        return reservation
-    if reservation.state == ReservationState.RELEASED:
-        raise Conflict(f"referral {referral_id}'s units were released")
-    reservation.state = ReservationState.CONSUMED.value
-    reservation.updated_at = _now()
-    _after_capacity_change(session, get_or_raise(session=session, resource_id=resource_id))
-    return reservation
-
-
-def _after_capacity_change(session: Session, resource: Resource) -> None:
-    session.flush()
-    session.refresh(resource)
-    _touch(resource)
-    announce(session=session, resource=resource)
-
-
-def _reservation(session: Session, referral_id: str) -> Reservation | None:
-    return session.scalar(select(Reservation).where(Reservation.referral_id == referral_id))
-
-
-def _reservation_or_raise(session: Session, resource_id: str, referral_id: str) -> Reservation:
-    reservation = _reservation(session, referral_id)
-    if reservation is None or reservation.resource_id != resource_id:
-        raise NotFound(f"no reservation of resource {resource_id} for referral {referral_id}")
-    return reservation
-
-
-def _same_or_conflict(existing: Reservation, resource_id: str, units: int) -> Reservation:
-    if existing.resource_id != resource_id or existing.units != units:
-        raise Conflict(
-            f"referral {existing.referral_id} already holds {existing.units} units "
-            f"of resource {existing.resource_id}"
-        )
-    return existing
-
-
-def capacity_reply(reservation: Reservation, resource: Resource) -> CapacityReply:
-    """The contract's view of a reservation and what remains."""
-    return CapacityReply(
-        resource_id=reservation.resource_id,
-        referral_id=reservation.referral_id,
-        units=reservation.units,
-        state=ReservationState(reservation.state),
-        capacity_remaining=resource.capacity_remaining,
-    )
-
-
-def apply_capacity(*, session: Session, operation: str, request: CapacityRequest) -> CapacityReply:
-    """Reserve, release or consume, answering with the contract's reply."""
-    if operation == "reserve":
-        reservation = reserve(
-            session=session,
-            resource_id=request.resource_id,
-            referral_id=request.referral_id,
-            units=request.units,
-        )
-    elif operation == "release":
-        reservation = release(
-            session=session, resource_id=request.resource_id, referral_id=request.referral_id
-        )
-    elif operation == "consume":
-        reservation = consume(
-            session=session, resource_id=request.resource_id, referral_id=request.referral_id
-        )
-    else:
-        raise NotFound(f"no capacity operation '{operation}'")
-    resource = get_or_raise(session=session, resource_id=request.resource_id)
-    return capacity_reply(reservation, resource)

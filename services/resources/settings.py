@@ -11,3 +11,6 @@ class ResourcesSettings(ServiceSettings):
 
     service_name: str = "resources"
     page_size_max: int = Field(200, ge=1, description="Largest page a list request may ask for")
+    capacity_reset_interval_s: float = Field(
+        300.0, gt=0, description="How often to check for capacity periods that have ended"
+    )

@@ -59,6 +59,8 @@ class ResourceUpserted(BaseModel):
     open_referrals: int = Field(0, ge=0)
     active: bool = True
     updated_at: datetime
+    capacity_period: str | None = Field(None, description="once, week, month or year")
+    waitlisted: int = Field(0, ge=0, description="Referrals waiting for capacity (waitlist mode)")
 
 
 class CapacityRequest(BaseModel):
@@ -71,6 +73,7 @@ class CapacityRequest(BaseModel):
 
 class ReservationState(StrEnum):
     RESERVED = "reserved"
+    WAITLISTED = "waitlisted"  # capacity ran out and the resource keeps a waitlist
     RELEASED = "released"
     CONSUMED = "consumed"
 

@@ -1,0 +1,279 @@
+"""The capacity ledger (容量台账): reservations keyed by referral id, waitlists and period resets.
+
+Rules
+- `capacity_remaining` = `capacity_total` − units held by open (reserved) referrals − units
+  consumed in the current period. Only a conditional UPDATE changes it when units are taken,
+  so the database decides who gets the last unit (no overbooking on SQLite or PostgreSQL).
+- The same referral id reserves once; asking again answers with the same reservation.
+- Mode `waitlist`: a reservation that does not fit is kept as `waitlisted` (no units taken)
+  and promoted first-come first-served whenever units free up (release, reset, a larger
+  total). Mode `capacity` answers 409 `no_capacity` instead.
+- Release gives reserved units back (never above the total); a waitlisted referral just
+  leaves the queue. Consume marks reserved units as used; consumed units stay used until
+  the period ends. Releasing or consuming twice is a no-op; the other after one is a 409.
+- Period reset (week, month, year; `once` never resets; periods turn at midnight China
+  time): the new period starts with `total − units still held by open referrals`. A referral
+  reserved in one period and delivered in the next keeps its units across the reset.
+"""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.resources.models import Reservation, Resource
+from services.resources.publication import announce, now_utc, touch
+from shared.contracts.resources import (
+    CapacityMode,
+    CapacityReply,
+    CapacityRequest,
+    ReservationState,
+)
+from shared.errors import CapacityExhausted, Conflict, NotFound
+
+CHINA_TIME = timezone(timedelta(hours=8))  # China keeps no daylight saving time
+
+
+def period_start(*, period: str, now: datetime) -> datetime | None:
+    """The start (UTC) of the capacity period `now` falls in; None for `once`."""
+    local = now.astimezone(CHINA_TIME)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "week":
+        start = midnight - timedelta(days=local.weekday())
+    elif period == "month":
+        start = midnight.replace(day=1)
+    elif period == "year":
+        start = midnight.replace(month=1, day=1)
+    else:
+        return None
+    return start.astimezone(UTC)
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands datetimes back without their zone; they were stored in UTC.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _resource_or_raise(session: Session, resource_id: str) -> Resource:
+    resource = session.get(Resource, resource_id)
+    if resource is None:
+        raise NotFound(f"no resource with id {resource_id}")
+    return resource
+
+
+def held_units(*, session: Session, resource_id: str) -> int:
+    """Units held by open (reserved) referrals of this resource."""
+    query = select(func.coalesce(func.sum(Reservation.units), 0)).where(
+        Reservation.resource_id == resource_id,
+        Reservation.state == ReservationState.RESERVED.value,
+    )
+    return int(session.scalar(query) or 0)
+
+
+def used_units(*, session: Session, resource: Resource) -> int:
+    """Units this period has used: held by open referrals, or consumed since it started."""
+    consumed = select(func.coalesce(func.sum(Reservation.units), 0)).where(
+        Reservation.resource_id == resource.id,
+        Reservation.state == ReservationState.CONSUMED.value,
+    )
+    if resource.period_started_at is not None:
+        consumed = consumed.where(Reservation.updated_at >= resource.period_started_at)
+    ledger = held_units(session=session, resource_id=resource.id) + int(
+        session.scalar(consumed) or 0
+    )
+    # Capacity carried over from another system (import) is known only by what remains.
+    return max(ledger, resource.capacity_total - resource.capacity_remaining)
+
+
+def _take(session: Session, resource_id: str, units: int) -> bool:
+    # One conditional UPDATE: the database, not this process, decides who gets the last unit.
+    taken = session.execute(
+        update(Resource)
+        .where(Resource.id == resource_id, Resource.capacity_remaining >= units)
+        .values(capacity_remaining=Resource.capacity_remaining - units)
+        .returning(Resource.capacity_remaining)
+    ).first()
+    return taken is not None
+
+
+def _give_back(session: Session, resource_id: str, units: int) -> None:
+    back = Resource.capacity_remaining + units
+    session.execute(
+        update(Resource)
+        .where(Resource.id == resource_id)
+        .values(
+            capacity_remaining=case(
+                (back > Resource.capacity_total, Resource.capacity_total), else_=back
+            )
+        )
+    )
+
+
+def promote_waitlist(*, session: Session, resource_id: str) -> int:
+    """Move waitlisted referrals to reserved, first come first served, while units last."""
+    waiting = session.scalars(
+        select(Reservation)
+        .where(
+            Reservation.resource_id == resource_id,
+            Reservation.state == ReservationState.WAITLISTED.value,
+        )
+        .order_by(Reservation.id)
+    )
+    promoted = 0
+    for reservation in waiting:
+        if not _take(session, resource_id, reservation.units):
+            break
+        reservation.state = ReservationState.RESERVED.value
+        reservation.updated_at = now_utc()
+        promoted += 1
+    return promoted
+
+
+def reserve(*, session: Session, resource_id: str, referral_id: str, units: int) -> Reservation:
+    """Hold `units` for a referral. The same referral twice holds once; never overbooks."""
+    existing = _reservation(session, referral_id)
+    if existing is not None:
+        return _same_or_conflict(existing, resource_id, units)
+    resource = _resource_or_raise(session, resource_id)
+    if not resource.active:
+        raise Conflict(f"resource {resource_id} is not active")
+    state = ReservationState.RESERVED
+    if not _take(session, resource_id, units):
+        if resource.capacity_mode != CapacityMode.WAITLIST.value:
+            raise CapacityExhausted(
+                f"resource {resource_id} has fewer than {units} units left",
+                extra={"reason": "no_capacity"},
+            )
+        state = ReservationState.WAITLISTED
+    reservation = Reservation(
+        resource_id=resource_id,
+        referral_id=referral_id,
+        units=units,
+        state=state.value,
+        created_at=now_utc(),
+        updated_at=now_utc(),
+    )
+    session.add(reservation)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"referral {referral_id} was reserved concurrently; retry") from exc
+    _after_change(session, resource)
+    return reservation
+
+
+def release(*, session: Session, resource_id: str, referral_id: str) -> Reservation:
+    """Give a referral's units back (cancelled, declined, failed). Releasing twice is a no-op."""
+    reservation = _reservation_or_raise(session, resource_id, referral_id)
+    if reservation.state == ReservationState.RELEASED.value:
+        return reservation
+    if reservation.state == ReservationState.CONSUMED.value:
+        raise Conflict(f"referral {referral_id}'s units were already consumed")
+    was_holding = reservation.state == ReservationState.RESERVED.value
+    reservation.state = ReservationState.RELEASED.value
+    reservation.updated_at = now_utc()
+    session.flush()
+    if was_holding:
+        _give_back(session, resource_id, reservation.units)
+        promote_waitlist(session=session, resource_id=resource_id)
+    _after_change(session, _resource_or_raise(session, resource_id))
+    return reservation
+
+
+def consume(*, session: Session, resource_id: str, referral_id: str) -> Reservation:
+    """Mark a referral's units as used (the service was delivered). Consuming twice is a no-op."""
+    reservation = _reservation_or_raise(session, resource_id, referral_id)
+    if reservation.state == ReservationState.CONSUMED.value:
+        return reservation
+    if reservation.state == ReservationState.RELEASED.value:
+        raise Conflict(f"referral {referral_id}'s units were released")
+    if reservation.state == ReservationState.WAITLISTED.value:
+        raise Conflict(f"referral {referral_id} is still waitlisted: it holds no units")
+    reservation.state = ReservationState.CONSUMED.value
+    reservation.updated_at = now_utc()
+    _after_change(session, _resource_or_raise(session, resource_id))
+    return reservation
+
+
+def reset_due_capacity(*, session: Session, now: datetime) -> list[str]:
+    """Start a new period for every resource whose period has ended; returns their ids."""
+    reset: list[str] = []
+    query = select(Resource).where(Resource.capacity_period != "once").with_for_update()
+    for resource in session.scalars(query.order_by(Resource.id)):
+        start = period_start(period=resource.capacity_period, now=now)
+        started = _as_utc(resource.period_started_at)
+        if start is None or (started is not None and started >= start):
+            continue
+        resource.period_started_at = start
+        if started is None:
+            continue  # a resource from before periods were tracked adopts the current one
+        held = held_units(session=session, resource_id=resource.id)
+        resource.capacity_remaining = max(resource.capacity_total - held, 0)
+        session.flush()
+        promote_waitlist(session=session, resource_id=resource.id)
+        _after_change(session, resource)
+        reset.append(resource.id)
+    return reset
+
+
+def _after_change(session: Session, resource: Resource) -> None:
+    session.flush()
+    session.refresh(resource)
+    touch(resource)
+    announce(session=session, resource=resource)
+
+
+def _reservation(session: Session, referral_id: str) -> Reservation | None:
+    return session.scalar(select(Reservation).where(Reservation.referral_id == referral_id))
+
+
+def _reservation_or_raise(session: Session, resource_id: str, referral_id: str) -> Reservation:
+    reservation = _reservation(session, referral_id)
+    if reservation is None or reservation.resource_id != resource_id:
+        raise NotFound(f"no reservation of resource {resource_id} for referral {referral_id}")
+    return reservation
+
+
+def _same_or_conflict(existing: Reservation, resource_id: str, units: int) -> Reservation:
+    if existing.resource_id != resource_id or existing.units != units:
+        raise Conflict(
+            f"referral {existing.referral_id} already holds {existing.units} units "
+            f"of resource {existing.resource_id}"
+        )
+    return existing
+
+
+def capacity_reply(reservation: Reservation, resource: Resource) -> CapacityReply:
+    """The contract's view of a reservation and what remains."""
+    return CapacityReply(
+        resource_id=reservation.resource_id,
+        referral_id=reservation.referral_id,
+        units=reservation.units,
+        state=ReservationState(reservation.state),
+        capacity_remaining=resource.capacity_remaining,
+    )
+
+
+def apply_capacity(*, session: Session, operation: str, request: CapacityRequest) -> CapacityReply:
+    """Reserve, release or consume, answering with the contract's reply."""
+    if operation == "reserve":
+        reservation = reserve(
+            session=session,
+            resource_id=request.resource_id,
+            referral_id=request.referral_id,
+            units=request.units,
+        )
+    elif operation == "release":
+        reservation = release(
+            session=session, resource_id=request.resource_id, referral_id=request.referral_id
+        )
+    elif operation == "consume":
+        reservation = consume(
+            session=session, resource_id=request.resource_id, referral_id=request.referral_id
+        )
+    else:
+        raise NotFound(f"no capacity operation '{operation}'")
+    return capacity_reply(reservation, _resource_or_raise(session, request.resource_id))

@@ -1,0 +1,174 @@
+"""Bulk import: rows from a CSV or HSDS file become resources, each row in its own transaction,
+and every row gets a line in the report (accepted, updated, flagged duplicate, or rejected
+with the field and rule it broke). A bad row never leaves half a resource behind."""
+
+import csv
+import zipfile
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.resources import csv_io, hsds, service
+from services.resources.models import Resource
+from services.resources.schemas import ResourceCreate
+from shared.db import transaction
+from shared.errors import DomainError, FieldError, ValidationFailed, field_errors
+
+FileFormat = Literal["csv", "hsds-json", "hsds-zip"]
+MAX_ID_LENGTH = 36  # resource ids are UUIDs
+
+
+class ImportRow(BaseModel):
+    """One resource read from a file, before validation."""
+
+    ref: str = Field(description="Where it came from: a CSV line number or an HSDS service id")
+    resource_id: str | None = Field(None, description="Keep or update this id")
+    active: bool = True
+    capacity_available: int | None = Field(None, description="Units left this period")
+    data: dict[str, Any]
+
+
+class RowStatus(StrEnum):
+    ACCEPTED = "accepted"
+    UPDATED = "updated"
+    FLAGGED = "flagged"  # added, and flagged as a possible duplicate for a coordinator
+    REJECTED = "rejected"
+
+
+class RowError(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class RowOutcome(BaseModel):
+    ref: str
+    status: RowStatus
+    resource_id: str | None = None
+    duplicate_of: str | None = None
+    errors: list[RowError] = Field(default_factory=list)
+
+
+class ImportReport(BaseModel):
+    """What happened to every row."""
+
+    total: int = 0
+    accepted: int = 0
+    updated: int = 0
+    flagged: int = 0
+    rejected: int = 0
+    rows: list[RowOutcome] = Field(default_factory=list)
+
+    def add(self, outcome: RowOutcome) -> None:
+        """Count one row's outcome."""
+        self.rows.append(outcome)
+        self.total += 1
+        setattr(self, outcome.status.value, getattr(self, outcome.status.value) + 1)
+
+
+def detect_format(content: bytes) -> FileFormat:
+    """A zip is an HSDS tabular data package, JSON is HSDS, anything else is our CSV."""
+    if content[:2] == b"PK":
+        return "hsds-zip"
+    if content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
+        return "hsds-json"
+    return "csv"
+
+
+def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[ImportRow]:
+    """The rows of a file in any of the formats; an unreadable file is a ValidationFailed."""
+    try:
+        return _read_rows(content, file_format or detect_format(content))
+    except (ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, csv.Error) as exc:
+        # ValueError covers broken JSON, bad UTF-8 and pydantic's ValidationError; the others,
+        # JSON of the wrong shape (a string where HSDS has an object, …).
+        message = f"cannot read the file as {file_format or detect_format(content)}"
+        raise ValidationFailed.one("file", "unreadable_file", message) from exc
+
+
+def _read_rows(content: bytes, chosen: FileFormat) -> list[ImportRow]:
+    if chosen == "csv":
+        return [ImportRow.model_validate(r) for r in csv_io.read(content)]
+    services = hsds.read_package(content) if chosen == "hsds-zip" else hsds.read_json(content)
+    return [ImportRow.model_validate(r) for r in hsds.rows_from_services(services)]
+
+
+def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
+    """Validate one row and add it, or update the resource with its id; raises on a bad row."""
+    errors = []
+    try:
+        data = ResourceCreate.model_validate(row.data)
+    except ValidationError as exc:
+        errors = field_errors(list(exc.errors()))
+    if row.resource_id is not None and len(row.resource_id) > MAX_ID_LENGTH:
+        errors.append(FieldError("id", "string_too_long", f"at most {MAX_ID_LENGTH} characters"))
+    if row.capacity_available is not None and row.capacity_available < 0:
+        errors.append(FieldError("capacity.available", "greater_than_equal", "at least 0"))
+    if errors:
+        raise ValidationFailed(errors)
+    existing = session.get(Resource, row.resource_id) if row.resource_id else None
+    if existing is not None:
+        resource = service.update(
+            session=session, resource_id=existing.id, data=data, expected_version=None
+        )
+        status = RowStatus.UPDATED
+    else:
+        resource = service.create(
+            session=session,
+            data=data,
+            resource_id=row.resource_id,
+            capacity_remaining=row.capacity_available,
+        )
+        status = RowStatus.FLAGGED if resource.duplicate_of else RowStatus.ACCEPTED
+    if not row.active:
+        service.deactivate(session=session, resource_id=resource.id)
+    elif not resource.active:
+        service.activate(session=session, resource_id=resource.id)
+    return RowOutcome(
+        ref=row.ref, status=status, resource_id=resource.id, duplicate_of=resource.duplicate_of
+    )
+
+
+def import_rows(
+    *,
+    sessions: sessionmaker[Session],
+    rows: list[ImportRow],
+    on_row: Callable[[RowOutcome], None] | None = None,
+) -> ImportReport:
+    """Import every row in its own transaction and report on each."""
+    report = ImportReport()
+    for row in rows:
+        try:
+            with transaction(sessions) as session:
+                outcome = import_row(session=session, row=row)
+        except ValidationFailed as exc:
+            outcome = _rejected(row, exc.errors)
+        except DomainError as exc:
+            outcome = _rejected(row, [FieldError("row", type(exc).__name__, exc.detail)])
+        report.add(outcome)
+        if on_row is not None:
+            on_row(outcome)
+    return report
+
+
+def _rejected(row: ImportRow, errors: list[FieldError]) -> RowOutcome:
+    return RowOutcome(
+        ref=row.ref,
+        status=RowStatus.REJECTED,
+        resource_id=row.resource_id,
+        errors=[RowError(**e.as_dict()) for e in errors],
+    )
+
+
+def export(*, session: Session, file_format: FileFormat) -> bytes:
+    """Every resource in one file of the chosen format."""
+    resources = list(service.get_all(session=session, where=service.ListFilter(), limit=10**9)[0])
+    if file_format == "csv":
+        return csv_io.write(resources)
+    services = [hsds.service_from_resource(r) for r in resources]
+    if file_format == "hsds-zip":
+        return hsds.write_package(services)
+    return hsds.write_json(services)

@@ -1,0 +1,76 @@
+"""What the matcher is told: a resource's public state, queued through the transactional outbox."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.resources.models import OutboxEvent, Reservation, Resource
+from shared.contracts.resources import (
+    CapacityMode,
+    ReservationState,
+    ResourceUpserted,
+    resource_subject,
+)
+from shared.outbox import add_event
+
+
+def now_utc() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+def touch(resource: Resource) -> None:
+    """Count a change: the version grows by one, which is also the resource's ETag."""
+    resource.version += 1
+    resource.updated_at = now_utc()
+
+
+def count_reservations(*, session: Session, resource_id: str, state: ReservationState) -> int:
+    """How many referrals are in `state` on this resource."""
+    query = select(func.count()).where(
+        Reservation.resource_id == resource_id, Reservation.state == state.value
+    )
+    return int(session.scalar(query) or 0)
+
+
+def public_state(*, session: Session, resource: Resource) -> ResourceUpserted:
+    """The resource as the matcher sees it: no contact name, no phone."""
+    return ResourceUpserted(
+        resource_id=resource.id,
+        version=resource.version,
+        name=resource.name,
+        kind=resource.kind,  # type: ignore[arg-type]
+        organization=resource.organization,
+        categories=resource.categories,
+        description=resource.description,
+        lat=resource.lat,
+        lon=resource.lon,
+        radius_km=resource.radius_km,
+        adcodes=resource.adcodes,
+        eligible_groups=resource.eligible_groups,
+        capacity_total=resource.capacity_total,
+        capacity_remaining=resource.capacity_remaining,
+        capacity_unit=resource.capacity_unit,
+        capacity_mode=CapacityMode(resource.capacity_mode),
+        capacity_period=resource.capacity_period,
+        open_referrals=count_reservations(
+            session=session, resource_id=resource.id, state=ReservationState.RESERVED
+        ),
+        waitlisted=count_reservations(
+            session=session, resource_id=resource.id, state=ReservationState.WAITLISTED
+        ),
+        active=resource.active,
+        updated_at=resource.updated_at,
+    )
+
+
+def announce(*, session: Session, resource: Resource) -> None:
+    """Queue the resource's public state on its own subject (the stream keeps the last one)."""
+    add_event(
+        session,
+        OutboxEvent,
+        subject=resource_subject(resource.id),
+        aggregate_id=resource.id,
+        payload=public_state(session=session, resource=resource),
+    )

@@ -1,0 +1,71 @@
+"""Fixtures of the resources service's tests: a migrated database and an app on it."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.resources.app import MIGRATIONS, create_app
+from services.resources.settings import ResourcesSettings
+from shared.db import create_db_engine, migrate, session_factory
+from tests.conftest import Databases
+
+JIANGAN = {"lat": 28.7300, "lon": 105.0700}  # 江安县, Sichuan
+
+
+def resource_body(**overrides: Any) -> dict[str, Any]:
+    """A valid POST /resources body; keyword arguments replace fields."""
+    body: dict[str, Any] = {
+        "name": "江安镇爱心助餐点",
+        "kind": "enterprise",
+        "organization": "江安县爱心餐饮有限公司",
+        "categories": ["elderly_care.meals"],
+        "description": "为独居老人助餐送餐",
+        "location": JIANGAN,
+        "radius_km": 10,
+        "capacity": {"total": 5, "unit": "persons", "period": "month"},
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on a database migrated to the newest revision."""
+    migrate(engine, MIGRATIONS)
+    return session_factory(engine)
+
+
+@contextmanager
+def app_client(engine: Engine) -> Iterator[TestClient]:
+    """The resources app over HTTP on a migrated database, without NATS (the lifespan does
+    not run: events stay in the outbox, which is what these tests inspect)."""
+    migrate(engine, MIGRATIONS)
+    url = engine.url.render_as_string(hide_password=False)
+    app = create_app(ResourcesSettings(database_url=url))
+    try:
+        yield TestClient(app, raise_server_exceptions=False)
+    finally:
+        app.state.sessions.kw["bind"].dispose()
+
+
+@pytest.fixture
+def client(engine: Engine, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The resources app on the test database."""
+    with app_client(engine) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def other_client(engine: Engine, databases: Databases) -> Iterator[TestClient]:
+    """The resources app on a second, empty database of the same backend."""
+    other = create_db_engine(databases.url(engine.dialect.name, "other"))
+    try:
+        with app_client(other) as test_client:
+            yield test_client
+    finally:
+        other.dispose()
