@@ -1,20 +1,68 @@
 """The needs service's HTTP request and response models."""
 
+import re
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from services.needs import resident_id
+from services.needs.enums import CaseStatus, ConsentScope, ExitReason, Gender, NeedStatus
+from shared import groups
 from shared.contracts.common import Adcode, CategoryCode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource
+
+_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+
+
+def _known_group(value: str) -> str:
+    group = groups.group_code(value)
+    if group is None:
+        raise PydanticCustomError("unknown_group", "not a group of the vocabulary (shared/groups)")
+    return group.value
+
+
+def _known_hardship(value: str) -> str:
+    hardship = groups.hardship_code(value)
+    if hardship is None:
+        raise PydanticCustomError(
+            "unknown_hardship",
+            "not a hardship category (低保, 低保边缘, 特困, 支出型困难, 临时救助)",
+        )
+    return hardship.value
+
+
+def _phone(value: str) -> str:
+    number = value.strip().replace(" ", "")
+    if not _PHONE.match(number):
+        raise PydanticCustomError(
+            "phone_format", "a mobile number has 11 digits from 13-19; a landline 0xxx-xxxxxxx"
+        )
+    return number
+
+
+def _not_in_future(value: date) -> date:
+    if value > date.today():
+        raise PydanticCustomError("not_in_future", "the date lies in the future")
+    return value
+
+
+GroupCode = Annotated[str, Field(max_length=40), AfterValidator(_known_group)]
+HardshipCode = Annotated[str, Field(max_length=40), AfterValidator(_known_hardship)]
+Phone = Annotated[str, Field(max_length=20), AfterValidator(_phone)]
+PastDate = Annotated[date, AfterValidator(_not_in_future)]
+ResidentId = Annotated[str, Field(max_length=30), AfterValidator(resident_id.validate)]
+Tier = Annotated[int, Field(ge=1, le=5, description="1 = most intensive care, 5 = lightest")]
 
 
 class HouseholdCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field(min_length=1, max_length=300, description="As written, in Chinese")
-    adcode: Adcode
+    adcode: Adcode | None = Field(None, description="Omit to resolve it from the address")
     location: GeoPoint | None = Field(None, description="Omit to use the division's centroid")
-    hardship_categories: list[str] = Field(default_factory=list, max_length=10)
+    hardship_categories: list[HardshipCode] = Field(default_factory=list, max_length=10)
     station_adcode: Adcode | None = None
     social_worker: str | None = Field(None, max_length=64)
 
@@ -34,6 +82,122 @@ class HouseholdOut(BaseModel):
     created_at: datetime
 
 
+class ConsentIn(BaseModel):
+    """A consent record: when, to what, and who recorded it (defaults to the caller)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    given_on: PastDate
+    scope: list[ConsentScope] = Field(min_length=1, max_length=len(ConsentScope))
+    recorded_by: str | None = Field(None, min_length=1, max_length=64)
+
+
+class PersonCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=50)
+    resident_id: ResidentId | None = Field(None, description="18 characters, GB 11643")
+    gender: Gender | None = Field(None, description="Read from the ID number when omitted")
+    date_of_birth: PastDate | None = Field(None, description="Read from the ID number if omitted")
+    phone: Phone | None = None
+    is_head: bool = False
+    groups: list[GroupCode] = Field(default_factory=list, max_length=20)
+    disability_grade: int | None = Field(None, ge=1, le=4, description="残疾等级 1–4")
+    consent: ConsentIn | None = None
+    tier: Tier | None = Field(None, description="Omit until the case is assessed")
+
+
+class PersonOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    household_id: str
+    name: str
+    resident_id_masked: str | None
+    gender: str | None
+    date_of_birth: date | None
+    phone: str | None
+    is_head: bool
+    groups: list[str]
+    disability_grade: int | None
+    consent_on: date | None
+    consent_scope: list[str]
+    consent_recorded_by: str | None
+    case_status: str
+    exit_reason: str | None
+    case_status_changed_at: datetime
+    active_since: date | None
+    tier: int | None
+    last_visit_on: date | None
+    next_visit_due: date | None = None
+    version: int
+
+
+class CaseTransition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: CaseStatus
+    exit_reason: ExitReason | None = Field(None, description="Required when exiting")
+
+
+class TierChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tier: Tier
+
+
+class VisitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    visited_on: PastDate
+    social_worker: str = Field(min_length=1, max_length=64)
+    findings: str = Field("", max_length=8000)
+    tier: Tier | None = Field(None, description="The tier after this visit, if it changes")
+
+
+class VisitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    person_id: str
+    household_id: str
+    visited_on: date
+    social_worker: str
+    findings: str
+    tier_before: int | None
+    tier_after: int | None
+    created_at: datetime
+
+
+class VisitRecorded(BaseModel):
+    visit: VisitOut
+    next_visit_due: date | None
+
+
+class DueVisit(BaseModel):
+    """A case whose next home visit is overdue or coming up."""
+
+    person_id: str
+    household_id: str
+    name: str
+    address: str
+    social_worker: str | None
+    tier: int
+    last_visit_on: date | None
+    due_on: date
+    overdue: bool
+    days_until_due: int
+
+
+class DueVisitsOut(BaseModel):
+    station: str
+    as_of: date
+    within_days: int
+    overdue: int
+    upcoming: int
+    visits: list[DueVisit]
+
+
 class NeedCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,6 +210,18 @@ class NeedCreate(BaseModel):
     unit: str = Field("persons", min_length=1, max_length=20)
     needed_by: date | None = None
     location: GeoPoint | None = Field(None, description="Defaults to the household's")
+
+
+class NeedUpdate(BaseModel):
+    """What may change in an open need; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(None, max_length=4000)
+    urgency: Urgency | None = None
+    quantity: int | None = Field(None, ge=1, le=100_000)
+    unit: str | None = Field(None, min_length=1, max_length=20)
+    needed_by: date | None = None
 
 
 class NeedOut(BaseModel):
@@ -69,6 +245,23 @@ class NeedOut(BaseModel):
     updated_at: datetime
 
 
+class NeedTransition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: NeedStatus
+    reason: str | None = Field(None, max_length=200, description="A short code or note")
+
+
+class NeedStatusChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: str | None
+    to_status: str
+    actor: str | None
+    reason: str | None
+    changed_at: datetime
+
+
 class MatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,5 +272,27 @@ class MatchRequest(BaseModel):
 
 class MatchesOut(BaseModel):
     need_id: str
+    status: str
     results: list[RankedResource]
     candidates_considered: int
+
+
+class StatsOut(BaseModel):
+    """A station's figures as the seeds report them (建档, 探访户次, 需求, 链接, 成效)."""
+
+    station: str
+    since: date
+    until: date
+    households: int
+    households_by_hardship: dict[str, int]
+    persons: int
+    persons_by_case_status: dict[str, int]
+    persons_by_tier: dict[str, int]
+    persons_by_group: dict[str, int]
+    visits: int
+    households_visited: int
+    needs: int
+    needs_by_status: dict[str, int]
+    needs_by_category: dict[str, int]
+    links_made: int
+    outcomes: dict[str, int]

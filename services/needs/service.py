@@ -1,35 +1,40 @@
-"""Domain operations of the needs service: plain functions over a session."""
+"""Domain operations of the needs service: plain functions over a session.
+
+Households and needs live here; cases (`persons.py`), visits (`visits.py`), the station's
+figures (`stats.py`) and the ledger import (`ledger_import.py`) are their own modules.
+"""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from services.needs.models import Household, Need, OutboxEvent
-from services.needs.schemas import HouseholdCreate, MatchRequest, NeedCreate
-from shared import divisions
+from services.needs import address
+from services.needs.address import LocationPrecision
+from services.needs.enums import CLOSED_NEED_STATES, NeedStatus
+from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
+from services.needs.schemas import HouseholdCreate, MatchRequest, NeedCreate, NeedUpdate
+from shared import groups as shared_groups
 from shared.contracts.matcher import RankRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from shared.outbox import add_event
 
+# Re-exported: the referrals sub-domain and older callers import these two from here.
+__all__ = ["LocationPrecision", "NeedStatus"]
 
-class NeedStatus:
-    """The states of a need, in the order a need usually passes through them."""
-
-    OPEN = "open"
-    MATCHING = "matching"
-    REFERRED = "referred"
-    IN_SERVICE = "in_service"
-    MET = "met"
-    CLOSED_UNMET = "closed_unmet"
-    WITHDRAWN = "withdrawn"
-
-
-class LocationPrecision:
-    EXACT = "exact"
-    DISTRICT_CENTROID = "district_centroid"
-    UNKNOWN = "unknown"
+# Where a need may go from each state. A declined referral sends it back to matching; a
+# service that stops early may be referred again.
+NEED_TRANSITIONS: dict[str, frozenset[str]] = {
+    NeedStatus.OPEN: frozenset({"matching", "referred", "closed_unmet", "withdrawn"}),
+    NeedStatus.MATCHING: frozenset({"open", "referred", "closed_unmet", "withdrawn"}),
+    NeedStatus.REFERRED: frozenset({"open", "matching", "in_service", "closed_unmet", "withdrawn"}),
+    NeedStatus.IN_SERVICE: frozenset({"matching", "referred", "met", "closed_unmet", "withdrawn"}),
+    NeedStatus.MET: frozenset(),
+    NeedStatus.CLOSED_UNMET: frozenset(),
+    NeedStatus.WITHDRAWN: frozenset(),
+}
 
 
 def _now() -> datetime:
@@ -37,16 +42,22 @@ def _now() -> datetime:
 
 
 def create_household(*, session: Session, data: HouseholdCreate) -> Household:
-    """Open a household file; without coordinates it is placed at its county's centroid."""
-    lat, lon, precision = _locate(data)
+    """Open a household file; without coordinates it is placed at its division's centroid."""
+    placed = address.place(
+        address=data.address, adcode=data.adcode, station_adcode=data.station_adcode
+    )
+    if data.location is not None:
+        placed = address.Placement(
+            placed.adcode, data.location.lat, data.location.lon, LocationPrecision.EXACT
+        )
     household = Household(
         id=str(uuid.uuid4()),
         address=data.address,
-        adcode=data.adcode,
-        lat=lat,
-        lon=lon,
-        location_precision=precision,
-        hardship_categories=data.hardship_categories,
+        adcode=placed.adcode,
+        lat=placed.lat,
+        lon=placed.lon,
+        location_precision=placed.precision,
+        hardship_categories=list(data.hardship_categories),
         station_adcode=data.station_adcode,
         social_worker=data.social_worker,
         created_at=_now(),
@@ -57,20 +68,18 @@ def create_household(*, session: Session, data: HouseholdCreate) -> Household:
     return household
 
 
-def _locate(data: HouseholdCreate) -> tuple[float | None, float | None, str]:
-    if data.location is not None:
-        return data.location.lat, data.location.lon, LocationPrecision.EXACT
-    county = divisions.county_of(data.adcode)
-    if county is not None and county.lat is not None:
-        return county.lat, county.lon, LocationPrecision.DISTRICT_CENTROID
-    return None, None, LocationPrecision.UNKNOWN
-
-
 def get_household_or_raise(*, session: Session, household_id: str) -> Household:
+    """The household with this id, or NotFound."""
     household = session.get(Household, household_id)
     if household is None:
         raise NotFound(f"no household with id {household_id}")
     return household
+
+
+def in_station(station: str) -> ColumnElement[bool]:
+    """SQL condition: the household belongs to a station whose code starts with `station`
+    (a township's 9 digits for its station, a county's 6 for the county hub)."""
+    return func.coalesce(Household.station_adcode, Household.adcode).like(f"{station}%")
 
 
 def create_need(*, session: Session, data: NeedCreate, actor: str | None = None) -> Need:
@@ -80,6 +89,12 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
         raise ValidationFailed.one(
             "household_id", "exists", f"no household with id {data.household_id}"
         )
+    if data.person_id is not None:
+        person = session.get(Person, data.person_id)
+        if person is None or person.household_id != household.id:
+            raise ValidationFailed.one(
+                "person_id", "in_household", "no person with this id in the household"
+            )
     if data.location is not None:
         lat, lon = data.location.lat, data.location.lon
     elif household.lat is not None and household.lon is not None:
@@ -88,6 +103,7 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
         raise ValidationFailed.one(
             "location", "required", "the household has no location: give the need's location"
         )
+    now = _now()
     need = Need(
         id=str(uuid.uuid4()),
         household_id=household.id,
@@ -101,38 +117,113 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
         lat=lat,
         lon=lon,
         adcode=household.adcode,
-        status=NeedStatus.OPEN,
+        status=NeedStatus.OPEN.value,
         version=1,
         created_by=actor,
-        created_at=_now(),
-        updated_at=_now(),
+        created_at=now,
+        updated_at=now,
     )
     session.add(need)
     session.flush()
+    _record_change(session, need, None, actor=actor, reason=None)
     _publish(session, need, NEED_OPENED)
     return need
 
 
 def get_need_or_raise(*, session: Session, need_id: str) -> Need:
+    """The need with this id, or NotFound."""
     need = session.get(Need, need_id)
     if need is None:
         raise NotFound(f"no need with id {need_id}")
     return need
 
 
-def set_need_status(*, session: Session, need: Need, status: str, actor: str | None) -> Need:
-    """Move a need to `status`, stamped with who and when, and announce it."""
-    if need.status == status:
-        return need
-    need.status = status
-    need.version += 1
-    need.updated_at = _now()
-    closed = status in (NeedStatus.MET, NeedStatus.CLOSED_UNMET, NeedStatus.WITHDRAWN)
-    _publish(session, need, NEED_CLOSED if closed else NEED_UPDATED)
+def update_need(*, session: Session, need: Need, data: NeedUpdate, actor: str | None) -> Need:
+    """Change what a need asks for (urgency, quantity …) while it is not closed; announce it."""
+    if need.status in CLOSED_NEED_STATES:
+        raise Conflict(f"the need is {need.status}: a closed need does not change")
+    changes = data.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name != "needed_by":
+            raise ValidationFailed.one(name, "not_null", "give a value or leave the field out")
+        setattr(need, name, value)
+    if changes:
+        need.version += 1
+        need.updated_at = _now()
+        _publish(session, need, NEED_UPDATED)
     return need
 
 
-def rank_request(*, need: Need, request: MatchRequest, default_k: int) -> RankRequest:
+def set_need_status(
+    *, session: Session, need: Need, status: str, actor: str | None, reason: str | None = None
+) -> Need:
+    """Move a need to `status`, stamped with who and when, and announce it."""
+    if need.status == status:
+        return need
+    allowed = NEED_TRANSITIONS.get(need.status, frozenset())
+    if status not in allowed:
+        raise InvalidTransition(
+            f"a need cannot go from {need.status} to {status}; allowed: "
+            + (", ".join(sorted(allowed)) or "none (the need is closed)"),
+            extra={"from": need.status, "to": status, "allowed": sorted(allowed)},
+        )
+    previous = need.status
+    need.status = status
+    need.version += 1
+    need.updated_at = _now()
+    _record_change(session, need, previous, actor=actor, reason=reason)
+    _publish(session, need, NEED_CLOSED if status in CLOSED_NEED_STATES else NEED_UPDATED)
+    return need
+
+
+def get_need_history(*, session: Session, need_id: str) -> list[NeedStatusChange]:
+    """Every status change of a need, oldest first."""
+    get_need_or_raise(session=session, need_id=need_id)
+    query = (
+        select(NeedStatusChange)
+        .where(NeedStatusChange.need_id == need_id)
+        .order_by(NeedStatusChange.id)
+    )
+    return list(session.scalars(query))
+
+
+def match_request(
+    *, session: Session, need_id: str, request: MatchRequest, default_k: int
+) -> RankRequest:
+    """What to ask the matcher for a need, with the groups of its person for eligibility."""
+    need = get_need_or_raise(session=session, need_id=need_id)
+    person = session.get(Person, need.person_id) if need.person_id is not None else None
+    groups: list[str] = []
+    if person is not None:
+        household = get_household_or_raise(session=session, household_id=need.household_id)
+        groups = shared_groups.for_eligibility(
+            person.groups,
+            age=age_on(person.date_of_birth, date.today()),
+            hardship=household.hardship_categories,
+        )
+    return rank_request(need=need, request=request, default_k=default_k, groups=groups)
+
+
+def age_on(born: date | None, day: date) -> int | None:
+    """Full years of age on `day`, or None when the birth date is unknown."""
+    if born is None:
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def mark_matching(*, session: Session, need_id: str, actor: str | None) -> Need:
+    """An open need whose matches were asked for is being matched; other states stay."""
+    need = get_need_or_raise(session=session, need_id=need_id)
+    if need.status == NeedStatus.OPEN:
+        set_need_status(
+            session=session, need=need, status=NeedStatus.MATCHING, actor=actor, reason=None
+        )
+    return need
+
+
+def rank_request(
+    *, need: Need, request: MatchRequest, default_k: int, groups: list[str] | None = None
+) -> RankRequest:
     """What to ask the matcher for this need: codes and a location, nothing personal."""
     return RankRequest(
         category=need.category,
@@ -141,11 +232,26 @@ def rank_request(*, need: Need, request: MatchRequest, default_k: int) -> RankRe
         adcode=need.adcode,
         quantity=need.quantity,
         urgency=need.urgency,
-        groups=[],
+        groups=groups or [],
         text=need.description,
         exclude=request.exclude,
         k=request.k or default_k,
         max_distance_km=request.max_distance_km,
+    )
+
+
+def _record_change(
+    session: Session, need: Need, previous: str | None, *, actor: str | None, reason: str | None
+) -> None:
+    session.add(
+        NeedStatusChange(
+            need_id=need.id,
+            from_status=previous,
+            to_status=need.status,
+            actor=actor,
+            reason=reason,
+            changed_at=need.updated_at,
+        )
     )
 
 

@@ -1,9 +1,12 @@
 """Settings of the needs service (`LIANJIE_NEEDS_*`)."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+# Tier 1 is the most intensive care (weekly), tier 5 the lightest (yearly): 分类分级动态服务.
+DEFAULT_FOLLOW_UP_DAYS = {1: 7, 2: 30, 3: 90, 4: 180, 5: 365}
 
 
 class NeedsSettings(ServiceSettings):
@@ -11,3 +14,33 @@ class NeedsSettings(ServiceSettings):
 
     service_name: str = "needs"
     matches_default_k: int = Field(10, ge=1, le=100, description="Matches returned by default")
+    tier_follow_up_days: dict[int, int] = Field(
+        default_factory=lambda: dict(DEFAULT_FOLLOW_UP_DAYS),
+        description='Days between home visits per tier, as JSON: {"1": 7, …, "5": 365}',
+    )
+    due_window_days: int = Field(
+        14, ge=0, le=366, description="How far ahead GET /visits/due looks by default"
+    )
+
+    @field_validator("tier_follow_up_days")
+    @classmethod
+    def _every_tier_has_a_positive_interval(cls, value: dict[int, int]) -> dict[int, int]:
+        if set(value) != {1, 2, 3, 4, 5} or any(days < 1 for days in value.values()):
+            raise ValueError("give tiers 1-5 each a follow-up interval of at least one day")
+        return value
+
+    referral_review_amount_threshold: int = Field(
+        5000, ge=0, description="Referrals above this many yuan go to the alliance's review"
+    )
+    referral_overdue_hours: float = Field(
+        48, gt=0, description="A referral not reviewed or not accepted in this time is escalated"
+    )
+    referral_review_department: str = Field(
+        "civil_affairs", min_length=1, description="Who reviews when no department is named"
+    )
+    referral_escalation_interval_s: float = Field(
+        60, gt=0, description="How often overdue referrals are looked for and escalated"
+    )
+    referral_match_lookup_k: int = Field(
+        100, ge=1, le=100, description="How deep in the ranking a picked resource is looked for"
+    )

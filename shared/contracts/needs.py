@@ -68,3 +68,18 @@ class ReferralEvent(BaseModel):
     match: MatchSnapshot | None = None
     outcome: ReferralOutcome | None = None
     occurred_at: datetime
+
+
+CASE_TIER_CHANGED = "lianjie.needs.case.tier_changed.v1"
+
+
+class CaseTierChanged(BaseModel):
+    """A case's service tier (分级, 1 = most intensive) changed. Ids and codes only."""
+
+    person_id: str
+    household_id: str
+    from_tier: int | None = Field(None, description="None when the case is first assessed")
+    to_tier: int = Field(ge=1, le=5)
+    adcode: str | None = Field(None, description="Township or county, never the street address")
+    version: int
+    occurred_at: datetime

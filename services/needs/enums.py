@@ -1,0 +1,50 @@
+"""The needs service's fixed vocabularies: states, reasons, scopes."""
+
+from enum import StrEnum
+
+
+class NeedStatus(StrEnum):
+    """The states of a need, in the order a need usually passes through them."""
+
+    OPEN = "open"
+    MATCHING = "matching"
+    REFERRED = "referred"
+    IN_SERVICE = "in_service"
+    MET = "met"
+    CLOSED_UNMET = "closed_unmet"
+    WITHDRAWN = "withdrawn"
+
+
+CLOSED_NEED_STATES = frozenset({NeedStatus.MET, NeedStatus.CLOSED_UNMET, NeedStatus.WITHDRAWN})
+
+
+class Gender(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class CaseStatus(StrEnum):
+    """服务申请与退出: a case is applied for, served while active, and exited with a reason."""
+
+    APPLIED = "applied"
+    ACTIVE = "active"
+    EXITED = "exited"
+
+
+class ExitReason(StrEnum):
+    """Why a case left the station's service."""
+
+    GOALS_MET = "goals_met"  # 目标达成
+    NO_LONGER_ELIGIBLE = "no_longer_eligible"  # 不再符合条件
+    MOVED_AWAY = "moved_away"  # 迁出
+    DECEASED = "deceased"  # 去世
+    DECLINED = "declined"  # 本人拒绝/申请退出
+    TRANSFERRED = "transferred"  # 转介至其他机构
+
+
+class ConsentScope(StrEnum):
+    """What the person agreed to (知情同意)."""
+
+    CASE_FILE = "case_file"  # keeping the file
+    REFERRAL_SHARING = "referral_sharing"  # sharing what a referral needs with a resource
+    PHOTOS = "photos"  # photos for records and reports

@@ -1,0 +1,192 @@
+"""Person cases (一人一案): who the person is, consent, the case lifecycle and the tier."""
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.needs import resident_id
+from services.needs.enums import CaseStatus, ConsentScope
+from services.needs.models import Household, OutboxEvent, Person
+from services.needs.schemas import ConsentIn, PersonCreate
+from services.needs.service import get_household_or_raise
+from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
+from shared.errors import FieldError, InvalidTransition, NotFound, ValidationFailed
+from shared.groups import Group
+from shared.outbox import add_event
+
+# 服务申请与退出机制: applied → active → exited; an exited person may apply again.
+CASE_TRANSITIONS: dict[str, frozenset[str]] = {
+    CaseStatus.APPLIED: frozenset({CaseStatus.ACTIVE, CaseStatus.EXITED}),
+    CaseStatus.ACTIVE: frozenset({CaseStatus.EXITED}),
+    CaseStatus.EXITED: frozenset({CaseStatus.APPLIED}),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_person(
+    *, session: Session, household_id: str, data: PersonCreate, actor: str | None
+) -> Person:
+    """Add a person to a household file; the case starts as applied (申请)."""
+    household = get_household_or_raise(session=session, household_id=household_id)
+    gender, born = _identity_checked(data)
+    if data.resident_id is not None and session.scalar(
+        select(Person.id).where(Person.resident_id == data.resident_id)
+    ):
+        raise ValidationFailed.one(
+            "resident_id", "unique", "a person with this ID number is already on file"
+        )
+    now = _now()
+    person = Person(
+        id=str(uuid.uuid4()),
+        household_id=household.id,
+        name=data.name,
+        gender=gender,
+        date_of_birth=born,
+        resident_id=data.resident_id,
+        phone=data.phone,
+        is_head=data.is_head,
+        groups=sorted(set(data.groups)),
+        disability_grade=data.disability_grade,
+        consent_scope=[],
+        case_status=CaseStatus.APPLIED.value,
+        case_status_changed_at=now,
+        case_status_changed_by=actor,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(person)
+    session.flush()
+    if data.consent is not None:
+        record_consent(session=session, person=person, consent=data.consent, actor=actor)
+    if data.tier is not None:
+        change_tier(session=session, person=person, tier=data.tier, actor=actor)
+    return person
+
+
+def _identity_checked(data: PersonCreate) -> tuple[str | None, date | None]:
+    """Gender and birth date, read from the ID number and checked against what was given."""
+    errors: list[FieldError] = []
+    gender = data.gender.value if data.gender else None
+    born = data.date_of_birth
+    if data.resident_id is not None:
+        facts = resident_id.facts(data.resident_id)
+        if gender is not None and gender != facts.gender:
+            errors.append(
+                FieldError("gender", "matches_resident_id", "differs from the ID number's")
+            )
+        if born is not None and born != facts.date_of_birth:
+            errors.append(
+                FieldError("date_of_birth", "matches_resident_id", "differs from the ID number's")
+            )
+        gender, born = facts.gender, facts.date_of_birth
+    disabled = Group.DISABLED.value in data.groups
+    if disabled and data.disability_grade is None:
+        errors.append(
+            FieldError("disability_grade", "required_if_disabled", "give the grade (1-4)")
+        )
+    if not disabled and data.disability_grade is not None:
+        errors.append(
+            FieldError("disability_grade", "requires_disabled", "only for the disabled group")
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    return gender, born
+
+
+def get_person_or_raise(*, session: Session, person_id: str) -> Person:
+    """The person with this id, or NotFound."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person with id {person_id}")
+    return person
+
+
+def get_household_persons(*, session: Session, household_id: str) -> list[Person]:
+    """The persons of a household, head first."""
+    get_household_or_raise(session=session, household_id=household_id)
+    query = (
+        select(Person)
+        .where(Person.household_id == household_id)
+        .order_by(Person.is_head.desc(), Person.created_at)
+    )
+    return list(session.scalars(query))
+
+
+def record_consent(
+    *, session: Session, person: Person, consent: ConsentIn, actor: str | None
+) -> Person:
+    """Record the person's informed consent (知情同意): date, scope, who recorded it."""
+    person.consent_on = consent.given_on
+    person.consent_scope = sorted({s.value for s in consent.scope})
+    person.consent_recorded_by = consent.recorded_by or actor
+    _touch(person)
+    return person
+
+
+def transition_case(
+    *,
+    session: Session,
+    person: Person,
+    status: str,
+    exit_reason: str | None,
+    actor: str | None,
+    today: date | None = None,
+) -> Person:
+    """Move a case along applied → active → exited (with a reason); 409 names what is allowed."""
+    allowed = CASE_TRANSITIONS[person.case_status]
+    if status not in allowed:
+        raise InvalidTransition(
+            f"a case cannot go from {person.case_status} to {status}; allowed: "
+            + ", ".join(sorted(allowed)),
+            extra={"from": person.case_status, "to": status, "allowed": sorted(allowed)},
+        )
+    if status == CaseStatus.EXITED and exit_reason is None:
+        raise ValidationFailed.one("exit_reason", "required_to_exit", "say why the case exits")
+    if status != CaseStatus.EXITED and exit_reason is not None:
+        raise ValidationFailed.one("exit_reason", "only_when_exiting", "only an exit has one")
+    if status == CaseStatus.ACTIVE and ConsentScope.CASE_FILE not in person.consent_scope:
+        raise ValidationFailed.one(
+            "consent", "required_to_activate", "record consent to the case file first"
+        )
+    person.case_status = status
+    person.exit_reason = exit_reason
+    person.case_status_changed_at = _now()
+    person.case_status_changed_by = actor
+    if status == CaseStatus.ACTIVE:
+        person.active_since = today or date.today()
+    _touch(person)
+    return person
+
+
+def change_tier(*, session: Session, person: Person, tier: int, actor: str | None) -> Person:
+    """Set the case's service tier and announce the change (ids and codes only)."""
+    if person.tier == tier:
+        return person
+    previous = person.tier
+    person.tier = tier
+    _touch(person)
+    household = session.get(Household, person.household_id)
+    event = CaseTierChanged(
+        person_id=person.id,
+        household_id=person.household_id,
+        from_tier=previous,
+        to_tier=tier,
+        adcode=household.adcode[:9] if household else None,
+        version=person.version,
+        occurred_at=person.updated_at,
+    )
+    add_event(
+        session, OutboxEvent, subject=CASE_TIER_CHANGED, aggregate_id=person.id, payload=event
+    )
+    return person
+
+
+def _touch(person: Person) -> None:
+    person.version = (person.version or 1) + 1
+    person.updated_at = _now()

@@ -1,0 +1,97 @@
+"""Fixtures of the needs tests: a migrated database and the needs app over it (no NATS needed
+for these routes; the matches route is exercised against the whole stack)."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.needs.app import MIGRATIONS, create_app
+from services.needs.resident_id import check_digit
+from services.needs.settings import NeedsSettings
+from shared.db import migrate, session_factory
+
+JIANGAN_TOWN = "511523101"  # 江安县江安镇
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions over a freshly migrated needs database."""
+    migrate(engine, MIGRATIONS)
+    return session_factory(engine)
+
+
+@pytest.fixture
+def make_client(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> Iterator[Callable[..., TestClient]]:
+    """Build the needs app over the test database, with settings overridden as given."""
+    url = engine.url.render_as_string(hide_password=False)
+    apps: list[Any] = []
+
+    def make(**settings: Any) -> TestClient:
+        app = create_app(NeedsSettings(database_url=url, **settings))
+        apps.append(app)
+        return TestClient(app, raise_server_exceptions=False)
+
+    yield make
+    for app in apps:
+        app.state.sessions.kw["bind"].dispose()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """The needs app with default settings; its lifespan (NATS, relay) is not started."""
+    return make_client()
+
+
+def resident_id(born: str = "19500101", serial: str = "003", region: str = "511523") -> str:
+    """A valid 18-character ID number: odd serial digit = male, even = female."""
+    first17 = f"{region}{born}{serial}"
+    return first17 + check_digit(first17)
+
+
+def new_household(client: TestClient, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "address": "江安县江安镇红星村3组12号",
+        "adcode": JIANGAN_TOWN,
+        "location": {"lat": 28.74, "lon": 105.07},
+        "hardship_categories": ["低保"],
+        "station_adcode": JIANGAN_TOWN,
+        "social_worker": "李社工",
+    }
+    body.update(overrides)
+    response = client.post("/households", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def new_person(client: TestClient, household_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": "张三", "resident_id": resident_id(), "is_head": True}
+    body.update(overrides)
+    response = client.post(f"/households/{household_id}/persons", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def active_case(client: TestClient, household_id: str, **overrides: Any) -> dict[str, Any]:
+    """A person whose case is active: consent recorded, then activated."""
+    person = new_person(
+        client,
+        household_id,
+        consent={"given_on": "2026-01-05", "scope": ["case_file"], "recorded_by": "李社工"},
+        **overrides,
+    )
+    response = client.post(f"/persons/{person['id']}/status", json={"status": "active"})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def problems(response: Any) -> set[tuple[str, str]]:
+    """(field, rule) of every error in a 422 problem+json."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return {(e["field"], e["rule"]) for e in response.json()["errors"]}
