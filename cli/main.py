@@ -8,10 +8,18 @@ from types import FrameType
 import typer
 
 from cli.demo import already_loaded, load_demo
+from cli.matcher import matcher_app
+from cli.needs import needs_app
+from cli.referrals import referrals_app
+from cli.resources import resources_app
 from cli.stack import SERVICES, Stack, StackConfig
 from shared.demo import DEFAULT_COUNTY, generate_county
 
 app = typer.Typer(help="Lianjie (链接): resource matching and referral for social work stations.")
+app.add_typer(resources_app, name="resources")
+app.add_typer(matcher_app, name="matcher")
+app.add_typer(needs_app, name="needs")
+app.add_typer(referrals_app, name="referrals")
 
 
 @app.callback()

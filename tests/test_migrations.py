@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect
 
+import services.needs.referrals.models  # noqa: F401  (referral tables join the metadata)
 from services.needs.app import MIGRATIONS as NEEDS_MIGRATIONS
 from services.needs.models import Base as NeedsBase
 from services.resources.app import MIGRATIONS as RESOURCES_MIGRATIONS

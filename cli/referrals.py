@@ -1,0 +1,218 @@
+"""`lianjie referrals`: the referral loop from the command line, over the needs HTTP API."""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import typer
+
+from shared.actor import ACTOR_HEADER, ROLE_HEADER
+
+referrals_app = typer.Typer(help="Referrals (转介): match → referral → review → accept → outcome.")
+
+
+@dataclass
+class Target:
+    url: str
+    headers: dict[str, str]
+
+
+@referrals_app.callback()
+def main(
+    ctx: typer.Context,
+    url: str = typer.Option(
+        "http://127.0.0.1:8001", envvar="LIANJIE_NEEDS_URL", help="The needs service"
+    ),
+    actor: str = typer.Option("cli", envvar="LIANJIE_ACTOR", help="Who you are (stamped)"),
+    role: str = typer.Option("social_worker", envvar="LIANJIE_ROLE", help="Your role"),
+) -> None:
+    """Work on referrals; every change is stamped with --actor and --role."""
+    ctx.obj = Target(url=url.rstrip("/"), headers={ACTOR_HEADER: actor, ROLE_HEADER: role})
+
+
+def _call(
+    ctx: typer.Context, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    target: Target = ctx.obj
+    try:
+        response = httpx.request(
+            method, f"{target.url}{path}", json=body, headers=target.headers, timeout=15
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"cannot reach {target.url}: {type(exc).__name__}", err=True)
+        raise typer.Exit(2) from exc
+    data: dict[str, Any] = response.json() if response.content else {}
+    if response.status_code >= 400:
+        typer.echo(
+            f"{response.status_code} {data.get('title', '')}: {data.get('detail', '')}", err=True
+        )
+        for error in data.get("errors", []):
+            typer.echo(f"  {error['field']}: {error['rule']} ({error['message']})", err=True)
+        if data.get("allowed") is not None:
+            typer.echo(f"  allowed next: {', '.join(data['allowed']) or 'none'}", err=True)
+        if data.get("reason") == "no_capacity":
+            _print_next_match(data)
+        raise typer.Exit(1)
+    return data
+
+
+def _print_next_match(problem: dict[str, Any]) -> None:
+    match = problem.get("next_match")
+    if match:
+        typer.echo(
+            f"next match: {match['resource_id']} {match['name']} "
+            f"(score {match['score']:.2f}, {match['distance_km']:.1f} km)"
+        )
+        typer.echo(f"NEXT_MATCH={match['resource_id']}")
+    else:
+        typer.echo(f"no next match ({problem.get('next_match_error') or 'none left'})")
+
+
+def _show(referral: dict[str, Any]) -> None:
+    flags = " OVERDUE" if referral.get("overdue") else ""
+    typer.echo(
+        f"referral {referral['id']}: {referral['state']}{flags} → {referral['resource_name']} "
+        f"(next: {', '.join(referral['allowed']) or 'none'})"
+    )
+
+
+@referrals_app.command()
+def create(
+    ctx: typer.Context,
+    need_id: str = typer.Argument(..., help="The need to refer"),
+    resource: str | None = typer.Option(None, help="Resource id; default: the top match"),
+    note: str = typer.Option("", help="Your note to the resource"),
+    reason: str | None = typer.Option(None, help="Why not the top match (required then)"),
+    kind: str | None = typer.Option(None, help="Kind of a resource that is not a match"),
+    name: str | None = typer.Option(None, help="Name of a resource that is not a match"),
+    minor: bool = typer.Option(False, help="The person served is under 18"),
+    amount: int | None = typer.Option(None, help="Money involved, in yuan"),
+    department: list[str] = typer.Option([], help="A department that must sign off (repeat)"),
+) -> None:
+    """Refer a need to a resource (its top match unless --resource)."""
+    if resource is None:
+        matches = _call(ctx, "POST", f"/needs/{need_id}/matches", {})
+        if not matches["results"]:
+            typer.echo("no matches for this need: give --resource, --kind, --name and --reason")
+            raise typer.Exit(1)
+        resource = str(matches["results"][0]["resource_id"])
+    body: dict[str, Any] = {"need_id": need_id, "resource_id": resource, "note": note}
+    optional = {"override_reason": reason, "resource_kind": kind, "resource_name": name}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    body.update({"for_minor": minor, "amount_yuan": amount, "review_departments": department})
+    _show(_call(ctx, "POST", "/referrals", body))
+
+
+@referrals_app.command()
+def show(ctx: typer.Context, referral_id: str) -> None:
+    """Print a referral as JSON."""
+    typer.echo(
+        json.dumps(_call(ctx, "GET", f"/referrals/{referral_id}"), ensure_ascii=False, indent=2)
+    )
+
+
+@referrals_app.command()
+def submit(ctx: typer.Context, referral_id: str) -> None:
+    """Submit a draft, or a returned referral again."""
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/submit"))
+
+
+@referrals_app.command()
+def review(
+    ctx: typer.Context,
+    referral_id: str,
+    department: str = typer.Option(..., help="Your department"),
+    approve: bool = typer.Option(True, "--approve/--return", help="Approve, or return it"),
+    comment: str | None = typer.Option(None, help="Required to return"),
+) -> None:
+    """Approve, or return with a comment, on behalf of one department."""
+    body = {"department": department, "decision": "approve" if approve else "return"}
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/review", {**body, "comment": comment}))
+
+
+@referrals_app.command()
+def queue(
+    ctx: typer.Context,
+    department: str | None = typer.Option(None, help="Your department"),
+    region: str | None = typer.Option(None, help="Division code prefix, e.g. 511523"),
+) -> None:
+    """Referrals waiting for review."""
+    params = "&".join(f"{k}={v}" for k, v in (("department", department), ("region", region)) if v)
+    page = _call(ctx, "GET", f"/referrals/review-queue?{params}")
+    for referral in page["items"]:
+        _show(referral)
+    typer.echo(f"{page['total']} waiting for review")
+
+
+@referrals_app.command()
+def accept(ctx: typer.Context, referral_id: str) -> None:
+    """Accept on the resource's behalf: reserves its capacity (or shows the next match)."""
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/accept"))
+
+
+@referrals_app.command()
+def decline(
+    ctx: typer.Context,
+    referral_id: str,
+    reason: str = typer.Option(
+        ..., help="no_capacity, not_eligible, out_of_area, unreachable, other"
+    ),
+) -> None:
+    """Decline on the resource's behalf."""
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/decline", {"reason": reason}))
+
+
+@referrals_app.command()
+def start(ctx: typer.Context, referral_id: str) -> None:
+    """Service delivery has begun."""
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/start"))
+
+
+@referrals_app.command()
+def complete(
+    ctx: typer.Context,
+    referral_id: str,
+    result: str = typer.Option(..., help="met, partly_met or not_met"),
+    satisfaction: int | None = typer.Option(None, min=1, max=5, help="居民满意度 1–5"),
+    feedback: str | None = typer.Option(None, help="The resident's feedback"),
+) -> None:
+    """Record the outcome (a met need closes)."""
+    body = {"result": result, "satisfaction": satisfaction, "feedback": feedback}
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/complete", body))
+
+
+@referrals_app.command()
+def cancel(
+    ctx: typer.Context,
+    referral_id: str,
+    reason: str = typer.Option("other", help="withdrawn_by_resident, duplicate, …, other"),
+    comment: str | None = typer.Option(None),
+) -> None:
+    """Cancel an open referral (capacity it held is released)."""
+    body = {"reason": reason, "comment": comment}
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/cancel", body))
+
+
+@referrals_app.command()
+def fail(
+    ctx: typer.Context,
+    referral_id: str,
+    reason: str = typer.Option("other", help="resource_unavailable, …, other"),
+    comment: str | None = typer.Option(None),
+) -> None:
+    """Service could not be delivered (capacity is released)."""
+    body = {"reason": reason, "comment": comment}
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/fail", body))
+
+
+@referrals_app.command()
+def overdue(ctx: typer.Context) -> None:
+    """Referrals not reviewed or not accepted in time."""
+    page = _call(ctx, "GET", "/referrals/overdue")
+    for line in page["items"]:
+        typer.echo(
+            f"{line['referral_id']}: waiting for {line['waiting_for']} "
+            f"{line['overdue_hours']:.1f} h past due{' (escalated)' if line['escalated'] else ''}"
+        )
+    typer.echo(f"{page['total']} overdue")

@@ -1,0 +1,89 @@
+"""An append-only, hash-chained audit trail: each entry carries the hash of the one before,
+so a history rewritten in the database no longer verifies.
+
+Appends to one chain must not race: callers hold the lock of the need the chain belongs to
+(see `transitions.lock`), and `(chain, seq)` is unique as a last line of defence.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.needs.referrals.models import AuditEntry
+from shared.actor import Actor
+
+GENESIS = "0" * 64
+
+
+def referral_chain(referral_id: str) -> str:
+    return f"referral:{referral_id}"
+
+
+def need_chain(need_id: str) -> str:
+    return f"need:{need_id}"
+
+
+def _digest(prev_hash: str, body: str) -> str:
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def append(
+    *, session: Session, chain: str, action: str, actor: Actor, at: datetime, data: dict[str, Any]
+) -> AuditEntry:
+    """Add one entry at the end of `chain`, linked to the entry before it."""
+    last = session.scalar(
+        select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq.desc()).limit(1)
+    )
+    seq = 1 if last is None else last.seq + 1
+    prev_hash = GENESIS if last is None else last.hash
+    body = json.dumps(
+        {
+            "chain": chain,
+            "seq": seq,
+            "at": at.isoformat(),
+            "actor": actor.id,
+            "role": actor.role,
+            "action": action,
+            "data": data,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    entry = AuditEntry(
+        chain=chain, seq=seq, body=body, prev_hash=prev_hash, hash=_digest(prev_hash, body)
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def entries(*, session: Session, chain: str) -> list[AuditEntry]:
+    """The chain's entries, oldest first."""
+    query = select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Verification:
+    intact: bool
+    broken_at: int | None
+
+
+def verify(chain_entries: list[AuditEntry]) -> Verification:
+    """Recompute every link; the first entry whose hash or link does not hold is reported."""
+    prev_hash = GENESIS
+    for position, entry in enumerate(chain_entries, start=1):
+        if (
+            entry.seq != position
+            or entry.prev_hash != prev_hash
+            or entry.hash != _digest(prev_hash, entry.body)
+        ):
+            return Verification(intact=False, broken_at=position)
+        prev_hash = entry.hash
+    return Verification(intact=True, broken_at=None)

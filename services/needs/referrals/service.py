@@ -1,0 +1,421 @@
+"""Domain operations on referrals: refer, accept, deliver, record the outcome, claim a
+micro-wish, and watch the timers.
+
+Plain functions over a session. Every function that changes a referral takes `now` (so timers
+can be tested with an injected clock) and the acting person; the state machine itself is in
+`transitions.py`, the alliance's review in `review.py`.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.needs import models as needs_models
+from services.needs.models import Need
+from services.needs.referrals import review
+from services.needs.referrals.models import Referral
+from services.needs.referrals.schemas import ClaimCreate, CompleteBody, ReferralCreate
+from services.needs.referrals.transitions import (
+    CLOSED_NEED,
+    ESCALATED,
+    OPEN_STATES,
+    WAITING,
+    Reservation,
+    aware,
+    check,
+    lock,
+    lock_need,
+    publish,
+    record,
+    sync_need,
+    transition,
+)
+from services.needs.referrals.transitions import ReferralState as S
+from services.needs.service import NeedStatus
+from shared.actor import Actor
+from shared.contracts.matcher import RankedResource
+from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+CLAIMABLE_PREFIX = "micro_wish."
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The resource as the social worker picked it, with the match frozen (rank None: override)."""
+
+    resource_id: str
+    name: str
+    kind: str
+    rank: int | None = None
+    score: float | None = None
+    distance_km: float | None = None
+    explanation: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------- choosing the resource
+
+
+def pick_from_matches(*, results: list[RankedResource], data: ReferralCreate) -> Pick:
+    """Freeze the picked match; a skipped top match or a resource not in the list needs a reason
+    (the matcher suggests, people decide: PIPL art. 24) and is reported as an override."""
+    for rank, hit in enumerate(results, start=1):
+        if hit.resource_id == data.resource_id:
+            if rank > 1 and not data.override_reason:
+                raise ValidationFailed.one(
+                    "override_reason",
+                    "required_to_skip_top_match",
+                    f"the resource is match {rank}: say why the top match was skipped",
+                )
+            return Pick(
+                resource_id=hit.resource_id,
+                name=hit.name,
+                kind=hit.kind.value,
+                rank=rank,
+                score=hit.score,
+                distance_km=hit.distance_km,
+                explanation=hit.explanation.model_dump(),
+            )
+    missing = [
+        FieldError(field, "required_for_resource_not_matched", "the resource is not a match")
+        for field, value in (
+            ("override_reason", data.override_reason),
+            ("resource_kind", data.resource_kind),
+            ("resource_name", data.resource_name),
+        )
+        if not value
+    ]
+    if missing:
+        raise ValidationFailed(missing)
+    assert data.resource_kind is not None and data.resource_name is not None
+    return Pick(resource_id=data.resource_id, name=data.resource_name, kind=data.resource_kind)
+
+
+def override_kind(pick: Pick) -> str | None:
+    """`not_in_list`, `skipped_top`, or None when the top match was followed."""
+    if pick.rank is None:
+        return "not_in_list"
+    return "skipped_top" if pick.rank > 1 else None
+
+
+def is_minor(*, session: Session, need: Need, today: date) -> bool:
+    """Whether the need's person is known to be under 18 (their birth date is recorded)."""
+    person_model = getattr(needs_models, "Person", None)
+    if person_model is None or need.person_id is None:
+        return False
+    person = session.get(person_model, need.person_id)
+    birth = getattr(person, "date_of_birth", None)
+    if not isinstance(birth, date):
+        return False
+    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    return age < 18
+
+
+# ---------------------------------------------------------------- creating and submitting
+
+
+def create(
+    *,
+    session: Session,
+    data: ReferralCreate,
+    pick: Pick,
+    actor: Actor,
+    now: datetime,
+    policy: review.ReviewPolicy,
+) -> Referral:
+    """Refer a need to the picked resource; submitted at once unless `data.submit` is false."""
+    need = lock_need(session, data.need_id, field="need_id")
+    _check_need_takes_referrals(session, need, pick.resource_id)
+    for_minor = data.for_minor or is_minor(session=session, need=need, today=now.date())
+    reasons = review.review_reasons(
+        kind=pick.kind,
+        amount_yuan=data.amount_yuan,
+        for_minor=for_minor,
+        departments=data.review_departments,
+        policy=policy,
+    )
+    departments = list(dict.fromkeys(data.review_departments)) or (
+        [policy.default_department] if reasons else []
+    )
+    referral = Referral(
+        id=str(uuid.uuid4()),
+        need_id=need.id,
+        resource_id=pick.resource_id,
+        resource_name=pick.name,
+        resource_kind=pick.kind,
+        adcode=need.adcode,
+        state=S.DRAFT,
+        version=1,
+        origin="match" if pick.rank is not None else "override",
+        note=data.note,
+        units=need.quantity,
+        match_rank=pick.rank,
+        match_score=pick.score,
+        match_distance_km=pick.distance_km,
+        match_explanation=pick.explanation,
+        override_kind=override_kind(pick),
+        override_reason=data.override_reason,
+        for_minor=for_minor,
+        amount_yuan=data.amount_yuan,
+        review_reasons=reasons,
+        review_departments=departments,
+        review_round=0,
+        created_by=actor.id,
+        created_at=now,
+        updated_at=now,
+        state_changed_at=now,
+    )
+    session.add(referral)
+    session.flush()
+    record(session, referral, actor, now, action="created", data={"to": S.DRAFT})
+    publish(session, referral, need, now)
+    if data.submit:
+        review.route(session, referral, need, actor, now, policy)
+    return referral
+
+
+def submit(
+    *, session: Session, referral_id: str, actor: Actor, now: datetime, policy: review.ReviewPolicy
+) -> Referral:
+    """Send a draft, or a returned referral again: to review when the rules say so."""
+    referral, need = lock(session, referral_id)
+    review.route(session, referral, need, actor, now, policy)
+    return referral
+
+
+# ---------------------------------------------------------------- the resource's side
+
+
+def get_ready_for(*, session: Session, referral_id: str, to: str) -> Referral:
+    """The referral, if it may move to `to` now: checked before asking another service."""
+    referral = get_or_raise(session=session, referral_id=referral_id)
+    check(referral, to)
+    return referral
+
+
+def accept(
+    *, session: Session, referral_id: str, reservation: str, actor: Actor, now: datetime
+) -> Referral:
+    """The resource accepts; its capacity has just been reserved (or waitlisted) for it."""
+    referral, need = lock(session, referral_id)
+    check(referral, S.ACCEPTED)
+    referral.reservation = reservation
+    transition(session, referral, need, S.ACCEPTED, actor, now)
+    return referral
+
+
+def decline(
+    *, session: Session, referral_id: str, reason: str, actor: Actor, now: datetime
+) -> Referral:
+    """The resource declines (or has no capacity left: reason `no_capacity`)."""
+    referral, need = lock(session, referral_id)
+    transition(session, referral, need, S.DECLINED, actor, now, reason=reason)
+    return referral
+
+
+def start(*, session: Session, referral_id: str, actor: Actor, now: datetime) -> Referral:
+    """Service delivery has begun."""
+    referral, need = lock(session, referral_id)
+    transition(session, referral, need, S.IN_PROGRESS, actor, now)
+    return referral
+
+
+def complete(
+    *, session: Session, referral_id: str, outcome: CompleteBody, actor: Actor, now: datetime
+) -> Referral:
+    """Record the outcome; the capacity was consumed. The need is met when the outcome is."""
+    referral, need = lock(session, referral_id)
+    check(referral, S.COMPLETED)
+    referral.outcome_result = outcome.result
+    referral.satisfaction = outcome.satisfaction
+    referral.feedback = outcome.feedback
+    referral.reservation = Reservation.CONSUMED
+    transition(
+        session,
+        referral,
+        need,
+        S.COMPLETED,
+        actor,
+        now,
+        data={"result": outcome.result, "satisfaction": outcome.satisfaction},
+        need_status=NeedStatus.MET if outcome.result == "met" else None,
+    )
+    return referral
+
+
+def end(
+    *,
+    session: Session,
+    referral_id: str,
+    to: str,
+    reason: str,
+    comment: str | None,
+    released: bool,
+    actor: Actor,
+    now: datetime,
+) -> Referral:
+    """Cancel or fail a referral; if it held capacity, the caller has released it (`released`)."""
+    referral, need = lock(session, referral_id)
+    check(referral, to)
+    if holds_capacity(referral):
+        if not released:
+            # Accepted since the caller looked: its capacity was not released. Ask again.
+            raise Conflict(f"referral {referral_id} changed meanwhile; try again")
+        referral.reservation = Reservation.RELEASED
+    transition(session, referral, need, to, actor, now, reason=reason, comment=comment)
+    return referral
+
+
+def holds_capacity(referral: Referral) -> bool:
+    """Whether the resources service keeps units (or a waitlist place) for this referral."""
+    return referral.reservation in (Reservation.RESERVED, Reservation.WAITLISTED)
+
+
+def claim_micro_wish(
+    *,
+    session: Session,
+    need_id: str,
+    referral_id: str,
+    data: ClaimCreate,
+    reservation: str,
+    actor: Actor,
+    now: datetime,
+) -> Referral:
+    """An enterprise, charity or volunteer claims a micro-wish (微心愿): a referral that starts
+    accepted, its capacity just reserved under `referral_id`."""
+    need = lock_need(session, need_id, field=None)
+    check_claimable(need)
+    _check_need_takes_referrals(session, need, data.resource_id)
+    referral = Referral(
+        id=referral_id,
+        need_id=need.id,
+        resource_id=data.resource_id,
+        resource_name=data.resource_name,
+        resource_kind=data.resource_kind,
+        adcode=need.adcode,
+        state=S.ACCEPTED,
+        version=1,
+        origin="micro_wish",
+        note=data.note,
+        units=need.quantity,
+        review_reasons=[],
+        review_departments=[],
+        review_round=0,
+        reservation=reservation,
+        created_by=actor.id,
+        created_at=now,
+        updated_at=now,
+        state_changed_at=now,
+    )
+    session.add(referral)
+    session.flush()
+    record(session, referral, actor, now, action="claimed", data={"to": S.ACCEPTED})
+    publish(session, referral, need, now)
+    sync_need(session, need, actor)
+    return referral
+
+
+def check_claimable(need: Need) -> None:
+    if not need.category.startswith(CLAIMABLE_PREFIX):
+        raise Conflict(f"need {need.id} is not a micro-wish: only micro-wishes can be claimed")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def get_or_raise(*, session: Session, referral_id: str) -> Referral:
+    referral = session.get(Referral, referral_id)
+    if referral is None:
+        raise NotFound(f"no referral with id {referral_id}")
+    return referral
+
+
+def get_all(
+    *,
+    session: Session,
+    need_id: str | None = None,
+    state: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Referral], int]:
+    """A page of referrals, newest first, and how many match."""
+    query = select(Referral)
+    if need_id:
+        query = query.where(Referral.need_id == need_id)
+    if state:
+        query = query.where(Referral.state == state)
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = session.scalars(
+        query.order_by(Referral.created_at.desc(), Referral.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+def next_match_exclusions(*, session: Session, need_id: str) -> list[str]:
+    """Resources not to offer again for this need: declined, or already referred and open."""
+    rows = session.scalars(
+        select(Referral.resource_id).where(
+            Referral.need_id == need_id,
+            Referral.state.in_([S.DECLINED, *OPEN_STATES]),
+        )
+    )
+    return sorted(set(rows))
+
+
+def is_overdue(referral: Referral, now: datetime) -> bool:
+    return (
+        referral.state in WAITING and referral.due_at is not None and aware(referral.due_at) < now
+    )
+
+
+def overdue(*, session: Session, now: datetime) -> list[Referral]:
+    """Referrals not reviewed or not accepted in time, longest overdue first."""
+    query = (
+        select(Referral)
+        .where(Referral.state.in_(list(WAITING)), Referral.due_at < now)
+        .order_by(Referral.due_at, Referral.id)
+    )
+    return list(session.scalars(query))
+
+
+def escalate_overdue(*, session: Session, now: datetime, actor: Actor) -> list[Referral]:
+    """Escalate every overdue referral once per wait: an event and an audit entry."""
+    escalated = []
+    for candidate in overdue(session=session, now=now):
+        if candidate.escalated_at is not None:
+            continue
+        referral, need = lock(session, candidate.id)
+        if not is_overdue(referral, now) or referral.escalated_at is not None:
+            continue
+        referral.escalated_at = now
+        reason = f"overdue_{WAITING[referral.state]}"
+        record(session, referral, actor, now, action=ESCALATED, data={"reason": reason})
+        publish(session, referral, need, now, subject_state=ESCALATED, reason=reason)
+        escalated.append(referral)
+    return escalated
+
+
+def overrides(*, session: Session) -> list[Referral]:
+    """Referrals where the social worker did not follow the top match, newest first."""
+    query = select(Referral).where(Referral.override_kind.is_not(None))
+    return list(session.scalars(query.order_by(Referral.created_at.desc(), Referral.id)))
+
+
+def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:
+    if need.status in CLOSED_NEED:
+        raise Conflict(f"need {need.id} is {need.status}: it takes no new referrals")
+    duplicate = session.scalar(
+        select(Referral.id).where(
+            Referral.need_id == need.id,
+            Referral.resource_id == resource_id,
+            Referral.state.in_(list(OPEN_STATES)),
+        )
+    )
+    if duplicate is not None:
+        raise Conflict(
+            f"referral {duplicate} of this need to this resource is still open",
+            extra={"referral_id": duplicate},
+        )

@@ -1,0 +1,240 @@
+"""The referral's state machine: states, allowed moves, and what every move does — stamp it,
+chain it into the audit trail, publish its event, and bring the need's status along.
+
+Every function that changes a referral first locks the referral's need (`lock`): transitions
+of one need's referrals, its audit chain and its status change in turn.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.needs.models import Need, OutboxEvent
+from services.needs.referrals import audit
+from services.needs.referrals.models import Referral
+from services.needs.service import NeedStatus, set_need_status
+from shared.actor import Actor
+from shared.contracts.needs import MatchSnapshot, ReferralEvent, ReferralOutcome, referral_subject
+from shared.errors import InvalidTransition, NotFound, ValidationFailed
+from shared.outbox import add_event
+
+
+class ReferralState:
+    """The states of a referral (转介), in the order a referral usually passes through them."""
+
+    DRAFT = "draft"
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    RETURNED = "returned"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+S = ReferralState
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.PENDING_REVIEW, S.SENT, S.CANCELLED}),
+    S.PENDING_REVIEW: frozenset({S.APPROVED, S.RETURNED, S.CANCELLED}),
+    S.APPROVED: frozenset({S.SENT, S.CANCELLED}),
+    S.RETURNED: frozenset({S.PENDING_REVIEW, S.CANCELLED}),
+    S.SENT: frozenset({S.ACCEPTED, S.DECLINED, S.CANCELLED}),
+    S.ACCEPTED: frozenset({S.IN_PROGRESS, S.CANCELLED}),
+    S.IN_PROGRESS: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED}),
+    S.DECLINED: frozenset(),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+OPEN_STATES = frozenset(state for state, nexts in TRANSITIONS.items() if nexts)
+WAITING = {S.PENDING_REVIEW: "review", S.SENT: "acceptance"}
+ESCALATED = "escalated"
+"""Not a state: the subject an overdue referral's escalation is published on."""
+
+CLOSED_NEED = (NeedStatus.MET, NeedStatus.CLOSED_UNMET, NeedStatus.WITHDRAWN)
+
+
+class Reservation:
+    """What this referral's capacity reservation at the resources service is known to be."""
+
+    RESERVED = "reserved"
+    WAITLISTED = "waitlisted"  # the resource keeps a waitlist and had no unit free
+    RELEASED = "released"
+    CONSUMED = "consumed"
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every one Lianjie stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def allowed(referral: Referral) -> list[str]:
+    """The states this referral may move to next."""
+    return sorted(TRANSITIONS[referral.state])
+
+
+def check(referral: Referral, to: str) -> None:
+    """Raise InvalidTransition, naming the allowed next states, unless `to` is one of them."""
+    if to not in TRANSITIONS[referral.state]:
+        raise InvalidTransition(
+            f"a referral that is {referral.state} cannot become {to}",
+            extra={"state": referral.state, "allowed": allowed(referral)},
+        )
+
+
+def transition(
+    session: Session,
+    referral: Referral,
+    need: Need,
+    to: str,
+    actor: Actor,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    comment: str | None = None,
+    due_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+    need_status: str | None = None,
+) -> None:
+    """Move the referral to `to`: stamped with actor and time, chained into the audit trails,
+    published (ids and codes only), the need brought along. The caller holds the lock."""
+    check(referral, to)
+    before = referral.state
+    referral.state = to
+    referral.version += 1
+    referral.updated_at = now
+    referral.state_changed_at = now
+    referral.due_at = due_at
+    referral.escalated_at = None
+    if reason is not None:
+        referral.reason = reason
+    entry = {"from": before, "to": to, "reason": reason, "comment": comment, **(data or {})}
+    record(session, referral, actor, now, action=to, data=entry)
+    publish(session, referral, need, now)
+    if need_status is not None:
+        set_need_status(session=session, need=need, status=need_status, actor=actor.id)
+    else:
+        sync_need(session, need, actor)
+
+
+def sync_need(session: Session, need: Need, actor: Actor) -> None:
+    """The need follows its referrals: in service, referred, or open again."""
+    if need.status in CLOSED_NEED:
+        return
+    session.flush()
+    states = set(session.scalars(select(Referral.state).where(Referral.need_id == need.id)))
+    if states & {S.ACCEPTED, S.IN_PROGRESS}:
+        targets = [NeedStatus.REFERRED, NeedStatus.IN_SERVICE]
+    elif S.SENT in states:
+        targets = [NeedStatus.REFERRED]
+    elif need.status == NeedStatus.REFERRED:
+        targets = [NeedStatus.OPEN]
+    elif need.status == NeedStatus.IN_SERVICE:
+        targets = [NeedStatus.MATCHING]  # the need's lifecycle goes back through matching
+    else:
+        return
+    if need.status == NeedStatus.IN_SERVICE and targets[-1] == NeedStatus.IN_SERVICE:
+        return
+    for target in targets:  # a need is referred before it is in service
+        set_need_status(session=session, need=need, status=target, actor=actor.id)
+
+
+def record(
+    session: Session,
+    referral: Referral,
+    actor: Actor,
+    now: datetime,
+    *,
+    action: str,
+    data: dict[str, Any],
+) -> None:
+    """Append to the referral's chain and to its need's chain."""
+    data = {"referral_id": referral.id, "resource_id": referral.resource_id, **data}
+    for chain in (audit.referral_chain(referral.id), audit.need_chain(referral.need_id)):
+        audit.append(session=session, chain=chain, action=action, actor=actor, at=now, data=data)
+
+
+def match_snapshot(referral: Referral) -> MatchSnapshot:
+    """The frozen match, as the contract carries it."""
+    explanation = referral.match_explanation or {}
+    components = explanation.get("components") or {}
+    return MatchSnapshot(
+        rank_position=referral.match_rank,
+        score=referral.match_score,
+        distance_km=referral.match_distance_km,
+        components={str(k): float(v) for k, v in dict(components).items()},
+    )
+
+
+def publish(
+    session: Session,
+    referral: Referral,
+    need: Need,
+    now: datetime,
+    *,
+    subject_state: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Queue the transition's event: ids and codes, never the note, comments or feedback."""
+    outcome = None
+    if referral.state == S.COMPLETED and referral.outcome_result:
+        outcome = ReferralOutcome(
+            result=referral.outcome_result,  # type: ignore[arg-type]
+            satisfaction=referral.satisfaction,
+        )
+    event = ReferralEvent(
+        referral_id=referral.id,
+        need_id=referral.need_id,
+        resource_id=referral.resource_id,
+        state=referral.state,
+        category=need.category,
+        urgency=need.urgency,
+        adcode=need.adcode[:9],
+        version=referral.version,
+        reason=reason or referral.reason,
+        match=match_snapshot(referral),
+        outcome=outcome,
+        occurred_at=now,
+    )
+    add_event(
+        session,
+        OutboxEvent,
+        subject=referral_subject(subject_state or referral.state),
+        aggregate_id=referral.id,
+        payload=event,
+    )
+
+
+def lock_need(session: Session, need_id: str, *, field: str | None) -> Need:
+    """The need, locked for this transaction (`field`: a missing need is bad input there)."""
+    # FOR UPDATE on PostgreSQL serialises everything done to one need's referrals; on SQLite
+    # every write transaction already starts with BEGIN IMMEDIATE.
+    need = session.scalar(
+        select(Need)
+        .where(Need.id == need_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if need is None:
+        if field is not None:
+            raise ValidationFailed.one(field, "exists", f"no need with id {need_id}")
+        raise NotFound(f"no need with id {need_id}")
+    return need
+
+
+def lock(session: Session, referral_id: str) -> tuple[Referral, Need]:
+    """The referral, fresh, and its need, locked: take this before changing a referral."""
+    need_id = session.scalar(select(Referral.need_id).where(Referral.id == referral_id))
+    if need_id is None:
+        raise NotFound(f"no referral with id {referral_id}")
+    need = lock_need(session, need_id, field=None)
+    referral = session.scalar(
+        select(Referral).where(Referral.id == referral_id).execution_options(populate_existing=True)
+    )
+    assert referral is not None
+    return referral, need
