@@ -94,28 +94,29 @@ class IdempotencyMiddleware:
     async def _run_and_store(
         self, scope: Scope, body: bytes, send: Send, key: str, where: str
     ) -> None:
-        captured: dict[str, Any] = {"status": 500, "content_type": None, "chunks": []}
+        # The response is held back until it is stored: a retry that arrives the moment the
+        # client has the first answer must find it, not a claim still "in progress".
+        messages: list[Message] = []
 
         async def replay_body() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["content_type"] = _raw_header(message.get("headers", []), b"content-type")
-            elif message["type"] == "http.response.body":
-                captured["chunks"].append(message.get("body", b""))
-            await send(message)
+        async def hold(message: Message) -> None:
+            messages.append(message)
 
+        status, content_type, stored = 500, None, None
         try:
-            await self.app(scope, replay_body, capture)
+            await self.app(scope, replay_body, hold)
+            start = next(m for m in messages if m["type"] == "http.response.start")
+            status = start["status"]
+            content_type = _raw_header(start.get("headers", []), b"content-type")
+            payload = b"".join(m.get("body", b"") for m in messages if m["type"] != start["type"])
+            if status < 500 and len(payload) <= MAX_STORED_BODY:
+                stored = payload.decode("utf-8", "replace")
         finally:
-            stored = b"".join(captured["chunks"])
-            keep = captured["status"] < 500 and len(stored) <= MAX_STORED_BODY
-            await _run_sync(
-                self._finish, key, where, captured["status"], captured["content_type"],
-                stored.decode("utf-8", "replace") if keep else None,
-            )  # fmt: skip
+            await _run_sync(self._finish, key, where, status, content_type, stored)
+        for message in messages:
+            await send(message)
 
     def _claim(self, key: str, where: str, digest: str) -> tuple[int, str, str] | str:
         record = self.record_type

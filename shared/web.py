@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import logs
 from shared.db import create_db_engine, migrate, ping, session_factory
 from shared.health import Check, health_router
+from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
 from shared.messaging import Bus
 from shared.metrics import Metrics
 from shared.outbox import OutboxRecord, OutboxRelay
@@ -63,16 +64,21 @@ class DatabaseService:
     sessions: sessionmaker[Session]
     bus: Bus
     relay: OutboxRelay
+    idempotency_type: type[IdempotencyRecord]
 
     @classmethod
     def build(
-        cls, settings: ServiceSettings, *, record_type: type[OutboxRecord]
+        cls,
+        settings: ServiceSettings,
+        *,
+        record_type: type[OutboxRecord],
+        idempotency_type: type[IdempotencyRecord],
     ) -> "DatabaseService":
         engine = create_db_engine(settings.resolved_database_url())
         sessions = session_factory(engine)
         bus = Bus(settings.common, name=settings.service_name)
         relay = OutboxRelay(sessions=sessions, record_type=record_type, bus=bus)
-        return cls(settings, engine, sessions, bus, relay)
+        return cls(settings, engine, sessions, bus, relay, idempotency_type)
 
     def app(self, *, title: str, description: str, migrations: Path, router: APIRouter) -> FastAPI:
         """The service's app: migrate, connect, relay the outbox; stop in reverse order."""
@@ -104,4 +110,7 @@ class DatabaseService:
             self.relay.backlog,
         )
         app.include_router(router)
+        app.add_middleware(
+            IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
+        )
         return app

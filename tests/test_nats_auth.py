@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 
@@ -11,6 +12,7 @@ from cli.nats_config import admin_url
 from cli.stack import Stack, StackConfig, free_port
 from shared.contracts.resources import resource_subject
 from shared.contracts.streams import RESOURCES_STREAM
+from shared.demo import province_resources
 from shared.messaging import ensure_streams
 
 
@@ -80,3 +82,24 @@ async def _count(nc: nats.NATS, subject: str) -> int:
 
 def test_admin_url_is_read_from_the_users_file(nats_only: Stack) -> None:
     assert admin_url(nats_only.config.var_dir) == nats_only.nats_url
+
+
+@pytest.mark.integration
+def test_matcher_user_can_replay_a_large_resources_stream(nats_only: Stack) -> None:
+    """Replaying needs JetStream flow control, which the matcher answers as its own user."""
+    states = province_resources(seed=7, count=20_000)
+
+    async def publish() -> None:
+        admin = await nats.connect(nats_only.nats_url)
+        js = admin.jetstream()
+        await ensure_streams(js)
+        for state in states:
+            await js.publish(resource_subject(state.resource_id), state.model_dump_json().encode())
+        await admin.close()
+
+    asyncio.run(publish())
+    nats_only.config.ports["matcher"] = free_port()
+    nats_only.start_service("matcher")
+    nats_only.wait_ready(timeout=120, services=("matcher",))
+    status = httpx.get(f"{nats_only.url('matcher')}/index", timeout=5).json()
+    assert status["resources"] == len(states)

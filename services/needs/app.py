@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.needs.api import router
-from services.needs.models import OutboxEvent
+from services.needs.models import IdempotencyKey, OutboxEvent
 from services.needs.settings import NeedsSettings
 from shared.web import DatabaseService
 
@@ -14,7 +14,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: NeedsSettings | None = None) -> FastAPI:
     """Build the app; nothing connects until the lifespan starts."""
-    parts = DatabaseService.build(settings or NeedsSettings(), record_type=OutboxEvent)
+    parts = DatabaseService.build(
+        settings or NeedsSettings(), record_type=OutboxEvent, idempotency_type=IdempotencyKey
+    )
     return parts.app(
         title="Lianjie needs",
         description="Household files (一户一档), cases (一人一案), visits, needs, referrals.",

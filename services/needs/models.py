@@ -2,9 +2,11 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.needs.resident_id import masked
+from shared.idempotency import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
 
 
@@ -54,5 +56,79 @@ class Need(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Person(Base):
+    """A person's case (一人一案): who they are, their groups, consent, lifecycle and tier.
+
+    Name, ID number and phone are personal data: they stay in this table and in HTTP answers
+    to the station, never in events, logs or error messages.
+    """
+
+    __tablename__ = "person"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    gender: Mapped[str | None] = mapped_column(String(10))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    resident_id: Mapped[str | None] = mapped_column(String(18), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    is_head: Mapped[bool] = mapped_column(Boolean, default=False)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disability_grade: Mapped[int | None] = mapped_column(Integer)
+    consent_on: Mapped[date | None] = mapped_column(Date)
+    consent_scope: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consent_recorded_by: Mapped[str | None] = mapped_column(String(64))
+    case_status: Mapped[str] = mapped_column(String(20), index=True)
+    exit_reason: Mapped[str | None] = mapped_column(String(40))
+    case_status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    case_status_changed_by: Mapped[str | None] = mapped_column(String(64))
+    active_since: Mapped[date | None] = mapped_column(Date)
+    tier: Mapped[int | None] = mapped_column(Integer, index=True)
+    last_visit_on: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def resident_id_masked(self) -> str | None:
+        """The ID number as answers show it, its middle hidden."""
+        return masked(self.resident_id)
+
+
+class Visit(Base):
+    """A home visit (入户探访) on a case: when, by whom, what was found, any tier change."""
+
+    __tablename__ = "visit"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
+    visited_on: Mapped[date] = mapped_column(Date, index=True)
+    social_worker: Mapped[str] = mapped_column(String(64))
+    findings: Mapped[str] = mapped_column(Text, default="")
+    tier_before: Mapped[int | None] = mapped_column(Integer)
+    tier_after: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NeedStatusChange(Base):
+    """One step of a need's history: from which status to which, who moved it and when."""
+
+    __tablename__ = "need_status_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    need_id: Mapped[str] = mapped_column(ForeignKey("need.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20), index=True)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class OutboxEvent(Base, OutboxRecord):
     __tablename__ = "outbox"
+
+
+class IdempotencyKey(Base, IdempotencyRecord):
+    __tablename__ = "idempotency_key"

@@ -1,10 +1,11 @@
 """Tables of the resources service."""
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.idempotency import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
 
 
@@ -33,8 +34,16 @@ class Resource(Base):
     capacity_unit: Mapped[str] = mapped_column(String(20))
     capacity_period: Mapped[str] = mapped_column(String(20))
     capacity_mode: Mapped[str] = mapped_column(String(20), default="capacity")
-    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    # Start (UTC) of the capacity period in progress; `reset_due_capacity` moves it on.
+    period_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hours: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    available_from: Mapped[date | None] = mapped_column(Date)
+    available_until: Mapped[date | None] = mapped_column(Date)
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(32), index=True)
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when registration looked like an organization already in the library: for review.
+    duplicate_of: Mapped[str | None] = mapped_column(String(36), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -57,3 +66,7 @@ class Reservation(Base):
 
 class OutboxEvent(Base, OutboxRecord):
     __tablename__ = "outbox"
+
+
+class IdempotencyKey(Base, IdempotencyRecord):
+    __tablename__ = "idempotency_key"
