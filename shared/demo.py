@@ -9,9 +9,12 @@ generator at province scale (`province_resources`).
 import math
 import random
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared import divisions
+from shared.contracts.matcher import RankRequest
+from shared.contracts.resources import CapacityMode, ResourceKind, ResourceUpserted
 
 DEFAULT_COUNTY = "511523"  # 江安县, 宜宾市, 四川省: 14 towns, as in the seed report
 JIANGAN_TOWNS = [
@@ -235,3 +238,102 @@ def generate_county(
                 )
             )
     return demo
+
+
+# ---- province scale, for the benchmarks -------------------------------------------------------
+
+BENCH_EPOCH = (
+    "2026-01-01T00:00:00+00:00"  # every generated state carries this time: same seed, same data
+)
+NEED_GROUPS = [("elderly", 30), ("child", 15), ("disabled", 10)]  # shares (%) of needs per group
+
+
+def province_counties(province: str) -> list[divisions.Division]:
+    """The province's county-level divisions that have a centroid, by code."""
+    found = (divisions.get(f"{province}{n:04d}") for n in range(10_000))
+    return [d for d in found if d is not None and not d.adcode.endswith("00") and d.lat is not None]
+
+
+def _province_towns(rng: random.Random, province: str) -> list[tuple[str, list[Township]]]:
+    counties = province_counties(province)
+    if not counties:
+        raise ValueError(f"no county with a known centroid in province {province}")
+    return [(county.adcode, townships(county, rng)) for county in counties]
+
+
+def _county_kinds(resources: int) -> list[str]:
+    """The kind mix `generate_county` uses: departments first, then enterprises, charities,
+    volunteers."""
+    kinds = ["department"] * min(len(DEPARTMENTS), resources)
+    rest = resources - len(kinds)
+    kinds += ["enterprise"] * (rest // 4) + ["charity"] * (rest // 6)
+    return kinds + ["volunteer"] * (resources - len(kinds))
+
+
+def province_resources(*, seed: int, province: str = "51", count: int) -> list[ResourceUpserted]:
+    """`count` resource states (version 1) spread evenly over the province's counties, with the
+    demo county's kind and category mix; some capacity already taken, a few on a waitlist."""
+    rng = random.Random(seed)
+    counties = _province_towns(rng, province)
+    updated_at = datetime.fromisoformat(BENCH_EPOCH)
+    states: list[ResourceUpserted] = []
+    for c, (county_code, towns) in enumerate(counties):
+        share = count // len(counties) + (1 if c < count % len(counties) else 0)
+        for i, kind in enumerate(_county_kinds(share)):
+            payload = resource_payload(rng, kind, i, towns[i % len(towns)], county_code)
+            total = payload["capacity"]["total"]
+            taken = rng.randint(0, total) if rng.random() < 0.6 else 0
+            states.append(
+                ResourceUpserted(
+                    resource_id=f"r{province}-{len(states):07d}",
+                    version=1,
+                    name=payload["name"],
+                    kind=ResourceKind(kind),
+                    organization=payload["organization"],
+                    categories=payload["categories"],
+                    description=payload["description"],
+                    lat=payload["location"]["lat"],
+                    lon=payload["location"]["lon"],
+                    radius_km=payload["radius_km"],
+                    adcodes=payload["adcodes"],
+                    eligible_groups=payload["eligible_groups"],
+                    capacity_total=total,
+                    capacity_remaining=total - taken,
+                    capacity_mode=CapacityMode.WAITLIST
+                    if rng.random() < 0.05
+                    else CapacityMode.HARD,
+                    open_referrals=min(taken, rng.randint(0, 10)),
+                    updated_at=updated_at,
+                )
+            )
+    return states
+
+
+def province_needs(
+    *, seed: int, province: str = "51", count: int, k: int = 10
+) -> list[RankRequest]:
+    """`count` rank requests placed like the demo's households (within 4 km of a town), with
+    the demo's need categories, quantity 1, a few person groups and no free text (so every
+    method of the benchmark can compute the same score)."""
+    rng = random.Random(seed + 1)
+    counties = _province_towns(random.Random(seed), province)
+    needs: list[RankRequest] = []
+    for _ in range(count):
+        _, towns = counties[rng.randrange(len(counties))]
+        town = towns[rng.randrange(len(towns))]
+        lat, lon = _offset(rng, town.lat, town.lon, 4)
+        groups = [g for g, share in NEED_GROUPS if rng.randrange(100) < share]
+        needs.append(
+            RankRequest(
+                category=_weighted(rng, NEED_CATEGORIES),
+                lat=lat,
+                lon=lon,
+                adcode=town.adcode,
+                quantity=1,
+                urgency=rng.randint(1, 5),
+                groups=groups,
+                text="",
+                k=k,
+            )
+        )
+    return needs

@@ -1,0 +1,329 @@
+"""`python -m bench`: run the benchmark sections for each size and write the results.
+
+Sections: inprocess, numpy, postgres (ranking the same needs four ways), nats (the matcher over
+NATS with 1 and 2 replicas), freshness, reservations, e2e (the loop over the wire).
+"""
+
+import argparse
+import asyncio
+import gc
+import os
+import shlex
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from bench import agreement, data, inprocess, numpy_scan, postgres, report
+from bench.cluster import Cluster, publish_states
+from bench.loop import measure_end_to_end, measure_freshness, measure_reservations
+from bench.nats_load import run_load
+from services.matcher.ranking import ScoreParams
+from services.matcher.settings import MatcherSettings
+from shared import demo
+
+SECTIONS = ("inprocess", "numpy", "postgres", "nats", "freshness", "reservations", "e2e")
+RANKING = {"inprocess", "numpy", "postgres"}
+WIRE = {"nats", "freshness", "reservations", "e2e"}
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(float(part)) for part in text.split(",") if part]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--sizes", type=_ints, default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--queries", type=int, default=3000, help="needs ranked by every method")
+    p.add_argument("--sample", type=int, default=200, help="needs whose top-k are compared")
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--province", default="51", help="two-digit province code (51: 四川)")
+    p.add_argument(
+        "--wire-max",
+        type=int,
+        default=1_000_000,
+        help="largest size for the over-the-wire sections (each replica replays the stream)",
+    )
+    p.add_argument("--concurrency", type=int, default=32, help="NATS requests in flight")
+    p.add_argument("--clients", type=int, default=50, help="concurrent reservation clients")
+    p.add_argument("--attempts", type=int, default=2000, help="reservation attempts")
+    p.add_argument("--changes", type=int, default=100, help="capacity changes for freshness")
+    p.add_argument("--e2e-needs", type=int, default=500)
+    p.add_argument("--e2e-concurrency", type=int, default=16)
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get("LIANJIE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="a libpq URL the bench may create and drop its own databases from",
+    )
+    p.add_argument("--database", default="lianjie_bench", help="prefix of the bench databases")
+    p.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    args = p.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    return args
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def _guarded(notes: list[str], name: str, work: Callable[..., object], *args: object) -> None:
+    """Run one section; a failure is recorded as 'not measured' with its reason, never hidden."""
+    try:
+        work(*args)
+    except Exception as exc:
+        traceback.print_exc()
+        notes.append(f"{name}: not measured ({type(exc).__name__}: {exc})")
+        say(f"{name} failed: {exc}")
+
+
+def rank_four_ways(
+    args: argparse.Namespace,
+    dataset: data.Dataset,
+    out: dict[str, Any],
+    server: postgres.Server,
+    results: dict[str, Any],
+) -> None:
+    """In-process, NumPy and PostgreSQL over the same needs; agreement against the matcher."""
+    notes: list[str] = out.setdefault("notes", [])
+    say(f"building the matcher's index of {dataset.size:,} resources")
+    ranker, build = inprocess.build_ranker(dataset.resources)
+    params: ScoreParams = ranker.params
+    say(f"  built in {build.build_s:.2f} s, {build.bytes_per_resource:,.0f} B per resource")
+    latency, reference = inprocess.measure(ranker, dataset.needs, sample=args.sample)
+    say(f"  in-process p50 {latency.p50_ms} ms, p99 {latency.p99_ms} ms")
+    out["answers_reference"] = reference
+    if "inprocess" in args.sections:
+        out["inprocess"] = {"build": build.as_dict(), "latency": latency.as_dict()}
+        out["inprocess"]["empty_answers_in_sample"] = sum(1 for a in reference if not a)
+    del ranker
+    gc.collect()
+
+    def numpy_section() -> None:
+        arrays = numpy_scan.ResourceArrays(dataset.resources)
+        summary, answers = numpy_scan.measure(arrays, dataset.needs, params, sample=args.sample)
+        out["numpy"] = {"latency": summary.as_dict()}
+        out.setdefault("agreement", {})["numpy"] = agreement.compare(reference, answers).as_dict()
+        say(f"  NumPy scan p50 {summary.p50_ms} ms")
+
+    def postgres_section() -> None:
+        postgres.create_database(server, server.database)
+        spatial, install_note = postgres.enable_spatial(server)
+        results["spatial"], results["spatial_install"] = spatial, install_note
+        say(f"  PostgreSQL spatial support: {spatial} ({install_note}); loading")
+        load_s = postgres.load(server, dataset.resources, spatial)
+        summary, answers, plan = postgres.measure(
+            server, dataset.resources, dataset.needs, params, spatial=spatial, sample=args.sample
+        )
+        out["postgres"] = {
+            "spatial": spatial,
+            "load_and_index_s": round(load_s, 2),
+            "latency": summary.as_dict(),
+            "plan_of_first_query": plan,
+        }
+        out.setdefault("agreement", {})["postgres"] = agreement.compare(
+            reference, answers
+        ).as_dict()
+        say(f"  PostgreSQL p50 {summary.p50_ms} ms")
+
+    if "numpy" in args.sections:
+        _guarded(notes, "numpy", numpy_section)
+    if "postgres" in args.sections:
+        _guarded(notes, "postgres", postgres_section)
+
+
+async def over_the_wire(
+    args: argparse.Namespace, dataset: data.Dataset, out: dict[str, Any], server: postgres.Server
+) -> None:
+    """The matcher over NATS, then freshness, reservations and end to end on the real stack."""
+    notes: list[str] = out.setdefault("notes", [])
+    databases = {name: f"{args.database}_{name}" for name in ("resources", "needs")}
+    for name in databases.values():
+        postgres.create_database(server, name)
+    service_env = {
+        service: {f"LIANJIE_{service.upper()}_DATABASE_URL": server.sqlalchemy_url(name)}
+        for service, name in databases.items()
+    }
+    places = demo.province_needs(seed=args.seed + 7, province=args.province, count=30)
+    with Cluster(service_env=service_env) as cluster:
+        say(f"  stack logs: {cluster.log_path}")
+        if cluster.stack.lacked_flow_control:
+            notes.append(
+                f"the bench's nats-server grants {', '.join(cluster.stack.lacked_flow_control)} "
+                "publish on $JS.FC.> (JetStream flow control), which cli/nats_config.py does not: "
+                "without it a matcher's replay of the stream stalls"
+            )
+        published_s = await publish_states(cluster.nats_url, dataset.resources)
+        out["stream"] = {"published_s": round(published_s, 2)}
+        replay = cluster.start_matcher()
+        out["stream"]["replica_1_ready_s"] = round(replay, 2)
+        say(f"  published in {published_s:.1f} s; replica 1 replayed in {replay:.1f} s")
+        if "nats" in args.sections:
+            nats_out: dict[str, Any] = out.setdefault("nats", {})
+            serial, answers = await run_load(
+                cluster.nats_url, dataset.needs, replicas=1, concurrency=1, sample=args.sample
+            )
+            nats_out["replicas_1_serial"] = serial.as_dict()
+            reference = out.get("answers_reference")
+            if reference:
+                out.setdefault("agreement", {})["nats"] = agreement.compare(
+                    reference, answers
+                ).as_dict()
+            loaded, _ = await run_load(
+                cluster.nats_url, dataset.needs, replicas=1, concurrency=args.concurrency
+            )
+            nats_out["replicas_1_load"] = loaded.as_dict()
+            say(f"  NATS 1 replica: p50 {serial.latency.p50_ms} ms, {loaded.ranks_per_s:.0f}/s")
+        replay = cluster.start_matcher()
+        out["stream"]["replica_2_ready_s"] = round(replay, 2)
+        if "nats" in args.sections:
+            serial, _ = await run_load(cluster.nats_url, dataset.needs, replicas=2, concurrency=1)
+            loaded, _ = await run_load(
+                cluster.nats_url, dataset.needs, replicas=2, concurrency=args.concurrency
+            )
+            nats_out["replicas_2_serial"] = serial.as_dict()
+            nats_out["replicas_2_load"] = loaded.as_dict()
+            say(f"  NATS 2 replicas: p50 {serial.latency.p50_ms} ms, {loaded.ranks_per_s:.0f}/s")
+        if not {"freshness", "reservations", "e2e"} & set(args.sections):
+            return
+        cluster.start("resources")
+        loop: dict[str, Any] = out.setdefault("loop", {})
+        if "freshness" in args.sections:
+            fresh = await measure_freshness(
+                resources_url=cluster.url("resources"),
+                nats_url=cluster.nats_url,
+                places=places[:10],
+                changes=args.changes,
+            )
+            loop["freshness"] = fresh.as_dict()
+            say(f"  freshness p50 {fresh.latency.p50_ms} ms, p99 {fresh.latency.p99_ms} ms")
+        if "reservations" in args.sections:
+            held = await measure_reservations(
+                resources_url=cluster.url("resources"),
+                database_url=server.url(databases["resources"]),
+                places=places[10:30],
+                clients=args.clients,
+                attempts=args.attempts,
+                seed=args.seed,
+            )
+            loop["reservations"] = held.as_dict()
+            say(f"  reservations {loop['reservations']['reservations_per_s']}/s, "
+                f"overbooked {held.overbooked_units}")  # fmt: skip
+        if "e2e" in args.sections:
+            cluster.start("needs")
+            e2e_needs = demo.province_needs(
+                seed=args.seed + 11, province=args.province, count=args.e2e_needs
+            )
+            e2e = await measure_end_to_end(
+                needs_url=cluster.url("needs"),
+                needs=e2e_needs,
+                households=min(200, len(e2e_needs)),
+                concurrency=args.e2e_concurrency,
+            )
+            loop["e2e"] = e2e.as_dict()
+            notes.append(
+                "e2e: households and needs recorded through the needs service (PostgreSQL), "
+                "matches asked of 2 matcher replicas over NATS by the needs service itself"
+            )
+            say(f"  e2e p50 {e2e.latency.p50_ms} ms, {e2e.per_s:.0f} needs matched/s")
+
+
+def _ratios(out: dict[str, Any]) -> None:
+    base = (out.get("inprocess") or {}).get("latency", {}).get("p50_ms")
+    if not base:
+        return
+    ratios = {}
+    for name, path in {
+        "numpy_over_inprocess_p50": ("numpy", "latency"),
+        "postgres_over_inprocess_p50": ("postgres", "latency"),
+        "nats_2_replicas_over_inprocess_p50": ("nats", "replicas_2_serial", "latency"),
+    }.items():
+        node: Any = out
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node:
+            ratios[name] = round(node["p50_ms"] / base, 2)
+    nats_p50 = out.get("nats", {}).get("replicas_2_serial", {}).get("latency", {}).get("p50_ms")
+    pg_p50 = out.get("postgres", {}).get("latency", {}).get("p50_ms")
+    if nats_p50 and pg_p50:
+        ratios["postgres_over_nats_2_replicas_p50"] = round(pg_p50 / nats_p50, 2)
+    out["ratios"] = ratios
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    server = postgres.Server(admin_url=args.postgres, database=args.database)
+    results: dict[str, Any] = {
+        "date": date.today().isoformat(),
+        "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "machine": report.machine(),
+        "config": {
+            k: v for k, v in vars(args).items() if k not in ("postgres", "only", "no_readme")
+        },
+        "weights": MatcherSettings().weights.as_dict(),
+        "sizes": {},
+        "notes": [
+            "needs carry no free text, so the text component is 0 for every method",
+            "top-k agreement: share of sampled needs whose top-k ids equal the in-process "
+            "matcher's, in order; see bench/agreement.py for the tolerance rule",
+            "NATS: one Python load generator (one connection, N requests in flight) shares the "
+            "machine's cores with the replicas; '1 in flight' is latency, 'under load' is "
+            f"throughput with {args.concurrency} in flight",
+            "freshness: from the reserve's HTTP reply (committed) to the first rank answer over "
+            "NATS (either replica) showing the new remaining capacity",
+            "reservations: HTTP POST /capacity/reserve on the resources service (PostgreSQL), "
+            "one unit each, capacity for 80 % of the attempts; overbooked = units held beyond "
+            "capacity, read from the service's tables afterwards",
+        ],
+    }
+    uses_postgres = {"postgres", "reservations", "e2e", "freshness"} & set(args.sections)
+    if uses_postgres:
+        with psycopg.connect(args.postgres) as conn:
+            row = conn.execute("SELECT version()").fetchone()
+            results["postgres_version"] = str(row[0]).split(" on ")[0] if row else "unknown"
+    try:
+        for size in args.sizes:
+            say(f"== {size:,} resources, {args.queries:,} needs (seed {args.seed})")
+            dataset = data.load(
+                seed=args.seed, province=args.province, size=size, queries=args.queries
+            )
+            out: dict[str, Any] = {"resources": dataset.size}
+            results["sizes"][str(size)] = out
+            if RANKING & set(args.sections) or "nats" in args.sections:
+                rank_four_ways(args, dataset, out, server, results)
+            if WIRE & set(args.sections):
+                if size <= args.wire_max:
+                    wire = over_the_wire(args, dataset, out, server)
+                    _guarded(out.setdefault("notes", []), "over the wire", asyncio.run, wire)
+                else:
+                    out.setdefault("notes", []).append(
+                        f"over-the-wire sections not measured at this size (--wire-max "
+                        f"{args.wire_max:,}): each replica would replay {size:,} resources"
+                    )
+            out.pop("answers_reference", None)
+            _ratios(out)
+            del dataset
+            gc.collect()
+    finally:
+        if uses_postgres:
+            for name in ("", "_resources", "_needs"):
+                postgres.drop_database(server, f"{args.database}{name}")
+    paths = report.write(results)
+    for kind, path in paths.items():
+        say(f"wrote {kind}: {path}")
+    table = paths["md"].read_text("utf-8")
+    print(table)
+    if not args.no_readme and not report.update_readme(table):
+        say("README.md has no <!-- bench:start --> / <!-- bench:end --> markers: not updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The real system for the over-the-wire sections: nats-server from the wheel, the matcher's
+replicas replaying a pre-published resources stream, and the resources and needs services on
+PostgreSQL. Everything runs as processes on 127.0.0.1 and ports chosen free."""
+
+import asyncio
+import copy
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import nats
+
+from bench.latency import now
+from cli import nats_config
+from cli.stack import Stack, StackConfig, free_port, nats_server_binary
+from shared.contracts.resources import ResourceUpserted, resource_subject
+from shared.contracts.streams import RESOURCES_STREAM
+from shared.messaging import ensure_streams
+
+READY_TIMEOUT_S = 900.0  # a replica replaying a million resources takes minutes
+FLOW_CONTROL = "$JS.FC.>"  # where a consumer answers JetStream's flow-control messages
+
+
+def with_flow_control(permissions: dict[str, dict[str, list[str]]]) -> list[str]:
+    """Grant every user the flow-control replies its JetStream consumers must publish; the
+    users that lacked it (the services' ordered consumers stall without it on a large replay)."""
+    lacking = []
+    for user, grants in permissions.items():
+        if FLOW_CONTROL not in grants["publish"]:
+            grants["publish"].append(FLOW_CONTROL)
+            lacking.append(user)
+    return lacking
+
+
+class BenchStack(Stack):
+    """The stack of `lianjie up`, its nats-server users granted flow control where missing."""
+
+    lacked_flow_control: list[str]
+
+    def start_nats(self) -> None:
+        permissions = copy.deepcopy(nats_config.PERMISSIONS)
+        self.lacked_flow_control = with_flow_control(permissions)
+        users: list[dict[str, object]] = [
+            {"user": name, "password": self.passwords[name], "permissions": grants}
+            for name, grants in permissions.items()
+        ]
+        users.append({"user": nats_config.ADMIN, "password": self.passwords[nats_config.ADMIN]})
+        folder = self.config.var_dir / "nats"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "nats.conf"
+        config.write_text(
+            f"listen: {json.dumps(f'{self.config.host}:{self.nats_port}')}\n"
+            f"jetstream {{ store_dir: {json.dumps(str(folder))} }}\n"
+            f"authorization {{ users: {json.dumps(users, indent=2)} }}\n"
+        )
+        config.chmod(0o600)
+        self._spawn("nats", [nats_server_binary(), "-c", str(config)], env={})
+        self._wait_port(self.nats_port, "nats", timeout=10)
+
+
+class Cluster:
+    """A running stack whose processes write their logs to one file in a temporary folder."""
+
+    def __init__(self, *, service_env: dict[str, dict[str, str]]) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="lianjie-bench-"))
+        self.log_path = self.folder / "stack.log"
+        self._log = self.log_path.open("a", encoding="utf-8")
+        ports = {name: free_port() for name in ("needs", "resources", "matcher")}
+        config = StackConfig(
+            var_dir=self.folder, nats_port=free_port(), ports=ports, service_env=service_env
+        )
+        self.stack = BenchStack(config, sink=self._sink)
+        self.matchers: dict[str, int] = {}
+
+    def _sink(self, name: str, line: str) -> None:
+        self._log.write(f"{name:>10} | {line}\n")
+
+    def __enter__(self) -> "Cluster":
+        self.stack.start_nats()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stack.stop()
+        self._log.close()
+        # The stream's store can hold gigabytes at a million resources; the log stays.
+        shutil.rmtree(self.folder / "nats", ignore_errors=True)
+
+    @property
+    def nats_url(self) -> str:
+        return self.stack.nats_url
+
+    def url(self, service: str) -> str:
+        return self.stack.url(service)
+
+    def start(self, service: str, timeout: float = 120.0) -> None:
+        self.stack.start_service(service)
+        self.stack.wait_ready(timeout=timeout, services=(service,))
+
+    def start_matcher(self) -> float:
+        """Start one more matcher replica; seconds until it reported ready (stream replayed)."""
+        name = "matcher" if not self.matchers else f"matcher-{len(self.matchers) + 1}"
+        port = self.stack.config.ports["matcher"] if not self.matchers else free_port()
+        start = now()
+        self.stack.start_service("matcher", name=name, port=port)
+        self.matchers[name] = port
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with httpx.Client(timeout=5.0) as client:
+            while time.monotonic() < deadline:
+                self.stack._check_alive(name)
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                        return now() - start
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        raise TimeoutError(f"{name} did not catch up within {READY_TIMEOUT_S:g}s")
+
+
+async def publish_states(nats_url: str, states: list[ResourceUpserted]) -> float:
+    """Put every state on its subject of the resources stream, as the resources service's relay
+    would; returns seconds until the stream held them all."""
+    start = now()
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js)
+        before = (await js.stream_info(RESOURCES_STREAM.name)).state.messages
+        # Core publishes, flushed in batches: JetStream stores them without a per-message ack
+        # round trip; the count below confirms that nothing was lost.
+        for i, state in enumerate(states):
+            await nc.publish(resource_subject(state.resource_id), state.model_dump_json().encode())
+            if i % 5_000 == 4_999:
+                await nc.flush()
+        await nc.flush()
+        for _ in range(600):
+            held = (await js.stream_info(RESOURCES_STREAM.name)).state.messages
+            if held >= before + len(states):
+                return now() - start
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"the stream holds {held - before} of {len(states)} published states")
+    finally:
+        await nc.close()

@@ -1,0 +1,267 @@
+"""The referral loop over the wire: how fresh the matcher's answers are after a capacity
+change, how many reservations PostgreSQL takes under 50 concurrent clients (and whether any
+unit is overbooked), and creating a need and asking for its matches end to end over HTTP."""
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import nats
+import psycopg
+
+from bench.latency import Summary, now, summarize
+from shared.contracts.matcher import RANK, RankReply, RankRequest
+
+FRESHNESS_TIMEOUT_S = 10.0
+HTTP_TIMEOUT_S = 30.0
+
+
+def _resource_body(name: str, lat: float, lon: float, category: str, total: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "charity",
+        "categories": [category],
+        "description": "基准测试资源",
+        "location": {"lat": lat, "lon": lon},
+        "radius_km": 5,
+        "capacity": {"total": total, "unit": "persons", "period": "month"},
+        "verified": True,
+    }
+
+
+async def create_resources(
+    client: httpx.AsyncClient, resources_url: str, places: list[RankRequest], total: int
+) -> list[dict[str, Any]]:
+    """One resource at each place, registered through the resources service."""
+    created = []
+    for i, place in enumerate(places):
+        body = _resource_body(f"基准资源{i:03d}", place.lat, place.lon, place.category, total)
+        response = await client.post(f"{resources_url}/resources", json=body)
+        response.raise_for_status()
+        created.append(response.json())
+    return created
+
+
+def _probe(resource: dict[str, Any]) -> RankRequest:
+    """A need at the resource's own door asking for what it offers: it must rank there."""
+    return RankRequest(
+        category=resource["categories"][0],
+        lat=resource["lat"],
+        lon=resource["lon"],
+        groups=["elderly"],
+        k=100,
+        max_distance_km=0.5,
+    )
+
+
+async def _remaining_seen(nc: nats.NATS, probe: bytes, resource_id: str) -> int | None:
+    msg = await nc.request(RANK, probe, timeout=5.0)
+    for result in RankReply.model_validate_json(msg.data).results:
+        if result.resource_id == resource_id:
+            return result.capacity_remaining
+    return None
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Seconds from a committed capacity change to the first rank answer that shows it."""
+
+    changes: int
+    latency: Summary
+    timeouts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "changes": self.changes,
+            "latency": self.latency.as_dict(),
+            "timeouts": self.timeouts,
+        }
+
+
+async def measure_freshness(
+    *, resources_url: str, nats_url: str, places: list[RankRequest], changes: int
+) -> Freshness:
+    """Reserve one unit, then ask the matcher (over NATS, any replica) until it reports the
+    remaining capacity the reservation left."""
+    timings: list[float] = []
+    timeouts = 0
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
+        resources = await create_resources(client, resources_url, places, total=changes + 10)
+        nc = await nats.connect(nats_url)
+        try:
+            probes = [_probe(r).model_dump_json().encode() for r in resources]
+            for resource, probe in zip(resources, probes, strict=True):  # wait for the creation
+                deadline = now() + 60
+                while await _remaining_seen(nc, probe, resource["id"]) is None:
+                    if now() > deadline:
+                        raise TimeoutError(f"the matcher never saw resource {resource['id']}")
+                    await asyncio.sleep(0.05)
+            for i in range(changes):
+                resource, probe = resources[i % len(resources)], probes[i % len(resources)]
+                body = {"resource_id": resource["id"], "referral_id": f"fresh-{uuid.uuid4()}"}
+                response = await client.post(f"{resources_url}/capacity/reserve", json=body)
+                response.raise_for_status()
+                committed = now()
+                expected = response.json()["capacity_remaining"]
+                while await _remaining_seen(nc, probe, resource["id"]) != expected:
+                    if now() - committed > FRESHNESS_TIMEOUT_S:
+                        timeouts += 1
+                        break
+                else:
+                    timings.append(now() - committed)
+        finally:
+            await nc.close()
+    return Freshness(changes, summarize(timings), timeouts)
+
+
+@dataclass(frozen=True)
+class Reservations:
+    """Reservations taken by concurrent clients, refusals, and units held beyond capacity."""
+
+    clients: int
+    attempts: int
+    reserved: int
+    refused: int
+    errors: int
+    seconds: float
+    overbooked_units: int
+    ledger_mismatches: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clients": self.clients,
+            "attempts": self.attempts,
+            "reserved": self.reserved,
+            "refused_no_capacity": self.refused,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "reservations_per_s": round(self.reserved / self.seconds, 1),
+            "attempts_per_s": round(self.attempts / self.seconds, 1),
+            "overbooked_units": self.overbooked_units,
+            "ledger_mismatches": self.ledger_mismatches,
+        }
+
+
+def overbooking(database_url: str, resource_ids: list[str]) -> tuple[int, int]:
+    """(units held beyond capacity, resources whose remaining ≠ total − held), read from the
+    resources service's own tables after the run."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            """SELECT r.capacity_total, r.capacity_remaining,
+                      coalesce(sum(v.units) FILTER (WHERE v.state IN ('reserved', 'consumed')), 0)
+                 FROM resource r LEFT JOIN reservation v ON v.resource_id = r.id
+                WHERE r.id = ANY(%s) GROUP BY r.id""",
+            (resource_ids,),
+        ).fetchall()
+    over = sum(max(0, int(held) - total) for total, _, held in rows)
+    mismatched = sum(1 for total, remaining, held in rows if remaining != total - int(held))
+    return over, mismatched
+
+
+async def measure_reservations(
+    *,
+    resources_url: str,
+    database_url: str,
+    places: list[RankRequest],
+    clients: int,
+    attempts: int,
+    seed: int,
+) -> Reservations:
+    """`clients` concurrent clients reserve one unit each time at random resources, whose
+    capacity covers 80 % of the attempts, so the last units are fought over."""
+    rng = random.Random(seed)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, limits=limits) as client:
+        per_resource = max(1, int(attempts * 0.8) // len(places))
+        resources = await create_resources(client, resources_url, places, total=per_resource)
+        ids = [r["id"] for r in resources]
+        targets = iter([rng.choice(ids) for _ in range(attempts)])
+        counts = {"reserved": 0, "refused": 0, "errors": 0}
+
+        async def one_client() -> None:
+            for resource_id in targets:
+                body = {"resource_id": resource_id, "referral_id": f"res-{uuid.uuid4()}"}
+                try:
+                    response = await client.post(f"{resources_url}/capacity/reserve", json=body)
+                except httpx.HTTPError:
+                    counts["errors"] += 1
+                    continue
+                if response.status_code == 200:
+                    counts["reserved"] += 1
+                elif response.status_code == 409:
+                    counts["refused"] += 1
+                else:
+                    counts["errors"] += 1
+
+        start = now()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        seconds = now() - start
+    over, mismatched = overbooking(database_url, ids)
+    return Reservations(
+        clients, attempts, counts["reserved"], counts["refused"], counts["errors"], seconds,
+        over, mismatched,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    """Create a need, then ask for its matches: latency of the pair and pairs per second."""
+
+    concurrency: int
+    latency: Summary
+    per_s: float
+    errors: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "latency": self.latency.as_dict(),
+            "needs_matched_per_s": round(self.per_s, 1),
+            "errors": self.errors,
+        }
+
+
+async def measure_end_to_end(
+    *, needs_url: str, needs: list[RankRequest], households: int, concurrency: int
+) -> EndToEnd:
+    """Open `households` files at the needs' places, then record one need per request and ask
+    for its matches, `concurrency` at a time, through the needs service's HTTP API."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, limits=limits) as client:
+        ids = []
+        for i, need in enumerate(needs[:households]):
+            body = {
+                "address": f"基准户{i:04d}号",
+                "adcode": need.adcode,
+                "location": {"lat": need.lat, "lon": need.lon},
+            }
+            response = await client.post(f"{needs_url}/households", json=body)
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+        work = iter(range(len(needs)))
+        timings: list[float] = []
+        errors = 0
+
+        async def one_client() -> None:
+            nonlocal errors
+            for i in work:
+                need = needs[i]
+                body = {"household_id": ids[i % len(ids)], "category": need.category}
+                start = now()
+                try:
+                    created = await client.post(f"{needs_url}/needs", json=body)
+                    created.raise_for_status()
+                    matched = await client.post(f"{needs_url}/needs/{created.json()['id']}/matches")
+                    matched.raise_for_status()
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                timings.append(now() - start)
+
+        began = now()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        elapsed = now() - began
+    return EndToEnd(concurrency, summarize(timings), len(timings) / elapsed, errors)

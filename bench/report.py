@@ -1,0 +1,279 @@
+"""The results: a JSON file with every number, a Markdown table against the issue's targets,
+a plot of latency against the number of resources, and the README's performance section."""
+
+import json
+import os
+import platform
+import re
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cli.stack import nats_server_binary
+
+RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parent.parent / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+TARGET_SIZE = 1_000_000
+METHODS = {  # label → path of the p50 in a size's results
+    "matcher in-process": ("inprocess", "latency"),
+    "NumPy scan": ("numpy", "latency"),
+    "PostgreSQL": ("postgres", "latency"),
+    "matcher over NATS (2 replicas, 1 in flight)": ("nats", "replicas_2_serial", "latency"),
+}
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo", encoding="utf-8") as info:
+        ram_kb = int(next(line for line in info if line.startswith("MemTotal")).split()[1])
+    try:
+        nats_version = subprocess.run(
+            [nats_server_binary(), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        nats_version = "unknown"
+    versions = {}
+    for package in ("numpy", "scikit-learn", "pydantic", "nats-py", "psycopg", "fastapi"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(ram_kb / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "nats_server": nats_version,
+        "load_average_at_start": os.getloadavg(),
+        "packages": versions,
+    }
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+@dataclass(frozen=True)
+class Target:
+    """One goal of the issue: a measured value must be at most (or at least) `goal`."""
+
+    name: str
+    path: tuple[str, ...]
+    goal: float
+    at_most: bool
+    unit: str
+
+
+TARGETS = [
+    Target("matcher in-process p50", ("inprocess", "latency", "p50_ms"), 0.5, True, "ms"),
+    Target("matcher in-process p99", ("inprocess", "latency", "p99_ms"), 2.0, True, "ms"),
+    Target(
+        "NATS p50, 2 replicas, 1 in flight",
+        ("nats", "replicas_2_serial", "latency", "p50_ms"), 2.0, True, "ms",
+    ),
+    Target(
+        "NATS p99, 2 replicas, 1 in flight",
+        ("nats", "replicas_2_serial", "latency", "p99_ms"), 10.0, True, "ms",
+    ),
+    Target(
+        "NATS p50, 2 replicas, under load",
+        ("nats", "replicas_2_load", "latency", "p50_ms"), 2.0, True, "ms",
+    ),
+    Target(
+        "NATS p99, 2 replicas, under load",
+        ("nats", "replicas_2_load", "latency", "p99_ms"), 10.0, True, "ms",
+    ),
+    Target(
+        "NATS ranks/s, 2 replicas", ("nats", "replicas_2_load", "ranks_per_s"), 2000, False, "/s"
+    ),
+    Target(
+        "PostgreSQL p50 ÷ matcher in-process p50",
+        ("ratios", "postgres_over_inprocess_p50"), 10, False, "×",
+    ),
+    Target(
+        "index memory per resource (RSS delta)",
+        ("inprocess", "build", "bytes_per_resource"), 1024, True, "B",
+    ),
+    Target("index build time", ("inprocess", "build", "build_s"), 10, True, "s"),
+    Target("freshness p99", ("loop", "freshness", "latency", "p99_ms"), 100, True, "ms"),
+    Target(
+        "reservations/s, 50 clients, PostgreSQL",
+        ("loop", "reservations", "reservations_per_s"), 300, False, "/s",
+    ),
+    Target("overbooked units", ("loop", "reservations", "overbooked_units"), 0, True, "units"),
+]  # fmt: skip
+
+
+def _fmt(value: float, unit: str) -> str:
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{text} {unit}" if unit not in ("×",) else f"{text}×"
+
+
+def judge(target: Target, value: float) -> str:
+    """'met', or how far off the measured value is."""
+    ok = value <= target.goal if target.at_most else value >= target.goal
+    if ok:
+        return "met"
+    if target.goal == 0:
+        return f"missed by {_fmt(value, target.unit)}"
+    factor = value / target.goal
+    if target.at_most:
+        return f"missed: {factor:.2f}× the limit (+{_fmt(value - target.goal, target.unit)})"
+    return f"missed: {factor:.2f}× the goal (−{_fmt(target.goal - value, target.unit)})"
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target against the largest size at which it was measured."""
+    rows = []
+    for target in TARGETS:
+        measured = [
+            (int(size), value)
+            for size, by_size in results["sizes"].items()
+            if (value := _get(by_size, *target.path)) is not None
+        ]
+        row: dict[str, Any] = {
+            "target": target.name,
+            "goal": f"{'≤' if target.at_most else '≥'} {_fmt(target.goal, target.unit)}",
+        }
+        if not measured:
+            row.update(measured=None, at_resources=None, verdict="not measured")
+        else:
+            size, value = max(measured)
+            verdict = judge(target, float(value))
+            if size != TARGET_SIZE:
+                verdict += f" (at {size:,} resources; the goal is for {TARGET_SIZE:,})"
+            row.update(measured=_fmt(float(value), target.unit), at_resources=size, verdict=verdict)
+        rows.append(row)
+    return rows
+
+
+def _ms(by_size: dict[str, Any], *path: str) -> str:
+    summary = _get(by_size, *path)
+    if summary is None:
+        return "not measured"
+    return f"{summary['p50_ms']:.3g} / {summary['p99_ms']:.3g}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The targets table and the per-size comparison, with the machine they ran on."""
+    m = results["machine"]
+    lines = [
+        f"### Benchmark of {results['date']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}, "
+        f"{m['nats_server']}, {results.get('postgres_version', 'PostgreSQL not used')}"
+        f" (spatial: {results.get('spatial', 'n/a')}); load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}. "
+        f"Command: `{results['command']}`.",
+        "",
+        "| target | goal | measured | at resources | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["targets"]:
+        at = f"{row['at_resources']:,}" if row["at_resources"] else "—"
+        lines.append(
+            f"| {row['target']} | {row['goal']} | {row['measured'] or '—'} | {at} | "
+            f"{row['verdict']} |"
+        )
+    lines += [
+        "",
+        "Ranking latency p50 / p99 in ms, k = 10, same needs, same hard filters and ordering:",
+        "",
+        "| resources | in-process | NumPy scan | PostgreSQL | NATS 1 replica | NATS 2 replicas "
+        "| NATS 2 replicas under load | ranks/s (1 → 2 replicas) | PG ÷ in-process | "
+        "top-k agreement (NumPy / PG / NATS) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size, r in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
+        rate1 = _get(r, "nats", "replicas_1_load", "ranks_per_s")
+        rate2 = _get(r, "nats", "replicas_2_load", "ranks_per_s")
+        rates = f"{rate1:,.0f} → {rate2:,.0f}" if rate1 and rate2 else "not measured"
+        ratio = _get(r, "ratios", "postgres_over_inprocess_p50")
+        agreement = " / ".join(
+            f"{a['identical_fraction']:.0%}" if (a := _get(r, "agreement", name)) else "—"
+            for name in ("numpy", "postgres", "nats")
+        )
+        lines.append(
+            f"| {int(size):,} | {_ms(r, 'inprocess', 'latency')} | {_ms(r, 'numpy', 'latency')} "
+            f"| {_ms(r, 'postgres', 'latency')} | {_ms(r, 'nats', 'replicas_1_serial', 'latency')} "
+            f"| {_ms(r, 'nats', 'replicas_2_serial', 'latency')} "
+            f"| {_ms(r, 'nats', 'replicas_2_load', 'latency')} | {rates} "
+            f"| {f'{ratio:.1f}×' if ratio else '—'} | {agreement} |"
+        )
+    lines.append("")
+    for size, r in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
+        for note in r.get("notes", []):
+            lines.append(f"- {int(size):,} resources: {note}")
+    for note in results.get("notes", []):
+        lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    """p50 latency against resources (log-log) for the four methods; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for label, path_keys in METHODS.items():
+        points = sorted(
+            (int(size), summary["p50_ms"])
+            for size, r in results["sizes"].items()
+            if (summary := _get(r, *path_keys)) is not None
+        )
+        if points:
+            axes.plot(*zip(*points, strict=True), marker="o", label=label)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("resources indexed")
+    axes.set_ylabel("ranking latency p50 (ms), k = 10")
+    axes.set_title(f"Lianjie matcher vs alternatives, {results['date']}")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def write(results: dict[str, Any], folder: Path = RESULTS) -> dict[str, Path]:
+    """Write `<date>.json`, `<date>.md` and `<date>-latency.png`; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    results["targets"] = evaluate(results)
+    paths = {"json": folder / f"{results['date']}.json", "md": folder / f"{results['date']}.md"}
+    paths["json"].write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    paths["md"].write_text(markdown(results), "utf-8")
+    png = folder / f"{results['date']}-latency.png"
+    if plot(results, png):
+        paths["png"] = png
+    return paths
+
+
+def update_readme(table: str, readme: Path = README) -> bool:
+    """Put the latest table between the README's bench markers; False when they are missing."""
+    text = readme.read_text("utf-8")
+    if START not in text or END not in text:
+        return False
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    block = f"{START}\n{table}\nFull numbers: `bench/results/` (JSON, Markdown, plot).\n{END}"
+    readme.write_text(pattern.sub(lambda _: block, text, count=1), "utf-8")
+    return True
