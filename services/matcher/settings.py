@@ -12,11 +12,11 @@ from shared.settings import ServiceSettings
 class Weights(BaseModel):
     """How much each score component counts; they are normalised to sum to one."""
 
-    category: float = Field(0.30, ge=0)
-    distance: float = Field(0.30, ge=0)
-    headroom: float = Field(0.15, ge=0)
-    text: float = Field(0.15, ge=0)
-    load: float = Field(0.10, ge=0)
+    category: float = Field(0.30, ge=0, description="Weight of the category fit")
+    distance: float = Field(0.30, ge=0, description="Weight of the distance decay")
+    headroom: float = Field(0.15, ge=0, description="Weight of the remaining capacity's headroom")
+    text: float = Field(0.15, ge=0, description="Weight of the text relevance (TF-IDF)")
+    load: float = Field(0.10, ge=0, description="Weight of load spreading (fewer open referrals)")
 
     def as_dict(self) -> dict[str, float]:
         total = sum(self.model_dump().values()) or 1.0
