@@ -7,6 +7,7 @@ NATS with 1 and 2 replicas), freshness, reservations, e2e (the loop over the wir
 import argparse
 import asyncio
 import gc
+import json
 import os
 import shlex
 import sys
@@ -42,6 +43,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sample", type=int, default=200, help="needs whose top-k are compared")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the sizes of today's earlier results that this run does not measure again",
+    )
     p.add_argument("--province", default="51", help="two-digit province code (51: 四川)")
     p.add_argument(
         "--wire-max",
@@ -201,6 +207,7 @@ async def over_the_wire(
                 nats_url=cluster.nats_url,
                 places=places[:10],
                 changes=args.changes,
+                token=cluster.stack.token(sub="bench"),
             )
             loop["freshness"] = fresh.as_dict()
             say(f"  freshness p50 {fresh.latency.p50_ms} ms, p99 {fresh.latency.p99_ms} ms")
@@ -212,6 +219,7 @@ async def over_the_wire(
                 clients=args.clients,
                 attempts=args.attempts,
                 seed=args.seed,
+                token=cluster.stack.token(sub="bench"),
             )
             loop["reservations"] = held.as_dict()
             say(f"  reservations {loop['reservations']['reservations_per_s']}/s, "
@@ -226,6 +234,7 @@ async def over_the_wire(
                 needs=e2e_needs,
                 households=min(200, len(e2e_needs)),
                 concurrency=args.e2e_concurrency,
+                token=cluster.stack.token(sub="bench"),
             )
             loop["e2e"] = e2e.as_dict()
             notes.append(
@@ -315,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         if uses_postgres:
             for name in ("", "_resources", "_needs"):
                 postgres.drop_database(server, f"{args.database}{name}")
+    if args.merge:
+        _merge_earlier(results)
     paths = report.write(results)
     for kind, path in paths.items():
         say(f"wrote {kind}: {path}")
@@ -323,6 +334,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_readme and not report.update_readme(table):
         say("README.md has no <!-- bench:start --> / <!-- bench:end --> markers: not updated")
     return 0
+
+
+def _merge_earlier(results: dict[str, Any]) -> None:
+    """Add the sizes of today's earlier results that this run did not measure again."""
+    earlier_path = report.RESULTS / f"{results['date']}.json"
+    if not earlier_path.exists():
+        return
+    earlier = json.loads(earlier_path.read_text("utf-8"))
+    kept = [size for size in earlier.get("sizes", {}) if size not in results["sizes"]]
+    for size in kept:
+        results["sizes"][size] = earlier["sizes"][size]
+    results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda item: int(item[0])))
+    if kept:
+        load = earlier.get("machine", {}).get("load_average_at_start", "unknown")
+        sizes = ", ".join(f"{int(size):,}" for size in kept)
+        results["notes"].append(f"sizes {sizes} measured by an earlier run today (load {load})")
 
 
 if __name__ == "__main__":
