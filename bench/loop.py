@@ -19,6 +19,10 @@ FRESHNESS_TIMEOUT_S = 10.0
 HTTP_TIMEOUT_S = 30.0
 
 
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _resource_body(name: str, lat: float, lon: float, category: str, total: int) -> dict[str, Any]:
     return {
         "name": name,
@@ -82,13 +86,13 @@ class Freshness:
 
 
 async def measure_freshness(
-    *, resources_url: str, nats_url: str, places: list[RankRequest], changes: int
+    *, resources_url: str, nats_url: str, places: list[RankRequest], changes: int, token: str
 ) -> Freshness:
     """Reserve one unit, then ask the matcher (over NATS, any replica) until it reports the
     remaining capacity the reservation left."""
     timings: list[float] = []
     timeouts = 0
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, headers=_bearer(token)) as client:
         resources = await create_resources(client, resources_url, places, total=changes + 10)
         nc = await nats.connect(nats_url)
         try:
@@ -169,12 +173,15 @@ async def measure_reservations(
     clients: int,
     attempts: int,
     seed: int,
+    token: str,
 ) -> Reservations:
     """`clients` concurrent clients reserve one unit each time at random resources, whose
     capacity covers 80 % of the attempts, so the last units are fought over."""
     rng = random.Random(seed)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, limits=limits) as client:
+    async with httpx.AsyncClient(
+        timeout=HTTP_TIMEOUT_S, limits=limits, headers=_bearer(token)
+    ) as client:
         per_resource = max(1, int(attempts * 0.8) // len(places))
         resources = await create_resources(client, resources_url, places, total=per_resource)
         ids = [r["id"] for r in resources]
@@ -225,12 +232,14 @@ class EndToEnd:
 
 
 async def measure_end_to_end(
-    *, needs_url: str, needs: list[RankRequest], households: int, concurrency: int
+    *, needs_url: str, needs: list[RankRequest], households: int, concurrency: int, token: str
 ) -> EndToEnd:
     """Open `households` files at the needs' places, then record one need per request and ask
     for its matches, `concurrency` at a time, through the needs service's HTTP API."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, limits=limits) as client:
+    async with httpx.AsyncClient(
+        timeout=HTTP_TIMEOUT_S, limits=limits, headers=_bearer(token)
+    ) as client:
         ids = []
         for i, need in enumerate(needs[:households]):
             body = {

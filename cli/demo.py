@@ -14,10 +14,11 @@ class LoadedDemo:
     need_ids: list[str]
 
 
-def load_demo(demo: DemoCounty, *, needs_url: str, resources_url: str) -> LoadedDemo:
+def load_demo(demo: DemoCounty, *, needs_url: str, resources_url: str, token: str) -> LoadedDemo:
     """POST every resource, household and need; raise on the first refusal."""
     loaded = LoadedDemo([], [], [])
-    with httpx.Client(timeout=30.0) as client:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(timeout=30.0, headers=headers) as client:
         for payload in demo.resources:
             loaded.resource_ids.append(_post(client, f"{resources_url}/resources", payload))
         for payload in demo.households:
@@ -28,11 +29,28 @@ def load_demo(demo: DemoCounty, *, needs_url: str, resources_url: str) -> Loaded
     return loaded
 
 
-def already_loaded(*, resources_url: str) -> bool:
+def already_loaded(*, resources_url: str, token: str) -> bool:
     """True when the resources service already holds resources (a previous run's demo)."""
-    response = httpx.get(f"{resources_url}/resources", params={"limit": 1}, timeout=10.0)
+    response = httpx.get(
+        f"{resources_url}/resources",
+        params={"limit": 1},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10.0,
+    )
     response.raise_for_status()
     return int(response.json()["total"]) > 0
+
+
+def demo_users(county: str) -> list[dict[str, str]]:
+    """One demo user per role, scoped to the demo county."""
+    return [
+        {"username": "demo-social-worker", "role": "social_worker", "adcode": county},
+        {"username": "demo-station-lead", "role": "station_lead", "adcode": county},
+        {"username": "demo-county-hub", "role": "county_hub", "adcode": county},
+        {"username": "demo-coordinator", "role": "coordinator", "organization": "demo"},
+        {"username": "demo-reviewer", "role": "alliance_reviewer", "department": "civil_affairs"},
+        {"username": "demo-admin", "role": "admin"},
+    ]
 
 
 def _post(client: httpx.Client, url: str, payload: dict[str, object]) -> str:

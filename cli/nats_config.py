@@ -6,6 +6,8 @@ import json
 import secrets
 from pathlib import Path
 
+from shared.contracts.streams import deadletter_subject
+
 # Every service manages streams and consumers through the JetStream API (acks, and flow-control
 # answers on $JS.FC, without which a replaying consumer stalls) and receives replies on inboxes;
 # responders publish their answers to the requester's inbox.
@@ -27,7 +29,13 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
         "subscribe": ["lianjie.resources.capacity.>", *_COMMON_SUBSCRIBE],
     },
     "matcher": {
-        "publish": ["lianjie.matcher.>", *_COMMON_PUBLISH],
+        # Its consumers (services/matcher/events.py) report poison messages to their dead letters.
+        "publish": [
+            "lianjie.matcher.>",
+            deadletter_subject("matcher_index"),
+            deadletter_subject("matcher_outcomes"),
+            *_COMMON_PUBLISH,
+        ],
         "subscribe": ["lianjie.matcher.>", *_COMMON_SUBSCRIBE],
     },
 }

@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cli.token_option import TOKEN, auth_headers
 from services.needs.app import MIGRATIONS
 from services.needs.ledger_import import (
     HEADERS,
@@ -31,12 +32,12 @@ from services.needs.ledger_import import (
     read_ledger,
 )
 from services.needs.settings import NeedsSettings
+from shared.crypto import PiiKeysMissing, configure_for_tool
 from shared.db import create_db_engine, migrate, session_factory
 
 needs_app = typer.Typer(help="Household files, cases and needs (the needs service's records).")
 ERRORS_SHOWN = 20
 URL = typer.Option("http://127.0.0.1:8001", envvar="LIANJIE_NEEDS_URL", help="Needs service")
-ACTOR = typer.Option("cli", envvar="LIANJIE_ACTOR", help="Who the changes are stamped with")
 
 
 @needs_app.command("import")
@@ -57,7 +58,13 @@ def import_command(
     except LedgerFormatError as exc:
         console.print(f"[red]cannot import {file.name}:[/red] {exc}")
         raise typer.Exit(2) from None
-    engine = create_db_engine(database_url or NeedsSettings().resolved_database_url())
+    settings = NeedsSettings()
+    try:
+        configure_for_tool(settings.common)
+    except PiiKeysMissing as exc:
+        console.print(f"[red]cannot import {file.name}:[/red] {exc}")
+        raise typer.Exit(2) from None
+    engine = create_db_engine(database_url or settings.resolved_database_url())
     try:
         migrate(engine, MIGRATIONS)
         with Progress(
@@ -113,9 +120,9 @@ def _write_errors(path: Path, report: ImportReport) -> None:
         writer.writerows((e.row, e.field, e.rule, e.message) for e in report.errors)
 
 
-def _call(url: str, method: str, path: str, actor: str, body: Any = None, **params: Any) -> Any:
+def _call(url: str, method: str, path: str, token: str, body: Any = None, **params: Any) -> Any:
     """One request to the needs service; a problem answer is printed and exits non-zero."""
-    headers = {"X-Lianjie-Actor": actor}
+    headers = auth_headers(token)
     query = {k: v for k, v in params.items() if v is not None}
     try:
         with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
@@ -146,7 +153,7 @@ def household_command(
     crs: str = typer.Option("wgs84", help="wgs84, gcj02 (高德/腾讯) or bd09 (百度)"),
     social_worker: str | None = typer.Option(None),
     url: str = URL,
-    actor: str = ACTOR,
+    token: str = TOKEN,
 ) -> None:
     """Open a household file (一户一档)."""
     body: dict[str, Any] = {"address": address, "hardship_categories": hardship}
@@ -154,7 +161,7 @@ def household_command(
     if lat is not None or lon is not None:
         body["location"] = {"lat": lat, "lon": lon, "crs": crs}
     _show(
-        _call(url, "POST", "/households", actor, {k: v for k, v in body.items() if v is not None})
+        _call(url, "POST", "/households", token, {k: v for k, v in body.items() if v is not None})
     )
 
 
@@ -174,7 +181,7 @@ def person_command(
         None, help="Date of informed consent to the case file; the case then becomes active"
     ),
     url: str = URL,
-    actor: str = ACTOR,
+    token: str = TOKEN,
 ) -> None:
     """Add a person and their case (一人一案); with consent the case is activated."""
     if id_number == "-":
@@ -185,9 +192,9 @@ def person_command(
     if consent_date is not None:
         body["consent"] = {"given_on": consent_date, "scope": ["case_file"]}
     path = f"/households/{household_id}/persons"
-    person = _call(url, "POST", path, actor, {k: v for k, v in body.items() if v is not None})
+    person = _call(url, "POST", path, token, {k: v for k, v in body.items() if v is not None})
     if consent_date is not None:
-        person = _call(url, "POST", f"/persons/{person['id']}/status", actor, {"status": "active"})
+        person = _call(url, "POST", f"/persons/{person['id']}/status", token, {"status": "active"})
     _show(person)
 
 
@@ -199,7 +206,7 @@ def visit_command(
     findings: str = typer.Option("", help="What was found"),
     tier: int | None = typer.Option(None, help="The tier after this visit, if it changes"),
     url: str = URL,
-    actor: str = ACTOR,
+    token: str = TOKEN,
 ) -> None:
     """Record a home visit (入户探访); prints when the next one is due."""
     body: dict[str, Any] = {
@@ -209,7 +216,7 @@ def visit_command(
     }
     if tier is not None:
         body["tier"] = tier
-    _show(_call(url, "POST", f"/persons/{person_id}/visits", actor, body))
+    _show(_call(url, "POST", f"/persons/{person_id}/visits", token, body))
 
 
 @needs_app.command("due")
@@ -217,10 +224,10 @@ def due_command(
     station: str = typer.Option(..., help="Station code or a prefix of it"),
     within_days: int | None = typer.Option(None, help="Look this far ahead"),
     url: str = URL,
-    actor: str = ACTOR,
+    token: str = TOKEN,
 ) -> None:
     """List overdue and upcoming visits of a station."""
-    _show(_call(url, "GET", "/visits/due", actor, station=station, within_days=within_days))
+    _show(_call(url, "GET", "/visits/due", token, station=station, within_days=within_days))
 
 
 @needs_app.command("need")
@@ -232,14 +239,14 @@ def need_command(
     urgency: int = typer.Option(3, help="1 = can wait, 5 = today"),
     quantity: int = typer.Option(1),
     url: str = URL,
-    actor: str = ACTOR,
+    token: str = TOKEN,
 ) -> None:
     """Record a need (需求) of a household or one of its persons."""
     body: dict[str, Any] = {"household_id": household_id, "category": category}
     body |= {"description": description, "urgency": urgency, "quantity": quantity}
     if person_id is not None:
         body["person_id"] = person_id
-    _show(_call(url, "POST", "/needs", actor, body))
+    _show(_call(url, "POST", "/needs", token, body))
 
 
 @needs_app.command("match")
@@ -247,11 +254,11 @@ def match_command(
     need_id: str = typer.Argument(...),
     k: int | None = typer.Option(None, help="How many resources"),
     url: str = URL,
-    actor: str = ACTOR,
+    token: str = TOKEN,
 ) -> None:
     """Ask for ranked, explained resources for a need."""
     body = {"k": k} if k is not None else {}
-    _show(_call(url, "POST", f"/needs/{need_id}/matches", actor, body))
+    _show(_call(url, "POST", f"/needs/{need_id}/matches", token, body))
 
 
 @needs_app.command("stats")
@@ -259,7 +266,7 @@ def stats_command(
     station: str = typer.Option(..., help="Station code or a prefix of it"),
     since: str | None = typer.Option(None, help="Start of the period (default 1 January)"),
     url: str = URL,
-    actor: str = ACTOR,
+    token: str = TOKEN,
 ) -> None:
     """A station's figures: files, visits, needs, links and outcomes."""
-    _show(_call(url, "GET", "/stats", actor, station=station, since=since))
+    _show(_call(url, "GET", "/stats", token, station=station, since=since))

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import typer
 
-from shared.actor import ACTOR_HEADER, ROLE_HEADER
+from cli.token_option import TOKEN, auth_headers
 
 referrals_app = typer.Typer(help="Referrals (转介): match → referral → review → accept → outcome.")
 
@@ -24,11 +24,10 @@ def main(
     url: str = typer.Option(
         "http://127.0.0.1:8001", envvar="LIANJIE_NEEDS_URL", help="The needs service"
     ),
-    actor: str = typer.Option("cli", envvar="LIANJIE_ACTOR", help="Who you are (stamped)"),
-    role: str = typer.Option("social_worker", envvar="LIANJIE_ROLE", help="Your role"),
+    token: str = TOKEN,
 ) -> None:
-    """Work on referrals; every change is stamped with --actor and --role."""
-    ctx.obj = Target(url=url.rstrip("/"), headers={ACTOR_HEADER: actor, ROLE_HEADER: role})
+    """Work on referrals; every change is stamped with the signed-in user of --token."""
+    ctx.obj = Target(url=url.rstrip("/"), headers=auth_headers(token) if token else {})
 
 
 def _call(

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.token_option import TOKEN, auth_headers
 from services.resources.importing import (
     FileFormat,
     ImportReport,
@@ -35,6 +36,7 @@ def import_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, HSDS JSON or zip"),
     url: str = typer.Option(DEFAULT_URL, help="Base URL of the resources service"),
     batch_size: int = typer.Option(50, min=1, max=500, help="Rows sent per request"),
+    token: str = TOKEN,
 ) -> None:
     """Import resources; every row is accepted, updated, flagged or rejected with reasons."""
     try:
@@ -43,7 +45,7 @@ def import_command(
         console.print(f"[red]{file}: {exc.detail}[/red]")
         raise typer.Exit(2) from exc
     try:
-        report = _send(rows, url, batch_size)
+        report = _send(rows, url, batch_size, auth_headers(token))
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach the resources service at {url}: {type(exc).__name__}")
         raise typer.Exit(2) from exc
@@ -52,11 +54,13 @@ def import_command(
         raise typer.Exit(1)
 
 
-def _send(rows: list[ImportRow], url: str, batch_size: int) -> ImportReport:
+def _send(
+    rows: list[ImportRow], url: str, batch_size: int, headers: dict[str, str]
+) -> ImportReport:
     report = ImportReport()
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
-        httpx.Client(base_url=url, timeout=120) as client,
+        httpx.Client(base_url=url, timeout=120, headers=headers) as client,
         Progress(*columns, console=console) as bar,
     ):
         task = bar.add_task("rows", total=len(rows))
@@ -99,6 +103,7 @@ def export_command(
         "", "--format", help="csv, hsds-json or hsds-zip (default: from the file's suffix)"
     ),
     url: str = typer.Option(DEFAULT_URL, help="Base URL of the resources service"),
+    token: str = TOKEN,
 ) -> None:
     """Export every resource as the CSV template, HSDS 3.1 JSON, or a zipped HSDS package."""
     chosen = format or SUFFIXES.get(output.suffix.lower(), "hsds-json")
@@ -106,7 +111,12 @@ def export_command(
         console.print(f"[red]unknown format {chosen!r}: use csv, hsds-json or hsds-zip")
         raise typer.Exit(2)
     try:
-        response = httpx.get(f"{url}/resources/export", params={"format": chosen}, timeout=120)
+        response = httpx.get(
+            f"{url}/resources/export",
+            params={"format": chosen},
+            headers=auth_headers(token),
+            timeout=120,
+        )
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach the resources service at {url}: {type(exc).__name__}")
         raise typer.Exit(2) from exc

@@ -17,13 +17,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from cli import nats_config
+from shared.auth import Principal, Role, ensure_keypair, issue_token
+from shared.crypto import PII_VARIABLES, ensure_key_file, pii_key_file
 
 SERVICES = ("needs", "resources", "matcher")
+PII_SERVICES = ("needs", "resources")
 DEFAULT_PORTS = {"needs": 8001, "resources": 8002, "matcher": 8003}
 LogSink = Callable[[str, str], None]
 
@@ -82,6 +87,7 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     env: dict[str, str] = field(default_factory=dict)
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    keys_dir: Path | None = None  # the sign-in key pair; default <var_dir>/keys
 
 
 class Stack:
@@ -93,6 +99,12 @@ class Stack:
         self.processes: dict[str, Process] = {}
         self.nats_port = config.nats_port
         self.passwords = nats_config.new_passwords()
+        self.private_key, self.public_key = ensure_keypair(
+            config.keys_dir or config.var_dir / "keys"
+        )
+        # Personal-data keys: as configured, or generated once under the var dir.
+        configured = {**os.environ, **config.env}.get("LIANJIE_PII_KEYS")
+        self.pii_env = {} if configured else ensure_key_file(pii_key_file(config.var_dir))
 
     @property
     def nats_url(self) -> str:
@@ -106,6 +118,38 @@ class Stack:
 
     def url(self, service: str) -> str:
         return f"http://{self.config.host}:{self.config.ports[service]}"
+
+    def token(
+        self,
+        role: Role | str = Role.ADMIN,
+        *,
+        sub: str | None = None,
+        adcode: str | None = None,
+        organization: str | None = None,
+        department: str | None = None,
+        ttl: timedelta = timedelta(hours=12),
+    ) -> str:
+        """A token signed with this stack's key, as sign-in would issue (for tests and tools
+        that hold the private key; people sign in at POST /auth/token)."""
+        role = Role(role)
+        principal = Principal(
+            sub=sub or f"{role.value}-1",
+            role=role,
+            adcode=adcode,
+            organization=organization,
+            department=department,
+        )
+        return issue_token(principal=principal, private_pem=self.private_key.read_bytes(), ttl=ttl)
+
+    def client(self, role: Role | str = Role.ADMIN, **kwargs: Any) -> httpx.Client:
+        """An HTTP client that sends a token of `role` (scope fields among `kwargs`)."""
+        scope = {
+            k: kwargs.pop(k) for k in ("sub", "adcode", "organization", "department") if k in kwargs
+        }
+        headers = {"Authorization": f"Bearer {self.token(role, **scope)}"}
+        headers.update(kwargs.pop("headers", {}))
+        kwargs.setdefault("timeout", 10.0)
+        return httpx.Client(headers=headers, **kwargs)
 
     def start(self, timeout: float = 60.0) -> None:
         try:
@@ -144,6 +188,16 @@ class Stack:
         env["LIANJIE_NATS_USER"] = service
         env["LIANJIE_NATS_PASSWORD"] = self.passwords[service]
         env["LIANJIE_VAR_DIR"] = str(self.config.var_dir)
+        env["LIANJIE_AUTH_PUBLIC_KEY_FILE"] = str(self.public_key)
+        if service in PII_SERVICES:
+            env.update(self.pii_env)
+        else:  # only the services with encrypted columns hold the keys
+            for variable in PII_VARIABLES:
+                env.pop(variable, None)
+        if service == "needs":  # only the needs service signs tokens
+            env["LIANJIE_NEEDS_AUTH_PRIVATE_KEY_FILE"] = str(self.private_key)
+        else:
+            env.pop("LIANJIE_NEEDS_AUTH_PRIVATE_KEY_FILE", None)
         command = [
             sys.executable,
             "-m",

@@ -1,32 +1,31 @@
-"""Who is acting: every state change is stamped with an actor.
-
-Until sign-in lands (issue 8), the caller names itself in headers; sign-in will replace this
-function's body with a verified token and keep its signature.
-"""
+"""Who is acting: every state change is stamped with an actor, the verified signed-in user."""
 
 from dataclasses import dataclass
 
 from fastapi import Request
 
-ACTOR_HEADER = "X-Lianjie-Actor"
-ROLE_HEADER = "X-Lianjie-Role"
+from shared.access import authenticated
 
 
 @dataclass(frozen=True)
 class Actor:
-    """A user id and role (social_worker, station_lead, county_hub, coordinator, …)."""
+    """A user id and role (social_worker, station_lead, county_hub, coordinator, …) and the
+    scope their token carries: a station's adcode prefix, an organization, a department."""
 
     id: str
     role: str
-
-
-ANONYMOUS = Actor(id="anonymous", role="anonymous")
+    adcode: str | None = None
+    organization: str | None = None
+    department: str | None = None
 
 
 def actor_from_request(request: Request) -> Actor:
-    """The actor behind an HTTP request (FastAPI dependency)."""
-    actor_id = request.headers.get(ACTOR_HEADER, "").strip()[:64]
-    role = request.headers.get(ROLE_HEADER, "").strip()[:32]
-    if not actor_id:
-        return ANONYMOUS
-    return Actor(id=actor_id, role=role or "unknown")
+    """The signed-in user behind an HTTP request (FastAPI dependency); 401 without a token."""
+    principal = authenticated(request)
+    return Actor(
+        id=principal.sub,
+        role=principal.role.value,
+        adcode=principal.adcode,
+        organization=principal.organization,
+        department=principal.department,
+    )

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.access import principal_of
 from shared.problems import PROBLEM_JSON
 
 HEADER = "idempotency-key"
@@ -39,7 +40,7 @@ class IdempotencyRecord:
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    scope: Mapped[str] = mapped_column(String(300), doc="method and path")
+    scope: Mapped[str] = mapped_column(String(300), doc="method, path and user")
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(100))
@@ -72,12 +73,17 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST" or key is None:
             await self.app(scope, receive, send)
             return
+        principal = principal_of(scope)
+        if principal is None:  # not signed in: the app answers 401 (or signs in); never replay
+            await self.app(scope, receive, send)
+            return
         if not key or len(key) > MAX_KEY_LENGTH:
             await _send_problem(send, 400, "Idempotency-Key must have 1 to 128 characters")
             return
         body = await _read_body(receive)
         digest = hashlib.sha256(body).hexdigest()
-        where = f"POST {scope['path']}"
+        # A key is the user's own: another user's retry with the same key is a new request.
+        where = f"POST {scope['path']} by {principal.sub}"[:300]
         outcome = await _run_sync(self._claim, key, where, digest)
         if isinstance(outcome, tuple):
             status, content_type, stored = outcome

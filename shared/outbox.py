@@ -86,15 +86,20 @@ class OutboxRelay:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        """Flush what can be flushed, then stop."""
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Flush every pending event that JetStream takes within `timeout_s`, then stop. What
+        is left (NATS away) stays in the table and goes out after the next start."""
         if self._task is None:
             return
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), timeout=2.0)
+            await asyncio.wait_for(self._drain(), timeout=timeout_s)
+
+    async def _drain(self) -> None:
+        while await self.flush() == self.batch_size:
+            pass
 
     async def _run(self) -> None:
         while True:

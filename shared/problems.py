@@ -46,6 +46,8 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             headers = {"Retry-After": str(retry_after_s)}
         if exc.status == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="lianjie"'}
+        if exc.status == 429 and "retry_after_s" in extra:
+            headers = {"Retry-After": str(extra["retry_after_s"])}
         extra.pop("title", None), extra.pop("status", None), extra.pop("detail", None)
         extra.pop("type", None), extra.pop("instance", None)
         return problem(

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,27 @@ class CommonSettings(BaseSettings):
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503")
     var_dir: Path = Field(Path("var"), description="Folder for SQLite files and the NATS store")
     log_level: str = Field("INFO", description="Python logging level")
+    pii_keys: SecretStr | None = Field(
+        None,
+        description="Personal-data encryption keys, `kid:base64,kid2:base64` (32 bytes each); "
+        "old keys stay listed so old rows stay readable (docs/personal-data.md)",
+    )
+    pii_current_key: str | None = Field(
+        None, description="Id of the key in LIANJIE_PII_KEYS that encrypts new writes"
+    )
+    pii_index_key: SecretStr | None = Field(
+        None, description="Base64 key of the keyed hash (blind index) of ID numbers and phones"
+    )
+    auth_public_key_file: Path | None = Field(
+        None,
+        description="PEM public key that verifies sign-in tokens; required (`lianjie up` sets it)",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted (413 beyond)"
+    )
+    max_import_body_bytes: int = Field(
+        33_554_432, ge=1024, description="Largest request body of an import endpoint"
+    )
 
 
 class ServiceSettings(BaseSettings):

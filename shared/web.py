@@ -11,11 +11,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import logs
+from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
 from shared.db import create_db_engine, migrate, ping, session_factory
 from shared.health import Check, health_router
 from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
+from shared.limits import BodyLimitMiddleware
 from shared.messaging import Bus
 from shared.metrics import Metrics
+from shared.nul_guard import NulGuardMiddleware
 from shared.outbox import OutboxRecord, OutboxRelay
 from shared.problems import install_problem_handlers
 from shared.settings import CommonSettings, ServiceSettings
@@ -31,15 +34,34 @@ def new_app(
     lifespan: Callable[[FastAPI], AsyncIterator[None]] | Lifespan,
     checks: dict[str, Check],
 ) -> FastAPI:
-    """A FastAPI app with Lianjie's logging, error handling and health endpoints."""
+    """A FastAPI app with Lianjie's logging, error handling and health endpoints.
+
+    Refuses to build without the sign-in public key: a service that cannot verify tokens
+    must not start (production has to configure it)."""
     service = title.split()[-1].lower()
     logs.configure(service, common.log_level)
+    public_pem = load_public_key(common.auth_public_key_file)
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
     app.include_router(health_router(checks))
     app.state.metrics = Metrics(service)
     app.state.metrics.install(app)
+    app.add_middleware(NulGuardMiddleware)  # before the database can 500 on it
+    app.state.public_pem = public_pem
     return app
+
+
+def protect(app: FastAPI, *, router: APIRouter, policy: Policy, common: CommonSettings) -> None:
+    """Include `router` behind `policy`, verify tokens, and cap body sizes; call last (the
+    middlewares added here wrap every other one)."""
+    app.include_router(router, dependencies=[guard(policy)])
+    check_complete(policy, router.routes)
+    app.add_middleware(AuthenticationMiddleware, public_pem=app.state.public_pem)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=common.max_body_bytes,
+        max_import_bytes=common.max_import_body_bytes,
+    )
 
 
 def standard_checks(engine: Engine, bus: Bus) -> dict[str, Check]:
@@ -80,7 +102,15 @@ class DatabaseService:
         relay = OutboxRelay(sessions=sessions, record_type=record_type, bus=bus)
         return cls(settings, engine, sessions, bus, relay, idempotency_type)
 
-    def app(self, *, title: str, description: str, migrations: Path, router: APIRouter) -> FastAPI:
+    def app(
+        self,
+        *,
+        title: str,
+        description: str,
+        migrations: Path,
+        router: APIRouter,
+        policy: Policy,
+    ) -> FastAPI:
         """The service's app: migrate, connect, relay the outbox; stop in reverse order."""
 
         @asynccontextmanager
@@ -109,8 +139,8 @@ class DatabaseService:
             "Events written but not yet acknowledged by JetStream",
             self.relay.backlog,
         )
-        app.include_router(router)
         app.add_middleware(
             IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
         )
+        protect(app, router=router, policy=policy, common=self.settings.common)
         return app

@@ -14,10 +14,22 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from cli.stack import SERVICES, Stack, StackConfig, free_port
+from shared.crypto import new_key
 from shared.db import create_db_engine
+from tests.auth import install_test_keys
 
 POSTGRES_URL = os.environ.get("LIANJIE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+# One sign-in key pair for the run: apps built in-process and every stack verify with it, so a
+# token from tests/auth.py works everywhere.
+KEYS_DIR = install_test_keys()
+
+# Fresh personal-data keys for this test run: apps built in-process, the CLI and domain tests
+# read them from the environment (stacks generate their own under their var dir).
+os.environ.setdefault("LIANJIE_PII_KEYS", f"test:{new_key()}")
+os.environ.setdefault("LIANJIE_PII_CURRENT_KEY", "test")
+os.environ.setdefault("LIANJIE_PII_INDEX_KEY", new_key())
 
 
 class Databases:
@@ -92,6 +104,7 @@ def start_stack(tmp: Path, databases: Databases, backend: str) -> tuple[Stack, L
         ports=ports,
         env={"LIANJIE_NATS_REQUEST_TIMEOUT_S": "1.5", "LIANJIE_RETRY_AFTER_S": "3"},
         service_env=service_env,
+        keys_dir=KEYS_DIR,
     )
     logs = LogCapture(tmp / "stack.log")
     stack = Stack(config, sink=logs)

@@ -65,7 +65,18 @@ def test_ctrl_c_on_lianjie_up_stops_every_child(tmp_path: Path) -> None:
         assert any("Lianjie is up" in line for line in lines), "".join(lines[-30:])
         need_line = next(line for line in lines if "/matches" in line)
         url = need_line.split("POST ", 1)[1].split()[0]
-        matches = httpx.post(url, json={}, timeout=10)
+        needs = url.split("/needs/", 1)[0]
+        users = (tmp_path / "demo-users.txt").read_text(encoding="utf-8").splitlines()
+        assert len(users) == 6, "one demo user per role"
+        line = next(u for u in users if u.startswith("demo-social-worker\t"))
+        worker, password = line.split("\t")[:2]
+        assert httpx.post(url, json={}, timeout=10).status_code == 401
+        signed_in = httpx.post(
+            f"{needs}/auth/token", data={"username": worker, "password": password}, timeout=10
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        bearer = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        matches = httpx.post(url, json={}, headers=bearer, timeout=10)
         assert matches.status_code == 200 and matches.json()["results"], matches.text
         children = _children(proc.pid)
         assert len(children) >= 4, "expected nats-server and three services"

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from cli.stack import Stack
+from tests.auth import bearer
 
 RESOURCE = {
     "name": "幂等测试爱心企业",
@@ -27,7 +28,7 @@ def _count(client: httpx.Client, stack: Stack, name: str) -> int:
 def test_retried_create_returns_the_first_result(stack: Stack) -> None:
     body = {**RESOURCE, "name": "幂等重试"}
     headers = {"Idempotency-Key": "create-once-1"}
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         first = client.post(f"{stack.url('resources')}/resources", json=body, headers=headers)
         again = client.post(f"{stack.url('resources')}/resources", json=body, headers=headers)
         count = _count(client, stack, "幂等重试")
@@ -40,7 +41,7 @@ def test_retried_create_returns_the_first_result(stack: Stack) -> None:
 @pytest.mark.integration
 def test_same_key_with_another_body_is_refused(stack: Stack) -> None:
     headers = {"Idempotency-Key": "reused-key-1"}
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         url = f"{stack.url('needs')}/households"
         base = {"address": "江安县江安镇红星村1组1号", "adcode": "511523101"}
         first = client.post(url, json=base, headers=headers)
@@ -59,7 +60,7 @@ def test_double_click_creates_one_resource(stack: Stack) -> None:
     results: list[Any] = []
 
     def click() -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=bearer()) as client:
             response = client.post(
                 f"{stack.url('resources')}/resources",
                 json=body,
@@ -72,7 +73,7 @@ def test_double_click_creates_one_resource(stack: Stack) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         count = _count(client, stack, "双击测试")
     statuses = sorted(r.status_code for r in results)
     assert count == 1
@@ -85,7 +86,7 @@ def test_double_click_creates_one_resource(stack: Stack) -> None:
 def test_a_validation_error_is_replayed_not_rerun(stack: Stack) -> None:
     bad = {**RESOURCE, "categories": ["nope"]}
     headers = {"Idempotency-Key": "bad-input-1"}
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         first = client.post(f"{stack.url('resources')}/resources", json=bad, headers=headers)
         again = client.post(f"{stack.url('resources')}/resources", json=bad, headers=headers)
     assert first.status_code == again.status_code == 422

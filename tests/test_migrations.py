@@ -7,7 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect
 
-import services.needs.referrals.models  # noqa: F401  (referral tables join the metadata)
+import services.needs.referrals.models
+import services.needs.users.models  # noqa: F401  (user tables join the metadata)
 from services.needs.app import MIGRATIONS as NEEDS_MIGRATIONS
 from services.needs.models import Base as NeedsBase
 from services.resources.app import MIGRATIONS as RESOURCES_MIGRATIONS

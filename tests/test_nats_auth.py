@@ -14,11 +14,14 @@ from shared.contracts.resources import resource_subject
 from shared.contracts.streams import RESOURCES_STREAM
 from shared.demo import province_resources
 from shared.messaging import ensure_streams
+from tests.auth import bearer
+from tests.conftest import KEYS_DIR
 
 
 @pytest.fixture
 def nats_only(tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(StackConfig(var_dir=tmp_path, nats_port=free_port()), sink=lambda *_: None)
+    config = StackConfig(var_dir=tmp_path, nats_port=free_port(), keys_dir=KEYS_DIR)
+    stack = Stack(config, sink=lambda *_: None)
     stack.start_nats()
     yield stack
     stack.stop()
@@ -101,5 +104,5 @@ def test_matcher_user_can_replay_a_large_resources_stream(nats_only: Stack) -> N
     nats_only.config.ports["matcher"] = free_port()
     nats_only.start_service("matcher")
     nats_only.wait_ready(timeout=120, services=("matcher",))
-    status = httpx.get(f"{nats_only.url('matcher')}/index", timeout=5).json()
+    status = httpx.get(f"{nats_only.url('matcher')}/index", timeout=5, headers=bearer()).json()
     assert status["resources"] == len(states)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from cli.stack import Stack
+from tests.auth import bearer
 
 NEAR = {"lat": 28.7300, "lon": 105.0700}  # in 江安县
 
@@ -63,7 +64,7 @@ def new_need(client: httpx.Client, stack: Stack, category: str, location: dict[s
 
 @pytest.mark.integration
 def test_registered_resource_is_ranked_for_a_need_with_distance_and_capacity(stack: Stack) -> None:
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         meals = post(client, f"{stack.url('resources')}/resources", resource())
         far = post(
             client,
@@ -89,7 +90,7 @@ def test_registered_resource_is_ranked_for_a_need_with_distance_and_capacity(sta
 
 @pytest.mark.integration
 def test_capacity_change_reaches_the_matcher(stack: Stack) -> None:
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         meals = post(client, f"{stack.url('resources')}/resources", resource(name="容量测试点"))
         need_id = new_need(client, stack, "elderly_care.meals", NEAR)
         matches_until(client, stack, need_id, meals["id"])
@@ -111,7 +112,7 @@ def test_capacity_change_reaches_the_matcher(stack: Stack) -> None:
 
 @pytest.mark.integration
 def test_every_service_reports_healthy_and_ready(stack: Stack) -> None:
-    with httpx.Client(timeout=5) as client:
+    with httpx.Client(timeout=5, headers=bearer()) as client:
         for service in ("needs", "resources", "matcher"):
             assert client.get(f"{stack.url(service)}/healthz").json() == {"status": "ok"}
             ready = client.get(f"{stack.url(service)}/readyz")
@@ -122,7 +123,7 @@ def test_every_service_reports_healthy_and_ready(stack: Stack) -> None:
 
 @pytest.mark.integration
 def test_bad_input_is_a_problem_naming_field_and_rule(stack: Stack) -> None:
-    with httpx.Client(timeout=5) as client:
+    with httpx.Client(timeout=5, headers=bearer()) as client:
         listing = f"{stack.url('resources')}/resources"
         before = client.get(listing).json()["total"]
         response = client.post(listing, json=resource(categories=["no_such"], radius_km=-1))
@@ -137,7 +138,7 @@ def test_bad_input_is_a_problem_naming_field_and_rule(stack: Stack) -> None:
 
 @pytest.mark.integration
 def test_matches_while_matcher_is_down_is_503_with_retry_after(stack: Stack) -> None:
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         need_id = new_need(client, stack, "elderly_care.meals", NEAR)
         stack.stop_process("matcher")
         try:

@@ -5,12 +5,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.matcher.access import POLICY
 from services.matcher.api import router
-from services.matcher.events import IndexFeed, serve_rank
+from services.matcher.events import IndexFeed, OutcomeFeed, serve_rank
 from services.matcher.service import Ranker
 from services.matcher.settings import MatcherSettings
 from shared.messaging import Bus
-from shared.web import new_app
+from shared.web import new_app, protect
 
 
 def create_app(settings: MatcherSettings | None = None) -> FastAPI:
@@ -18,12 +19,14 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
     bus = Bus(settings.common, name="matcher")
     ranker = Ranker(settings)
     feed = IndexFeed(ranker.index)
+    outcomes = OutcomeFeed()
 
     async def on_connected(connected: Bus) -> None:
         await feed.start(connected)
         # Answer only once caught up: until then callers get "no responders", hence a 503.
         await feed.caught_up.wait()
-        await serve_rank(connected, ranker)
+        await serve_rank(connected, ranker, latency=rank_latency)
+        await outcomes.start(connected)
 
     bus.on_connected(on_connected)
 
@@ -31,6 +34,7 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await bus.start()
         yield
+        await outcomes.stop()
         await bus.close()
 
     def nats() -> str | None:
@@ -46,8 +50,36 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         checks={"nats": nats, "index": index},
     )
+    metrics = app.state.metrics
+    rank_latency = metrics.histogram(
+        "lianjie_matcher_rank_seconds", "Time to rank one request (NATS lianjie.matcher.rank.v1)"
+    )
+    metrics.gauge(
+        "lianjie_matcher_index_lag",
+        "Resource events not yet applied by the index feed (its consumer's pending count)",
+        lambda: feed.lag,
+    )
+    metrics.gauge(
+        "lianjie_matcher_index_skipped", "Malformed resource events skipped", lambda: feed.skipped
+    )
+    metrics.gauge(
+        "lianjie_matcher_outcomes_lag",
+        "Referral events not yet handled by the outcome consumer",
+        lambda: outcomes.consumer.stats.lag,
+    )
+    metrics.gauge(
+        "lianjie_matcher_outcomes_labelled",
+        "Referrals this replica saw end with a labelled outcome (sum over replicas)",
+        lambda: sum(outcomes.outcomes.values()),
+    )
+    metrics.gauge(
+        "lianjie_matcher_dead_letters",
+        "Messages this replica gave up on: skipped, or reported to the dead letter",
+        lambda: outcomes.consumer.stats.dead_lettered + feed.skipped,
+    )
     app.state.ranker = ranker
     app.state.feed = feed
+    app.state.outcomes = outcomes
     app.state.bus = bus
-    app.include_router(router)
+    protect(app, router=router, policy=POLICY, common=settings.common)
     return app

@@ -1,16 +1,21 @@
-"""What the matcher does on NATS: follow the resources stream, answer rank requests."""
+"""What the matcher does on NATS: follow the resources stream, answer rank requests, and follow
+referral outcomes for learning."""
 
 import asyncio
 import logging
+import time
+from collections import Counter
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from prometheus_client import Histogram
 from pydantic import ValidationError
 
 from services.matcher.index import ResourceIndex
 from services.matcher.service import Ranker
+from shared.consumers import DurableConsumer, dead_letter, malformed_reason
 from shared.contracts.matcher import MATCHER_QUEUE, RANK, RankReply, RankRequest
 from shared.contracts.needs import REFERRAL_ALL_STATES, ReferralEvent
 from shared.contracts.resources import RESOURCE_UPSERTED, ResourceUpserted
@@ -25,19 +30,32 @@ class IndexFeed:
     """Keeps the index current from the resources stream; `caught_up` once the replay is done.
 
     An ordered, ephemeral consumer starting from the last message of every subject: the matcher
-    holds no state of its own, so each start rebuilds the index from the stream.
+    holds no state of its own, so each start rebuilds the index from the stream. Redelivered or
+    out-of-order states are harmless: the index ignores a version it has already passed.
+
+    A malformed event is skipped (the replay never wedges on it) and reported to the dead-letter
+    subject `lianjie.deadletter.matcher_index.v1`. Every replica and every restart meets it
+    again; the report's `Nats-Msg-Id` keeps that to one dead letter per duplicate window.
     """
+
+    CONSUMER = "matcher_index"
 
     def __init__(self, index: ResourceIndex) -> None:
         self.index = index
         self.caught_up = asyncio.Event()
         self.skipped = 0
+        self.stale = 0
+        self.lag = 0
+        self._js: JetStreamContext | None = None
 
     async def start(self, bus: Bus) -> None:
         self.index.defer_rebuilds()
+        self._js = bus.js
         info = await bus.js.stream_info(RESOURCES_STREAM.name)
         if info.state.messages == 0:
             self._mark_caught_up()
+        else:
+            self.lag = info.state.messages
         await bus.js.subscribe(
             f"{RESOURCE_UPSERTED}.*",
             cb=self._on_message,
@@ -46,13 +64,23 @@ class IndexFeed:
         )
 
     async def _on_message(self, msg: Msg) -> None:
+        self.lag = msg.metadata.num_pending
         try:
-            self.index.apply(ResourceUpserted.model_validate_json(msg.data))
-        except ValidationError:
+            if not self.index.apply(ResourceUpserted.model_validate_json(msg.data)):
+                self.stale += 1
+        except ValidationError as exc:
             self.skipped += 1
-            log.warning("skipped a malformed resource event on %s", msg.subject)
+            await self._report(msg, malformed_reason(exc))
         if not self.caught_up.is_set() and msg.metadata.num_pending == 0:
             self._mark_caught_up()
+
+    async def _report(self, msg: Msg, reason: str) -> None:
+        if self._js is None:
+            return
+        try:
+            await dead_letter(self._js, msg, consumer=self.CONSUMER, reason=reason)
+        except Exception as exc:  # the skip is counted and logged either way
+            log.warning("could not dead-letter a resource event: %s", type(exc).__name__)
 
     def _mark_caught_up(self) -> None:
         self.index.rebuild_all()
@@ -60,13 +88,59 @@ class IndexFeed:
         log.info("index caught up: %d resources", len(self.index))
 
 
-async def serve_rank(bus: Bus, ranker: Ranker) -> None:
+async def serve_rank(bus: Bus, ranker: Ranker, latency: Histogram | None = None) -> None:
     """Answer `lianjie.matcher.rank.v1` in the `matcher` queue group, so replicas share load."""
 
     async def handle(request: RankRequest) -> RankReply:
-        return ranker.rank(request)
+        started = time.perf_counter()
+        try:
+            return ranker.rank(request)
+        finally:
+            if latency is not None:
+                latency.labels(ranker.settings.service_name).observe(time.perf_counter() - started)
 
     await bus.serve(RANK, queue=MATCHER_QUEUE, request_type=RankRequest, handler=handle)
+
+
+class OutcomeFeed:
+    """Follows referral transitions as they happen, for outcome learning: how many referrals
+    ended with a labelled outcome (met, partly met, not met) since this replica started.
+
+    A durable consumer (`matcher_outcomes`) with explicit acks, shared by the matcher's
+    replicas, so each event is counted once across them (sum the replicas' metrics). Redelivery
+    and reordering are harmless: a referral's version at or below one already seen is ignored.
+    A malformed event, or one that fails `max_deliver` times, goes to the dead letter.
+    """
+
+    CONSUMER = "matcher_outcomes"
+
+    def __init__(self, *, max_deliver: int = 5) -> None:
+        self.versions: dict[str, int] = {}
+        self.outcomes: Counter[str] = Counter()
+        self.stale = 0
+        self.consumer = DurableConsumer(
+            name=self.CONSUMER,
+            stream=NEEDS_STREAM.name,
+            subject=REFERRAL_ALL_STATES,
+            event_type=ReferralEvent,
+            handle=self.apply,
+            max_deliver=max_deliver,
+        )
+
+    async def start(self, bus: Bus) -> None:
+        await self.consumer.start(bus.js)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def apply(self, event: ReferralEvent) -> None:
+        """Take in one transition; a version already passed is ignored."""
+        if self.versions.get(event.referral_id, 0) >= event.version:
+            self.stale += 1
+            return
+        self.versions[event.referral_id] = event.version
+        if event.outcome is not None:
+            self.outcomes[event.outcome.result] += 1
 
 
 async def read_referral_events(*, js: JetStreamContext, timeout_s: float) -> list[ReferralEvent]:

@@ -1,11 +1,11 @@
 """HTTP routes of the needs service: parse, call the service, shape the response."""
 
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs import persons, service, stats, visits
+from services.needs import persons, privacy, service, stats, visits
 from services.needs.events import ask_matcher
 from services.needs.models import Person
 from services.needs.referrals.api import router as referrals_router
@@ -24,6 +24,7 @@ from services.needs.schemas import (
     NeedUpdate,
     PersonCreate,
     PersonOut,
+    PiiAccessOut,
     StatsOut,
     TierChange,
     VisitCreate,
@@ -31,10 +32,13 @@ from services.needs.schemas import (
     VisitRecorded,
 )
 from services.needs.settings import NeedsSettings
+from services.needs.users.api import router as users_router
 from shared.actor import Actor, actor_from_request
 from shared.db import run_in_transaction, run_read
+from shared.errors import Forbidden
 
 router = APIRouter()
+router.include_router(users_router)
 router.include_router(referrals_router)
 
 STATION = Query(pattern=r"^\d{2,12}$", description="Station adcode or a prefix (county: 6 digits)")
@@ -48,9 +52,23 @@ def _settings(request: Request) -> NeedsSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _person_out(person: Person, settings: NeedsSettings) -> PersonOut:
+def _person_out(person: Person, settings: NeedsSettings, *, unmasked: bool = False) -> PersonOut:
     due = visits.next_visit_due(person=person, follow_up_days=settings.tier_follow_up_days)
-    return PersonOut.model_validate(person).model_copy(update={"next_visit_due": due})
+    shown = privacy.shown(person, unmasked=unmasked)
+    return PersonOut.model_validate(person).model_copy(
+        update={"next_visit_due": due, "masked": not unmasked, **shown}
+    )
+
+
+def _purpose(
+    request: Request,
+    purpose: str | None = Query(
+        None,
+        description="Why full ID numbers and phones are needed (home_visit, referral, "
+        f"benefit_review, case_review); also the {privacy.PURPOSE_HEADER} header",
+    ),
+) -> privacy.Purpose | None:
+    return privacy.purpose_or_none(purpose or request.headers.get(privacy.PURPOSE_HEADER))
 
 
 @router.post(
@@ -107,23 +125,66 @@ async def create_person(
 
 
 @router.get("/households/{household_id}/persons", response_model=list[PersonOut], tags=["persons"])
-async def get_household_persons(household_id: str, request: Request) -> list[PersonOut]:
-    return await run_read(
-        _sessions(request),
-        lambda s: [
-            _person_out(p, _settings(request))
-            for p in persons.get_household_persons(session=s, household_id=household_id)
-        ],
-    )
+async def get_household_persons(
+    household_id: str,
+    request: Request,
+    purpose: privacy.Purpose | None = Depends(_purpose),
+    actor: Actor = Depends(actor_from_request),
+) -> list[PersonOut]:
+    """The household's persons; ID numbers and phones in full only with a purpose (logged)."""
+    unmasked = privacy.may_unmask(actor=actor, purpose=purpose)
+
+    def work(s: Session) -> list[PersonOut]:
+        found = persons.get_household_persons(session=s, household_id=household_id)
+        if purpose is not None and unmasked:
+            privacy.record_access(session=s, actor=actor, purpose=purpose, people=found)
+        return [_person_out(p, _settings(request), unmasked=unmasked) for p in found]
+
+    return await (run_in_transaction if unmasked else run_read)(_sessions(request), work)
 
 
 @router.get("/persons/{person_id}", response_model=PersonOut, tags=["persons"])
-async def get_person(person_id: str, request: Request) -> PersonOut:
+async def get_person(
+    person_id: str,
+    request: Request,
+    purpose: privacy.Purpose | None = Depends(_purpose),
+    actor: Actor = Depends(actor_from_request),
+) -> PersonOut:
+    """A case; its ID number and phone in full only with a purpose (the read is logged)."""
+    unmasked = privacy.may_unmask(actor=actor, purpose=purpose)
+
+    def work(s: Session) -> PersonOut:
+        person = persons.get_person_or_raise(session=s, person_id=person_id)
+        if purpose is not None and unmasked:
+            privacy.record_access(session=s, actor=actor, purpose=purpose, people=[person])
+        return _person_out(person, _settings(request), unmasked=unmasked)
+
+    return await (run_in_transaction if unmasked else run_read)(_sessions(request), work)
+
+
+@router.get("/access-log", response_model=list[PiiAccessOut], tags=["persons"])
+async def get_access_log(
+    request: Request,
+    person_id: str | None = Query(None, max_length=36),
+    actor_id: str | None = Query(None, max_length=64),
+    since: datetime | None = Query(None, description="Reads at or after this time"),
+    limit: int = Query(100, ge=1, le=1000),
+    actor: Actor = Depends(actor_from_request),
+) -> list[PiiAccessOut]:
+    """Every unmasked read of personal data, newest first: for the county hub's review."""
+    if actor.role not in privacy.ACCESS_LOG_ROLES:
+        raise Forbidden(
+            f"role {actor.role} may not read the access log",
+            extra={"rule": "role", "allowed": sorted(privacy.ACCESS_LOG_ROLES)},
+        )
     return await run_read(
         _sessions(request),
-        lambda s: _person_out(
-            persons.get_person_or_raise(session=s, person_id=person_id), _settings(request)
-        ),
+        lambda s: [
+            PiiAccessOut.model_validate(row)
+            for row in privacy.get_access_log(
+                session=s, person_id=person_id, actor_id=actor_id, since=since, limit=limit
+            )
+        ],
     )
 
 

@@ -48,3 +48,11 @@ class ConsentScope(StrEnum):
     CASE_FILE = "case_file"  # keeping the file
     REFERRAL_SHARING = "referral_sharing"  # sharing what a referral needs with a resource
     PHOTOS = "photos"  # photos for records and reports
+    SENSITIVE = "sensitive"  # health and disability data: a separate consent (PIPL art. 29)
+
+
+class ConsentGiver(StrEnum):
+    """Who gave the consent: the person, or their guardian (a child under 14, PIPL art. 31)."""
+
+    SELF = "self"
+    GUARDIAN = "guardian"

@@ -21,6 +21,8 @@ free, unknown columns are ignored (and reported), and only 户主姓名 and 家�
 | 所属社工站   | station adcode (township, 9 digits)      | 511523101                  |
 | 负责社工     | the social worker in charge              | 李社工                     |
 | 知情同意日期 | consent to the case file; with it the case is active | 2026-03-01     |
+| 敏感信息单独同意 | 是: separate consent to health data (残疾人, 认知障碍, 重病) | 是 |
+| 同意人       | 本人 (default) / 监护人 (required under 14 for health/disability data) | 监护人 |
 | 最近探访日期 | date of the last home visit              | 2026-10-15                 |
 
 Each row is written in its own transaction: a row either imports whole (household and person,
@@ -43,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs import persons, service
-from services.needs.enums import CaseStatus, ConsentScope
+from services.needs.enums import CaseStatus, ConsentGiver, ConsentScope
 from services.needs.schemas import HouseholdCreate, PersonCreate
 from shared.db import transaction
 from shared.errors import FieldError, ValidationFailed
@@ -66,6 +68,8 @@ HEADERS: dict[str, str] = {
     "所属社工站": "station_adcode",
     "负责社工": "social_worker",
     "知情同意日期": "consent_on",
+    "敏感信息单独同意": "sensitive_consent",
+    "同意人": "consent_given_by",
     "最近探访日期": "last_visit_on",
 }
 REQUIRED_HEADERS = ("户主姓名", "家庭住址")
@@ -76,6 +80,8 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日"
 _GENDERS = {"男": "male", "女": "female"}
 _CRS = {"高德": "gcj02", "腾讯": "gcj02", "百度": "bd09", "gps": "wgs84"}
 _CHINESE_TIERS = {"一": "1", "二": "2", "三": "3", "四": "4", "五": "5"}
+_YES = {"是", "有", "已同意", "同意", "y", "yes", "true", "1"}
+_GIVERS = {"本人": ConsentGiver.SELF, "监护人": ConsentGiver.GUARDIAN}
 
 
 class LedgerFormatError(Exception):
@@ -285,7 +291,17 @@ def _person_fields(values: dict[str, Any]) -> dict[str, Any]:
     }
     fields["is_head"] = True
     if values.get("consent_on") is not None:
-        fields["consent"] = {"given_on": values["consent_on"], "scope": [ConsentScope.CASE_FILE]}
+        # Health and disability data need a separate consent (PIPL art. 29), a child's from a
+        # guardian (art. 31): the ledger says so in its own columns.
+        scope = [ConsentScope.CASE_FILE]
+        if str(values.get("sensitive_consent", "")).lower() in _YES:
+            scope.append(ConsentScope.SENSITIVE)
+        giver = values.get("consent_given_by", "本人")
+        fields["consent"] = {
+            "given_on": values["consent_on"],
+            "scope": scope,
+            "given_by": _GIVERS.get(giver, giver),
+        }
     return fields
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.needs.resident_id import masked
+from shared.crypto import EncryptedText
 from shared.idempotency import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
 
@@ -20,7 +21,7 @@ class Household(Base):
     __tablename__ = "household"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    address: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str] = mapped_column(EncryptedText)
     adcode: Mapped[str] = mapped_column(String(12), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -59,25 +60,30 @@ class Need(Base):
 class Person(Base):
     """A person's case (一人一案): who they are, their groups, consent, lifecycle and tier.
 
-    Name, ID number and phone are personal data: they stay in this table and in HTTP answers
-    to the station, never in events, logs or error messages.
+    Name, ID number and phone are personal data: encrypted at rest (AES-GCM), looked up by
+    their blind index (`*_hash`), masked in answers unless a role and a purpose unmask them,
+    and never in events, logs or error messages (docs/personal-data.md).
     """
 
     __tablename__ = "person"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
-    name: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(EncryptedText)
     gender: Mapped[str | None] = mapped_column(String(10))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
-    resident_id: Mapped[str | None] = mapped_column(String(18), unique=True)
-    phone: Mapped[str | None] = mapped_column(String(20))
+    resident_id: Mapped[str | None] = mapped_column(EncryptedText)
+    resident_id_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(EncryptedText)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     is_head: Mapped[bool] = mapped_column(Boolean, default=False)
     groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     disability_grade: Mapped[int | None] = mapped_column(Integer)
     consent_on: Mapped[date | None] = mapped_column(Date)
     consent_scope: Mapped[list[str]] = mapped_column(JSON, default=list)
     consent_recorded_by: Mapped[str | None] = mapped_column(String(64))
+    # "self" or "guardian": under 14, sensitive data needs a guardian's consent (PIPL art. 31).
+    consent_given_by: Mapped[str | None] = mapped_column(String(20))
     case_status: Mapped[str] = mapped_column(String(20), index=True)
     exit_reason: Mapped[str | None] = mapped_column(String(40))
     case_status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -124,6 +130,23 @@ class NeedStatusChange(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(200))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class PiiAccess(Base):
+    """One unmasked read of a person's personal data: who, in which role, why, which fields.
+
+    The county hub reviews these (`GET /access-log`); the row holds ids and codes only.
+    """
+
+    __tablename__ = "pii_access"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(String(36), index=True)
+    actor_id: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    accessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class OutboxEvent(Base, OutboxRecord):

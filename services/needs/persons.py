@@ -6,12 +6,13 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.needs import resident_id
+from services.needs import privacy, resident_id
 from services.needs.enums import CaseStatus, ConsentScope
 from services.needs.models import Household, OutboxEvent, Person
 from services.needs.schemas import ConsentIn, PersonCreate
 from services.needs.service import get_household_or_raise
 from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
+from shared.crypto import index_of, phone_index
 from shared.errors import FieldError, InvalidTransition, NotFound, ValidationFailed
 from shared.groups import Group
 from shared.outbox import add_event
@@ -34,8 +35,15 @@ def create_person(
     """Add a person to a household file; the case starts as applied (申请)."""
     household = get_household_or_raise(session=session, household_id=household_id)
     gender, born = _identity_checked(data)
-    if data.resident_id is not None and session.scalar(
-        select(Person.id).where(Person.resident_id == data.resident_id)
+    privacy.check_sensitive_consent(
+        fields=privacy.sensitive_fields(groups=data.groups, disability_grade=data.disability_grade),
+        scope=[s.value for s in data.consent.scope] if data.consent else [],
+        given_by=data.consent.given_by if data.consent else None,
+        born=born,
+    )
+    number_hash = index_of(data.resident_id)
+    if number_hash is not None and session.scalar(
+        select(Person.id).where(Person.resident_id_hash == number_hash)
     ):
         raise ValidationFailed.one(
             "resident_id", "unique", "a person with this ID number is already on file"
@@ -48,7 +56,9 @@ def create_person(
         gender=gender,
         date_of_birth=born,
         resident_id=data.resident_id,
+        resident_id_hash=number_hash,
         phone=data.phone,
+        phone_hash=phone_index(data.phone),
         is_head=data.is_head,
         groups=sorted(set(data.groups)),
         disability_grade=data.disability_grade,
@@ -125,6 +135,7 @@ def record_consent(
     person.consent_on = consent.given_on
     person.consent_scope = sorted({s.value for s in consent.scope})
     person.consent_recorded_by = consent.recorded_by or actor
+    person.consent_given_by = consent.given_by.value
     _touch(person)
     return person
 

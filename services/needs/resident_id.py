@@ -8,6 +8,8 @@ from datetime import date
 
 from pydantic_core import PydanticCustomError
 
+from shared.masking import mask_id_number
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 
@@ -60,10 +62,10 @@ def facts(number: str) -> ResidentIdFacts:
 
 
 def masked(number: str | None) -> str | None:
-    """The number with its middle hidden, as receipts print it: 5115**********123X."""
+    """The number with its middle hidden: region code and last four kept, 511523********123X."""
     if not number:
         return None
-    return f"{number[:4]}{'*' * 10}{number[-4:]}"
+    return mask_id_number(number)
 
 
 def _birth_date(number: str) -> date | None:

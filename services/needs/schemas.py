@@ -8,7 +8,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from services.needs import resident_id
-from services.needs.enums import CaseStatus, ConsentScope, ExitReason, Gender, NeedStatus
+from services.needs.enums import (
+    CaseStatus,
+    ConsentGiver,
+    ConsentScope,
+    ExitReason,
+    Gender,
+    NeedStatus,
+)
 from shared import groups
 from shared.contracts.common import Adcode, CategoryCode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource
@@ -90,6 +97,9 @@ class ConsentIn(BaseModel):
     given_on: PastDate
     scope: list[ConsentScope] = Field(min_length=1, max_length=len(ConsentScope))
     recorded_by: str | None = Field(None, min_length=1, max_length=64)
+    given_by: ConsentGiver = Field(
+        ConsentGiver.SELF, description="guardian: required for a child under 14's sensitive data"
+    )
 
 
 class PersonCreate(BaseModel):
@@ -108,21 +118,26 @@ class PersonCreate(BaseModel):
 
 
 class PersonOut(BaseModel):
+    """A case as answers show it: ID number and phone masked unless `masked` is false."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: str
     household_id: str
     name: str
+    resident_id: str | None = Field(description="Masked (110105********123X) unless unmasked")
     resident_id_masked: str | None
     gender: str | None
     date_of_birth: date | None
-    phone: str | None
+    phone: str | None = Field(description="Masked (138****5678) unless unmasked")
+    masked: bool = True
     is_head: bool
     groups: list[str]
     disability_grade: int | None
     consent_on: date | None
     consent_scope: list[str]
     consent_recorded_by: str | None
+    consent_given_by: str | None
     case_status: str
     exit_reason: str | None
     case_status_changed_at: datetime
@@ -131,6 +146,20 @@ class PersonOut(BaseModel):
     last_visit_on: date | None
     next_visit_due: date | None = None
     version: int
+
+
+class PiiAccessOut(BaseModel):
+    """One unmasked read: who, in which role, why, which fields of which person, when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: str
+    actor_id: str
+    role: str
+    purpose: str
+    fields: list[str]
+    accessed_at: datetime
 
 
 class CaseTransition(BaseModel):

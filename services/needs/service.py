@@ -5,12 +5,13 @@ figures (`stats.py`) and the ledger import (`ledger_import.py`) are their own mo
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from services.needs import address
+from services.needs import address, privacy
 from services.needs.address import LocationPrecision
 from services.needs.enums import CLOSED_NEED_STATES, NeedStatus
 from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
@@ -201,7 +202,18 @@ def match_request(
             age=age_on(person.date_of_birth, date.today()),
             hardship=household.hardship_categories,
         )
-    return rank_request(need=need, request=request, default_k=default_k, groups=groups)
+    known = personal_data_of(session=session, need=need)
+    return rank_request(need=need, request=request, default_k=default_k, groups=groups, known=known)
+
+
+def personal_data_of(*, session: Session, need: Need) -> list[str]:
+    """The household's address and its persons' names, ID numbers and phones: what the need's
+    free text must not carry out of this service."""
+    household = session.get(Household, need.household_id)
+    values = [household.address] if household else []
+    for person in session.scalars(select(Person).where(Person.household_id == need.household_id)):
+        values += [person.name, person.resident_id or "", person.phone or ""]
+    return [v for v in values if v]
 
 
 def age_on(born: date | None, day: date) -> int | None:
@@ -222,9 +234,15 @@ def mark_matching(*, session: Session, need_id: str, actor: str | None) -> Need:
 
 
 def rank_request(
-    *, need: Need, request: MatchRequest, default_k: int, groups: list[str] | None = None
+    *,
+    need: Need,
+    request: MatchRequest,
+    default_k: int,
+    groups: list[str] | None = None,
+    known: Iterable[str] = (),
 ) -> RankRequest:
-    """What to ask the matcher for this need: codes and a location, nothing personal."""
+    """What to ask the matcher for this need: codes, a location and the need's text with
+    personal data taken out (`known` values and long numbers), nothing personal."""
     return RankRequest(
         category=need.category,
         lat=need.lat,
@@ -233,7 +251,7 @@ def rank_request(
         quantity=need.quantity,
         urgency=need.urgency,
         groups=groups or [],
-        text=need.description,
+        text=privacy.redact(need.description, known=known),
         exclude=request.exclude,
         k=request.k or default_k,
         max_distance_km=request.max_distance_km,

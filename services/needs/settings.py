@@ -1,5 +1,7 @@
 """Settings of the needs service (`LIANJIE_NEEDS_*`)."""
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -43,4 +45,17 @@ class NeedsSettings(ServiceSettings):
     )
     referral_match_lookup_k: int = Field(
         100, ge=1, le=100, description="How deep in the ranking a picked resource is looked for"
+    )
+
+    auth_private_key_file: Path | None = Field(
+        None, description="PEM private key that signs sign-in tokens (the needs service only)"
+    )
+    auth_token_ttl_s: int = Field(
+        900, ge=30, le=86_400, description="How long a sign-in token stays valid"
+    )
+    auth_sign_in_attempts: int = Field(
+        5, ge=1, description="Sign-in attempts allowed per user name and client in a window"
+    )
+    auth_sign_in_window_s: float = Field(
+        60, gt=0, description="The window of the sign-in rate limit (429 with Retry-After)"
     )

@@ -19,6 +19,7 @@ from shared.errors import PreconditionFailed, ValidationFailed
 router = APIRouter(tags=["resources"])
 
 IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "3"')]
+MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)
 MEDIA_TYPES = {"csv": "text/csv", "hsds-json": "application/json", "hsds-zip": "application/zip"}
 FILE_NAMES = {"csv": "resources.csv", "hsds-json": "hsds.json", "hsds-zip": "hsds.zip"}
 
@@ -71,7 +72,7 @@ async def list_resources(
     active: bool | None = None,
     flagged: Annotated[bool | None, Query(description="Flagged as a possible duplicate")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
     """Resources that match every filter given; nearest first when lat/lon are given."""
     if category is not None and not taxonomy.is_known(category):
@@ -107,7 +108,7 @@ async def list_resources(
 async def list_duplicates(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
     """Resources flagged as possibly registered twice (see `duplicate_of`), for review."""
     where = service.ListFilter(flagged=True)

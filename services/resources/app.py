@@ -11,11 +11,13 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity
+from services.resources.access import POLICY
 from services.resources.api import router
 from services.resources.events import serve_capacity
 from services.resources.models import IdempotencyKey, OutboxEvent
 from services.resources.publication import now_utc
 from services.resources.settings import ResourcesSettings
+from shared import crypto
 from shared.db import run_in_transaction
 from shared.messaging import Bus
 from shared.web import DatabaseService
@@ -39,8 +41,10 @@ async def reset_capacity_periodically(sessions: sessionmaker[Session], interval_
 
 
 def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
-    """Build the app; nothing connects until the lifespan starts."""
+    """Build the app; nothing connects until the lifespan starts. Refuses to build without
+    the personal-data keys: contact names and phones are encrypted columns."""
     settings = settings or ResourcesSettings()
+    crypto.configure(crypto.cipher_from_settings(settings.common))
     parts = DatabaseService.build(
         settings, record_type=OutboxEvent, idempotency_type=IdempotencyKey
     )
@@ -54,6 +58,7 @@ def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
         description="The county's resource library (资源库) and its capacity ledger.",
         migrations=MIGRATIONS,
         router=router,
+        policy=POLICY,
     )
     standard = app.router.lifespan_context
 

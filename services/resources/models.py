@@ -5,6 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.crypto import EncryptedText
 from shared.idempotency import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
 
@@ -39,8 +40,11 @@ class Resource(Base):
     hours: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     available_from: Mapped[date | None] = mapped_column(Date)
     available_until: Mapped[date | None] = mapped_column(Date)
-    contact_name: Mapped[str | None] = mapped_column(String(100))
-    contact_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    # A contact may be a volunteer's own name and mobile: encrypted at rest; duplicates are
+    # found through the phone's blind index.
+    contact_name: Mapped[str | None] = mapped_column(EncryptedText)
+    contact_phone: Mapped[str | None] = mapped_column(EncryptedText)
+    contact_phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when registration looked like an organization already in the library: for review.
     duplicate_of: Mapped[str | None] = mapped_column(String(36), index=True)

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -95,11 +95,11 @@ class ResourcePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
+    name: str | None = Field(None, max_length=200)
     kind: ResourceKind | None = None
-    organization: str | None = None
-    categories: list[str] | None = None
-    description: str | None = None
+    organization: str | None = Field(None, max_length=200)
+    categories: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=20)
+    description: str | None = Field(None, max_length=4000)
     location: dict[str, object] | None = None
     radius_km: float | None = None
     adcodes: list[str] | None = None
@@ -108,8 +108,8 @@ class ResourcePatch(BaseModel):
     hours: list[dict[str, object]] | None = None
     available_from: date | None = None
     available_until: date | None = None
-    contact_name: str | None = None
-    contact_phone: str | None = None
+    contact_name: str | None = Field(None, max_length=100)
+    contact_phone: str | None = Field(None, max_length=32)
     verified: bool | None = None
 
 

@@ -13,12 +13,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from services.resources import capacity
 from services.resources.models import Resource
 from services.resources.publication import announce, now_utc, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
 from shared import geo, taxonomy
+from shared.crypto import phone_index
 from shared.errors import NotFound, PreconditionFailed, ValidationFailed, field_errors
 
 DUPLICATE_WITHIN_KM = 0.3  # "the same place": a few hundred metres
@@ -92,6 +94,7 @@ def _apply(resource: Resource, data: ResourceCreate) -> None:
     resource.available_until = data.available_until
     resource.contact_name = data.contact_name
     resource.contact_phone = normalise_phone(data.contact_phone)
+    resource.contact_phone_hash = phone_index(resource.contact_phone)
     resource.verified = data.verified
 
 
@@ -268,7 +271,9 @@ def find_duplicate(
     near-identical name within a few hundred metres."""
     phone = normalise_phone(data.contact_phone)
     if phone:
-        query = select(Resource).where(Resource.contact_phone == phone, Resource.active)
+        query = select(Resource).where(
+            Resource.contact_phone_hash == phone_index(phone), Resource.active
+        )
         for twin in session.scalars(query.order_by(Resource.created_at)):
             if twin.id != exclude_id:
                 return twin
@@ -297,3 +302,16 @@ def dismiss_duplicate(*, session: Session, resource_id: str) -> Resource:
     resource.duplicate_of = None
     touch(resource)
     return resource
+
+
+def reencrypt_contacts(*, session: Session) -> int:
+    """Rewrite every contact under the current key and recompute the phone's blind index
+    (key rotation); returns how many resources were rewritten."""
+    rows = 0
+    for resource in session.scalars(select(Resource)):
+        flag_modified(resource, "contact_name")
+        flag_modified(resource, "contact_phone")
+        resource.contact_phone_hash = phone_index(resource.contact_phone)
+        rows += 1
+    session.flush()
+    return rows

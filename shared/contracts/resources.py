@@ -66,8 +66,8 @@ class ResourceUpserted(BaseModel):
 class CapacityRequest(BaseModel):
     """Reserve, release or consume units of a resource for one referral (idempotent by id)."""
 
-    resource_id: str
-    referral_id: str
+    resource_id: str = Field(min_length=1, max_length=64)
+    referral_id: str = Field(min_length=1, max_length=64)
     units: int = Field(1, ge=1)
 
 

@@ -1,6 +1,9 @@
 """The JetStream streams, declared once; every service ensures them on connect."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel, Field
 
 from shared.contracts.resources import RESOURCE_UPSERTED
 
@@ -21,4 +24,29 @@ RESOURCES_STREAM = StreamSpec(
 )
 NEEDS_STREAM = StreamSpec(name="LIANJIE_NEEDS", subjects=["lianjie.needs.>"])
 
-STREAMS = [RESOURCES_STREAM, NEEDS_STREAM]
+DEADLETTER = "lianjie.deadletter"
+"""Prefix of dead letters: `lianjie.deadletter.<consumer>.v1`, one subject per consumer."""
+
+DEADLETTER_STREAM = StreamSpec(name="LIANJIE_DEADLETTER", subjects=[f"{DEADLETTER}.>"])
+
+
+def deadletter_subject(consumer: str) -> str:
+    """The subject a consumer's poison messages are reported on."""
+    return f"{DEADLETTER}.{consumer}.v1"
+
+
+class DeadLetter(BaseModel):
+    """A message a consumer gave up on. A reference, not a copy: the message itself stays in its
+    stream (read it by `stream` and `stream_seq`), so no payload, and no personal data, is
+    duplicated here. `reason` is a code with field names at most, never field values."""
+
+    consumer: str
+    stream: str
+    stream_seq: int = Field(ge=1)
+    subject: str
+    deliveries: int = Field(ge=1, description="How often it was delivered before giving up")
+    reason: str = Field(description="e.g. `malformed: resource_id, lat` or `failed: KeyError`")
+    at: datetime
+
+
+STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, DEADLETTER_STREAM]

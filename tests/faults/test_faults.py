@@ -2,8 +2,6 @@
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import nats
@@ -11,19 +9,9 @@ import pytest
 
 from cli.stack import Stack, free_port
 from shared.contracts.matcher import RANK, RankReply, RankRequest
-from tests.conftest import BACKENDS, Databases, start_stack
+from tests.auth import bearer
 
 JIANGAN = {"lat": 28.7300, "lon": 105.0700}
-
-
-@pytest.fixture(params=BACKENDS)
-def own_stack(
-    request: pytest.FixtureRequest, tmp_path: Path, databases: Databases
-) -> Iterator[Stack]:
-    """A stack of its own: these tests kill its processes."""
-    stack, _logs = start_stack(tmp_path, databases, request.param)
-    yield stack
-    stack.stop()
 
 
 def _resource(name: str) -> dict[str, object]:
@@ -38,7 +26,9 @@ def _resource(name: str) -> dict[str, object]:
 
 
 def _indexed(stack: Stack) -> int:
-    return int(httpx.get(f"{stack.url('matcher')}/index", timeout=5).json()["resources"])
+    return int(
+        httpx.get(f"{stack.url('matcher')}/index", timeout=5, headers=bearer()).json()["resources"]
+    )
 
 
 def _wait_indexed(stack: Stack, count: int, timeout: float = 30) -> None:
@@ -54,7 +44,7 @@ def test_writes_survive_nats_down_and_a_killed_service(own_stack: Stack) -> None
     After NATS and the service come back, every event goes out exactly once."""
     stack = own_stack
     stack.stop_process("nats")
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         for i in range(20):
             created = client.post(f"{stack.url('resources')}/resources", json=_resource(f"队{i}"))
             assert created.status_code == 201, created.text
@@ -63,7 +53,7 @@ def test_writes_survive_nats_down_and_a_killed_service(own_stack: Stack) -> None
     stack.start_service("resources")
     stack.wait_ready(timeout=60)
     _wait_indexed(stack, 20)
-    status = httpx.get(f"{stack.url('matcher')}/index", timeout=5).json()
+    status = httpx.get(f"{stack.url('matcher')}/index", timeout=5, headers=bearer()).json()
     assert status["resources"] == 20
     assert status["events_applied"] == 20, "an event was applied twice or lost"
     metrics = httpx.get(f"{stack.url('resources')}/metrics", timeout=5).text
@@ -101,7 +91,7 @@ def test_killing_one_of_two_matcher_replicas_mid_load_loses_no_request(
     own_stack: Stack,
 ) -> None:
     stack = own_stack
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         for i in range(5):
             client.post(f"{stack.url('resources')}/resources", json=_resource(f"陪伴{i}"))
     _wait_indexed(stack, 5)

@@ -14,6 +14,7 @@ from cli.stack import Stack, free_port
 from services.matcher.learning import examples_from, train_reranker
 from services.matcher.reranker import model_path, save_reranker
 from shared.contracts.matcher import RANK, RankReply, RankRequest
+from tests.auth import bearer
 from tests.matcher.outcomes import WEIGHTS, referral_events
 
 PLACES = [(28.7300, 105.0700), (28.7450, 105.0800), (28.7600, 105.0500), (28.7000, 105.1000)]
@@ -27,7 +28,7 @@ NEEDS = [
 def register_resources(stack: Stack) -> set[str]:
     """Six legal-aid resources, of the exact category and of its parent, at several places."""
     ids = set()
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         for i in range(6):
             lat, lon = PLACES[i % len(PLACES)]
             body: dict[str, Any] = {
@@ -75,7 +76,7 @@ def rankings_once_indexed(stack: Stack, registered: set[str]) -> list[RankReply]
 
 def wait_for_replica(stack: Stack, name: str, url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2) as client:
+    with httpx.Client(timeout=2, headers=bearer()) as client:
         while time.monotonic() < deadline:
             assert stack.processes[name].popen.poll() is None, f"{name} exited"
             try:
@@ -95,7 +96,7 @@ def test_two_matchers_in_one_queue_group_both_answer_rank_requests(stack: Stack)
     try:
         wait_for_replica(stack, "matcher-2", replica_url)
         replies = asyncio.run(ask(stack.nats_url, [NEEDS[0]] * 60))
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=5, headers=bearer()) as client:
             replicas = {
                 client.get(f"{url}/index").json()["replica"]
                 for url in (stack.url("matcher"), replica_url)
@@ -113,7 +114,7 @@ def test_a_restarted_matcher_ranks_identically_once_ready(stack: Stack) -> None:
     stack.stop_process("matcher")
     stack.start_service("matcher")
     stack.wait_ready(services=("matcher",))
-    with httpx.Client(timeout=5) as client:
+    with httpx.Client(timeout=5, headers=bearer()) as client:
         status = client.get(f"{stack.url('matcher')}/index").json()
     assert status["caught_up"] and status["resources"] == before[0].index_size
     after = asyncio.run(ask(stack.nats_url, NEEDS))
@@ -130,7 +131,7 @@ def test_a_trained_model_is_applied_after_reload_and_explained(stack: Stack) -> 
     reranker = train_reranker(examples=examples, min_examples=200, held_out=0.25)
     path = model_path(var_dir=stack.config.var_dir)
     matcher = stack.url("matcher")
-    with httpx.Client(timeout=5) as client:
+    with httpx.Client(timeout=5, headers=bearer()) as client:
         try:
             save_reranker(reranker=reranker, path=path)
             status = client.post(f"{matcher}/model/reload").json()

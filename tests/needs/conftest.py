@@ -13,6 +13,7 @@ from services.needs.app import MIGRATIONS, create_app
 from services.needs.resident_id import check_digit
 from services.needs.settings import NeedsSettings
 from shared.db import migrate, session_factory
+from tests.auth import bearer
 
 JIANGAN_TOWN = "511523101"  # 江安县江安镇
 
@@ -35,7 +36,7 @@ def make_client(
     def make(**settings: Any) -> TestClient:
         app = create_app(NeedsSettings(database_url=url, **settings))
         apps.append(app)
-        return TestClient(app, raise_server_exceptions=False)
+        return TestClient(app, raise_server_exceptions=False, headers=bearer())
 
     yield make
     for app in apps:

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.models import Person
+from tests.auth import bearer
 from tests.needs.conftest import active_case, new_household, new_person, problems, resident_id
 
 
@@ -22,8 +23,9 @@ def test_person_reads_birth_date_and_gender_from_the_id_and_hides_it(client: Tes
     assert person["date_of_birth"] == "1948-03-15"
     assert person["gender"] == "female"
     assert person["case_status"] == "applied"
-    assert person["resident_id_masked"] == number[:4] + "*" * 10 + number[-4:]
-    assert "resident_id" not in person
+    hidden = number[:6] + "*" * 8 + number[-4:]
+    assert person["resident_id"] == person["resident_id_masked"] == hidden
+    assert person["masked"] is True
 
 
 def test_wrong_check_digit_is_422_that_never_echoes_the_number(
@@ -81,8 +83,13 @@ def test_groups_take_codes_or_chinese_labels_and_disability_needs_a_grade(
 ) -> None:
     household = new_household(client)
     url = f"/households/{household['id']}/persons"
+    sensitive = {"given_on": "2026-01-05", "scope": ["case_file", "sensitive"]}
     person = new_person(
-        client, household["id"], groups=["独居老人", "disabled"], disability_grade=2
+        client,
+        household["id"],
+        groups=["独居老人", "disabled"],
+        disability_grade=2,
+        consent=sensitive,
     )
     assert person["groups"] == ["disabled", "elderly_living_alone"]
     assert problems(client.post(url, json={"name": "甲", "groups": ["wizard"]})) == {
@@ -116,7 +123,7 @@ def test_case_needs_consent_before_it_becomes_active(client: TestClient) -> None
     consent = client.put(
         f"/persons/{person['id']}/consent",
         json={"given_on": "2026-02-01", "scope": ["case_file", "referral_sharing"]},
-        headers={"X-Lianjie-Actor": "sw-li"},
+        headers=bearer("social_worker", sub="sw-li", adcode="51"),
     )
     assert consent.status_code == 200, consent.text
     assert consent.json()["consent_recorded_by"] == "sw-li"

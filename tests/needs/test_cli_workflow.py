@@ -10,11 +10,14 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.stack import Stack
+from tests.auth import token
 from tests.needs.conftest import resident_id
 
 
 def _run(stack: Stack, *args: str) -> Any:
-    result = CliRunner().invoke(app, ["needs", *args, "--url", stack.url("needs")])
+    result = CliRunner().invoke(
+        app, ["needs", *args, "--url", stack.url("needs"), "--token", token()]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -59,7 +62,7 @@ def test_social_worker_day_through_the_cli(stack: Stack) -> None:
 @pytest.mark.integration
 def test_cli_prints_the_problem_and_fails_on_bad_input(stack: Stack) -> None:
     result = CliRunner().invoke(
-        app, ["needs", "household", "火星基地", "--url", stack.url("needs")]
+        app, ["needs", "household", "火星基地", "--url", stack.url("needs"), "--token", token()]
     )
     assert result.exit_code == 1
     assert "unresolvable" in result.output

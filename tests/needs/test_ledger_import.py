@@ -38,6 +38,8 @@ def _row(i: int, rng: random.Random) -> dict[str, str]:
         "负责社工": "李社工",
         "知情同意日期": "2026-03-01" if i % 2 else "",
     }
+    if row["人员类别"] == "认知障碍":  # health data: a separate consent on record (PIPL art. 29)
+        row |= {"知情同意日期": "2026-03-01", "敏感信息单独同意": "是"}
     if i % 10 == 0:
         lat, lon = 28.70 + rng.random() / 10, 105.00 + rng.random() / 10
         row |= {"纬度": f"{lat:.6f}", "经度": f"{lon:.6f}", "坐标系": "gcj02"}

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from cli.stack import Stack
+from tests.auth import bearer
 from tests.needs.conftest import resident_id
 from tests.test_vertical_slice import post, resource
 
@@ -51,7 +52,7 @@ def _ids(client: httpx.Client, needs: str, need_id: str) -> tuple[set[str], dict
 @pytest.mark.integration
 def test_matches_respect_the_persons_groups_and_move_the_need_to_matching(stack: Stack) -> None:
     needs = stack.url("needs")
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         elderly_only = post(
             client,
             f"{stack.url('resources')}/resources",

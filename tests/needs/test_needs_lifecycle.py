@@ -14,9 +14,10 @@ from services.needs.models import OutboxEvent
 from services.needs.schemas import MatchRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED
 from shared.errors import InvalidTransition
+from tests.auth import bearer
 from tests.needs.conftest import new_household, new_person, problems, resident_id
 
-ACTOR = {"X-Lianjie-Actor": "sw-li", "X-Lianjie-Role": "social_worker"}
+ACTOR = bearer("social_worker", sub="sw-li", adcode="51")
 
 
 def _need(client: TestClient, household_id: str, **extra: object) -> dict:  # type: ignore[type-arg]

@@ -13,13 +13,14 @@ from typer.testing import CliRunner
 
 from cli.main import app as cli
 from cli.stack import Stack
+from tests.auth import bearer, token
 
 # Each test gets its own spot, ~5 km apart, with small service radii: their resources do not
 # show up in one another's matches (nor in the vertical slice's, around 105.07).
 _SPOTS = count()
-WORKER = {"X-Lianjie-Actor": "sw-7", "X-Lianjie-Role": "social_worker"}
-REVIEWER = {"X-Lianjie-Actor": "rv-3", "X-Lianjie-Role": "reviewer"}
-COORDINATOR = {"X-Lianjie-Actor": "co-9", "X-Lianjie-Role": "coordinator"}
+WORKER = bearer("social_worker", sub="sw-7", adcode="51")
+REVIEWER = bearer("alliance_reviewer", sub="rv-3", department="civil_affairs")
+COORDINATOR = bearer("coordinator", sub="co-9", organization="demo")
 
 
 def spot() -> dict[str, float]:
@@ -97,7 +98,7 @@ def act(
 @pytest.mark.integration
 def test_the_whole_loop_runs_through_the_api_from_need_to_met(stack: Stack) -> None:
     needs = stack.url("needs")
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         where = spot()
         resource_id = new_resource(client, stack, where, total=3, kind="department", name="民政局")
         need_id = new_need(client, stack, where)
@@ -176,7 +177,7 @@ def test_the_whole_loop_runs_through_the_api_from_need_to_met(stack: Stack) -> N
 @pytest.mark.integration
 def test_no_capacity_declines_the_referral_and_offers_the_next_match(stack: Stack) -> None:
     needs = stack.url("needs")
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         where = spot()
         scarce = new_resource(client, stack, where, total=1, name="只剩一份")
         spare = new_resource(client, stack, where, total=4, name="还有名额")
@@ -203,7 +204,7 @@ def test_no_capacity_declines_the_referral_and_offers_the_next_match(stack: Stac
 @pytest.mark.integration
 def test_two_referrals_for_the_last_unit_accept_exactly_one(stack: Stack) -> None:
     needs = stack.url("needs")
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         where = spot()
         last_one = new_resource(client, stack, where, total=1, name="最后一个名额")
         referral_ids = []
@@ -218,7 +219,7 @@ def test_two_referrals_for_the_last_unit_accept_exactly_one(stack: Stack) -> Non
     barrier = threading.Barrier(2)
 
     def accept(referral_id: str) -> None:
-        with httpx.Client(timeout=15) as own:
+        with httpx.Client(timeout=15, headers=bearer()) as own:
             barrier.wait()
             statuses[referral_id] = act(own, stack, referral_id, "accept").status_code
 
@@ -228,7 +229,7 @@ def test_two_referrals_for_the_last_unit_accept_exactly_one(stack: Stack) -> Non
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(statuses.values()) == [200, 409], statuses
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         states = sorted(ok(client.get(f"{needs}/referrals/{rid}"))["state"] for rid in referral_ids)
         assert states == ["accepted", "declined"]
         assert remaining(client, stack, last_one) == 0
@@ -237,7 +238,7 @@ def test_two_referrals_for_the_last_unit_accept_exactly_one(stack: Stack) -> Non
 @pytest.mark.integration
 def test_accept_while_resources_is_down_is_503_and_the_referral_stays_sent(stack: Stack) -> None:
     needs = stack.url("needs")
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         where = spot()
         resource_id = new_resource(client, stack, where, total=2)
         need_id = new_need(client, stack, where)
@@ -260,14 +261,14 @@ def test_accept_while_resources_is_down_is_503_and_the_referral_stays_sent(stack
 @pytest.mark.integration
 def test_the_loop_runs_through_the_cli(stack: Stack) -> None:
     runner = CliRunner()
-    base = ["referrals", "--url", stack.url("needs"), "--actor", "sw-cli"]
+    base = ["referrals", "--url", stack.url("needs"), "--token", token(sub="sw-cli")]
 
     def run(*args: str) -> str:
         result = runner.invoke(cli, [*base, *args])
         assert result.exit_code == 0, result.output
         return result.output
 
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         where = spot()
         resource_id = new_resource(client, stack, where, total=2, kind="charity")
         need_id = new_need(client, stack, where)
@@ -281,7 +282,7 @@ def test_the_loop_runs_through_the_cli(stack: Stack) -> None:
     assert ": in_progress" in run("start", referral_id)
     done = run("complete", referral_id, "--result", "met", "--satisfaction", "4")
     assert ": completed" in done
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         need = ok(client.get(f"{stack.url('needs')}/needs/{need_id}"))
     assert need["status"] == "met"
     refused = runner.invoke(cli, [*base, "accept", referral_id])
@@ -294,7 +295,7 @@ def test_a_micro_wish_claimed_by_a_charity_starts_accepted_with_capacity_reserve
     stack: Stack,
 ) -> None:
     needs = stack.url("needs")
-    with httpx.Client(timeout=15) as client:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
         where = spot()
         charity = new_resource(
             client, stack, where, total=5, kind="charity", categories=["micro_wish.goods"]

@@ -13,6 +13,7 @@ from services.needs.app import create_app
 from services.needs.referrals import service
 from services.needs.settings import NeedsSettings
 from shared.settings import CommonSettings
+from tests.auth import bearer
 from tests.referrals.domain import T0, events_of, new_need, refer
 
 
@@ -39,7 +40,7 @@ def client(engine: Engine, sessions: sessionmaker[Session], clock: Clock) -> Ite
     )
     app = create_app(settings)
     app.state.clock = clock
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=bearer()) as test_client:
         yield test_client
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.resources.app import MIGRATIONS, create_app
 from services.resources.settings import ResourcesSettings
 from shared.db import create_db_engine, migrate, session_factory
+from tests.auth import bearer
 from tests.conftest import Databases
 
 JIANGAN = {"lat": 28.7300, "lon": 105.0700}  # 江安县, Sichuan
@@ -48,7 +49,7 @@ def app_client(engine: Engine) -> Iterator[TestClient]:
     url = engine.url.render_as_string(hide_password=False)
     app = create_app(ResourcesSettings(database_url=url))
     try:
-        yield TestClient(app, raise_server_exceptions=False)
+        yield TestClient(app, raise_server_exceptions=False, headers=bearer())
     finally:
         app.state.sessions.kw["bind"].dispose()
 

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from cli.resources import resources_app
 from cli.stack import Stack
 from shared.contracts.resources import CAPACITY_RESERVE
+from tests.auth import bearer, token
 from tests.resources.conftest import resource_body
 
 DATA = Path(__file__).parent / "data"
@@ -54,7 +55,7 @@ def eventually(
 def test_edits_and_deactivation_reach_the_matcher_and_survive_its_restart(stack: Stack) -> None:
     resources = f"{stack.url('resources')}/resources"
     name = f"江安镇助餐点-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         created = client.post(resources, json=resource_body(name=name))
         assert created.status_code == 201, created.text
         rid = created.json()["id"]
@@ -102,19 +103,28 @@ def test_cli_import_reaches_the_matcher_and_reports_rejected_rows(
 ) -> None:
     runner = CliRunner()
     result = runner.invoke(
-        resources_app, ["import", str(DATA / "hsds_example.json"), "--url", stack.url("resources")]
+        resources_app,
+        [
+            "import",
+            str(DATA / "hsds_example.json"),
+            "--url",
+            stack.url("resources"),
+            "--token",
+            token(),
+        ],
     )
     assert result.exit_code == 1, result.output  # one row of the example is meant to fail
     assert "3 accepted" in result.output or "updated" in result.output, result.output
     assert "outside_china" in result.output and "unknown_category" in result.output
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         meals = lambda: rank(client, stack, "elderly_care.meals")  # noqa: E731
         seen = eventually(meals, lambda seen: CANTEEN in seen, "the imported resource")
     assert (seen[CANTEEN]["name"], seen[CANTEEN]["capacity_remaining"]) == ("红星社区食堂", 30)
 
     exported = tmp_path / "library.zip"
     result = runner.invoke(
-        resources_app, ["export", str(exported), "--url", stack.url("resources")]
+        resources_app,
+        ["export", str(exported), "--url", stack.url("resources"), "--token", token()],
     )
     assert result.exit_code == 0, result.output
     assert exported.read_bytes()[:2] == b"PK"
@@ -145,7 +155,7 @@ def test_200_concurrent_nats_reservations_of_capacity_10_reserve_exactly_10(stac
     body = resource_body(
         name=f"容量并发-{uuid.uuid4().hex[:6]}", capacity={"total": 10, "unit": "persons"}
     )
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         rid = client.post(f"{stack.url('resources')}/resources", json=body).json()["id"]
         replies = asyncio.run(_reserve_concurrently(stack.nats_url, rid, 200))
         after = client.get(f"{stack.url('resources')}/resources/{rid}").json()

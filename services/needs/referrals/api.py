@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs import service as needs_service
 from services.needs.events import ask_matcher
+from services.needs.jurisdiction import area_of
 from services.needs.referrals import audit, events, fhir, review, service, transitions
 from services.needs.referrals.models import Referral
 from services.needs.referrals.schemas import (
@@ -42,7 +43,9 @@ from services.needs.referrals.schemas import (
 from services.needs.referrals.transitions import ReferralState as S
 from services.needs.schemas import MatchRequest
 from services.needs.settings import NeedsSettings
+from shared.access import outside_scope, principal_of, within
 from shared.actor import Actor, actor_from_request
+from shared.auth import Role
 from shared.contracts.matcher import RankedResource
 from shared.db import run_in_transaction, run_read
 from shared.errors import CapacityExhausted, DomainError, NotFound, RemoteError, ValidationFailed
@@ -179,13 +182,18 @@ async def list_referrals(
     need_id: str | None = Query(None, max_length=36),
     state: str | None = Query(None, max_length=20),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),  # beyond: the database's integer overflows
 ) -> ReferralList:
     now = _now(request)
 
     def work(s: Session) -> ReferralList:
         rows, total = service.get_all(
-            session=s, need_id=need_id, state=state, limit=limit, offset=offset
+            session=s,
+            need_id=need_id,
+            state=state,
+            adcode_prefix=area_of(request),
+            limit=limit,
+            offset=offset,
         )
         return ReferralList(items=[_out(s, r, now) for r in rows], total=total)
 
@@ -200,14 +208,42 @@ async def review_queue(
         None, pattern=r"^\d{2,12}$", description="Division code prefix, e.g. 511523"
     ),
 ) -> ReferralList:
-    """What the alliance has to review, for one department and region; overdue ones flagged."""
+    """What the alliance has to review, for one department and region; overdue ones flagged.
+    A reviewer sees their own department's queue, within their region if they have one."""
     now = _now(request)
+    department, region = _review_scope(request, department, region)
 
     def work(s: Session) -> ReferralList:
         rows = review.review_queue(session=s, department=department, adcode_prefix=region)
         return ReferralList(items=[_out(s, r, now) for r in rows], total=len(rows))
 
     return await _read(request, work)
+
+
+def _review_scope(
+    request: Request, department: str | None, region: str | None
+) -> tuple[str | None, str | None]:
+    """The department and region a caller may look at: their own (403 for another's)."""
+    principal = principal_of(request.scope)
+    if principal is None or principal.role is Role.ADMIN:
+        return department, region
+    if principal.role is Role.ALLIANCE_REVIEWER:
+        if department is not None and department != principal.department:
+            raise outside_scope(f"department {department}")
+        department = principal.department or "-"
+    area = principal.adcode
+    if area:
+        if region is not None and not within(region, area):
+            raise outside_scope(f"region {region}")
+        region = region or area
+    elif principal.role is not Role.ALLIANCE_REVIEWER:
+        region = "-"  # an area role without an area sees nothing
+    return department, region
+
+
+def _in_area(request: Request, adcode: str) -> bool:
+    area = area_of(request)
+    return area is None or adcode.startswith(area)
 
 
 @router.get("/referrals/overdue", response_model=OverdueList)
@@ -218,6 +254,8 @@ async def overdue_referrals(request: Request) -> OverdueList:
     def work(s: Session) -> OverdueList:
         lines = []
         for r in service.overdue(session=s, now=now):
+            if not _in_area(request, r.adcode):
+                continue
             assert r.due_at is not None
             due = transitions.aware(r.due_at)
             pending = [a.department for a in review.approvals(session=s, referral=r)]
@@ -251,7 +289,7 @@ async def override_report(request: Request) -> OverrideReport:
     """Where social workers did not follow the matcher's top suggestion, and why."""
 
     def work(s: Session) -> OverrideReport:
-        rows = service.overrides(session=s)
+        rows = [r for r in service.overrides(session=s) if _in_area(request, r.adcode)]
         lines = [
             OverrideLine(
                 referral_id=r.id,
@@ -314,7 +352,10 @@ async def review_referral(
     request: Request,
     actor: Actor = Depends(actor_from_request),
 ) -> ReferralOut:
-    """A department approves or returns (with a comment); sent once all have approved."""
+    """A department approves or returns (with a comment); sent once all have approved.
+    A reviewer decides for their own department only."""
+    if actor.role == Role.ALLIANCE_REVIEWER and body.department != actor.department:
+        raise outside_scope(f"department {body.department}")
     now, policy = _now(request), _policy(request)
     return await _write(
         request,
@@ -419,13 +460,16 @@ async def _decline_for_no_capacity(
 async def _next_match(request: Request, need_id: str) -> tuple[RankedResource | None, str | None]:
     """The best resource not yet tried for this need; the decline stands if the matcher is out."""
 
-    def need_and_exclusions(s: Session) -> tuple[Any, list[str]]:
+    def need_and_exclusions(s: Session) -> tuple[Any, list[str], list[str]]:
         need = needs_service.get_need_or_raise(session=s, need_id=need_id)
-        return need, service.next_match_exclusions(session=s, need_id=need_id)
+        known = needs_service.personal_data_of(session=s, need=need)
+        return need, service.next_match_exclusions(session=s, need_id=need_id), known
 
-    need, exclude = await _read(request, need_and_exclusions)
+    need, exclude, known = await _read(request, need_and_exclusions)
     try:
-        results = await events.ranked(request.app.state.bus, need=need, exclude=exclude, k=1)
+        results = await events.ranked(
+            request.app.state.bus, need=need, exclude=exclude, k=1, known=known
+        )
     except DomainError as exc:
         return None, f"the matcher could not be asked: {exc.title}"
     return (results[0] if results else None), None

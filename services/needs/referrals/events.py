@@ -50,8 +50,13 @@ def is_no_capacity(error: RemoteError) -> bool:
     return error.extra.get("reason") == "no_capacity" or error.title == CapacityExhausted.title
 
 
-async def ranked(bus: Bus, *, need: Need, exclude: list[str], k: int) -> list[RankedResource]:
-    """The matcher's ranked list for a need, leaving out `exclude`."""
-    ask = rank_request(need=need, request=MatchRequest(k=k, exclude=exclude), default_k=k)
+async def ranked(
+    bus: Bus, *, need: Need, exclude: list[str], k: int, known: list[str]
+) -> list[RankedResource]:
+    """The matcher's ranked list for a need, leaving out `exclude`; `known` personal values
+    are taken out of the need's text (needs.service.personal_data_of)."""
+    ask = rank_request(
+        need=need, request=MatchRequest(k=k, exclude=exclude), default_k=k, known=known
+    )
     reply = await ask_matcher(bus, ask)
     return reply.results

@@ -338,11 +338,14 @@ def get_all(
     session: Session,
     need_id: str | None = None,
     state: str | None = None,
+    adcode_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Referral], int]:
-    """A page of referrals, newest first, and how many match."""
+    """A page of referrals, newest first, and how many match (within an area, if given)."""
     query = select(Referral)
+    if adcode_prefix is not None:
+        query = query.where(Referral.adcode.startswith(adcode_prefix, autoescape=True))
     if need_id:
         query = query.where(Referral.need_id == need_id)
     if state:

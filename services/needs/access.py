@@ -1,0 +1,75 @@
+"""Who may call which route of the needs service (see `shared/access.py`, `docs/access.md`)."""
+
+from services.needs import jurisdiction
+from shared.access import CASE_READERS, PUBLIC, Policy, Reach, rule
+from shared.auth import Role
+
+SW, SL, HUB = Role.SOCIAL_WORKER, Role.STATION_LEAD, Role.COUNTY_HUB
+COORD, REVIEWER = Role.COORDINATOR, Role.ALLIANCE_REVIEWER
+
+CASE_WRITE = rule(SW, SL, note="case data of the caller's station (household adcode prefix)")
+CASE_READ = rule(SW, SL, HUB, note="case data; the county hub reads its whole county")
+REFERRAL_READ = rule(
+    SW, SL, HUB, COORD, REVIEWER, note="coordinators and reviewers see the referral, not the case"
+)
+RESOURCE_SIDE = rule(SW, SL, COORD, note="the resource's answer; a coordinator for its own")
+SUPERVISION = rule(SL, HUB, note="supervision figures of the caller's station or county")
+
+POLICY = Policy(
+    "needs",
+    {
+        ("POST", "/auth/token"): PUBLIC,
+        ("GET", "/auth/me"): rule(*CASE_READERS, COORD, REVIEWER, scope=Reach.SELF),
+        ("POST", "/households"): CASE_WRITE,
+        ("GET", "/households/{household_id}"): CASE_READ,
+        ("POST", "/households/{household_id}/persons"): CASE_WRITE,
+        ("GET", "/households/{household_id}/persons"): CASE_READ,
+        ("GET", "/persons/{person_id}"): CASE_READ,
+        ("GET", "/access-log"): rule(
+            HUB, note="unmasked reads of personal data (privacy.py), for the hub's review"
+        ),
+        ("PUT", "/persons/{person_id}/consent"): CASE_WRITE,
+        ("POST", "/persons/{person_id}/status"): CASE_WRITE,
+        ("PUT", "/persons/{person_id}/tier"): CASE_WRITE,
+        ("POST", "/persons/{person_id}/visits"): CASE_WRITE,
+        ("GET", "/persons/{person_id}/visits"): CASE_READ,
+        ("GET", "/visits/due"): CASE_READ,
+        ("POST", "/needs"): CASE_WRITE,
+        ("GET", "/needs/{need_id}"): CASE_READ,
+        ("PATCH", "/needs/{need_id}"): CASE_WRITE,
+        ("POST", "/needs/{need_id}/status"): CASE_WRITE,
+        ("GET", "/needs/{need_id}/history"): CASE_READ,
+        ("POST", "/needs/{need_id}/matches"): CASE_WRITE,
+        ("GET", "/stats"): rule(SW, SL, HUB, note="figures of the caller's station or county"),
+        ("POST", "/referrals"): CASE_WRITE,
+        ("GET", "/referrals"): rule(SW, SL, HUB, note="referrals of the caller's station"),
+        ("GET", "/referrals/review-queue"): rule(
+            REVIEWER, HUB, scope=Reach.REVIEW, note="the reviewer's department and region"
+        ),
+        ("GET", "/referrals/overdue"): SUPERVISION,
+        ("POST", "/referrals/overdue/escalate"): rule(HUB, note="escalate now"),
+        ("GET", "/referrals/overrides"): SUPERVISION,
+        ("GET", "/referrals/{referral_id}"): REFERRAL_READ,
+        ("GET", "/referrals/{referral_id}/fhir"): REFERRAL_READ,
+        ("POST", "/referrals/{referral_id}/submit"): CASE_WRITE,
+        ("POST", "/referrals/{referral_id}/review"): rule(
+            REVIEWER, scope=Reach.REVIEW, note="approve or return for the reviewer's department"
+        ),
+        ("POST", "/referrals/{referral_id}/accept"): rule(
+            COORD, scope=Reach.ORGANIZATION, note="referrals to the coordinator's organization"
+        ),
+        ("POST", "/referrals/{referral_id}/decline"): rule(
+            COORD, scope=Reach.ORGANIZATION, note="referrals to the coordinator's organization"
+        ),
+        ("POST", "/referrals/{referral_id}/start"): RESOURCE_SIDE,
+        ("POST", "/referrals/{referral_id}/complete"): RESOURCE_SIDE,
+        ("POST", "/referrals/{referral_id}/fail"): RESOURCE_SIDE,
+        ("POST", "/referrals/{referral_id}/cancel"): CASE_WRITE,
+        ("POST", "/needs/{need_id}/claims"): rule(
+            COORD, scope=Reach.ORGANIZATION, note="a micro-wish claimed by the caller's org"
+        ),
+        ("GET", "/referrals/{referral_id}/audit"): rule(SL, HUB, note="audit trail"),
+        ("GET", "/needs/{need_id}/audit"): rule(SL, HUB, note="audit trail"),
+    },
+    jurisdiction=jurisdiction.check,
+)

@@ -1,0 +1,212 @@
+"""Personal data in answers: masked by default; unmasked only for a role that may see it, for a
+stated purpose, and every such read written to the access log the county hub reviews.
+
+Also the rules of sensitive personal data (PIPL art. 28-31): health and disability data need
+the person's separate consent, and a guardian's for a child under 14.
+"""
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from services.needs.enums import ConsentGiver, ConsentScope
+from services.needs.models import Household, Person, PiiAccess
+from shared.actor import Actor
+from shared.crypto import index_of, phone_index
+from shared.errors import FieldError, Forbidden, ValidationFailed
+from shared.groups import Group
+from shared.masking import mask_id_number, mask_phone
+
+PURPOSE_HEADER = "X-Lianjie-Purpose"
+
+# Those who work the case face to face. The county hub supervises through the access log and
+# the figures; an administrator runs the system: neither needs a full ID number to do so.
+UNMASK_ROLES = frozenset({"social_worker", "station_lead"})
+ACCESS_LOG_ROLES = frozenset({"county_hub", "admin"})
+
+# Sensitive personal data of a case (PIPL art. 28): health and disability.
+SENSITIVE_GROUPS = frozenset(
+    {Group.DISABLED.value, Group.DEMENTIA.value, Group.SERIOUS_ILLNESS.value}
+)
+CHILD_CONSENT_AGE = 14  # PIPL art. 28/31: under 14, a guardian consents
+
+
+class Purpose(StrEnum):
+    """Why a caller needs a person's full ID number or phone."""
+
+    HOME_VISIT = "home_visit"  # 入户探访
+    REFERRAL = "referral"  # 转介: the resource must reach the person
+    BENEFIT_REVIEW = "benefit_review"  # 救助审核: checking entitlement with a department
+    CASE_REVIEW = "case_review"  # 个案督导
+
+
+UNMASKED_FIELDS = ("resident_id", "phone")
+
+
+def purpose_or_none(value: str | None) -> Purpose | None:
+    """The stated purpose, None when none was stated, or a 422 naming the vocabulary."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return Purpose(value.strip())
+    except ValueError:
+        allowed = ", ".join(p.value for p in Purpose)
+        raise ValidationFailed.one(
+            "purpose", "unknown_purpose", f"state one of: {allowed}"
+        ) from None
+
+
+def may_unmask(*, actor: Actor, purpose: Purpose | None) -> bool:
+    """Whether this read shows full values: a purpose was stated and the role allows it.
+
+    A purpose stated by a role that may not unmask is refused (403), not silently masked.
+    """
+    if purpose is None:
+        return False
+    if actor.role not in UNMASK_ROLES:
+        raise Forbidden(
+            f"role {actor.role} may not read unmasked personal data",
+            extra={"rule": "unmask_role", "allowed": sorted(UNMASK_ROLES)},
+        )
+    return True
+
+
+def shown(person: Person, *, unmasked: bool) -> dict[str, str | None]:
+    """The ID number and phone as an answer shows them."""
+    number, phone = person.resident_id, person.phone
+    if unmasked:
+        return {"resident_id": number, "phone": phone}
+    return {
+        "resident_id": mask_id_number(number) if number else None,
+        "phone": mask_phone(phone) if phone else None,
+    }
+
+
+def record_access(
+    *, session: Session, actor: Actor, purpose: Purpose, people: Iterable[Person]
+) -> list[PiiAccess]:
+    """Write one access-log row per person whose personal data is being shown in full."""
+    now = datetime.now(UTC)
+    rows = []
+    for person in people:
+        fields = [f for f in UNMASKED_FIELDS if getattr(person, f) is not None]
+        if not fields:
+            continue
+        row = PiiAccess(
+            person_id=person.id,
+            actor_id=actor.id,
+            role=actor.role,
+            purpose=purpose.value,
+            fields=fields,
+            accessed_at=now,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def get_access_log(
+    *,
+    session: Session,
+    person_id: str | None = None,
+    actor_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[PiiAccess]:
+    """Unmasked reads, newest first, narrowed as asked."""
+    query = select(PiiAccess)
+    if person_id is not None:
+        query = query.where(PiiAccess.person_id == person_id)
+    if actor_id is not None:
+        query = query.where(PiiAccess.actor_id == actor_id)
+    if since is not None:
+        query = query.where(PiiAccess.accessed_at >= since)
+    query = query.order_by(PiiAccess.accessed_at.desc(), PiiAccess.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+# Runs of 8+ digits (spaces and dashes allowed inside), an ID number's X included: ID numbers,
+# phones, bank cards. Short numbers (house numbers, quantities, years) stay.
+_LONG_NUMBERS = re.compile(r"\d(?:[\s-]?\d){6,}[\s-]?[\dXx]")
+REDACTED = "＊"
+
+
+def redact(text: str, *, known: Iterable[str] = ()) -> str:
+    """Free text fit to leave this service (the matcher ranks by it): the `known` personal
+    values (names, address, numbers of the household) and any long number replaced by ＊."""
+    for value in sorted({k for k in known if len(k) >= 2}, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return _LONG_NUMBERS.sub(REDACTED, text)
+
+
+def sensitive_fields(*, groups: Iterable[str], disability_grade: int | None) -> list[str]:
+    """Which of these fields hold sensitive personal data (health, disability)."""
+    found = []
+    if any(g in SENSITIVE_GROUPS for g in groups):
+        found.append("groups")
+    if disability_grade is not None:
+        found.append("disability_grade")
+    return found
+
+
+def age_on(born: date, today: date) -> int:
+    """Full years from `born` to `today`."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def check_sensitive_consent(
+    *,
+    fields: list[str],
+    scope: Iterable[str],
+    given_by: str | None,
+    born: date | None,
+    today: date | None = None,
+) -> None:
+    """Refuse (422, nothing written) sensitive data without the consent the law asks for."""
+    if not fields:
+        return
+    errors = []
+    if ConsentScope.SENSITIVE not in set(scope):
+        errors.append(
+            FieldError(
+                "consent",
+                "separate_consent_required",
+                f"{', '.join(fields)} hold health or disability data: record the person's "
+                'separate consent (scope "sensitive", PIPL art. 29) first',
+            )
+        )
+    child = born is not None and age_on(born, today or date.today()) < CHILD_CONSENT_AGE
+    if child and given_by != ConsentGiver.GUARDIAN:
+        errors.append(
+            FieldError(
+                "consent",
+                "guardian_consent_required",
+                f"the person is under {CHILD_CONSENT_AGE}: {', '.join(fields)} need a "
+                'guardian\'s consent on record (given_by "guardian", PIPL art. 31)',
+            )
+        )
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def reencrypt(*, session: Session) -> int:
+    """Rewrite every encrypted field under the current key and recompute the blind indexes
+    with the current index key (key rotation); returns how many rows were rewritten."""
+    rows = 0
+    for household in session.scalars(select(Household)):
+        flag_modified(household, "address")
+        rows += 1
+    for person in session.scalars(select(Person)):
+        for column in ("name", "resident_id", "phone"):
+            flag_modified(person, column)
+        person.resident_id_hash = index_of(person.resident_id)
+        person.phone_hash = phone_index(person.phone)
+        rows += 1
+    session.flush()
+    return rows

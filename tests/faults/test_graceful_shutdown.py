@@ -1,0 +1,87 @@
+"""Graceful shutdown: a service told to stop (SIGTERM) finishes the request in flight, answers
+it, and flushes its outbox before it exits: nothing the caller was told happened is lost."""
+
+import asyncio
+import threading
+import time
+
+import httpx
+import nats
+import pytest
+from sqlalchemy import text
+
+from cli.stack import Stack
+from shared.contracts.streams import RESOURCES_STREAM
+from shared.db import create_db_engine
+from tests.auth import bearer
+
+ROWS = 300
+
+
+def _row(i: int) -> dict[str, object]:
+    return {
+        "ref": f"line {i + 2}",
+        "data": {
+            "name": f"停机测试服务点{i}",
+            "kind": "volunteer",
+            "categories": ["elderly_care.companionship"],
+            "location": {"lat": 30.0 + 0.001 * i, "lon": 104.0},
+            "radius_km": 2,
+            "capacity": {"total": 1},
+        },
+    }
+
+
+def _count(url: str, sql: str) -> int:
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+async def _stream_seq(stack: Stack) -> int:
+    nc = await nats.connect(stack.nats_url, connect_timeout=5)
+    try:
+        return (await nc.jetstream().stream_info(RESOURCES_STREAM.name)).state.last_seq
+    finally:
+        await nc.close()
+
+
+@pytest.mark.integration
+def test_sigterm_mid_request_answers_it_and_flushes_the_outbox(sqlite_stack: Stack) -> None:
+    stack = sqlite_stack
+    database = stack.config.service_env["resources"]["LIANJIE_RESOURCES_DATABASE_URL"]
+    answer: dict[str, httpx.Response] = {}
+
+    def import_rows() -> None:
+        with httpx.Client(timeout=60, headers=bearer()) as client:
+            answer["response"] = client.post(
+                f"{stack.url('resources')}/resources/import/rows",
+                json=[_row(i) for i in range(ROWS)],
+            )
+
+    request = threading.Thread(target=import_rows)
+    request.start()
+    deadline = time.monotonic() + 20
+    while _count(database, "SELECT count(*) FROM resource") < 10:
+        assert time.monotonic() < deadline, "the import never started"
+        time.sleep(0.02)
+    at_sigterm = _count(database, "SELECT count(*) FROM resource")
+    stack.stop_process("resources")  # SIGTERM, and wait for the process to exit
+    in_flight_at_stop = _count(database, "SELECT count(*) FROM resource")
+    request.join(timeout=30)
+
+    response = answer["response"]
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["total"], report["rejected"]) == (ROWS, 0)
+    assert report["accepted"] + report["flagged"] == ROWS
+    assert _count(database, "SELECT count(*) FROM resource") == ROWS
+    # The outbox was flushed on the way out: every event is in the stream, none waits.
+    assert _count(database, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert asyncio.run(_stream_seq(stack)) == _count(database, "SELECT count(*) FROM outbox")
+    # The import was under way when the signal came, and finished before the process exited.
+    assert 10 <= at_sigterm < ROWS
+    assert in_flight_at_stop == ROWS
