@@ -1,152 +1,60 @@
-"""The in-memory resource index: per (offered category, radius class) a BallTree (haversine),
+"""The in-memory resource index: every resource's public state as a numpy record (`columns`),
+searchable through shards per (offered category, radius class) sorted by latitude (`shards`),
 plus a map of administrative codes for resources that serve whole divisions.
 
 Why shards by radius class: a resource can serve a need only if the need lies within its own
-radius. Querying each shard with that shard's largest radius finds every resource that could
+radius. Searching each shard with that shard's largest radius finds every resource that could
 reach the need, and no shard is slowed down by one county-wide department's 100 km radius.
 Shards are found by offered code (a dict lookup), never by scanning every shard.
 
 Updates do not rebuild everything: a changed resource goes to its shards' pending set, which
-is scanned directly, and only that shard's tree is rebuilt when its pending set grows large.
-During the replay at start rebuilds are deferred and every tree is built once, when caught up.
+is scanned directly, and only that shard is rebuilt when its pending set grows large. During
+the replay at start nothing is sorted: every shard is built once from the columns when caught
+up (until then a search scans the columns).
 """
 
 from __future__ import annotations
 
-import math
-import sys
-from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.neighbors import BallTree
 
-from services.matcher.text import TextModel
-from shared.contracts.resources import CapacityMode, ResourceKind, ResourceUpserted
-from shared.geo import EARTH_RADIUS_KM
+from services.matcher.columns import (
+    KINDS,
+    NO_REACH,
+    RADIUS_CLASSES_KM,
+    Columns,
+    Slots,
+    radius_class,
+)
+from services.matcher.shards import Shard, Window
+from services.matcher.text import TextModel, distinct_ngrams
+from shared.contracts.resources import ResourceKind, ResourceUpserted
 
-RADIUS_CLASSES_KM = (2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 20_000.0)
-# The tree is only a prefilter: a metre of slack keeps float rounding at the edge of a radius
-# from losing a resource that the exact check downstream would accept.
-_SLACK_KM = 0.001
-
-
-def radius_class(radius_km: float) -> float:
-    """The smallest radius class that holds `radius_km`."""
-    for bound in RADIUS_CLASSES_KM:
-        if radius_km <= bound:
-            return bound
-    return RADIUS_CLASSES_KM[-1]
+__all__ = ["RADIUS_CLASSES_KM", "IndexedResource", "ResourceIndex"]
 
 
-def _codes(values: list[str]) -> tuple[str, ...]:
-    return tuple(sys.intern(v) for v in values)
-
-
-@dataclass(slots=True)
-class Entry:
-    """What the index keeps of one resource: the fields ranking reads, nothing more."""
+@dataclass(frozen=True, slots=True)
+class IndexedResource:
+    """What the index holds of one resource, read back (for status and tests)."""
 
     resource_id: str
     version: int
     name: str
     kind: ResourceKind
-    categories: tuple[str, ...]
-    lat: float
-    lon: float
-    radius_km: float | None
-    adcodes: frozenset[str]
-    eligible_groups: frozenset[str]
     capacity_total: int
     capacity_remaining: int
-    capacity_unit: str
-    waitlist: bool
     open_referrals: int
     active: bool
-    terms: array[int]
-
-    @classmethod
-    def of(cls, state: ResourceUpserted, terms: array[int]) -> Entry:
-        """The compact entry of a resource's published state."""
-        return cls(
-            resource_id=state.resource_id,
-            version=state.version,
-            name=state.name,
-            kind=state.kind,
-            categories=_codes(state.categories),
-            lat=state.lat,
-            lon=state.lon,
-            radius_km=state.radius_km,
-            adcodes=frozenset(_codes(state.adcodes)),
-            eligible_groups=frozenset(_codes(state.eligible_groups)),
-            capacity_total=state.capacity_total,
-            capacity_remaining=state.capacity_remaining,
-            capacity_unit=sys.intern(state.capacity_unit),
-            waitlist=state.capacity_mode == CapacityMode.WAITLIST,
-            open_referrals=state.open_referrals,
-            active=state.active,
-            terms=terms,
-        )
-
-
-@dataclass
-class Shard:
-    """Resources offering one category within one radius class."""
-
-    reach_km: float
-    tree: BallTree | None = None
-    tree_ids: list[str] = field(default_factory=list)
-    tree_radii_km: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    members: set[str] = field(default_factory=set)
-    pending: set[str] = field(default_factory=set)
-    rebuilds: int = 0
-
-    def add(self, resource_id: str) -> None:
-        self.members.add(resource_id)
-        self.pending.add(resource_id)
-
-    def discard(self, resource_id: str) -> None:
-        self.members.discard(resource_id)
-        self.pending.discard(resource_id)
-
-    def needs_rebuild(self, fraction: float, min_pending: int) -> bool:
-        return len(self.pending) >= max(min_pending, fraction * len(self.tree_ids))
-
-    def rebuild(self, entries: dict[str, Entry]) -> None:
-        self.tree_ids = sorted(self.members)
-        self.pending.clear()
-        self.rebuilds += 1
-        if not self.tree_ids:
-            self.tree = None
-            return
-        coords = np.radians([[entries[i].lat, entries[i].lon] for i in self.tree_ids])
-        self.tree = BallTree(coords, metric="haversine")
-        self.tree_radii_km = np.array([entries[i].radius_km for i in self.tree_ids], dtype=float)
-
-    def candidates(self, lat_rad: float, lon_rad: float, reach_km: float, found: set[str]) -> None:
-        """Add to `found` the members that may lie within `reach_km` and within their own radius
-        (a prefilter: the caller checks every rule exactly)."""
-        members = self.members
-        found.update(self.pending)
-        if self.tree is not None:
-            radius = (reach_km + _SLACK_KM) / EARTH_RADIUS_KM
-            hits, angles = self.tree.query_radius(
-                [[lat_rad, lon_rad]], r=radius, return_distance=True
-            )
-            # Drop, in one vectorised step, those whose own radius does not reach the point.
-            hits = hits[0][angles[0] * EARTH_RADIUS_KM <= self.tree_radii_km[hits[0]] + _SLACK_KM]
-            tree_ids = self.tree_ids
-            # A tree id may have moved or gone since the last rebuild: keep current members only.
-            found.update(rid for rid in (tree_ids[i] for i in hits.tolist()) if rid in members)
 
 
 class ResourceIndex:
     """Every known resource's public state, searchable by category and place."""
 
     def __init__(self, *, rebuild_fraction: float = 0.1, rebuild_min_pending: int = 64) -> None:
-        self.entries: dict[str, Entry] = {}
+        self.columns = Columns()
         self.shards: dict[str, dict[float, Shard]] = {}
-        self.by_adcode: dict[tuple[str, str], set[str]] = {}
+        self.by_adcode: dict[tuple[str, str], set[int]] = {}
         self.text = TextModel()
         self.rebuild_fraction = rebuild_fraction
         self.rebuild_min_pending = rebuild_min_pending
@@ -154,65 +62,122 @@ class ResourceIndex:
         self.applied = 0
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.columns)
+
+    def __contains__(self, resource_id: object) -> bool:
+        return resource_id in self.columns.slots
+
+    def get(self, resource_id: str) -> IndexedResource | None:
+        """The indexed state of one resource, None if it was never seen."""
+        slot = self.columns.slots.get(resource_id)
+        if slot is None:
+            return None
+        row = self.columns.rows[slot]
+        return IndexedResource(
+            resource_id=resource_id,
+            version=int(row["version"]),
+            name=self.columns.names[slot],
+            kind=KINDS[int(row["kind"])],
+            capacity_total=int(row["capacity_total"]),
+            capacity_remaining=int(row["capacity_remaining"]),
+            open_referrals=int(row["open_referrals"]),
+            active=bool(row["active"]),
+        )
 
     def shard_count(self) -> int:
         """How many (category, radius class) shards exist."""
         return sum(len(by_reach) for by_reach in self.shards.values())
 
     def defer_rebuilds(self) -> None:
-        """Build no tree until `rebuild_all` (a bulk load such as the replay at start)."""
+        """Sort no shard until `rebuild_all` (a bulk load such as the replay at start)."""
         self.deferred = True
 
     def apply(self, state: ResourceUpserted) -> bool:
         """Take in a resource's new state; an older or repeated version is ignored."""
-        old = self.entries.get(state.resource_id)
-        if old is not None and old.version >= state.version:
-            return False
-        if old is not None:
-            self._unlink(old)
-        entry = Entry.of(state, self.text.encode(f"{state.name} {state.description}"))
-        self.entries[state.resource_id] = entry
-        self._link(entry)
+        columns = self.columns
+        slot = columns.slots.get(state.resource_id)
+        if slot is not None:
+            if columns.rows["version"][slot] >= state.version:
+                return False
+            self._unlink(slot)
+        else:
+            slot = columns.new_slot(state.resource_id)
+        columns.write(slot, state)
+        if state.active:
+            self._link(slot, state)
         self.applied += 1
         return True
 
-    def _link(self, entry: Entry) -> None:
+    def _link(self, slot: int, state: ResourceUpserted) -> None:
         # An inactive resource can never be ranked: it is remembered (for its version) only.
-        if not entry.active:
-            return
-        self.text.add(entry.terms)
-        rid = entry.resource_id
-        for code in entry.categories:
-            if entry.radius_km is not None:
-                by_reach = self.shards.setdefault(code, {})
-                reach = radius_class(entry.radius_km)
-                shard = by_reach.get(reach) or by_reach.setdefault(reach, Shard(reach_km=reach))
-                shard.add(rid)
-                if not self.deferred and shard.needs_rebuild(
-                    self.rebuild_fraction, self.rebuild_min_pending
-                ):
-                    shard.rebuild(self.entries)
-            for adcode in entry.adcodes:
-                self.by_adcode.setdefault((code, adcode), set()).add(rid)
+        self.text.add(distinct_ngrams(f"{state.name} {state.description}"))
+        radius = state.radius_km
+        for code in state.categories:
+            if radius is not None and not self.deferred:
+                self._add_to_shard(code, radius_class(radius), slot)
+            for adcode in state.adcodes:
+                self.by_adcode.setdefault((code, adcode), set()).add(slot)
 
-    def _unlink(self, entry: Entry) -> None:
-        if not entry.active:
+    def _add_to_shard(self, code: str, reach: int, slot: int) -> None:
+        shard = self._shard(code, reach)
+        shard.add(slot)
+        if shard.needs_rebuild(self.rebuild_fraction, self.rebuild_min_pending):
+            shard.rebuild(self.columns.rows)
+
+    def _shard(self, code: str, reach: int) -> Shard:
+        by_reach = self.shards.setdefault(code, {})
+        reach_km = RADIUS_CLASSES_KM[reach]
+        shard = by_reach.get(reach_km)
+        if shard is None:
+            shard = by_reach[reach_km] = Shard(reach_km=reach_km)
+        return shard
+
+    def _built_shard(self, code: str, reach: int) -> Shard | None:
+        return self.shards.get(code, {}).get(RADIUS_CLASSES_KM[reach])
+
+    def _unlink(self, slot: int) -> None:
+        columns = self.columns
+        row = columns.rows[slot]
+        if not row["active"]:
             return
-        self.text.remove(entry.terms)
-        rid = entry.resource_id
-        for code in entry.categories:
-            if entry.radius_km is not None:
-                self.shards[code][radius_class(entry.radius_km)].discard(rid)
-            for adcode in entry.adcodes:
-                self.by_adcode[(code, adcode)].discard(rid)
+        self.text.remove(distinct_ngrams(columns.text_of(slot)))
+        reach = int(row["reach"])
+        adcodes = columns.adcodes.values[int(row["adcodes"])]
+        for code in columns.categories.values[int(row["categories"])]:
+            if reach != NO_REACH and (shard := self._built_shard(code, reach)) is not None:
+                shard.discard(slot)
+            for adcode in adcodes:
+                self.by_adcode[(code, adcode)].discard(slot)
 
     def rebuild_all(self) -> None:
-        """Build every shard's tree, and rebuild incrementally from now on."""
+        """Build every shard from the columns, and rebuild shard by shard from now on."""
         self.deferred = False
-        for by_reach in self.shards.values():
-            for shard in by_reach.values():
-                shard.rebuild(self.entries)
+        rows = self.columns.in_use()
+        live = np.flatnonzero(rows["active"] & (rows["reach"] != NO_REACH))
+        combos, reaches = rows["categories"][live], rows["reach"][live]
+        for code in self._offered_codes():
+            offers = self._combos_offering([code])[combos]
+            members, member_reaches = live[offers], reaches[offers]
+            for reach in range(len(RADIUS_CLASSES_KM)):
+                in_class = members[member_reaches == reach]
+                known = RADIUS_CLASSES_KM[reach] in self.shards.get(code, {})
+                if len(in_class) or known:
+                    self._shard(code, reach).rebuild(rows, members=in_class)
+
+    def _offered_codes(self) -> list[str]:
+        return sorted({code for combo in self.columns.categories.values for code in combo})
+
+    def _combos_offering(self, offered: list[str]) -> np.ndarray:
+        """A lookup by category-list id: does the list hold one of `offered`?"""
+        wanted = set(offered)
+        values = self.columns.categories.values
+        return np.fromiter(
+            (not wanted.isdisjoint(combo) for combo in values), dtype=bool, count=len(values)
+        )
+
+    def all_slots(self) -> Slots:
+        """Every slot given out (a brute-force candidate set)."""
+        return np.arange(len(self.columns), dtype=np.int64)
 
     def candidates(
         self,
@@ -222,14 +187,38 @@ class ResourceIndex:
         lon: float,
         adcodes: list[str],
         max_distance_km: float | None,
-    ) -> set[str]:
-        """Ids of resources offering one of `offered` that may reach the point or its divisions."""
-        lat_rad, lon_rad = math.radians(lat), math.radians(lon)
-        found: set[str] = set()
+    ) -> Slots:
+        """Slots of resources offering one of `offered` that may reach the point or its
+        divisions (sorted, each once)."""
+        if self.deferred:
+            return self._scan(offered)
+        windows: dict[float, Window] = {}
+        parts: list[Slots] = []
+        rows = self.columns.rows
         for code in offered:
-            for reach, shard in self.shards.get(code, {}).items():
-                limit = min(reach, max_distance_km) if max_distance_km else reach
-                shard.candidates(lat_rad, lon_rad, limit, found)
+            for reach_km, shard in self.shards.get(code, {}).items():
+                limit = min(reach_km, max_distance_km) if max_distance_km else reach_km
+                if limit not in windows:
+                    windows[limit] = Window.around(lat, lon, limit)
+                parts.append(shard.candidates(rows, windows[limit]))
             for adcode in adcodes:
-                found |= self.by_adcode.get((code, adcode), set())
-        return found
+                found = self.by_adcode.get((code, adcode))
+                if found:
+                    parts.append(np.fromiter(found, dtype=np.int64, count=len(found)))
+        return _distinct(parts)
+
+    def _scan(self, offered: list[str]) -> Slots:
+        """Every active resource offering one of `offered` (no shard is built yet)."""
+        rows = self.columns.in_use()
+        return np.flatnonzero(rows["active"] & self._combos_offering(offered)[rows["categories"]])
+
+
+def _distinct(parts: list[Slots]) -> Slots:
+    """The slots of all parts, sorted, each once (a resource may offer two wanted codes)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    slots = np.concatenate(parts)
+    slots.sort()
+    if len(slots) > 1:
+        slots = slots[np.concatenate(([True], slots[1:] != slots[:-1]))]
+    return slots

@@ -1,26 +1,39 @@
 """Ranking: hard filters that are never violated, then an explained, weighted score, then
-(when a trained model is present) a learned re-ranking of the top candidates."""
+(when a trained model is present) a learned re-ranking of the top candidates.
 
-import heapq
+Filters and score components are computed over all candidates at once, as numpy arrays over
+their records, operation for operation as the scalar rules state them (same formulas, same
+order of additions), so a score does not depend on which path computed it. Python objects are
+made for the few results only.
+"""
+
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from services.matcher.index import Entry, ResourceIndex
+import numpy as np
+import numpy.typing as npt
+
+from services.matcher.columns import INT_MAX, KINDS, Columns, Slots
+from services.matcher.index import ResourceIndex
 from services.matcher.reranker import Reranker
 from services.matcher.text import QueryWeights
 from shared import divisions, taxonomy
 from shared.contracts.matcher import (
-    Explanation,
-    RankedResource,
     RankReply,
     RankRequest,
     Reranking,
 )
-from shared.geo import haversine_km
+from shared.contracts.resources import ResourceKind
+from shared.geo import EARTH_RADIUS_KM
 
 FILTERS = ("active", "category", "capacity", "service_area", "eligibility", "not_excluded")
 COMPONENTS = ("category", "distance", "headroom", "text", "load")
+# Candidates whose best possible score (text similarity 1) stays this far below the n-th best
+# score without text cannot enter the top n: their text is never compared.
+_TEXT_BOUND_SLACK = 1e-9
+
+Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -34,16 +47,30 @@ class ScoreParams:
 
 
 @dataclass(slots=True)
+class Feasible:
+    """The candidates that pass every hard filter, with what scoring reads of them."""
+
+    slots: Slots
+    rows: npt.NDArray[np.void]
+    distance: Floats
+    fit: Floats
+
+
+@dataclass(slots=True)
 class _Scored:
-    entry: Entry
+    slot: int
     score: float
     distance: float
     code: str
     components: dict[str, float]
+    kind: ResourceKind
+    capacity_remaining: int
+    unit: str
 
 
-def hand_score(*, components: dict[str, float], weights: dict[str, float]) -> float:
-    """The hand-weighted score: the weighted sum of the components."""
+def hand_score(*, components: dict[str, Any], weights: dict[str, float]) -> Any:
+    """The hand-weighted score: the weighted sum of the components (floats, or arrays of them,
+    added in the components' order)."""
     return sum(weights.get(name, 0.0) * value for name, value in components.items())
 
 
@@ -63,7 +90,7 @@ def rank_resources(
         max_distance_km=query.max_distance_km,
     )
     return rank_among(
-        index=index, query=query, params=params, candidate_ids=candidates, reranker=reranker
+        index=index, query=query, params=params, candidates=candidates, reranker=reranker
     )
 
 
@@ -72,98 +99,193 @@ def rank_among(
     index: ResourceIndex,
     query: RankRequest,
     params: ScoreParams,
-    candidate_ids: Iterable[str],
+    candidates: Slots,
     reranker: Reranker | None = None,
 ) -> RankReply:
-    """Rank the given candidates (all of the index, for a brute-force check) for a need."""
-    context = FilterContext(
-        adcodes=set(divisions.ancestors(query.adcode)) if query.adcode else set(),
-        excluded=set(query.exclude),
-        fits={},
-    )
-    q_text = index.text.weigh(query.text)
-    scored: list[_Scored] = []
-    considered = 0
-    for resource_id in candidate_ids:
-        considered += 1
-        entry = index.entries[resource_id]
-        passed = feasible(entry=entry, query=query, context=context)
-        if passed is not None:
-            scored.append(_score(index, entry, passed, q_text, query, params))
-    # Ties broken by distance, then id: the same index and request always give the same list.
+    """Rank the given candidate slots (all of the index, for a brute-force check) for a need."""
+    passed = feasible(columns=index.columns, query=query, slots=candidates)
     top_n = max(query.k, params.rerank_top_n) if reranker is not None else query.k
-    top = heapq.nsmallest(top_n, scored, key=lambda s: (-s.score, s.distance, s.entry.resource_id))
+    components = _components(index, passed, query, params, top_n)
+    score = hand_score(components=components, weights=params.weights)
+    best = _best(score, passed.distance, passed.slots, index.columns.ids, top_n)
+    top = _top(index.columns, passed, best, score, components, query.category)
     rerankings: list[Reranking | None] = [None] * len(top)
     if reranker is not None:
         top, rerankings = _rerank(top, reranker)
     results = [
-        _ranked(s, params, query, rerank)
+        _ranked(index.columns, s, params, query, rerank)
         for s, rerank in zip(top[: query.k], rerankings[: query.k], strict=True)
     ]
-    return RankReply(results=results, candidates_considered=considered, index_size=len(index))
+    # One validation of the whole reply from plain values: far cheaper than a model per field.
+    return RankReply.model_validate(
+        {"results": results, "candidates_considered": len(candidates), "index_size": len(index)}
+    )
 
 
-@dataclass(slots=True)
-class FilterContext:
-    """What one request's filters reuse across candidates."""
-
-    adcodes: set[str]
-    excluded: set[str]
-    fits: dict[tuple[str, ...], tuple[float, str | None]]
-
-
-def feasible(
-    *, entry: Entry, query: RankRequest, context: FilterContext
-) -> tuple[float, float, str] | None:
-    """(distance, category fit, offered code) when every hard filter passes, else None."""
-    # Cheapest checks first: most candidates of a busy area fail one of them.
-    if not entry.active or entry.resource_id in context.excluded:
-        return None
-    if entry.capacity_remaining < query.quantity and not entry.waitlist:
-        return None
-    if entry.eligible_groups and entry.eligible_groups.isdisjoint(query.groups):
-        return None
-    best = context.fits.get(entry.categories)
-    if best is None:
-        best = context.fits[entry.categories] = taxonomy.best_fit(
-            list(entry.categories), query.category
-        )
-    fit, code = best
-    if code is None:
-        return None
-    distance = haversine_km(query.lat, query.lon, entry.lat, entry.lon)
-    if query.max_distance_km is not None and distance > query.max_distance_km:
-        return None
-    in_radius = entry.radius_km is not None and distance <= entry.radius_km
-    if not in_radius and context.adcodes.isdisjoint(entry.adcodes):
-        return None
-    return distance, fit, code
+def feasible(*, columns: Columns, query: RankRequest, slots: Slots) -> Feasible:
+    """The candidates that pass every hard filter, with their distance and category fit."""
+    # `take` and `compress`: fancy indexing of records is an order of magnitude slower.
+    rows = columns.rows.take(slots)
+    # Cheap record checks first: most candidates of a busy area fail one of them.
+    keep = rows["active"] & ((rows["capacity_remaining"] >= query.quantity) | rows["waitlist"])
+    if query.exclude:
+        excluded = [columns.slots[r] for r in query.exclude if r in columns.slots]
+        keep &= ~np.isin(slots, excluded)
+    keep &= columns.groups.per_value(_eligible, frozenset(query.groups))[rows["groups"]]
+    fit = columns.categories.per_value(_best_fit, query.category, float)[rows["categories"]]
+    keep &= fit > 0
+    slots, rows, fit = slots[keep], rows.compress(keep), fit[keep]
+    distance = distance_km(rows, query.lat, query.lon)
+    served = distance <= rows["radius_km"]  # a NaN radius (none given) never holds
+    if query.adcode:
+        areas = frozenset(divisions.ancestors(query.adcode))
+        served |= columns.adcodes.per_value(_serves, areas)[rows["adcodes"]]
+    if query.max_distance_km is not None:
+        served &= distance <= query.max_distance_km
+    return Feasible(slots[served], rows.compress(served), distance[served], fit[served])
 
 
-def _score(
-    index: ResourceIndex,
-    entry: Entry,
-    passed: tuple[float, float, str],
-    q_text: QueryWeights,
-    query: RankRequest,
-    params: ScoreParams,
-) -> _Scored:
-    distance, fit, code = passed
-    components = {
-        "category": fit,
-        "distance": math.exp(-distance / params.distance_scale_km),
-        "headroom": _headroom(entry, query.quantity),
-        "text": index.text.similarity(q_text, entry.terms),
-        "load": 1.0 / (1.0 + entry.open_referrals / params.load_scale),
+def distance_km(rows: npt.NDArray[np.void], lat: float, lon: float) -> Floats:
+    """Great-circle distances from (lat, lon) to the records, computed operation for operation
+    as `shared.geo.haversine_km(lat, lon, record.lat, record.lon)`."""
+    p1 = math.radians(lat)
+    dp = rows["lat_rad"] - p1
+    dl = (rows["lon"] - lon) * (math.pi / 180.0)
+    a = np.sin(dp / 2) ** 2 + math.cos(p1) * rows["cos_lat"] * np.sin(dl / 2) ** 2
+    distance: Floats = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    return distance
+
+
+def _eligible(groups: frozenset[str], person_groups: frozenset[str]) -> bool:
+    return not groups or not groups.isdisjoint(person_groups)
+
+
+def _best_fit(categories: tuple[str, ...], needed: str) -> float:
+    return taxonomy.best_fit(list(categories), needed)[0]
+
+
+def _serves(adcodes: frozenset[str], areas: frozenset[str]) -> bool:
+    return not areas.isdisjoint(adcodes)
+
+
+def _components(
+    index: ResourceIndex, passed: Feasible, query: RankRequest, params: ScoreParams, top_n: int
+) -> dict[str, Floats]:
+    """Every score component of every feasible candidate, in the order they are added up."""
+    rows = passed.rows
+    total = rows["capacity_total"]
+    # A quantity beyond int64 leaves no headroom either way; clamped, it cannot overflow.
+    quantity = min(query.quantity, INT_MAX)
+    headroom = np.clip((rows["capacity_remaining"] - quantity) / np.maximum(total, 1), 0, 1)
+    components: dict[str, Floats] = {
+        "category": passed.fit,
+        "distance": np.exp(-passed.distance / params.distance_scale_km),
+        "headroom": np.where(total > 0, headroom, 0.0),
+        "text": np.zeros(len(rows)),
+        "load": 1.0 / (1.0 + rows["open_referrals"] / params.load_scale),
     }
-    score = hand_score(components=components, weights=params.weights)
-    return _Scored(entry, score, distance, code, components)
+    q_text = index.text.weigh(query.text) if query.text else None
+    if q_text is not None and q_text[0]:
+        components["text"] = _text(index, passed, q_text, components, params, top_n)
+    return components
 
 
-def _headroom(entry: Entry, quantity: int) -> float:
-    if entry.capacity_total <= 0:
-        return 0.0
-    return max(0.0, min(1.0, (entry.capacity_remaining - quantity) / entry.capacity_total))
+def _text(
+    index: ResourceIndex,
+    passed: Feasible,
+    q_text: QueryWeights,
+    components: dict[str, Floats],
+    params: ScoreParams,
+    top_n: int,
+) -> Floats:
+    """Text similarity of the candidates that can still reach the top n; 0 for the others,
+    whose score even with a perfect text match stays below the n-th best without text."""
+    without_text = hand_score(components=components, weights=params.weights)
+    similarity = np.zeros(len(without_text))
+    compared = np.arange(len(without_text))
+    if len(without_text) > top_n:
+        nth = np.partition(without_text, len(without_text) - top_n)[len(without_text) - top_n]
+        best_case = without_text + params.weights.get("text", 0.0)
+        compared = np.flatnonzero(best_case >= nth - _TEXT_BOUND_SLACK)
+    columns = index.columns
+    similarity[compared] = [
+        index.text.similarity(q_text, columns.text_of(slot))
+        for slot in passed.slots[compared].tolist()
+    ]
+    return similarity
+
+
+def _best(score: Floats, distance: Floats, slots: Slots, ids: list[str], n: int) -> list[int]:
+    """Positions of the best n: score descending, then distance, then id, so the same index
+    and request always give the same list."""
+    count = len(score)
+    picked = np.arange(count)
+    if count > n:
+        nth = np.partition(score, count - n)[count - n]
+        picked = np.flatnonzero(score >= nth)
+    picked = picked[np.lexsort((distance[picked], -score[picked]))]
+    # Ties on (score, distance) at the n-th place are ordered by id: keep all of them.
+    cut = min(n, len(picked))
+    while cut < len(picked) and (
+        score[picked[cut]] == score[picked[n - 1]]
+        and distance[picked[cut]] == distance[picked[n - 1]]
+    ):
+        cut += 1
+    head = picked[:cut]
+    keyed = sorted(
+        zip(
+            (-score[head]).tolist(),
+            distance[head].tolist(),
+            [ids[slot] for slot in slots[head].tolist()],
+            head.tolist(),
+            strict=True,
+        )
+    )
+    return [position for *_, position in keyed[:n]]
+
+
+def _top(
+    columns: Columns,
+    passed: Feasible,
+    positions: list[int],
+    score: Floats,
+    components: dict[str, Floats],
+    needed: str,
+) -> list[_Scored]:
+    """The chosen candidates as Python values (one `tolist` per column, not per value)."""
+    picked = np.array(positions, dtype=np.intp)
+    values = {name: column[picked].tolist() for name, column in components.items()}
+    rows = passed.rows.take(picked)
+    return [
+        _Scored(
+            slot=slot,
+            score=total,
+            distance=distance,
+            code=_offered_code(columns.categories.values[combo], needed),
+            components={name: column[j] for name, column in values.items()},
+            kind=KINDS[kind],
+            capacity_remaining=remaining,
+            unit=columns.units.values[unit],
+        )
+        for j, (slot, total, distance, combo, kind, remaining, unit) in enumerate(
+            zip(
+                passed.slots[picked].tolist(),
+                score[picked].tolist(),
+                passed.distance[picked].tolist(),
+                rows["categories"].tolist(),
+                rows["kind"].tolist(),
+                rows["capacity_remaining"].tolist(),
+                rows["unit"].tolist(),
+                strict=True,
+            )
+        )
+    ]
+
+
+def _offered_code(categories: tuple[str, ...], needed: str) -> str:
+    _, code = taxonomy.best_fit(list(categories), needed)
+    assert code is not None  # a feasible candidate fits the need
+    return code
 
 
 def _rerank(top: list[_Scored], reranker: Reranker) -> tuple[list[_Scored], list[Reranking | None]]:
@@ -180,25 +302,29 @@ def _rerank(top: list[_Scored], reranker: Reranker) -> tuple[list[_Scored], list
 
 
 def _ranked(
-    scored: _Scored, params: ScoreParams, query: RankRequest, reranking: Reranking | None
-) -> RankedResource:
-    entry = scored.entry
+    columns: Columns,
+    scored: _Scored,
+    params: ScoreParams,
+    query: RankRequest,
+    reranking: Reranking | None,
+) -> dict[str, Any]:
+    """One result, as the fields of a `RankedResource` (validated with the whole reply)."""
     filters = list(FILTERS)
     if query.max_distance_km is not None:
         filters.append("max_distance")
-    return RankedResource(
-        resource_id=entry.resource_id,
-        name=entry.name,
-        kind=entry.kind,
-        score=round(scored.score, 6),
-        distance_km=round(scored.distance, 3),
-        capacity_remaining=entry.capacity_remaining,
-        capacity_unit=entry.capacity_unit,
-        explanation=Explanation(
-            components={k: round(v, 6) for k, v in scored.components.items()},
-            weights=params.weights,
-            filters_passed=filters,
-            category_offered=scored.code,
-            reranker=reranking,
-        ),
-    )
+    return {
+        "resource_id": columns.ids[scored.slot],
+        "name": columns.names[scored.slot],
+        "kind": scored.kind,
+        "score": round(scored.score, 6),
+        "distance_km": round(scored.distance, 3),
+        "capacity_remaining": scored.capacity_remaining,
+        "capacity_unit": scored.unit,
+        "explanation": {
+            "components": {k: round(v, 6) for k, v in scored.components.items()},
+            "weights": params.weights,
+            "filters_passed": filters,
+            "category_offered": scored.code,
+            "reranker": reranking,
+        },
+    }

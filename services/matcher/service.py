@@ -22,7 +22,7 @@ class Ranker:
             rebuild_fraction=settings.rebuild_fraction,
             rebuild_min_pending=settings.rebuild_min_pending,
         )
-        # A ranker starts by replaying the stream: trees are built once, when it is caught up.
+        # A ranker starts by replaying the stream: shards are built once, when it is caught up.
         self.index.defer_rebuilds()
         self.params = ScoreParams(
             weights=settings.weights.as_dict(),

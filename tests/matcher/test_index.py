@@ -67,7 +67,7 @@ def test_stale_and_repeated_versions_are_ignored() -> None:
     assert not index.apply(state("r1", version=2, capacity_remaining=1))
     assert not index.apply(state("r1", version=3, capacity_remaining=1))
     assert index.applied == 1
-    assert index.entries["r1"].capacity_remaining == 7
+    assert (found := index.get("r1")) is not None and found.capacity_remaining == 7
     assert index.text.documents == 1
 
 
@@ -114,7 +114,7 @@ def test_text_frequencies_follow_a_changed_description() -> None:
     assert top.resource_id == "r1"
     assert top.explanation.components["text"] > 0.2
     index.apply(state("r1", version=3, description="助餐"))
-    assert index.text.df[index.text.vocabulary["法律"]] == 0
+    assert index.text.df["法律"] == 0
 
 
 def test_a_resource_serving_whole_divisions_is_found_by_adcode_not_by_distance() -> None:
@@ -125,3 +125,10 @@ def test_a_resource_serving_whole_divisions_is_found_by_adcode_not_by_distance()
     assert ids(inside) == ["dept"]
     assert ids(rank_resources(index=index, query=request(adcode="511524101"), params=PARAMS)) == []
     assert ids(rank_resources(index=index, query=request(), params=PARAMS)) == []
+
+
+def test_a_waitlist_resource_takes_a_quantity_beyond_any_capacity() -> None:
+    index = index_of(state("r1", capacity_remaining=0, capacity_mode="waitlist"))
+    reply = rank_resources(index=index, query=request(quantity=2**70), params=PARAMS)
+    assert ids(reply) == ["r1"]
+    assert reply.results[0].explanation.components["headroom"] == 0.0

@@ -14,6 +14,7 @@ from shared.contracts.matcher import RankRequest
 from shared.contracts.resources import ResourceUpserted
 from shared.geo import haversine_km
 from tests.matcher.factories import CENTER, PARAMS, index_of, north_of, request, state
+from tests.matcher.reference import as_reference, reference_ranking
 
 CATEGORIES = ["elderly_care", "elderly_care.meals", "elderly_care.home_care", "medical.clinic"]
 ADCODES = ["511523", "511523101", "511524"]
@@ -141,6 +142,7 @@ def test_no_infeasible_resource_ever_appears_and_no_feasible_one_is_missed(
     if reranker is None:
         scores = [r.score for r in reply.results]
         assert scores == sorted(scores, reverse=True)
+        assert [as_reference(r) for r in reply.results] == reference_ranking(latest, query, PARAMS)
 
 
 @SETTINGS
