@@ -1,7 +1,8 @@
 """`python -m bench`: run the benchmark sections for each size and write the results.
 
 Sections: inprocess, numpy, postgres (ranking the same needs four ways), nats (the matcher over
-NATS with 1 and 2 replicas), freshness, reservations, e2e (the loop over the wire).
+NATS with 1 and 2 replicas, closed and open loop), freshness, reservations, e2e (the loop over
+the wire), sync (what JetStream's fsync policy costs; at the smallest size only).
 """
 
 import argparse
@@ -14,19 +15,21 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from bench import agreement, data, inprocess, numpy_scan, postgres, report
+from bench import agreement, data, inprocess, numpy_scan, postgres, report, sync
 from bench.cluster import Cluster, publish_states
 from bench.loop import measure_end_to_end, measure_freshness, measure_reservations
-from bench.nats_load import run_load
+from bench.nats_load import run_load, run_open_loop
+from cli.settings import JetStreamSettings
 from services.matcher.ranking import ScoreParams
 from services.matcher.settings import MatcherSettings
 from shared import demo
 
-SECTIONS = ("inprocess", "numpy", "postgres", "nats", "freshness", "reservations", "e2e")
+SECTIONS = ("inprocess", "numpy", "postgres", "nats", "freshness", "reservations", "e2e", "sync")
 RANKING = {"inprocess", "numpy", "postgres"}
 WIRE = {"nats", "freshness", "reservations", "e2e"}
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,6 +59,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="largest size for the over-the-wire sections (each replica replays the stream)",
     )
     p.add_argument("--concurrency", type=int, default=32, help="NATS requests in flight")
+    p.add_argument(
+        "--open-loop-rate",
+        type=float,
+        default=2000,
+        help="rank requests/s offered over NATS (open loop); the issue's targets are for 2,000",
+    )
+    p.add_argument("--open-loop-seconds", type=float, default=10, help="how long it is offered")
+    p.add_argument(
+        "--open-loop-arrivals", choices=("poisson", "even"), default="poisson",
+        help="random (Poisson) or evenly spaced send times",
+    )  # fmt: skip
     p.add_argument("--clients", type=int, default=50, help="concurrent reservation clients")
     p.add_argument("--attempts", type=int, default=2000, help="reservation attempts")
     p.add_argument("--changes", type=int, default=100, help="capacity changes for freshness")
@@ -68,6 +82,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--database", default="lianjie_bench", help="prefix of the bench databases")
     p.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    p.add_argument(
+        "--results", type=Path, default=report.RESULTS, help="folder of the JSON, Markdown, plot"
+    )
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.sections) - set(SECTIONS)
@@ -158,16 +175,11 @@ async def over_the_wire(
         for service, name in databases.items()
     }
     places = demo.province_needs(seed=args.seed + 7, province=args.province, count=30)
-    with Cluster(service_env=service_env) as cluster:
+    with Cluster(service_env=service_env, sync_interval=None) as cluster:
         say(f"  stack logs: {cluster.log_path}")
-        if cluster.stack.lacked_flow_control:
-            notes.append(
-                f"the bench's nats-server grants {', '.join(cluster.stack.lacked_flow_control)} "
-                "publish on $JS.FC.> (JetStream flow control), which cli/nats_config.py does not: "
-                "without it a matcher's replay of the stream stalls"
-            )
         published_s = await publish_states(cluster.nats_url, dataset.resources)
         out["stream"] = {"published_s": round(published_s, 2)}
+        cluster.restart_nats(sync_interval=JetStreamSettings().sync_interval)
         replay = cluster.start_matcher()
         out["stream"]["replica_1_ready_s"] = round(replay, 2)
         say(f"  published in {published_s:.1f} s; replica 1 replayed in {replay:.1f} s")
@@ -197,6 +209,15 @@ async def over_the_wire(
             nats_out["replicas_2_serial"] = serial.as_dict()
             nats_out["replicas_2_load"] = loaded.as_dict()
             say(f"  NATS 2 replicas: p50 {serial.latency.p50_ms} ms, {loaded.ranks_per_s:.0f}/s")
+            offered = await run_open_loop(
+                cluster.nats_url, dataset.needs, replicas=2, rate=args.open_loop_rate,
+                seconds=args.open_loop_seconds, poisson=args.open_loop_arrivals == "poisson",
+                seed=args.seed,
+            )  # fmt: skip
+            nats_out["replicas_2_open_loop"] = offered.as_dict()
+            say(f"  NATS 2 replicas at {args.open_loop_rate:,.0f}/s offered: p50 "
+                f"{offered.latency.p50_ms} ms, p99 {offered.latency.p99_ms} ms, "
+                f"{offered.achieved_per_s:,.0f}/s achieved")  # fmt: skip
         if not {"freshness", "reservations", "e2e"} & set(args.sections):
             return
         cluster.start("resources")
@@ -244,6 +265,29 @@ async def over_the_wire(
             say(f"  e2e p50 {e2e.latency.p50_ms} ms, {e2e.per_s:.0f} needs matched/s")
 
 
+def sync_section(
+    args: argparse.Namespace, dataset: data.Dataset, out: dict[str, Any], server: postgres.Server
+) -> None:
+    """What `sync_interval: always` costs against nats-server's default, on fresh stacks."""
+    plan = sync.SyncPlan()
+    say("  JetStream sync policy: nats-server's default vs always")
+    places = demo.province_needs(
+        seed=args.seed + 13, province=args.province, count=plan.registrations + plan.burst
+    )
+    out["sync"] = sync.measure(
+        server=server,
+        database=f"{args.database}_sync",
+        payload=dataset.resources[0].model_dump_json().encode(),
+        places=places,
+        plan=plan,
+    )
+    for label in sync.POLICIES:
+        policy = out["sync"][label]
+        say(f"  sync {label}: ack p50 {policy['ack_latency_1_in_flight']['p50_ms']} ms, "
+            f"{policy['publishes_per_s']:,.0f} publishes/s, registration → matcher p50 "
+            f"{policy['registration_to_matcher']['p50_ms']} ms")  # fmt: skip
+
+
 def _ratios(out: dict[str, Any]) -> None:
     base = (out.get("inprocess") or {}).get("latency", {}).get("p50_ms")
     if not base:
@@ -274,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
         "machine": report.machine(),
         "config": {
-            k: v for k, v in vars(args).items() if k not in ("postgres", "only", "no_readme")
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("postgres", "only", "no_readme", "results")
         },
         "weights": MatcherSettings().weights.as_dict(),
         "sizes": {},
@@ -282,9 +328,19 @@ def main(argv: list[str] | None = None) -> int:
             "needs carry no free text, so the text component is 0 for every method",
             "top-k agreement: share of sampled needs whose top-k ids equal the in-process "
             "matcher's, in order; see bench/agreement.py for the tolerance rule",
-            "NATS: one Python load generator (one connection, N requests in flight) shares the "
-            "machine's cores with the replicas; '1 in flight' is latency, 'under load' is "
-            f"throughput with {args.concurrency} in flight",
+            "NATS: one Python load generator (one connection) shares the machine's cores with "
+            "the replicas; '1 in flight' is latency; ranks/s is throughput in a closed loop with "
+            f"{args.concurrency} in flight (its latencies are mostly queueing: in flight ÷ "
+            "rate, by Little's law); the 'under load' targets use the open loop: "
+            f"{args.open_loop_arrivals} arrivals at {args.open_loop_rate:,.0f} requests/s "
+            f"offered for {args.open_loop_seconds:g} s, each latency counted from the request's "
+            "scheduled send time, so queueing in the generator or the replicas is not hidden; "
+            "'sent late' says how far the generator itself fell behind its schedule (a large "
+            "value means the machine, not only the replicas, could not keep up)",
+            "over the wire, the resources stream is loaded with nats-server's default fsync "
+            "policy (with `always` every stored message waits for its fsync: minutes at a "
+            "million), then nats-server restarts on the same store as `lianjie up` writes it: "
+            f"sync_interval {JetStreamSettings().sync_interval} (LIANJIE_JETSTREAM_SYNC_INTERVAL)",
             "freshness: from the reserve's HTTP reply (committed) to the first rank answer over "
             "NATS (either replica) showing the new remaining capacity",
             "reservations: HTTP POST /capacity/reserve on the resources service (PostgreSQL), "
@@ -292,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             "capacity, read from the service's tables afterwards",
         ],
     }
-    uses_postgres = {"postgres", "reservations", "e2e", "freshness"} & set(args.sections)
+    uses_postgres = {"postgres", "reservations", "e2e", "freshness", "sync"} & set(args.sections)
     if uses_postgres:
         with psycopg.connect(args.postgres) as conn:
             row = conn.execute("SELECT version()").fetchone()
@@ -316,17 +372,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"over-the-wire sections not measured at this size (--wire-max "
                         f"{args.wire_max:,}): each replica would replay {size:,} resources"
                     )
+            if "sync" in args.sections and size == min(args.sizes):
+                _guarded(
+                    out.setdefault("notes", []), "sync", sync_section, args, dataset, out, server
+                )
             out.pop("answers_reference", None)
             _ratios(out)
             del dataset
             gc.collect()
     finally:
         if uses_postgres:
-            for name in ("", "_resources", "_needs"):
+            for name in ("", "_resources", "_needs", "_sync"):
                 postgres.drop_database(server, f"{args.database}{name}")
     if args.merge:
-        _merge_earlier(results)
-    paths = report.write(results)
+        _merge_earlier(results, args.results)
+    paths = report.write(results, args.results)
     for kind, path in paths.items():
         say(f"wrote {kind}: {path}")
     table = paths["md"].read_text("utf-8")
@@ -336,9 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _merge_earlier(results: dict[str, Any]) -> None:
+def _merge_earlier(results: dict[str, Any], folder: Path) -> None:
     """Add the sizes of today's earlier results that this run did not measure again."""
-    earlier_path = report.RESULTS / f"{results['date']}.json"
+    earlier_path = folder / f"{results['date']}.json"
     if not earlier_path.exists():
         return
     earlier = json.loads(earlier_path.read_text("utf-8"))

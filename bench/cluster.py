@@ -3,11 +3,12 @@ replicas replaying a pre-published resources stream, and the resources and needs
 PostgreSQL. Everything runs as processes on 127.0.0.1 and ports chosen free."""
 
 import asyncio
-import copy
-import json
 import shutil
 import tempfile
 import time
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -16,47 +17,35 @@ import nats
 
 from bench.latency import now
 from cli import nats_config
-from cli.stack import Stack, StackConfig, free_port, nats_server_binary
+from cli.stack import LogSink, Stack, StackConfig, free_port, nats_server_binary
 from shared.contracts.resources import ResourceUpserted, resource_subject
 from shared.contracts.streams import RESOURCES_STREAM
 from shared.messaging import ensure_streams
 
 READY_TIMEOUT_S = 900.0  # a replica replaying a million resources takes minutes
-FLOW_CONTROL = "$JS.FC.>"  # where a consumer answers JetStream's flow-control messages
-
-
-def with_flow_control(permissions: dict[str, dict[str, list[str]]]) -> list[str]:
-    """Grant every user the flow-control replies its JetStream consumers must publish; the
-    users that lacked it (the services' ordered consumers stall without it on a large replay)."""
-    lacking = []
-    for user, grants in permissions.items():
-        if FLOW_CONTROL not in grants["publish"]:
-            grants["publish"].append(FLOW_CONTROL)
-            lacking.append(user)
-    return lacking
+TAIL_LINES = 30  # of a process that died, shown with the failure
 
 
 class BenchStack(Stack):
-    """The stack of `lianjie up`, its nats-server users granted flow control where missing."""
+    """The stack of `lianjie up`, with JetStream's fsync policy chosen by the bench (`None`:
+    nats-server's default) instead of read from LIANJIE_JETSTREAM_SYNC_INTERVAL."""
 
-    lacked_flow_control: list[str]
+    def __init__(self, config: StackConfig, *, sync_interval: str | None, sink: LogSink) -> None:
+        super().__init__(config, sink=sink)
+        self.sync_interval = sync_interval
 
     def start_nats(self) -> None:
-        permissions = copy.deepcopy(nats_config.PERMISSIONS)
-        self.lacked_flow_control = with_flow_control(permissions)
-        users: list[dict[str, object]] = [
-            {"user": name, "password": self.passwords[name], "permissions": grants}
-            for name, grants in permissions.items()
-        ]
-        users.append({"user": nats_config.ADMIN, "password": self.passwords[nats_config.ADMIN]})
         folder = self.config.var_dir / "nats"
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "nats.conf"
-        config.write_text(
-            f"listen: {json.dumps(f'{self.config.host}:{self.nats_port}')}\n"
-            f"jetstream {{ store_dir: {json.dumps(str(folder))} }}\n"
-            f"authorization {{ users: {json.dumps(users, indent=2)} }}\n"
+        text = nats_config.render(
+            host=self.config.host,
+            port=self.nats_port,
+            store=folder,
+            passwords=self.passwords,
+            sync_interval=self.sync_interval,
         )
+        config.write_text(text)
         config.chmod(0o600)
         self._spawn("nats", [nats_server_binary(), "-c", str(config)], env={})
         self._wait_port(self.nats_port, "nats", timeout=10)
@@ -65,19 +54,37 @@ class BenchStack(Stack):
 class Cluster:
     """A running stack whose processes write their logs to one file in a temporary folder."""
 
-    def __init__(self, *, service_env: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self, *, service_env: dict[str, dict[str, str]], sync_interval: str | None
+    ) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="lianjie-bench-"))
         self.log_path = self.folder / "stack.log"
-        self._log = self.log_path.open("a", encoding="utf-8")
+        self._log = self.log_path.open("a", encoding="utf-8", buffering=1)
+        self._tails: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=TAIL_LINES))
         ports = {name: free_port() for name in ("needs", "resources", "matcher")}
         config = StackConfig(
             var_dir=self.folder, nats_port=free_port(), ports=ports, service_env=service_env
         )
-        self.stack = BenchStack(config, sink=self._sink)
+        self.stack = BenchStack(config, sync_interval=sync_interval, sink=self._sink)
         self.matchers: dict[str, int] = {}
 
     def _sink(self, name: str, line: str) -> None:
         self._log.write(f"{name:>10} | {line}\n")
+        self._tails[name].append(line)
+
+    @contextmanager
+    def _explained(self, name: str) -> Iterator[None]:
+        """A process that died says why: its last lines are printed, the last one kept."""
+        try:
+            yield
+        except RuntimeError:
+            code = self.stack.processes[name].popen.poll() if name in self.stack.processes else None
+            if code is None:
+                raise
+            lines = [line for line in self._tails[name] if line.strip()]
+            print("\n".join(f"{name:>10} | {line}" for line in lines), flush=True)
+            last = lines[-1][:300] if lines else "no output"
+            raise RuntimeError(f"{name} exited with code {code}: {last}") from None
 
     def __enter__(self) -> "Cluster":
         self.stack.start_nats()
@@ -91,6 +98,13 @@ class Cluster:
         # The stream's store can hold gigabytes at a million resources; the log stays.
         shutil.rmtree(self.folder / "nats", ignore_errors=True)
 
+    def restart_nats(self, *, sync_interval: str | None) -> None:
+        """Stop nats-server and start it again on the same store with another fsync policy:
+        the stream is bulk-loaded fast, the sections then run with the policy of production."""
+        self.stack.stop_process("nats")
+        self.stack.sync_interval = sync_interval
+        self.stack.start_nats()
+
     @property
     def nats_url(self) -> str:
         return self.stack.nats_url
@@ -100,7 +114,8 @@ class Cluster:
 
     def start(self, service: str, timeout: float = 120.0) -> None:
         self.stack.start_service(service)
-        self.stack.wait_ready(timeout=timeout, services=(service,))
+        with self._explained(service):
+            self.stack.wait_ready(timeout=timeout, services=(service,))
 
     def start_matcher(self) -> float:
         """Start one more matcher replica; seconds until it reported ready (stream replayed)."""
@@ -112,7 +127,8 @@ class Cluster:
         deadline = time.monotonic() + READY_TIMEOUT_S
         with httpx.Client(timeout=5.0) as client:
             while time.monotonic() < deadline:
-                self.stack._check_alive(name)
+                with self._explained(name):
+                    self.stack._check_alive(name)
                 try:
                     if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
                         return now() - start

@@ -19,11 +19,13 @@ FRESHNESS_TIMEOUT_S = 10.0
 HTTP_TIMEOUT_S = 30.0
 
 
-def _bearer(token: str) -> dict[str, str]:
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a bench client."""
     return {"Authorization": f"Bearer {token}"}
 
 
-def _resource_body(name: str, lat: float, lon: float, category: str, total: int) -> dict[str, Any]:
+def resource_body(name: str, lat: float, lon: float, category: str, total: int) -> dict[str, Any]:
+    """A registration of a verified charity at one place, offering one category."""
     return {
         "name": name,
         "kind": "charity",
@@ -42,27 +44,24 @@ async def create_resources(
     """One resource at each place, registered through the resources service."""
     created = []
     for i, place in enumerate(places):
-        body = _resource_body(f"基准资源{i:03d}", place.lat, place.lon, place.category, total)
+        body = resource_body(f"基准资源{i:03d}", place.lat, place.lon, place.category, total)
         response = await client.post(f"{resources_url}/resources", json=body)
         response.raise_for_status()
         created.append(response.json())
     return created
 
 
-def _probe(resource: dict[str, Any]) -> RankRequest:
-    """A need at the resource's own door asking for what it offers: it must rank there."""
-    return RankRequest(
-        category=resource["categories"][0],
-        lat=resource["lat"],
-        lon=resource["lon"],
-        groups=["elderly"],
-        k=100,
-        max_distance_km=0.5,
+def probe(*, category: str, lat: float, lon: float) -> bytes:
+    """A rank request at a resource's own door asking for what it offers: it must rank there."""
+    request = RankRequest(
+        category=category, lat=lat, lon=lon, groups=["elderly"], k=100, max_distance_km=0.5
     )
+    return request.model_dump_json().encode()
 
 
-async def _remaining_seen(nc: nats.NATS, probe: bytes, resource_id: str) -> int | None:
-    msg = await nc.request(RANK, probe, timeout=5.0)
+async def remaining_seen(nc: nats.NATS, question: bytes, resource_id: str) -> int | None:
+    """The remaining capacity the matcher reports for the resource; None while it lacks it."""
+    msg = await nc.request(RANK, question, timeout=5.0)
     for result in RankReply.model_validate_json(msg.data).results:
         if result.resource_id == resource_id:
             return result.capacity_remaining
@@ -92,25 +91,27 @@ async def measure_freshness(
     remaining capacity the reservation left."""
     timings: list[float] = []
     timeouts = 0
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, headers=_bearer(token)) as client:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, headers=bearer(token)) as client:
         resources = await create_resources(client, resources_url, places, total=changes + 10)
         nc = await nats.connect(nats_url)
         try:
-            probes = [_probe(r).model_dump_json().encode() for r in resources]
-            for resource, probe in zip(resources, probes, strict=True):  # wait for the creation
+            probes = [
+                probe(category=r["categories"][0], lat=r["lat"], lon=r["lon"]) for r in resources
+            ]
+            for resource, question in zip(resources, probes, strict=True):  # wait for creation
                 deadline = now() + 60
-                while await _remaining_seen(nc, probe, resource["id"]) is None:
+                while await remaining_seen(nc, question, resource["id"]) is None:
                     if now() > deadline:
                         raise TimeoutError(f"the matcher never saw resource {resource['id']}")
                     await asyncio.sleep(0.05)
             for i in range(changes):
-                resource, probe = resources[i % len(resources)], probes[i % len(resources)]
+                resource, question = resources[i % len(resources)], probes[i % len(resources)]
                 body = {"resource_id": resource["id"], "referral_id": f"fresh-{uuid.uuid4()}"}
                 response = await client.post(f"{resources_url}/capacity/reserve", json=body)
                 response.raise_for_status()
                 committed = now()
                 expected = response.json()["capacity_remaining"]
-                while await _remaining_seen(nc, probe, resource["id"]) != expected:
+                while await remaining_seen(nc, question, resource["id"]) != expected:
                     if now() - committed > FRESHNESS_TIMEOUT_S:
                         timeouts += 1
                         break
@@ -180,7 +181,7 @@ async def measure_reservations(
     rng = random.Random(seed)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
-        timeout=HTTP_TIMEOUT_S, limits=limits, headers=_bearer(token)
+        timeout=HTTP_TIMEOUT_S, limits=limits, headers=bearer(token)
     ) as client:
         per_resource = max(1, int(attempts * 0.8) // len(places))
         resources = await create_resources(client, resources_url, places, total=per_resource)
@@ -238,7 +239,7 @@ async def measure_end_to_end(
     for its matches, `concurrency` at a time, through the needs service's HTTP API."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
-        timeout=HTTP_TIMEOUT_S, limits=limits, headers=_bearer(token)
+        timeout=HTTP_TIMEOUT_S, limits=limits, headers=bearer(token)
     ) as client:
         ids = []
         for i, need in enumerate(needs[:households]):

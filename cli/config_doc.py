@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
+from cli.settings import JetStreamSettings
 from services.matcher.settings import MatcherSettings
 from services.needs.settings import NeedsSettings
 from services.resources.settings import ResourcesSettings
@@ -52,6 +53,7 @@ def render() -> str:
     rows += _rows(NeedsSettings, "LIANJIE_NEEDS_", service_skip)
     rows += _rows(ResourcesSettings, "LIANJIE_RESOURCES_", service_skip)
     rows += _rows(MatcherSettings, "LIANJIE_MATCHER_", service_skip | {"database_url"})
+    rows += _rows(JetStreamSettings, "LIANJIE_JETSTREAM_", set())
     return HEADER + "\n".join(rows) + "\n"
 
 

@@ -134,7 +134,9 @@ class DurableConsumer(Generic[EventT]):
         while True:
             try:
                 messages = await sub.fetch(self.batch, timeout=1.0)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
+                # nats-py raises its own TimeoutError on an empty fetch, but the builtin one when
+                # the wait itself times out (a busy event loop during a large replay): both idle.
                 continue
             except Exception as exc:  # NATS away or restarting: the client reconnects
                 log.warning("consumer %s paused: %s", self.name, type(exc).__name__)

@@ -27,6 +27,9 @@ def test_every_service_has_a_deployment_with_health_probes() -> None:
 def test_nats_in_production_syncs_every_write() -> None:
     config = next(d for d in _documents() if d["metadata"]["name"] == "nats-config")
     assert "sync_interval: always" in config["data"]["nats.conf"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["nats"]["command"] == ["-c", "/etc/nats/nats.conf"]
+    assert "sync_interval: always" in (ROOT / "deploy" / "nats.conf").read_text()
 
 
 def test_compose_runs_the_three_services_against_postgres() -> None:
