@@ -6,6 +6,7 @@ import json
 import secrets
 from pathlib import Path
 
+from cli.settings import JetStreamSettings
 from shared.contracts.streams import deadletter_subject
 
 # Every service manages streams and consumers through the JetStream API (acks, and flow-control
@@ -20,13 +21,18 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "lianjie.needs.>",
             "lianjie.matcher.rank.v1",
             "lianjie.resources.capacity.>",
+            "lianjie.resources.resource.card.v1",
             *_COMMON_PUBLISH,
         ],
         "subscribe": [*_COMMON_SUBSCRIBE],
     },
     "resources": {
         "publish": ["lianjie.resources.>", *_COMMON_PUBLISH],
-        "subscribe": ["lianjie.resources.capacity.>", *_COMMON_SUBSCRIBE],
+        "subscribe": [
+            "lianjie.resources.capacity.>",
+            "lianjie.resources.resource.card.v1",
+            *_COMMON_SUBSCRIBE,
+        ],
     },
     "matcher": {
         # Its consumers (services/matcher/events.py) report poison messages to their dead letters.
@@ -47,7 +53,18 @@ def new_passwords() -> dict[str, str]:
     return {user: secrets.token_urlsafe(24) for user in [*PERMISSIONS, ADMIN]}
 
 
-def render(*, host: str, port: int, store: Path, passwords: dict[str, str]) -> str:
+def jetstream_block(*, store: Path, sync_interval: str | None) -> str:
+    """JetStream's store and its fsync policy; `None` leaves nats-server's default (every two
+    minutes), which the bench compares against."""
+    lines = [f"store_dir: {json.dumps(str(store))}"]
+    if sync_interval is not None:
+        lines.append(f"sync_interval: {json.dumps(sync_interval)}")
+    return "jetstream {\n  " + "\n  ".join(lines) + "\n}"
+
+
+def render(
+    *, host: str, port: int, store: Path, passwords: dict[str, str], sync_interval: str | None
+) -> str:
     """The nats-server configuration text."""
     users = [
         {"user": name, "password": passwords[name], "permissions": permissions}
@@ -57,17 +74,21 @@ def render(*, host: str, port: int, store: Path, passwords: dict[str, str]) -> s
     return "\n".join(
         [
             f"listen: {json.dumps(f'{host}:{port}')}",
-            f"jetstream {{ store_dir: {json.dumps(str(store))} }}",
+            jetstream_block(store=store, sync_interval=sync_interval),
             f"authorization {{ users: {json.dumps(users, indent=2)} }}",
         ]
     )
 
 
 def write(*, folder: Path, host: str, port: int, passwords: dict[str, str]) -> Path:
-    """Write the config and a users file (mode 0600) that local tools read for admin access."""
+    """Write the config (JetStream's sync policy from LIANJIE_JETSTREAM_SYNC_INTERVAL) and a
+    users file (mode 0600) that local tools read for admin access."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "nats.conf"
-    config.write_text(render(host=host, port=port, store=folder, passwords=passwords))
+    sync_interval = JetStreamSettings().sync_interval
+    config.write_text(
+        render(host=host, port=port, store=folder, passwords=passwords, sync_interval=sync_interval)
+    )
     config.chmod(0o600)
     users = folder / "users.json"
     users.write_text(json.dumps({"url": f"nats://{host}:{port}", "passwords": passwords}))

@@ -10,6 +10,8 @@ import typer
 from cli.token_option import TOKEN, auth_headers
 
 referrals_app = typer.Typer(help="Referrals (转介): match → referral → review → accept → outcome.")
+LIMIT = typer.Option(50, min=1, help="Rows per page (the service caps it)")
+OFFSET = typer.Option(0, min=0, help="Rows to skip")
 
 
 @dataclass
@@ -112,12 +114,6 @@ def show(ctx: typer.Context, referral_id: str) -> None:
 
 
 @referrals_app.command()
-def submit(ctx: typer.Context, referral_id: str) -> None:
-    """Submit a draft, or a returned referral again."""
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/submit"))
-
-
-@referrals_app.command()
 def review(
     ctx: typer.Context,
     referral_id: str,
@@ -127,7 +123,7 @@ def review(
 ) -> None:
     """Approve, or return with a comment, on behalf of one department."""
     body = {"department": department, "decision": "approve" if approve else "return"}
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/review", {**body, "comment": comment}))
+    _move(ctx, referral_id, "review", {**body, "comment": comment})
 
 
 @referrals_app.command()
@@ -135,19 +131,16 @@ def queue(
     ctx: typer.Context,
     department: str | None = typer.Option(None, help="Your department"),
     region: str | None = typer.Option(None, help="Division code prefix, e.g. 511523"),
+    limit: int = LIMIT,
+    offset: int = OFFSET,
 ) -> None:
     """Referrals waiting for review."""
-    params = "&".join(f"{k}={v}" for k, v in (("department", department), ("region", region)) if v)
+    wanted = {"department": department, "region": region, "limit": limit, "offset": offset}
+    params = "&".join(f"{k}={v}" for k, v in wanted.items() if v is not None)
     page = _call(ctx, "GET", f"/referrals/review-queue?{params}")
     for referral in page["items"]:
         _show(referral)
     typer.echo(f"{page['total']} waiting for review")
-
-
-@referrals_app.command()
-def accept(ctx: typer.Context, referral_id: str) -> None:
-    """Accept on the resource's behalf: reserves its capacity (or shows the next match)."""
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/accept"))
 
 
 @referrals_app.command()
@@ -159,13 +152,7 @@ def decline(
     ),
 ) -> None:
     """Decline on the resource's behalf."""
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/decline", {"reason": reason}))
-
-
-@referrals_app.command()
-def start(ctx: typer.Context, referral_id: str) -> None:
-    """Service delivery has begun."""
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/start"))
+    _move(ctx, referral_id, "decline", {"reason": reason})
 
 
 @referrals_app.command()
@@ -178,37 +165,57 @@ def complete(
 ) -> None:
     """Record the outcome (a met need closes)."""
     body = {"result": result, "satisfaction": satisfaction, "feedback": feedback}
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/complete", body))
+    _move(ctx, referral_id, "complete", body)
 
 
-@referrals_app.command()
-def cancel(
-    ctx: typer.Context,
-    referral_id: str,
-    reason: str = typer.Option("other", help="withdrawn_by_resident, duplicate, …, other"),
-    comment: str | None = typer.Option(None),
+def _move(
+    ctx: typer.Context, referral_id: str, action: str, body: dict[str, Any] | None = None
 ) -> None:
-    """Cancel an open referral (capacity it held is released)."""
-    body = {"reason": reason, "comment": comment}
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/cancel", body))
+    """POST /referrals/{id}/<action> and show the referral as it now is."""
+    _show(_call(ctx, "POST", f"/referrals/{referral_id}/{action}", body))
+
+
+def _transition_command(action: str, doc: str, *, reasons: str | None = None) -> None:
+    """Register `referrals <action> REFERRAL_ID`, which moves the referral on. With `reasons`
+    (the codes, for --help) it ends the referral: --reason and --comment make the body."""
+
+    def move(ctx: typer.Context, referral_id: str) -> None:
+        _move(ctx, referral_id, action)
+
+    def end(
+        ctx: typer.Context,
+        referral_id: str,
+        reason: str = typer.Option("other", help=reasons),
+        comment: str | None = typer.Option(None),
+    ) -> None:
+        _move(ctx, referral_id, action, {"reason": reason, "comment": comment})
+
+    command = move if reasons is None else end
+    command.__doc__ = doc
+    referrals_app.command(action)(command)
+
+
+_transition_command("submit", "Submit a draft, or a returned referral again.")
+_transition_command(
+    "accept", "Accept on the resource's behalf: reserves its capacity (or shows the next match)."
+)
+_transition_command("start", "Service delivery has begun.")
+_transition_command(
+    "cancel",
+    "Cancel an open referral (capacity it held is released).",
+    reasons="withdrawn_by_resident, duplicate, …, other",
+)
+_transition_command(
+    "fail",
+    "Service could not be delivered (capacity is released).",
+    reasons="resource_unavailable, …, other",
+)
 
 
 @referrals_app.command()
-def fail(
-    ctx: typer.Context,
-    referral_id: str,
-    reason: str = typer.Option("other", help="resource_unavailable, …, other"),
-    comment: str | None = typer.Option(None),
-) -> None:
-    """Service could not be delivered (capacity is released)."""
-    body = {"reason": reason, "comment": comment}
-    _show(_call(ctx, "POST", f"/referrals/{referral_id}/fail", body))
-
-
-@referrals_app.command()
-def overdue(ctx: typer.Context) -> None:
+def overdue(ctx: typer.Context, limit: int = LIMIT, offset: int = OFFSET) -> None:
     """Referrals not reviewed or not accepted in time."""
-    page = _call(ctx, "GET", "/referrals/overdue")
+    page = _call(ctx, "GET", f"/referrals/overdue?limit={limit}&offset={offset}")
     for line in page["items"]:
         typer.echo(
             f"{line['referral_id']}: waiting for {line['waiting_for']} "

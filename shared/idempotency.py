@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
@@ -50,6 +51,34 @@ class IdempotencyRecord:
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
         return (UniqueConstraint("key", "scope", name="uq_idempotency_key_scope"),)
+
+
+TABLE = "idempotency_key"
+
+
+def create_idempotency_table(op: Any) -> None:
+    """Create the `idempotency_key` table of `IdempotencyRecord` (for a service's migration).
+
+    Migrations that ran must keep building the same table: a later change to the record is a
+    new migration in each service, never an edit here."""
+    op.create_table(
+        TABLE,
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("key", sa.String(length=MAX_KEY_LENGTH), nullable=False),
+        sa.Column("scope", sa.String(length=300), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("content_type", sa.String(length=100), nullable=True),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("key", "scope", name="uq_idempotency_key_scope"),
+    )
+
+
+def drop_idempotency_table(op: Any) -> None:
+    """Drop the `idempotency_key` table (a migration's downgrade)."""
+    op.drop_table(TABLE)
 
 
 class IdempotencyMiddleware:

@@ -5,14 +5,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import logs
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
-from shared.db import create_db_engine, migrate, ping, session_factory
+from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_read, session_factory
+from shared.errors import ValidationFailed
 from shared.health import Check, health_router
 from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
 from shared.limits import BodyLimitMiddleware
@@ -24,6 +26,7 @@ from shared.problems import install_problem_handlers
 from shared.settings import CommonSettings, ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+T = TypeVar("T")
 
 
 def new_app(
@@ -144,3 +147,49 @@ class DatabaseService:
         )
         protect(app, router=router, policy=policy, common=self.settings.common)
         return app
+
+
+async def read(request: Request, work: Callable[[Session], T]) -> T:
+    """Run read-only `work` on the app's sessions, off the event loop (a route's read)."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return await run_read(sessions, work)
+
+
+async def write(request: Request, work: Callable[[Session], T]) -> T:
+    """Run `work` in one transaction on the app's sessions, off the event loop (a route's
+    change: all of it commits, or none)."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return await run_in_transaction(sessions, work)
+
+
+MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of a list to answer: at most `limit` rows after `offset`."""
+
+    limit: int
+    offset: int = 0
+
+
+def pages(cap_of: Callable[[Request], int], *, default: int, cap_name: str) -> Callable[..., Page]:
+    """A route dependency reading `limit` and `offset`: `default` rows unless given (or the cap,
+    if smaller); a `limit` above `cap_of(request)`, a setting named `cap_name`, is a 422 naming
+    `limit` (rule `less_than_equal`, as a fixed bound would say)."""
+
+    def page(
+        request: Request,
+        limit: int | None = Query(
+            None, ge=1, description=f"Rows per page: {default} unless given, at most {cap_name}"
+        ),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Rows to skip"),
+    ) -> Page:
+        cap = cap_of(request)
+        if limit is not None and limit > cap:
+            raise ValidationFailed.one(
+                "limit", "less_than_equal", f"a page has at most {cap} rows: ask for {cap} or fewer"
+            )
+        return Page(limit=limit or min(default, cap), offset=offset)
+
+    return page

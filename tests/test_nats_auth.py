@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from pydantic import ValidationError
 
-from cli.nats_config import admin_url
+from cli.nats_config import admin_url, new_passwords, render, write
 from cli.stack import Stack, StackConfig, free_port
 from shared.contracts.resources import resource_subject
 from shared.contracts.streams import RESOURCES_STREAM
@@ -106,3 +107,29 @@ def test_matcher_user_can_replay_a_large_resources_stream(nats_only: Stack) -> N
     nats_only.wait_ready(timeout=120, services=("matcher",))
     status = httpx.get(f"{nats_only.url('matcher')}/index", timeout=5, headers=bearer()).json()
     assert status["resources"] == len(states)
+
+
+def test_lianjie_up_acknowledges_only_what_is_on_disk(nats_only: Stack) -> None:
+    """The config `lianjie up` wrote (and nats-server started with) says its fsync policy."""
+    config = (nats_only.config.var_dir / "nats" / "nats.conf").read_text()
+    assert 'sync_interval: "always"' in config
+
+
+def test_the_sync_policy_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIANJIE_JETSTREAM_SYNC_INTERVAL", "1m30s")
+    config = write(folder=tmp_path, host="127.0.0.1", port=4222, passwords=new_passwords())
+    assert 'sync_interval: "1m30s"' in config.read_text()
+
+    monkeypatch.setenv("LIANJIE_JETSTREAM_SYNC_INTERVAL", "sometimes")
+    with pytest.raises(ValidationError) as refused:
+        write(folder=tmp_path, host="127.0.0.1", port=4222, passwords=new_passwords())
+    assert refused.value.errors()[0]["loc"] == ("sync_interval",)
+    assert refused.value.errors()[0]["type"] == "string_pattern_mismatch"
+
+
+def test_nats_server_default_policy_is_left_out_of_the_config(tmp_path: Path) -> None:
+    """The bench compares `always` with nats-server's own default: no line at all."""
+    text = render(
+        host="127.0.0.1", port=4222, store=tmp_path, passwords=new_passwords(), sync_interval=None
+    )
+    assert "sync_interval" not in text

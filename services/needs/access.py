@@ -10,10 +10,19 @@ COORD, REVIEWER = Role.COORDINATOR, Role.ALLIANCE_REVIEWER
 CASE_WRITE = rule(SW, SL, note="case data of the caller's station (household adcode prefix)")
 CASE_READ = rule(SW, SL, HUB, note="case data; the county hub reads its whole county")
 REFERRAL_READ = rule(
-    SW, SL, HUB, COORD, REVIEWER, note="coordinators and reviewers see the referral, not the case"
+    SW,
+    SL,
+    HUB,
+    COORD,
+    REVIEWER,
+    note="the referral, not the case: a coordinator's if to their organization's resource, "
+    "a reviewer's if their department reviews it (in their region, if they have one)",
 )
-RESOURCE_SIDE = rule(SW, SL, COORD, note="the resource's answer; a coordinator for its own")
-SUPERVISION = rule(SL, HUB, note="supervision figures of the caller's station or county")
+RESOURCE_SIDE = rule(
+    SW, SL, COORD, note="the resource's answer; a coordinator for their organization's only"
+)
+OWN_RESOURCE = "referrals to resources of the coordinator's organization (else 403)"
+PAGED = "paged: `limit` up to LIANJIE_NEEDS_PAGE_SIZE_MAX"
 
 POLICY = Policy(
     "needs",
@@ -29,6 +38,7 @@ POLICY = Policy(
             HUB, note="unmasked reads of personal data (privacy.py), for the hub's review"
         ),
         ("PUT", "/persons/{person_id}/consent"): CASE_WRITE,
+        ("POST", "/persons/{person_id}/consent/withdrawal"): CASE_WRITE,
         ("POST", "/persons/{person_id}/status"): CASE_WRITE,
         ("PUT", "/persons/{person_id}/tier"): CASE_WRITE,
         ("POST", "/persons/{person_id}/visits"): CASE_WRITE,
@@ -42,31 +52,47 @@ POLICY = Policy(
         ("POST", "/needs/{need_id}/matches"): CASE_WRITE,
         ("GET", "/stats"): rule(SW, SL, HUB, note="figures of the caller's station or county"),
         ("POST", "/referrals"): CASE_WRITE,
-        ("GET", "/referrals"): rule(SW, SL, HUB, note="referrals of the caller's station"),
-        ("GET", "/referrals/review-queue"): rule(
-            REVIEWER, HUB, scope=Reach.REVIEW, note="the reviewer's department and region"
+        ("GET", "/referrals"): rule(
+            SW,
+            SL,
+            HUB,
+            COORD,
+            note="referrals of the caller's station; a coordinator's: those to their "
+            f"organization's resources; {PAGED}",
         ),
-        ("GET", "/referrals/overdue"): SUPERVISION,
-        ("POST", "/referrals/overdue/escalate"): rule(HUB, note="escalate now"),
-        ("GET", "/referrals/overrides"): SUPERVISION,
+        ("GET", "/referrals/review-queue"): rule(
+            REVIEWER,
+            HUB,
+            scope=Reach.REVIEW,
+            note=f"the reviewer's department, in their region if they have one; {PAGED}",
+        ),
+        ("GET", "/referrals/overdue"): rule(SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("POST", "/referrals/overdue/escalate"): rule(
+            HUB, note=f"escalate now; answers the overdue list, {PAGED}"
+        ),
+        ("GET", "/referrals/overrides"): rule(SL, HUB, note=f"of the caller's area; {PAGED}"),
         ("GET", "/referrals/{referral_id}"): REFERRAL_READ,
         ("GET", "/referrals/{referral_id}/fhir"): REFERRAL_READ,
         ("POST", "/referrals/{referral_id}/submit"): CASE_WRITE,
         ("POST", "/referrals/{referral_id}/review"): rule(
-            REVIEWER, scope=Reach.REVIEW, note="approve or return for the reviewer's department"
+            REVIEWER,
+            scope=Reach.REVIEW,
+            note="approve or return for the reviewer's department (in their region, if any)",
         ),
         ("POST", "/referrals/{referral_id}/accept"): rule(
-            COORD, scope=Reach.ORGANIZATION, note="referrals to the coordinator's organization"
+            COORD, scope=Reach.ORGANIZATION, note=OWN_RESOURCE
         ),
         ("POST", "/referrals/{referral_id}/decline"): rule(
-            COORD, scope=Reach.ORGANIZATION, note="referrals to the coordinator's organization"
+            COORD, scope=Reach.ORGANIZATION, note=OWN_RESOURCE
         ),
         ("POST", "/referrals/{referral_id}/start"): RESOURCE_SIDE,
         ("POST", "/referrals/{referral_id}/complete"): RESOURCE_SIDE,
         ("POST", "/referrals/{referral_id}/fail"): RESOURCE_SIDE,
         ("POST", "/referrals/{referral_id}/cancel"): CASE_WRITE,
         ("POST", "/needs/{need_id}/claims"): rule(
-            COORD, scope=Reach.ORGANIZATION, note="a micro-wish claimed by the caller's org"
+            COORD,
+            scope=Reach.ORGANIZATION,
+            note="a micro-wish claimed with a resource of the coordinator's organization",
         ),
         ("GET", "/referrals/{referral_id}/audit"): rule(SL, HUB, note="audit trail"),
         ("GET", "/needs/{need_id}/audit"): rule(SL, HUB, note="audit trail"),

@@ -40,6 +40,7 @@ class ExitReason(StrEnum):
     DECEASED = "deceased"  # 去世
     DECLINED = "declined"  # 本人拒绝/申请退出
     TRANSFERRED = "transferred"  # 转介至其他机构
+    CONSENT_WITHDRAWN = "consent_withdrawn"  # 撤回同意: the case file may no longer be kept
 
 
 class ConsentScope(StrEnum):
@@ -49,6 +50,11 @@ class ConsentScope(StrEnum):
     REFERRAL_SHARING = "referral_sharing"  # sharing what a referral needs with a resource
     PHOTOS = "photos"  # photos for records and reports
     SENSITIVE = "sensitive"  # health and disability data: a separate consent (PIPL art. 29)
+
+
+# Withdrawing one of these stops matches and referrals for the person (PIPL art. 15): the
+# case file is what they work from, and a referral shares it with a resource.
+REFERRALS_NEED_CONSENT = frozenset({ConsentScope.CASE_FILE, ConsentScope.REFERRAL_SHARING})
 
 
 class ConsentGiver(StrEnum):

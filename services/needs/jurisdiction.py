@@ -1,10 +1,21 @@
-"""Jurisdiction in the needs service: case data is seen and changed only within the caller's
-area — a station's adcode prefix for social workers and station leads, the county's for the
-county hub. The record a request names (in its path, or the household or need in its body) is
-looked up and its household adcode compared; lists are filtered by `area_of`.
+"""Jurisdiction in the needs service: who sees and changes which record, beyond their role.
 
-Coordinators reach referrals by role only for now: the organization of a referral's resource
-lives in the resources service (see docs/access.md)."""
+- Case side (social workers, station leads, the county hub): case data only within the caller's
+  area — a station's adcode prefix, the county's for the hub. The record a request names (in
+  its path, or the household or need in its body) is looked up and its household adcode
+  compared; lists are filtered by `area_of`.
+- Coordinators: referrals to resources of their own organization only. A referral records its
+  resource's organization (`resource_organization`, asked of the resources service when it is
+  made); a referral naming another organization, or none (made before that was recorded), is a
+  403. Their list is filtered by `organization_of`; a micro-wish is claimed only with their own
+  organization's resource (checked in `referrals.flows`). A coordinator token without an
+  organization is refused, naming the missing scope.
+- Alliance reviewers: referrals their department reviews (named in `review_departments`), and
+  within their region when their token has one. A reviewer without a region reviews for their
+  department county-wide — their department's referrals, never others' — and a reviewer
+  without a department is refused, naming the missing scope.
+- Admins: everything.
+"""
 
 from typing import Any
 
@@ -17,6 +28,7 @@ from services.needs.referrals.models import Referral
 from shared.access import Reach, Rule, outside_scope, principal_of, within
 from shared.auth import Principal, Role
 from shared.db import run_read
+from shared.errors import Forbidden
 
 AREA_ROLES = {Role.SOCIAL_WORKER, Role.STATION_LEAD, Role.COUNTY_HUB}
 
@@ -27,6 +39,48 @@ def area_of(request: Request) -> str | None:
     if principal is None or principal.role is Role.ADMIN:
         return None
     return principal.adcode or "-"  # no adcode: an area that matches nothing
+
+
+def organization_of(request: Request) -> str | None:
+    """The organization a coordinator's lists and claims are limited to; None for the others."""
+    principal = principal_of(request.scope)
+    if principal is None or principal.role is not Role.COORDINATOR:
+        return None
+    if not principal.organization:
+        raise missing_scope("organization", principal.role)
+    return principal.organization
+
+
+def missing_scope(what: str, role: Role) -> Forbidden:
+    """The 403 for a token that lacks the scope its role is limited by."""
+    return Forbidden(
+        f"your sign-in names no {what}: a {role.value} acts only within their own {what}",
+        extra={"rule": "scope", "missing": what},
+    )
+
+
+def review_scope(
+    request: Request, department: str | None, region: str | None
+) -> tuple[str | None, str | None]:
+    """The department and region of the review queue a caller may look at: their own (403 for
+    another's). A reviewer without a region sees their department's queue in every region."""
+    principal = principal_of(request.scope)
+    if principal is None or principal.role is Role.ADMIN:
+        return department, region
+    if principal.role is Role.ALLIANCE_REVIEWER:
+        if not principal.department:
+            raise missing_scope("department", principal.role)
+        if department is not None and department != principal.department:
+            raise outside_scope(f"department {department}")
+        department = principal.department
+    area = principal.adcode
+    if area:
+        if region is not None and not within(region, area):
+            raise outside_scope(f"region {region}")
+        region = region or area
+    elif principal.role is not Role.ALLIANCE_REVIEWER:
+        region = "-"  # an area role without an area sees nothing
+    return department, region
 
 
 def _adcode(session: Session, kind: str, key: str) -> str | None:
@@ -62,13 +116,18 @@ async def _named_in_body(request: Request) -> dict[str, str]:
 
 
 async def check(request: Request, principal: Principal, rule: Rule) -> None:
-    """403 when the request names case data outside the caller's area."""
-    if rule.scope is not Reach.STATION:
+    """403 when the request names a record outside the caller's scope (see the module doc)."""
+    if rule.scope in (Reach.NONE, Reach.ANY, Reach.SELF):
         return
-    if principal.role not in AREA_ROLES and not (
-        principal.role is Role.ALLIANCE_REVIEWER and principal.adcode
-    ):
-        return  # coordinators and region-less reviewers: role only (see the module docstring)
+    if principal.role is Role.COORDINATOR:
+        await _check_organization(request, principal)
+    elif principal.role is Role.ALLIANCE_REVIEWER:
+        await _check_review(request, principal)
+    elif principal.role in AREA_ROLES and rule.scope is Reach.STATION:
+        await _check_area(request, principal)
+
+
+async def _check_area(request: Request, principal: Principal) -> None:
     area = principal.adcode
     station = request.query_params.get("station")
     if station is not None and not within(station, area):
@@ -92,6 +151,35 @@ async def check(request: Request, principal: Principal, rule: Rule) -> None:
     for kind, adcode in (await run_read(request.app.state.sessions, adcodes)).items():
         if adcode is not None and not within(adcode, area):
             raise outside_scope(f"this {kind.removesuffix('_id')}")
+
+
+async def _named_referral(request: Request) -> Referral | None:
+    """The referral the path names, if it names one that exists."""
+    referral_id = request.path_params.get("referral_id")
+    if not isinstance(referral_id, str):
+        return None
+    sessions = request.app.state.sessions
+    return await run_read(sessions, lambda s: s.get(Referral, referral_id))
+
+
+async def _check_organization(request: Request, principal: Principal) -> None:
+    if not principal.organization:
+        raise missing_scope("organization", principal.role)
+    referral = await _named_referral(request)
+    if referral is not None and referral.resource_organization != principal.organization:
+        raise outside_scope("this referral's resource")
+
+
+async def _check_review(request: Request, principal: Principal) -> None:
+    if not principal.department:
+        raise missing_scope("department", principal.role)
+    referral = await _named_referral(request)
+    if referral is None:
+        return
+    if principal.department not in (referral.review_departments or []):
+        raise outside_scope(f"this referral (not reviewed by {principal.department})")
+    if principal.adcode and not within(referral.adcode, principal.adcode):
+        raise outside_scope("this referral")
 
 
 async def _body_adcode(request: Request) -> str | None:

@@ -84,6 +84,8 @@ class Person(Base):
     consent_recorded_by: Mapped[str | None] = mapped_column(String(64))
     # "self" or "guardian": under 14, sensitive data needs a guardian's consent (PIPL art. 31).
     consent_given_by: Mapped[str | None] = mapped_column(String(20))
+    # Scopes withdrawn and not given again (PIPL art. 15): what they covered stays stopped.
+    consent_withdrawn: Mapped[list[str]] = mapped_column(JSON, default=list)
     case_status: Mapped[str] = mapped_column(String(20), index=True)
     exit_reason: Mapped[str | None] = mapped_column(String(40))
     case_status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -147,6 +149,25 @@ class PiiAccess(Base):
     purpose: Mapped[str] = mapped_column(String(32))
     fields: Mapped[list[str]] = mapped_column(JSON)
     accessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ConsentWithdrawal(Base):
+    """A person's withdrawal of consent (撤回同意): when, which scopes, who recorded it, what
+    was erased and what became of the case. Ids and codes only: it is the audit entry."""
+
+    __tablename__ = "consent_withdrawal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    scope: Mapped[list[str]] = mapped_column(JSON)
+    withdrawn_on: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    erased: Mapped[list[str]] = mapped_column(JSON)
+    case_status_before: Mapped[str] = mapped_column(String(20))
+    case_status_after: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxEvent(Base, OutboxRecord):

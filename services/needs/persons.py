@@ -1,5 +1,7 @@
-"""Person cases (一人一案): who the person is, consent, the case lifecycle and the tier."""
+"""Person cases (一人一案): who the person is, consent and its withdrawal, the case lifecycle
+and the tier."""
 
+import logging
 import uuid
 from datetime import UTC, date, datetime
 
@@ -7,15 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.needs import privacy, resident_id
-from services.needs.enums import CaseStatus, ConsentScope
-from services.needs.models import Household, OutboxEvent, Person
-from services.needs.schemas import ConsentIn, PersonCreate
+from services.needs.enums import CaseStatus, ConsentScope, ExitReason
+from services.needs.models import ConsentWithdrawal, Household, OutboxEvent, Person
+from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate
 from services.needs.service import get_household_or_raise
+from shared.actor import Actor
 from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
 from shared.crypto import index_of, phone_index
 from shared.errors import FieldError, InvalidTransition, NotFound, ValidationFailed
 from shared.groups import Group
 from shared.outbox import add_event
+
+log = logging.getLogger(__name__)
 
 # 服务申请与退出机制: applied → active → exited; an exited person may apply again.
 CASE_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -63,6 +68,7 @@ def create_person(
         groups=sorted(set(data.groups)),
         disability_grade=data.disability_grade,
         consent_scope=[],
+        consent_withdrawn=[],
         case_status=CaseStatus.APPLIED.value,
         case_status_changed_at=now,
         case_status_changed_by=actor,
@@ -117,13 +123,17 @@ def get_person_or_raise(*, session: Session, person_id: str) -> Person:
     return person
 
 
-def get_household_persons(*, session: Session, household_id: str) -> list[Person]:
-    """The persons of a household, head first."""
+def get_household_persons(
+    *, session: Session, household_id: str, limit: int | None = None, offset: int = 0
+) -> list[Person]:
+    """The persons of a household, head first (one page when `limit` is given)."""
     get_household_or_raise(session=session, household_id=household_id)
     query = (
         select(Person)
         .where(Person.household_id == household_id)
-        .order_by(Person.is_head.desc(), Person.created_at)
+        .order_by(Person.is_head.desc(), Person.created_at, Person.id)
+        .limit(limit)
+        .offset(offset)
     )
     return list(session.scalars(query))
 
@@ -131,13 +141,69 @@ def get_household_persons(*, session: Session, household_id: str) -> list[Person
 def record_consent(
     *, session: Session, person: Person, consent: ConsentIn, actor: str | None
 ) -> Person:
-    """Record the person's informed consent (知情同意): date, scope, who recorded it."""
+    """Record the person's informed consent (知情同意): date, scope, who recorded it. A scope
+    given again after a withdrawal takes effect again; dropping a scope is a withdrawal, with its
+    consequences, so it goes through `withdraw_consent` (422 here)."""
+    scope = sorted({s.value for s in consent.scope})
+    dropped = sorted(set(person.consent_scope or ()) - set(scope))
+    if dropped:
+        raise ValidationFailed.one(
+            "scope",
+            "withdraw_instead",
+            f"{', '.join(dropped)} would be dropped: record a withdrawal of consent "
+            "(POST /persons/{person_id}/consent/withdrawal) instead",
+        )
     person.consent_on = consent.given_on
-    person.consent_scope = sorted({s.value for s in consent.scope})
+    person.consent_scope = scope
     person.consent_recorded_by = consent.recorded_by or actor
     person.consent_given_by = consent.given_by.value
+    person.consent_withdrawn = sorted(set(person.consent_withdrawn or ()) - set(scope))
     _touch(person)
     return person
+
+
+def withdraw_consent(
+    *,
+    session: Session,
+    person: Person,
+    data: ConsentWithdrawalIn,
+    actor: Actor,
+    today: date | None = None,
+) -> ConsentWithdrawal:
+    """The person withdraws consent (PIPL art. 15): processing based on it stops from now on,
+    what was done before stays lawful. Withdrawing `sensitive` erases health and disability
+    data (art. 47); `case_file` exits the case; `case_file` or `referral_sharing` stops matches
+    and referrals. Recorded with date, scope and who, ids and codes only."""
+    scope = sorted({s.value for s in data.scope or ConsentScope})
+    before = person.case_status
+    erased = privacy.erase_sensitive(person) if ConsentScope.SENSITIVE in scope else []
+    person.consent_scope = [s for s in person.consent_scope if s not in scope]
+    person.consent_withdrawn = sorted(set(person.consent_withdrawn or ()) | set(scope))
+    if ConsentScope.CASE_FILE in scope and person.case_status != CaseStatus.EXITED:
+        _exit(person, ExitReason.CONSENT_WITHDRAWN, actor=actor.id)
+    _touch(person)
+    withdrawal = ConsentWithdrawal(
+        person_id=person.id,
+        scope=scope,
+        withdrawn_on=data.withdrawn_on or today or date.today(),
+        recorded_by=data.recorded_by or actor.id,
+        actor_id=actor.id,
+        role=actor.role,
+        erased=erased,
+        case_status_before=before,
+        case_status_after=person.case_status,
+        recorded_at=person.updated_at,
+    )
+    session.add(withdrawal)
+    session.flush()
+    log.info(  # ids and codes only
+        "consent withdrawn: person %s, scope %s, erased %s, by %s",
+        person.id,
+        ",".join(scope),
+        ",".join(erased) or "-",
+        actor.id,
+    )
+    return withdrawal
 
 
 def transition_case(
@@ -165,14 +231,23 @@ def transition_case(
         raise ValidationFailed.one(
             "consent", "required_to_activate", "record consent to the case file first"
         )
-    person.case_status = status
-    person.exit_reason = exit_reason
-    person.case_status_changed_at = _now()
-    person.case_status_changed_by = actor
+    _set_status(person, status, exit_reason, actor=actor)
     if status == CaseStatus.ACTIVE:
         person.active_since = today or date.today()
     _touch(person)
     return person
+
+
+def _exit(person: Person, reason: str, *, actor: str | None) -> None:
+    """Exit the case for `reason` (any case that has not exited yet may)."""
+    _set_status(person, CaseStatus.EXITED, reason, actor=actor)
+
+
+def _set_status(person: Person, status: str, exit_reason: str | None, *, actor: str | None) -> None:
+    person.case_status = status
+    person.exit_reason = exit_reason
+    person.case_status_changed_at = _now()
+    person.case_status_changed_by = actor
 
 
 def change_tier(*, session: Session, person: Person, tier: int, actor: str | None) -> Person:

@@ -2,7 +2,8 @@
 stated purpose, and every such read written to the access log the county hub reviews.
 
 Also the rules of sensitive personal data (PIPL art. 28-31): health and disability data need
-the person's separate consent, and a guardian's for a child under 14.
+the person's separate consent, and a guardian's for a child under 14; and what a withdrawn
+consent stops and erases (art. 15, 47).
 """
 
 import re
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from services.needs.enums import ConsentGiver, ConsentScope
+from services.needs.enums import REFERRALS_NEED_CONSENT, ConsentGiver, ConsentScope
 from services.needs.models import Household, Person, PiiAccess
 from shared.actor import Actor
 from shared.crypto import index_of, phone_index
@@ -23,6 +24,7 @@ from shared.groups import Group
 from shared.masking import mask_id_number, mask_phone
 
 PURPOSE_HEADER = "X-Lianjie-Purpose"
+PURPOSE_MAX_LENGTH = 32  # the access log's column; the longest purpose is far shorter
 
 # Those who work the case face to face. The county hub supervises through the access log and
 # the figures; an administrator runs the system: neither needs a full ID number to do so.
@@ -49,9 +51,16 @@ UNMASKED_FIELDS = ("resident_id", "phone")
 
 
 def purpose_or_none(value: str | None) -> Purpose | None:
-    """The stated purpose, None when none was stated, or a 422 naming the vocabulary."""
-    if value is None or not value.strip():
+    """The stated purpose, None when none was stated, or a 422 naming the rule: a purpose
+    stated blank, longer than any purpose, or outside the vocabulary."""
+    if value is None:
         return None
+    if not value.strip():
+        raise ValidationFailed.one("purpose", "not_blank", "state a purpose or leave it out")
+    if len(value) > PURPOSE_MAX_LENGTH:
+        raise ValidationFailed.one(
+            "purpose", "string_too_long", f"at most {PURPOSE_MAX_LENGTH} characters"
+        )
     try:
         return Purpose(value.strip())
     except ValueError:
@@ -118,8 +127,9 @@ def get_access_log(
     actor_id: str | None = None,
     since: datetime | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[PiiAccess]:
-    """Unmasked reads, newest first, narrowed as asked."""
+    """Unmasked reads, newest first, narrowed as asked, one page."""
     query = select(PiiAccess)
     if person_id is not None:
         query = query.where(PiiAccess.person_id == person_id)
@@ -127,7 +137,8 @@ def get_access_log(
         query = query.where(PiiAccess.actor_id == actor_id)
     if since is not None:
         query = query.where(PiiAccess.accessed_at >= since)
-    query = query.order_by(PiiAccess.accessed_at.desc(), PiiAccess.id.desc()).limit(limit)
+    query = query.order_by(PiiAccess.accessed_at.desc(), PiiAccess.id.desc())
+    query = query.limit(limit).offset(offset)
     return list(session.scalars(query))
 
 
@@ -193,6 +204,20 @@ def check_sensitive_consent(
         )
     if errors:
         raise ValidationFailed(errors)
+
+
+def erase_sensitive(person: Person) -> list[str]:
+    """Erase the person's health and disability data (PIPL art. 47, consent withdrawn): the
+    sensitive groups and the disability grade. Returns the fields that held any."""
+    erased = sensitive_fields(groups=person.groups, disability_grade=person.disability_grade)
+    person.groups = [g for g in person.groups if g not in SENSITIVE_GROUPS]
+    person.disability_grade = None
+    return erased
+
+
+def withdrawn_for_referrals(person: Person) -> list[str]:
+    """The withdrawn scopes that stop matches and referrals for this person (none: go on)."""
+    return sorted(set(person.consent_withdrawn or ()) & REFERRALS_NEED_CONSENT)
 
 
 def reencrypt(*, session: Session) -> int:

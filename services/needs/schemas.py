@@ -16,11 +16,15 @@ from services.needs.enums import (
     Gender,
     NeedStatus,
 )
+from services.needs.privacy import PURPOSE_MAX_LENGTH
 from shared import groups
 from shared.contracts.common import Adcode, CategoryCode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource
 
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+
+ID_MAX_LENGTH = 36  # every record's id is a UUID; imported resources keep ids of at most 36
+MAX_DISTANCE_KM = 20_000  # half the Earth's circumference: no two points are farther apart
 
 
 def _known_group(value: str) -> str:
@@ -61,6 +65,15 @@ Phone = Annotated[str, Field(max_length=20), AfterValidator(_phone)]
 PastDate = Annotated[date, AfterValidator(_not_in_future)]
 ResidentId = Annotated[str, Field(max_length=30), AfterValidator(resident_id.validate)]
 Tier = Annotated[int, Field(ge=1, le=5, description="1 = most intensive care, 5 = lightest")]
+ResourceId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="A resource's id: a UUID, or the id an imported resource kept",
+    ),
+]
 
 
 class HouseholdCreate(BaseModel):
@@ -138,6 +151,9 @@ class PersonOut(BaseModel):
     consent_scope: list[str]
     consent_recorded_by: str | None
     consent_given_by: str | None
+    consent_withdrawn: list[str] = Field(
+        description="Scopes withdrawn and not given again: what they covered has stopped"
+    )
     case_status: str
     exit_reason: str | None
     case_status_changed_at: datetime
@@ -157,9 +173,47 @@ class PiiAccessOut(BaseModel):
     person_id: str
     actor_id: str
     role: str
-    purpose: str
+    purpose: str = Field(max_length=PURPOSE_MAX_LENGTH)
     fields: list[str]
     accessed_at: datetime
+
+
+class ConsentWithdrawalIn(BaseModel):
+    """The person withdraws consent (撤回同意, PIPL art. 15): all of it, or the scopes named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: list[ConsentScope] | None = Field(
+        None,
+        min_length=1,
+        max_length=len(ConsentScope),
+        description="The scopes withdrawn; omit to withdraw every scope",
+    )
+    withdrawn_on: PastDate | None = Field(None, description="When the person said so; today")
+    recorded_by: str | None = Field(None, min_length=1, max_length=64)
+
+
+class ConsentWithdrawalOut(BaseModel):
+    """One withdrawal as recorded: ids and codes only (it is the audit entry)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: str
+    scope: list[str]
+    withdrawn_on: date
+    recorded_by: str | None
+    actor_id: str
+    role: str
+    erased: list[str] = Field(description="Fields whose values were erased (PIPL art. 47)")
+    case_status_before: str
+    case_status_after: str
+    recorded_at: datetime
+
+
+class ConsentWithdrawn(BaseModel):
+    withdrawal: ConsentWithdrawalOut
+    person: PersonOut
 
 
 class CaseTransition(BaseModel):
@@ -219,19 +273,24 @@ class DueVisit(BaseModel):
 
 
 class DueVisitsOut(BaseModel):
+    """One page of the due visits; `overdue`, `upcoming` and `total` count all of them."""
+
     station: str
     as_of: date
     within_days: int
     overdue: int
     upcoming: int
+    total: int
+    limit: int
+    offset: int
     visits: list[DueVisit]
 
 
 class NeedCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    household_id: str = Field(min_length=1, max_length=36)
-    person_id: str | None = Field(None, max_length=36)
+    household_id: str = Field(min_length=1, max_length=ID_MAX_LENGTH)
+    person_id: str | None = Field(None, min_length=1, max_length=ID_MAX_LENGTH)
     category: CategoryCode
     description: str = Field("", max_length=4000)
     urgency: Urgency = 3
@@ -295,8 +354,8 @@ class MatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int | None = Field(None, ge=1, le=100)
-    max_distance_km: float | None = Field(None, gt=0)
-    exclude: list[str] = Field(default_factory=list, max_length=500)
+    max_distance_km: float | None = Field(None, gt=0, le=MAX_DISTANCE_KM)
+    exclude: list[ResourceId] = Field(default_factory=list, max_length=500)
 
 
 class MatchesOut(BaseModel):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.needs import address, privacy
 from services.needs.address import LocationPrecision
-from services.needs.enums import CLOSED_NEED_STATES, NeedStatus
+from services.needs.enums import CLOSED_NEED_STATES, ConsentScope, NeedStatus
 from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
 from services.needs.schemas import HouseholdCreate, MatchRequest, NeedCreate, NeedUpdate
 from shared import groups as shared_groups
@@ -96,6 +96,12 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
             raise ValidationFailed.one(
                 "person_id", "in_household", "no person with this id in the household"
             )
+        if ConsentScope.CASE_FILE in (person.consent_withdrawn or ()):
+            raise ValidationFailed.one(
+                "person_id",
+                "consent_withdrawn",
+                "the person withdrew consent to the case file: record consent again first",
+            )
     if data.location is not None:
         lat, lon = data.location.lat, data.location.lon
     elif household.lat is not None and household.lon is not None:
@@ -177,13 +183,17 @@ def set_need_status(
     return need
 
 
-def get_need_history(*, session: Session, need_id: str) -> list[NeedStatusChange]:
-    """Every status change of a need, oldest first."""
+def get_need_history(
+    *, session: Session, need_id: str, limit: int | None = None, offset: int = 0
+) -> list[NeedStatusChange]:
+    """The status changes of a need, oldest first (one page when `limit` is given)."""
     get_need_or_raise(session=session, need_id=need_id)
     query = (
         select(NeedStatusChange)
         .where(NeedStatusChange.need_id == need_id)
         .order_by(NeedStatusChange.id)
+        .limit(limit)
+        .offset(offset)
     )
     return list(session.scalars(query))
 
@@ -191,8 +201,10 @@ def get_need_history(*, session: Session, need_id: str) -> list[NeedStatusChange
 def match_request(
     *, session: Session, need_id: str, request: MatchRequest, default_k: int
 ) -> RankRequest:
-    """What to ask the matcher for a need, with the groups of its person for eligibility."""
+    """What to ask the matcher for a need, with the groups of its person for eligibility;
+    409 when the person withdrew the consent matches and referrals rest on."""
     need = get_need_or_raise(session=session, need_id=need_id)
+    check_takes_referrals(session=session, need=need)
     person = session.get(Person, need.person_id) if need.person_id is not None else None
     groups: list[str] = []
     if person is not None:
@@ -204,6 +216,19 @@ def match_request(
         )
     known = personal_data_of(session=session, need=need)
     return rank_request(need=need, request=request, default_k=default_k, groups=groups, known=known)
+
+
+def check_takes_referrals(*, session: Session, need: Need) -> None:
+    """Raise Conflict (409) when the need's person withdrew consent to the case file or to
+    referral sharing (PIPL art. 15): no matches, no referrals until given again."""
+    person = session.get(Person, need.person_id) if need.person_id is not None else None
+    withdrawn = privacy.withdrawn_for_referrals(person) if person is not None else []
+    if withdrawn:
+        raise Conflict(
+            f"the need's person withdrew consent ({', '.join(withdrawn)}): no matches or "
+            "referrals until consent is given again",
+            extra={"rule": "consent_withdrawn", "withdrawn": withdrawn},
+        )
 
 
 def personal_data_of(*, session: Session, need: Need) -> list[str]:

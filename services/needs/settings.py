@@ -23,6 +23,13 @@ class NeedsSettings(ServiceSettings):
     due_window_days: int = Field(
         14, ge=0, le=366, description="How far ahead GET /visits/due looks by default"
     )
+    page_size_max: int = Field(
+        200,
+        ge=1,
+        le=1000,
+        description="The largest page (`limit`) a list answers: persons, visits, visits due, "
+        "need history, access log, referrals",
+    )
 
     @field_validator("tier_follow_up_days")
     @classmethod

@@ -57,12 +57,16 @@ def record_visit(
     return visit
 
 
-def get_person_visits(*, session: Session, person_id: str) -> list[Visit]:
-    """A case's visits, latest first."""
+def get_person_visits(
+    *, session: Session, person_id: str, limit: int | None = None, offset: int = 0
+) -> list[Visit]:
+    """A case's visits, latest first (one page when `limit` is given)."""
     query = (
         select(Visit)
         .where(Visit.person_id == person_id)
-        .order_by(Visit.visited_on.desc(), Visit.created_at.desc())
+        .order_by(Visit.visited_on.desc(), Visit.created_at.desc(), Visit.id)
+        .limit(limit)
+        .offset(offset)
     )
     return list(session.scalars(query))
 

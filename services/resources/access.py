@@ -6,8 +6,15 @@ from shared.auth import Role
 
 COORD, HUB = Role.COORDINATOR, Role.COUNTY_HUB
 
-READ = rule(*ALL_ROLES, scope=Reach.ANY, note="the resource library is no secret")
+READ = rule(
+    *ALL_ROLES, scope=Reach.ANY, note="the library is no secret; contacts masked (privacy.py)"
+)
 OWN = rule(COORD, scope=Reach.ORGANIZATION, note="resources of the coordinator's organization")
+IMPORT = rule(
+    COORD,
+    scope=Reach.ORGANIZATION,
+    note="every row of the coordinator's organization, else nothing is imported",
+)
 
 POLICY = Policy(
     "resources",
@@ -15,10 +22,20 @@ POLICY = Policy(
         ("POST", "/resources"): OWN,
         ("GET", "/resources"): READ,
         ("GET", "/resources/duplicates"): rule(COORD, HUB, scope=Reach.ANY, note="for review"),
-        ("GET", "/resources/export"): rule(COORD, HUB, scope=Reach.ANY, note="whole library"),
-        ("POST", "/resources/import"): OWN,
-        ("POST", "/resources/import/rows"): OWN,
-        ("GET", "/resources/{resource_id}"): READ,
+        ("GET", "/resources/export"): rule(
+            COORD, HUB, scope=Reach.ANY, note="whole library; contacts in full only with ?purpose="
+        ),
+        ("POST", "/resources/import"): IMPORT,
+        ("POST", "/resources/import/rows"): IMPORT,
+        ("GET", "/resources/{resource_id}"): rule(
+            *ALL_ROLES,
+            scope=Reach.ANY,
+            note="contact in full with ?purpose= for social worker, station lead, county hub, "
+            "coordinator (own organization); logged",
+        ),
+        ("GET", "/access-log"): rule(
+            HUB, scope=Reach.ANY, note="unmasked reads of contacts (privacy.py), for review"
+        ),
         ("PUT", "/resources/{resource_id}"): OWN,
         ("PATCH", "/resources/{resource_id}"): OWN,
         ("POST", "/resources/{resource_id}/deactivate"): OWN,

@@ -2,16 +2,27 @@
 
 import asyncio
 import re
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import capacity, importing, service
+from services.resources import capacity, importing, privacy, service
 from services.resources.importing import FileFormat, ImportReport, ImportRow
 from services.resources.models import Resource
-from services.resources.schemas import ResourceCreate, ResourceOut, ResourcePage, ResourcePatch
+from services.resources.schemas import (
+    ContactAccessOut,
+    ResourceCreate,
+    ResourceOut,
+    ResourcePage,
+    ResourcePatch,
+)
 from shared import taxonomy
+from shared.access_log import PURPOSE_HEADER, check_log_reader
+from shared.actor import Actor, actor_from_request
 from shared.contracts.resources import CapacityReply, CapacityRequest, ResourceKind
 from shared.db import run_in_transaction, run_read
 from shared.errors import PreconditionFailed, ValidationFailed
@@ -28,10 +39,27 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions  # type: ignore[no-any-return]
 
 
-def _out(resource: Resource, response: Response) -> ResourceOut:
-    out = ResourceOut.model_validate(resource)
+def _shown(resource: Resource, *, unmasked: bool = False) -> ResourceOut:
+    """The resource as an answer shows it: its contact masked unless `unmasked`."""
+    shown = privacy.shown(resource, unmasked=unmasked)
+    return ResourceOut.model_validate(resource).model_copy(update={"masked": not unmasked, **shown})
+
+
+def _out(resource: Resource, response: Response, *, unmasked: bool = False) -> ResourceOut:
+    out = _shown(resource, unmasked=unmasked)
     response.headers["ETag"] = f'"{out.version}"'
     return out
+
+
+def _purpose(
+    request: Request,
+    purpose: str | None = Query(
+        None,
+        description="Why you need the contact in full (referral, verification, upkeep); "
+        f"also the {PURPOSE_HEADER} header. The read is logged.",
+    ),
+) -> privacy.Purpose | None:
+    return privacy.purpose_or_none(purpose or request.headers.get(PURPOSE_HEADER))
 
 
 def _expected_version(if_match: str | None) -> int | None:
@@ -95,13 +123,7 @@ async def list_resources(
         flagged=flagged,
     )
     limit = min(limit, request.app.state.settings.page_size_max)
-
-    def work(s: Session) -> ResourcePage:
-        rows, total = service.get_all(session=s, where=where, limit=limit, offset=offset)
-        items = [ResourceOut.model_validate(r) for r in rows]
-        return ResourcePage(items=items, total=total, limit=limit, offset=offset)
-
-    return await run_read(_sessions(request), work)
+    return await _page(request, where, limit, offset)
 
 
 @router.get("/resources/duplicates", response_model=ResourcePage)
@@ -111,21 +133,38 @@ async def list_duplicates(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
     """Resources flagged as possibly registered twice (see `duplicate_of`), for review."""
-    where = service.ListFilter(flagged=True)
+    return await _page(request, service.ListFilter(flagged=True), limit, offset)
+
+
+async def _page(
+    request: Request, where: service.ListFilter, limit: int, offset: int
+) -> ResourcePage:
+    """One page of the resources `where` selects, contacts masked."""
 
     def work(s: Session) -> ResourcePage:
         rows, total = service.get_all(session=s, where=where, limit=limit, offset=offset)
-        items = [ResourceOut.model_validate(r) for r in rows]
+        items = [_shown(r) for r in rows]
         return ResourcePage(items=items, total=total, limit=limit, offset=offset)
 
     return await run_read(_sessions(request), work)
 
 
 @router.get("/resources/export")
-async def export_resources(request: Request, format: FileFormat = "hsds-json") -> Response:
-    """Every resource as our CSV template, HSDS 3.1 JSON, or a zipped HSDS data package."""
-    content = await run_read(
-        _sessions(request), lambda s: importing.export(session=s, file_format=format)
+async def export_resources(
+    request: Request,
+    format: FileFormat = "hsds-json",
+    purpose: privacy.Purpose | None = Depends(_purpose),
+    actor: Actor = Depends(actor_from_request),
+) -> Response:
+    """Every resource as our CSV template, HSDS 3.1 JSON, or a zipped HSDS data package.
+    Contacts are masked; with a purpose, in full (a coordinator: their organization's) and
+    logged. Importing a masked file back keeps the contacts it did not show."""
+    unmasked = purpose is not None and privacy.may_unmask(actor=actor, purpose=purpose)
+    content = await run_in_transaction(
+        _sessions(request),
+        lambda s: importing.export(
+            session=s, file_format=format, actor=actor, purpose=purpose if unmasked else None
+        ),
     )
     disposition = f'attachment; filename="{FILE_NAMES[format]}"'
     return Response(
@@ -136,7 +175,8 @@ async def export_resources(request: Request, format: FileFormat = "hsds-json") -
 @router.post("/resources/import", response_model=ImportReport)
 async def import_file(request: Request, format: FileFormat | None = None) -> ImportReport:
     """Import a file sent as the request body (CSV, HSDS JSON or zipped HSDS package; the
-    format is detected when not given). Each row is its own transaction."""
+    format is detected when not given). Each row is its own transaction; a coordinator's
+    file with any row of another organization is refused whole (403 naming the rows)."""
     rows = importing.read_rows(await request.body(), format)
     return await _import(request, rows)
 
@@ -150,16 +190,70 @@ async def import_rows(
 
 
 async def _import(request: Request, rows: list[ImportRow]) -> ImportReport:
+    actor = actor_from_request(request)
     return await asyncio.to_thread(
-        lambda: importing.import_rows(sessions=_sessions(request), rows=rows)
+        lambda: importing.import_rows(sessions=_sessions(request), rows=rows, actor=actor)
     )
 
 
 @router.get("/resources/{resource_id}", response_model=ResourceOut)
-async def get_resource(resource_id: str, request: Request, response: Response) -> ResourceOut:
+async def get_resource(
+    resource_id: str,
+    request: Request,
+    response: Response,
+    purpose: privacy.Purpose | None = Depends(_purpose),
+    actor: Actor = Depends(actor_from_request),
+) -> ResourceOut:
+    """A resource; its contact in full only with a purpose (the read is logged)."""
+    if purpose is None or not privacy.may_unmask(actor=actor, purpose=purpose):
+        return await run_read(
+            _sessions(request),
+            lambda s: _out(service.get_or_raise(session=s, resource_id=resource_id), response),
+        )
+
+    def work(s: Session) -> ResourceOut:
+        resource = service.get_or_raise(session=s, resource_id=resource_id)
+        privacy.check_reaches(actor, resource)
+        privacy.record_access(session=s, actor=actor, purpose=purpose, resources=[resource])
+        return _out(resource, response, unmasked=True)
+
+    return await run_in_transaction(_sessions(request), work)
+
+
+@router.get("/access-log", response_model=list[ContactAccessOut])
+async def get_access_log(
+    request: Request,
+    resource_id: str | None = Query(None, max_length=36),
+    actor_id: str | None = Query(None, max_length=64),
+    since: datetime | None = Query(None, description="Reads at or after this time"),
+    limit: int = Query(100, ge=1, le=1000),
+    actor: Actor = Depends(actor_from_request),
+) -> list[ContactAccessOut]:
+    """Every unmasked read of a resource's contact, newest first: for the county hub's review."""
+    check_log_reader(actor)
     return await run_read(
         _sessions(request),
-        lambda s: _out(service.get_or_raise(session=s, resource_id=resource_id), response),
+        lambda s: [
+            ContactAccessOut.model_validate(row)
+            for row in privacy.get_access_log(
+                session=s, resource_id=resource_id, actor_id=actor_id, since=since, limit=limit
+            )
+        ],
+    )
+
+
+async def _change(
+    request: Request,
+    response: Response,
+    if_match: str | None,
+    change: Callable[..., Resource],
+) -> ResourceOut:
+    """Run `change(session=…, expected_version=…)`, the version the If-Match names, in one
+    transaction, and answer with the resource it leaves."""
+    expected = _expected_version(if_match)
+    return await run_in_transaction(
+        _sessions(request),
+        lambda s: _out(change(session=s, expected_version=expected), response),
     )
 
 
@@ -172,16 +266,8 @@ async def replace_resource(
     if_match: IfMatch = None,
 ) -> ResourceOut:
     """Replace a resource; with If-Match, a stale version is refused with 412."""
-    expected = _expected_version(if_match)
-    return await run_in_transaction(
-        _sessions(request),
-        lambda s: _out(
-            service.update(
-                session=s, resource_id=resource_id, data=body, expected_version=expected
-            ),
-            response,
-        ),
-    )
+    change = partial(service.update, resource_id=resource_id, data=body)
+    return await _change(request, response, if_match, change)
 
 
 @router.patch("/resources/{resource_id}", response_model=ResourceOut)
@@ -193,16 +279,8 @@ async def patch_resource(
     if_match: IfMatch = None,
 ) -> ResourceOut:
     """Change some fields; with If-Match, a stale version is refused with 412."""
-    expected = _expected_version(if_match)
-    return await run_in_transaction(
-        _sessions(request),
-        lambda s: _out(
-            service.patch(
-                session=s, resource_id=resource_id, changes=body, expected_version=expected
-            ),
-            response,
-        ),
-    )
+    change = partial(service.patch, resource_id=resource_id, changes=body)
+    return await _change(request, response, if_match, change)
 
 
 @router.post("/resources/{resource_id}/deactivate", response_model=ResourceOut)
@@ -210,14 +288,8 @@ async def deactivate_resource(
     resource_id: str, request: Request, response: Response, if_match: IfMatch = None
 ) -> ResourceOut:
     """Take a resource out of matching (the matcher drops it)."""
-    expected = _expected_version(if_match)
-    return await run_in_transaction(
-        _sessions(request),
-        lambda s: _out(
-            service.deactivate(session=s, resource_id=resource_id, expected_version=expected),
-            response,
-        ),
-    )
+    change = partial(service.deactivate, resource_id=resource_id)
+    return await _change(request, response, if_match, change)
 
 
 @router.post("/resources/{resource_id}/activate", response_model=ResourceOut)
@@ -225,14 +297,8 @@ async def activate_resource(
     resource_id: str, request: Request, response: Response, if_match: IfMatch = None
 ) -> ResourceOut:
     """Bring a deactivated resource back into matching."""
-    expected = _expected_version(if_match)
-    return await run_in_transaction(
-        _sessions(request),
-        lambda s: _out(
-            service.activate(session=s, resource_id=resource_id, expected_version=expected),
-            response,
-        ),
-    )
+    change = partial(service.activate, resource_id=resource_id)
+    return await _change(request, response, if_match, change)
 
 
 @router.post("/resources/{resource_id}/duplicate/dismiss", response_model=ResourceOut)

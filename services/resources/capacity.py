@@ -17,13 +17,14 @@ Rules
 """
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.resources.models import Reservation, Resource
-from services.resources.publication import announce, now_utc, touch
+from services.resources.publication import announce, now_utc
 from shared.contracts.resources import (
     CapacityMode,
     CapacityReply,
@@ -134,19 +135,25 @@ def promote_waitlist(*, session: Session, resource_id: str) -> int:
 
 def reserve(*, session: Session, resource_id: str, referral_id: str, units: int) -> Reservation:
     """Hold `units` for a referral. The same referral twice holds once; never overbooks."""
+    return _reserve(session, resource_id, referral_id, units)[0]
+
+
+def _reserve(
+    session: Session, resource_id: str, referral_id: str, units: int
+) -> tuple[Reservation, Resource]:
+    # The row lock the conditional UPDATE takes is held until commit, and every reservation
+    # of a popular resource queues behind it: so one statement takes the units, counts the
+    # change and returns the resource; then come the reservation, one count and the outbox
+    # row. The resource is returned too, so the reply needs no second read of it.
     existing = _reservation(session, referral_id)
     if existing is not None:
-        return _same_or_conflict(existing, resource_id, units)
-    resource = _resource_or_raise(session, resource_id)
-    if not resource.active:
-        raise Conflict(f"resource {resource_id} is not active")
+        return _same_or_conflict(existing, resource_id, units), _resource_or_raise(
+            session, resource_id
+        )
     state = ReservationState.RESERVED
-    if not _take(session, resource_id, units):
-        if resource.capacity_mode != CapacityMode.WAITLIST.value:
-            raise CapacityExhausted(
-                f"resource {resource_id} has fewer than {units} units left",
-                extra={"reason": "no_capacity"},
-            )
+    resource = _take_and_touch(session, resource_id, units)
+    if resource is None:
+        resource = _waitlisted_or_raise(session, resource_id, units)
         state = ReservationState.WAITLISTED
     reservation = Reservation(
         resource_id=resource_id,
@@ -161,8 +168,48 @@ def reserve(*, session: Session, resource_id: str, referral_id: str, units: int)
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"referral {referral_id} was reserved concurrently; retry") from exc
-    _after_change(session, resource)
-    return reservation
+    announce(session=session, resource=resource)
+    return reservation, resource
+
+
+def _take_and_touch(session: Session, resource_id: str, units: int) -> Resource | None:
+    """Take `units` of an active resource and count the change, in one conditional UPDATE;
+    the resource as it now is, or None when it is missing, inactive or short of units."""
+    return _touched(
+        session,
+        resource_id,
+        Resource.active.is_(True),
+        Resource.capacity_remaining >= units,
+        capacity_remaining=Resource.capacity_remaining - units,
+    )
+
+
+def _touched(
+    session: Session, resource_id: str, *where: ColumnElement[bool], **values: Any
+) -> Resource | None:
+    # The version grows in SQL, under the row lock: two concurrent changes never announce
+    # the same version (the matcher would keep whichever came first).
+    return session.scalars(
+        update(Resource)
+        .where(Resource.id == resource_id, *where)
+        .values(version=Resource.version + 1, updated_at=now_utc(), **values)
+        .returning(Resource)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    ).first()
+
+
+def _waitlisted_or_raise(session: Session, resource_id: str, units: int) -> Resource:
+    """Why no units were taken: a missing or inactive resource, or no capacity (409); a
+    resource that keeps a waitlist takes the referral on it (its version still grows)."""
+    resource = _resource_or_raise(session, resource_id)
+    if not resource.active:
+        raise Conflict(f"resource {resource_id} is not active")
+    if resource.capacity_mode != CapacityMode.WAITLIST.value:
+        raise CapacityExhausted(
+            f"resource {resource_id} has fewer than {units} units left",
+            extra={"reason": "no_capacity"},
+        )
+    return _touched(session, resource_id) or resource
 
 
 def release(*, session: Session, resource_id: str, referral_id: str) -> Reservation:
@@ -221,9 +268,7 @@ def reset_due_capacity(*, session: Session, now: datetime) -> list[str]:
 
 def _after_change(session: Session, resource: Resource) -> None:
     session.flush()
-    session.refresh(resource)
-    touch(resource)
-    announce(session=session, resource=resource)
+    announce(session=session, resource=_touched(session, resource.id) or resource)
 
 
 def _reservation(session: Session, referral_id: str) -> Reservation | None:
@@ -260,13 +305,11 @@ def capacity_reply(reservation: Reservation, resource: Resource) -> CapacityRepl
 def apply_capacity(*, session: Session, operation: str, request: CapacityRequest) -> CapacityReply:
     """Reserve, release or consume, answering with the contract's reply."""
     if operation == "reserve":
-        reservation = reserve(
-            session=session,
-            resource_id=request.resource_id,
-            referral_id=request.referral_id,
-            units=request.units,
+        reservation, resource = _reserve(
+            session, request.resource_id, request.referral_id, request.units
         )
-    elif operation == "release":
+        return capacity_reply(reservation, resource)
+    if operation == "release":
         reservation = release(
             session=session, resource_id=request.resource_id, referral_id=request.referral_id
         )

@@ -1,20 +1,24 @@
-"""What the resources service does on NATS: it answers capacity requests.
+"""What the resources service does on NATS: it answers capacity requests and resource cards.
 
 Resource state goes out through the outbox (`publication.announce`), one subject per resource.
 """
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import capacity
+from services.resources import capacity, service
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
     CAPACITY_RELEASE,
     CAPACITY_RESERVE,
+    RESOURCE_CARD,
     RESOURCES_QUEUE,
     CapacityReply,
     CapacityRequest,
+    ResourceCard,
+    ResourceCardRequest,
+    ResourceKind,
 )
-from shared.db import run_in_transaction
+from shared.db import run_in_transaction, run_read
 from shared.messaging import Bus
 
 CAPACITY_SUBJECTS = {
@@ -25,7 +29,7 @@ CAPACITY_SUBJECTS = {
 
 
 async def serve_capacity(bus: Bus, sessions: sessionmaker[Session]) -> None:
-    """Answer reserve/release/consume in the `resources` queue group."""
+    """Answer reserve/release/consume, and resource cards, in the `resources` queue group."""
     for operation, subject in CAPACITY_SUBJECTS.items():
 
         async def handle(request: CapacityRequest, operation: str = operation) -> CapacityReply:
@@ -37,3 +41,24 @@ async def serve_capacity(bus: Bus, sessions: sessionmaker[Session]) -> None:
         await bus.serve(
             subject, queue=RESOURCES_QUEUE, request_type=CapacityRequest, handler=handle
         )
+
+    async def card(request: ResourceCardRequest) -> ResourceCard:
+        return await run_read(
+            sessions, lambda s: card_of(session=s, resource_id=request.resource_id)
+        )
+
+    await bus.serve(
+        RESOURCE_CARD, queue=RESOURCES_QUEUE, request_type=ResourceCardRequest, handler=card
+    )
+
+
+def card_of(*, session: Session, resource_id: str) -> ResourceCard:
+    """Who offers a resource, as a referral records it (404 when there is no such resource)."""
+    resource = service.get_or_raise(session=session, resource_id=resource_id)
+    return ResourceCard(
+        resource_id=resource.id,
+        name=resource.name,
+        kind=ResourceKind(resource.kind),
+        organization=resource.organization,
+        active=resource.active,
+    )

@@ -1,6 +1,11 @@
 """Bulk import: rows from a CSV or HSDS file become resources, each row in its own transaction,
 and every row gets a line in the report (accepted, updated, flagged duplicate, or rejected
-with the field and rule it broke). A bad row never leaves half a resource behind."""
+with the field and rule it broke). A bad row never leaves half a resource behind.
+
+One rule refuses the whole import instead: a coordinator imports only their own organization's
+resources. Every row is checked before any is written, so a file with one row of another
+organization (or updating another organization's resource) writes nothing (403, naming each
+such row and field)."""
 
 import csv
 import zipfile
@@ -9,13 +14,16 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import csv_io, hsds, service
+from services.resources import csv_io, hsds, privacy, service
 from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
+from shared.actor import Actor
+from shared.auth import Role
 from shared.db import transaction
-from shared.errors import DomainError, FieldError, ValidationFailed, field_errors
+from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
 
 FileFormat = Literal["csv", "hsds-json", "hsds-zip"]
 MAX_ID_LENGTH = 36  # resource ids are UUIDs
@@ -99,17 +107,20 @@ def _read_rows(content: bytes, chosen: FileFormat) -> list[ImportRow]:
 def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
     """Validate one row and add it, or update the resource with its id; raises on a bad row."""
     errors = []
-    try:
-        data = ResourceCreate.model_validate(row.data)
-    except ValidationError as exc:
-        errors = field_errors(list(exc.errors()))
     if row.resource_id is not None and len(row.resource_id) > MAX_ID_LENGTH:
         errors.append(FieldError("id", "string_too_long", f"at most {MAX_ID_LENGTH} characters"))
+    existing = session.get(Resource, row.resource_id) if row.resource_id and not errors else None
+    body, masked = privacy.unmask_kept(row.data, existing)
+    errors += masked
+    try:
+        data = ResourceCreate.model_validate(body)
+    except ValidationError as exc:
+        masked_fields = {e.field for e in masked}
+        errors += [e for e in field_errors(list(exc.errors())) if e.field not in masked_fields]
     if row.capacity_available is not None and row.capacity_available < 0:
         errors.append(FieldError("capacity.available", "greater_than_equal", "at least 0"))
     if errors:
         raise ValidationFailed(errors)
-    existing = session.get(Resource, row.resource_id) if row.resource_id else None
     if existing is not None:
         resource = service.update(
             session=session, resource_id=existing.id, data=data, expected_version=None
@@ -132,18 +143,61 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
     )
 
 
+def check_organization(*, session: Session, rows: list[ImportRow], actor: Actor | None) -> None:
+    """Forbidden, naming every row and field, when a coordinator's rows name another
+    organization or would update another organization's resource (other roles: any)."""
+    if actor is None or actor.role != Role.COORDINATOR.value:
+        return
+    own = actor.organization
+    owners = _owners(session, [row.resource_id for row in rows if row.resource_id])
+    outside = []
+    for row in rows:
+        named = row.data.get("organization")
+        if not own or named != own:
+            outside.append(_outside(row, "organization", f"organization {named!r}"))
+        elif row.resource_id in owners and owners[row.resource_id] != own:
+            outside.append(_outside(row, "id", f"resource {row.resource_id}"))
+    if outside:
+        refs = ", ".join(f"{e['ref']} ({e['field']})" for e in outside)
+        raise Forbidden(
+            f"rows outside your organization, nothing was imported: {refs}",
+            extra={"rule": "scope", "errors": outside},
+        )
+
+
+def _owners(session: Session, ids: list[str]) -> dict[str, str | None]:
+    """The organization of each resource among `ids` that exists."""
+    if not ids:
+        return {}
+    query = select(Resource.id, Resource.organization).where(Resource.id.in_(ids))
+    return {resource_id: organization for resource_id, organization in session.execute(query)}
+
+
+def _outside(row: ImportRow, field: str, what: str) -> dict[str, str]:
+    message = f"{what} is outside your jurisdiction"
+    return {"ref": row.ref, "field": field, "rule": "scope", "message": message}
+
+
 def import_rows(
     *,
     sessions: sessionmaker[Session],
     rows: list[ImportRow],
+    actor: Actor | None = None,
     on_row: Callable[[RowOutcome], None] | None = None,
 ) -> ImportReport:
-    """Import every row in its own transaction and report on each."""
+    """Check the actor's organization on every row first (all or nothing), then import
+    every row in its own transaction and report on each."""
+    with sessions() as session:
+        check_organization(session=session, rows=rows, actor=actor)
     report = ImportReport()
     for row in rows:
         try:
             with transaction(sessions) as session:
+                # Again in the row's transaction: a resource created since the first check.
+                check_organization(session=session, rows=[row], actor=actor)
                 outcome = import_row(session=session, row=row)
+        except Forbidden:
+            raise
         except ValidationFailed as exc:
             outcome = _rejected(row, exc.errors)
         except DomainError as exc:
@@ -163,9 +217,25 @@ def _rejected(row: ImportRow, errors: list[FieldError]) -> RowOutcome:
     )
 
 
-def export(*, session: Session, file_format: FileFormat) -> bytes:
-    """Every resource in one file of the chosen format."""
+def export(
+    *,
+    session: Session,
+    file_format: FileFormat,
+    actor: Actor | None = None,
+    purpose: privacy.Purpose | None = None,
+) -> bytes:
+    """Every resource in one file of the chosen format. Contacts are masked unless a purpose
+    is given (checked by the caller): then those the actor reaches are in full, and logged."""
     resources = list(service.get_all(session=session, where=service.ListFilter(), limit=10**9)[0])
+    full = [r for r in resources if actor and purpose and privacy.reaches(actor, r)]
+    if actor is not None and purpose is not None:
+        privacy.record_access(session=session, actor=actor, purpose=purpose, resources=full)
+    # Detached, the masked values below can never be flushed over the stored contacts.
+    session.expunge_all()
+    unmasked = {r.id for r in full}
+    for resource in resources:
+        for field, value in privacy.shown(resource, unmasked=resource.id in unmasked).items():
+            setattr(resource, field, value)
     if file_format == "csv":
         return csv_io.write(resources)
     services = [hsds.service_from_resource(r) for r in resources]

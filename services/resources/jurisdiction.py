@@ -1,6 +1,7 @@
 """Jurisdiction in the resources service: a coordinator registers and changes only resources of
 their own organization (the resource's `organization` field). Reading the library is open to
-every signed-in role. Imports are checked by role only for now (see docs/access.md)."""
+every signed-in role. An import is checked row by row once its file is read
+(`importing.check_organization`)."""
 
 from typing import Any
 

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.access_log import AccessLogRecord
 from shared.crypto import EncryptedText
 from shared.idempotency import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
@@ -74,3 +75,12 @@ class OutboxEvent(Base, OutboxRecord):
 
 class IdempotencyKey(Base, IdempotencyRecord):
     __tablename__ = "idempotency_key"
+
+
+class ContactAccess(Base, AccessLogRecord):
+    """One unmasked read of a resource's contact name or phone (a volunteer's own mobile):
+    who, in which role, why, which fields. The county hub reviews these (`GET /access-log`)."""
+
+    __tablename__ = "contact_access"
+
+    resource_id: Mapped[str] = mapped_column(String(36), index=True)

@@ -26,16 +26,19 @@ def touch(resource: Resource) -> None:
     resource.updated_at = now_utc()
 
 
-def count_reservations(*, session: Session, resource_id: str, state: ReservationState) -> int:
-    """How many referrals are in `state` on this resource."""
-    query = select(func.count()).where(
-        Reservation.resource_id == resource_id, Reservation.state == state.value
-    )
-    return int(session.scalar(query) or 0)
+def count_reservations(*, session: Session, resource_id: str) -> dict[ReservationState, int]:
+    """How many referrals are open (reserved) and waitlisted on this resource, in one query."""
+    query = select(
+        func.count().filter(Reservation.state == ReservationState.RESERVED.value),
+        func.count().filter(Reservation.state == ReservationState.WAITLISTED.value),
+    ).where(Reservation.resource_id == resource_id)
+    row = session.execute(query).one()
+    return {ReservationState.RESERVED: int(row[0]), ReservationState.WAITLISTED: int(row[1])}
 
 
 def public_state(*, session: Session, resource: Resource) -> ResourceUpserted:
     """The resource as the matcher sees it: no contact name, no phone."""
+    counts = count_reservations(session=session, resource_id=resource.id)
     return ResourceUpserted(
         resource_id=resource.id,
         version=resource.version,
@@ -54,12 +57,8 @@ def public_state(*, session: Session, resource: Resource) -> ResourceUpserted:
         capacity_unit=resource.capacity_unit,
         capacity_mode=CapacityMode(resource.capacity_mode),
         capacity_period=resource.capacity_period,
-        open_referrals=count_reservations(
-            session=session, resource_id=resource.id, state=ReservationState.RESERVED
-        ),
-        waitlisted=count_reservations(
-            session=session, resource_id=resource.id, state=ReservationState.WAITLISTED
-        ),
+        open_referrals=counts[ReservationState.RESERVED],
+        waitlisted=counts[ReservationState.WAITLISTED],
         active=resource.active,
         updated_at=resource.updated_at,
     )

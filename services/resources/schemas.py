@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from shared.contracts.common import Adcode, CategoryCode, GeoPoint
+from shared.access_log import AccessLogOut
+from shared.contracts.common import Adcode, CategoryCode, FiniteFloat, GeoPoint
 from shared.contracts.resources import CapacityMode, ResourceKind
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -61,7 +62,7 @@ class ResourceCreate(BaseModel):
     categories: list[CategoryCode] = Field(min_length=1, max_length=20)
     description: str = Field("", max_length=4000)
     location: GeoPoint
-    radius_km: float | None = Field(None, gt=0, le=5000, description="Service radius")
+    radius_km: FiniteFloat | None = Field(None, gt=0, le=5000, description="Service radius")
     adcodes: list[Adcode] = Field(default_factory=list, max_length=500)
     eligible_groups: list[str] = Field(default_factory=list, max_length=50)
     capacity: CapacityIn
@@ -101,7 +102,7 @@ class ResourcePatch(BaseModel):
     categories: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=20)
     description: str | None = Field(None, max_length=4000)
     location: dict[str, object] | None = None
-    radius_km: float | None = None
+    radius_km: FiniteFloat | None = None
     adcodes: list[str] | None = None
     eligible_groups: list[str] | None = None
     capacity: dict[str, object] | None = None
@@ -120,9 +121,9 @@ class ResourceOut(BaseModel):
     organization: str | None
     categories: list[str]
     description: str
-    lat: float
-    lon: float
-    radius_km: float | None
+    lat: FiniteFloat
+    lon: FiniteFloat
+    radius_km: FiniteFloat | None
     adcodes: list[str]
     eligible_groups: list[str]
     capacity_total: int
@@ -136,6 +137,7 @@ class ResourceOut(BaseModel):
     available_until: date | None
     contact_name: str | None
     contact_phone: str | None
+    masked: bool = Field(True, description="Contact masked; in full only with ?purpose= (logged)")
     verified: bool
     active: bool
     duplicate_of: str | None
@@ -151,3 +153,9 @@ class ResourcePage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class ContactAccessOut(AccessLogOut):
+    """One unmasked read of a resource's contact."""
+
+    resource_id: str

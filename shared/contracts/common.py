@@ -7,8 +7,12 @@ from pydantic_core import PydanticCustomError
 
 from shared import divisions, geo, taxonomy
 
-Latitude = Annotated[float, Field(ge=-90, le=90, description="WGS-84 latitude")]
-Longitude = Annotated[float, Field(ge=-180, le=180, description="WGS-84 longitude")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+"""Every float of a contract: JSON has no NaN or Infinity, and one NaN poisons every comparison
+(a distance, a score, a radius); the rule named in the 422 is `finite_number`."""
+
+Latitude = Annotated[FiniteFloat, Field(ge=-90, le=90, description="WGS-84 latitude")]
+Longitude = Annotated[FiniteFloat, Field(ge=-180, le=180, description="WGS-84 longitude")]
 Urgency = Annotated[int, Field(ge=1, le=5, description="1 = can wait, 5 = today")]
 
 

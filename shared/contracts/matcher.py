@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-from shared.contracts.common import CategoryCode, Latitude, Longitude, Urgency
+from shared.contracts.common import CategoryCode, FiniteFloat, Latitude, Longitude, Urgency
 from shared.contracts.resources import ResourceKind
 
 RANK = "lianjie.matcher.rank.v1"
@@ -22,22 +22,22 @@ class RankRequest(BaseModel):
     text: str = Field("", max_length=2000, description="Free-text description of the need")
     exclude: list[str] = Field(default_factory=list, description="Resource ids to leave out")
     k: int = Field(10, ge=1, le=100)
-    max_distance_km: float | None = Field(None, gt=0)
+    max_distance_km: FiniteFloat | None = Field(None, gt=0)
 
 
 class Reranking(BaseModel):
     """How the learned re-ranker placed a resource among the top candidates of the hand score."""
 
     model_id: str
-    probability: float = Field(description="The model's probability of a good outcome")
+    probability: FiniteFloat = Field(description="The model's probability of a good outcome")
     hand_rank: int = Field(ge=1, description="Position by the hand-weighted score alone")
 
 
 class Explanation(BaseModel):
     """Why a resource is where it is: every score component and every hard filter it passed."""
 
-    components: dict[str, float]
-    weights: dict[str, float]
+    components: dict[str, FiniteFloat]
+    weights: dict[str, FiniteFloat]
     filters_passed: list[str]
     category_offered: str
     reranker: Reranking | None = Field(
@@ -49,8 +49,8 @@ class RankedResource(BaseModel):
     resource_id: str
     name: str
     kind: ResourceKind
-    score: float
-    distance_km: float
+    score: FiniteFloat
+    distance_km: FiniteFloat
     capacity_remaining: int
     capacity_unit: str
     explanation: Explanation

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shared.contracts.common import FiniteFloat
+
 NEED_OPENED = "lianjie.needs.need.opened.v1"
 NEED_UPDATED = "lianjie.needs.need.updated.v1"
 NEED_CLOSED = "lianjie.needs.need.closed.v1"
@@ -41,9 +43,9 @@ class MatchSnapshot(BaseModel):
     rank_position: int | None = Field(
         None, ge=1, description="1 = top of the list; None = override"
     )
-    score: float | None = None
-    distance_km: float | None = None
-    components: dict[str, float] = Field(default_factory=dict)
+    score: FiniteFloat | None = None
+    distance_km: FiniteFloat | None = None
+    components: dict[str, FiniteFloat] = Field(default_factory=dict)
 
 
 class ReferralOutcome(BaseModel):

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from shared.contracts.common import Latitude, Longitude
+from shared.contracts.common import FiniteFloat, Latitude, Longitude
 
 RESOURCE_UPSERTED = "lianjie.resources.resource.upserted.v1"
 """Per-resource subject prefix: the state of resource R goes to `<prefix>.R`, last value kept."""
@@ -13,6 +13,8 @@ RESOURCE_UPSERTED = "lianjie.resources.resource.upserted.v1"
 CAPACITY_RESERVE = "lianjie.resources.capacity.reserve.v1"
 CAPACITY_RELEASE = "lianjie.resources.capacity.release.v1"
 CAPACITY_CONSUME = "lianjie.resources.capacity.consume.v1"
+RESOURCE_CARD = "lianjie.resources.resource.card.v1"
+"""Request-reply: who offers a resource (its organization), asked when a referral is made."""
 RESOURCES_QUEUE = "resources"
 
 
@@ -49,7 +51,7 @@ class ResourceUpserted(BaseModel):
     description: str = ""
     lat: Latitude
     lon: Longitude
-    radius_km: float | None = Field(None, gt=0)
+    radius_km: FiniteFloat | None = Field(None, gt=0)
     adcodes: list[str] = Field(default_factory=list)
     eligible_groups: list[str] = Field(default_factory=list, description="Empty: everyone")
     capacity_total: int = Field(ge=0)
@@ -61,6 +63,22 @@ class ResourceUpserted(BaseModel):
     updated_at: datetime
     capacity_period: str | None = Field(None, description="once, week, month or year")
     waitlisted: int = Field(0, ge=0, description="Referrals waiting for capacity (waitlist mode)")
+
+
+class ResourceCardRequest(BaseModel):
+    """Ask the resources service for one resource's card (a read: safe to retry)."""
+
+    resource_id: str = Field(min_length=1, max_length=64)
+
+
+class ResourceCard(BaseModel):
+    """What a referral records of its resource, from the service that owns it."""
+
+    resource_id: str
+    name: str
+    kind: ResourceKind
+    organization: str | None = None
+    active: bool = True
 
 
 class CapacityRequest(BaseModel):

@@ -1,5 +1,5 @@
 """Fixtures of the referral tests (defined in `domain.py`)."""
 
-from tests.referrals.domain import sessions
+from tests.referrals.domain import client, clock, sessions
 
-__all__ = ["sessions"]
+__all__ = ["client", "clock", "sessions"]

@@ -5,23 +5,28 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs import service as needs_service
-from services.needs.app import MIGRATIONS
+from services.needs.app import MIGRATIONS, create_app
 from services.needs.models import Need, OutboxEvent
 from services.needs.referrals import review, service
 from services.needs.referrals.schemas import ReferralCreate
 from services.needs.schemas import HouseholdCreate, NeedCreate
+from services.needs.settings import NeedsSettings
 from shared.actor import Actor
 from shared.contracts.common import GeoPoint
 from shared.db import migrate, session_factory, transaction
+from shared.settings import CommonSettings
+from tests.auth import bearer
 
 WORKER = Actor(id="sw-001", role="social_worker")
 REVIEWER = Actor(id="rv-001", role="reviewer")
 COORDINATOR = Actor(id="co-001", role="coordinator")
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+PAGE_MAX = 20  # page_size_max of the in-process app
 POLICY = review.ReviewPolicy(
     amount_threshold_yuan=5000,
     overdue_after=timedelta(hours=48),
@@ -42,6 +47,37 @@ MEALS = service.Pick(
 def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     migrate(engine, MIGRATIONS)
     yield session_factory(engine)
+
+
+class Clock:
+    """The app's clock, set by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def client(engine: Engine, sessions: sessionmaker[Session], clock: Clock) -> Iterator[TestClient]:
+    """The needs app in-process on the test's database, its clock injected, signed in as admin."""
+    settings = NeedsSettings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        referral_overdue_hours=48,
+        page_size_max=PAGE_MAX,
+        # Nothing listens here: the bus keeps trying in the background and no test needs it.
+        common=CommonSettings(nats_url="nats://127.0.0.1:9"),
+    )
+    app = create_app(settings)
+    app.state.clock = clock
+    with TestClient(app, headers=bearer()) as test_client:
+        yield test_client
 
 
 def new_need(

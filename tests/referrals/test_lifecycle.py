@@ -69,17 +69,15 @@ def test_department_resource_large_amount_or_minor_goes_to_the_review_queue(
     assert need_status(sessions, need_id) == "open", "a referral in review is not yet referred"
     with sessions() as s:
         assert service.get_or_raise(session=s, referral_id=referral_id).review_reasons == [reason]
-        queue = review_module.review_queue(
+        queue, total = service.review_queue(
             session=s, department="civil_affairs", adcode_prefix="511523"
         )
-        other_region = review_module.review_queue(
+        other_region = service.review_queue(
             session=s, department="civil_affairs", adcode_prefix="510104"
         )
-        other_department = review_module.review_queue(
-            session=s, department="health", adcode_prefix=None
-        )
-    assert [r.id for r in queue] == [referral_id]
-    assert other_region == [] and other_department == []
+        other_department = service.review_queue(session=s, department="health", adcode_prefix=None)
+    assert ([r.id for r in queue], total) == ([referral_id], 1)
+    assert other_region == ([], 0) and other_department == ([], 0)
 
 
 def test_amount_at_the_threshold_needs_no_review(sessions: sessionmaker[Session]) -> None:
@@ -388,6 +386,7 @@ def test_a_micro_wish_is_claimed_as_an_accepted_referral(sessions: sessionmaker[
                 need_id=need_id,
                 referral_id=claim_id(need_id),
                 data=claim,
+                organization="demo",
                 reservation="reserved",
                 actor=COORDINATOR,
                 now=T0,
@@ -397,6 +396,9 @@ def test_a_micro_wish_is_claimed_as_an_accepted_referral(sessions: sessionmaker[
         claim_for(meals)
     assert claim_for(wish) == "accepted"
     assert need_status(sessions, wish) == "in_service"
+    with sessions() as s:
+        claimed = service.get_or_raise(session=s, referral_id=claim_id(wish))
+        assert (claimed.resource_organization, claimed.units) == ("demo", 1)
     assert [s for s, _ in events_of(sessions, claim_id(wish))] == [
         "lianjie.needs.referral.accepted.v1"
     ]

@@ -38,6 +38,7 @@ def new_resource(
     body = {
         "name": "助餐点",
         "kind": "enterprise",
+        "organization": "demo",  # COORDINATOR's
         "categories": ["elderly_care.meals"],
         "description": "为独居老人助餐送餐",
         "location": where,
@@ -115,6 +116,7 @@ def test_the_whole_loop_runs_through_the_api_from_need_to_met(stack: Stack) -> N
         assert referral["state"] == "pending_review"
         assert referral["review_reasons"] == ["department_resource"]
         assert (referral["match_rank"], referral["resource_kind"]) == (1, "department")
+        assert referral["resource_organization"] == "demo", "the resources service's answer"
         assert referral["match_score"] > 0 and referral["match_explanation"]["components"]
         queue = ok(
             client.get(
@@ -320,3 +322,31 @@ def test_a_micro_wish_claimed_by_a_charity_starts_accepted_with_capacity_reserve
         refused = client.post(f"{needs}/needs/{meals_need}/claims", json=claim)
         assert refused.status_code == 409, refused.text
         assert remaining(client, stack, charity) == 4, "a refused claim reserved capacity"
+        another_wish = ok(client.post(f"{needs}/needs", json=wish), 201)["id"]
+        not_theirs = client.post(
+            f"{needs}/needs/{another_wish}/claims",
+            json=claim,
+            headers=bearer("coordinator", sub="co-8", organization="another"),
+        )
+        assert not_theirs.status_code == 403, not_theirs.text
+        assert not_theirs.json()["rule"] == "organization"
+        assert remaining(client, stack, charity) == 4, "a refused claim reserved capacity"
+
+
+@pytest.mark.integration
+def test_a_resource_the_resources_service_does_not_know_cannot_be_referred(stack: Stack) -> None:
+    needs = stack.url("needs")
+    with httpx.Client(timeout=15, headers=bearer()) as client:
+        need_id = new_need(client, stack, spot())
+        body = {
+            "need_id": need_id,
+            "resource_id": "no-such-resource",
+            "override_reason": "熟人推荐",
+            "resource_kind": "volunteer",
+            "resource_name": "志愿队",
+        }
+        refused = client.post(f"{needs}/referrals", json=body, headers=WORKER)
+    assert refused.status_code == 422, refused.text
+    assert [(e["field"], e["rule"]) for e in refused.json()["errors"]] == [
+        ("resource_id", "exists")
+    ]

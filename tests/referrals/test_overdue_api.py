@@ -1,47 +1,14 @@
 """Overdue referrals through the HTTP API, with the app's clock injected: the line in
 GET /referrals/overdue, the flag in the review queue, the escalation."""
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs.app import create_app
 from services.needs.referrals import service
-from services.needs.settings import NeedsSettings
-from shared.settings import CommonSettings
-from tests.auth import bearer
-from tests.referrals.domain import T0, events_of, new_need, refer
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def client(engine: Engine, sessions: sessionmaker[Session], clock: Clock) -> Iterator[TestClient]:
-    settings = NeedsSettings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        referral_overdue_hours=48,
-        # Nothing listens here: the bus keeps trying in the background and no test needs it.
-        common=CommonSettings(nats_url="nats://127.0.0.1:9"),
-    )
-    app = create_app(settings)
-    app.state.clock = clock
-    with TestClient(app, headers=bearer()) as test_client:
-        yield test_client
+from tests.referrals.domain import T0, Clock, events_of, new_need, refer
 
 
 def test_a_referral_not_reviewed_in_time_is_listed_flagged_and_escalated(

@@ -141,6 +141,44 @@ def test_waitlist_mode_queues_and_promotes_first_come_first_served(
     assert ledger(sessions, resource_id) == (0, {"reserved": 2, "released": 2})
 
 
+def last_event(sessions: sessionmaker[Session], resource_id: str) -> ResourceUpserted:
+    with sessions() as s:
+        events = s.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_id == resource_id))
+        return max(
+            (ResourceUpserted.model_validate_json(e.payload) for e in events),
+            key=lambda e: e.version,
+        )
+
+
+def test_every_reservation_announces_the_counts_it_leaves(
+    sessions: sessionmaker[Session],
+) -> None:
+    resource_id = new_resource(sessions, total=2, mode="waitlist")
+    for i in range(3):
+        reserve(sessions, resource_id, f"w{i}")
+        event = last_event(sessions, resource_id)
+        assert event.version == 2 + i, "one version per reservation, held or waitlisted"
+    assert (event.capacity_remaining, event.open_referrals, event.waitlisted) == (0, 2, 1)
+    with sessions() as s:
+        assert s.get(Resource, resource_id).version == 4  # type: ignore[union-attr]
+
+
+def test_concurrent_waitlisted_reservations_each_announce_a_version_of_their_own(
+    sessions: sessionmaker[Session],
+) -> None:
+    resource_id = new_resource(sessions, total=0, mode="waitlist")
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        states = list(pool.map(lambda i: reserve(sessions, resource_id, f"q{i}"), range(20)))
+    assert states == ["waitlisted"] * 20
+    with sessions() as s:
+        payloads = s.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.aggregate_id == resource_id)
+        )
+        versions = sorted(ResourceUpserted.model_validate_json(p).version for p in payloads)
+    assert versions == list(range(1, 22)), "two changes announced the same version"
+    assert last_event(sessions, resource_id).waitlisted == 20
+
+
 def test_hard_mode_refuses_when_out_of_capacity(sessions: sessionmaker[Session]) -> None:
     resource_id = new_resource(sessions, total=1)
     reserve(sessions, resource_id, "first")

@@ -10,12 +10,15 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from services.resources import hsds, importing
+from tests.auth import bearer
 
 DATA = Path(__file__).parent / "data"
 TUITION = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c01"
 DEPARTMENT = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c02"
 CANTEEN = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c03"
 VOLATILE = {"id", "version", "created_at", "updated_at", "period_started_at", "duplicate_of"}
+HUB = bearer("county_hub", adcode="511523")
+IN_FULL = {"purpose": "verification"}
 
 
 def import_file(client: TestClient, path: Path | bytes) -> dict[str, Any]:
@@ -23,6 +26,11 @@ def import_file(client: TestClient, path: Path | bytes) -> dict[str, Any]:
     response = client.post("/resources/import", content=content)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def export(client: TestClient, file_format: str) -> Any:
+    """The library exported with its contacts in full (the county hub, for verification)."""
+    return client.get("/resources/export", params={"format": file_format, **IN_FULL}, headers=HUB)
 
 
 def library(client: TestClient) -> dict[str, dict[str, Any]]:
@@ -77,7 +85,9 @@ def test_hsds_example_imports_with_capacity_schedules_and_areas(client: TestClie
     assert [h["day"] for h in tuition["hours"]] == ["mon", "wed", "fri"]
     assert (tuition["available_from"], tuition["available_until"]) == ("2026-09-01", "2027-07-15")
     assert (tuition["adcodes"], tuition["eligible_groups"]) == (["511523"], ["dibao"])
-    assert (tuition["contact_name"], tuition["contact_phone"]) == ("李老师", "08317123456")
+    assert (tuition["contact_name"], tuition["contact_phone"]) == ("李**", "083****3456")
+    full = client.get(f"/resources/{TUITION}", params={"purpose": "verification"}, headers=HUB)
+    assert (full.json()["contact_name"], full.json()["contact_phone"]) == ("李老师", "08317123456")
     assert client.get(f"/resources/{DEPARTMENT}").json()["kind"] == "department"
     canteen = client.get(f"/resources/{CANTEEN}").json()
     assert (canteen["kind"], canteen["organization"], canteen["radius_km"]) == ("charity", None, 3)
@@ -93,7 +103,7 @@ def test_importing_the_same_file_twice_updates_and_adds_nothing(client: TestClie
 def test_hsds_json_export_round_trips(client: TestClient, other_client: TestClient) -> None:
     import_file(client, DATA / "hsds_example.json")
     client.post(f"/resources/{DEPARTMENT}/deactivate")
-    exported = client.get("/resources/export", params={"format": "hsds-json"})
+    exported = export(client, "hsds-json")
     assert exported.status_code == 200
     services = exported.json()
     assert {s["id"] for s in services} == {TUITION, DEPARTMENT, CANTEEN}
@@ -105,7 +115,7 @@ def test_hsds_json_export_round_trips(client: TestClient, other_client: TestClie
     report = import_file(other_client, exported.content)
     assert report["accepted"] == 3, report
     assert library(other_client) == library(client)
-    again = other_client.get("/resources/export", params={"format": "hsds-json"}).json()
+    again = export(other_client, "hsds-json").json()
 
     def without_capacity_dates(service: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in service.items() if k != "capacities"}
@@ -117,7 +127,7 @@ def test_hsds_json_export_round_trips(client: TestClient, other_client: TestClie
 
 def test_hsds_tabular_package_round_trips(client: TestClient, other_client: TestClient) -> None:
     import_file(client, DATA / "hsds_example.json")
-    exported = client.get("/resources/export", params={"format": "hsds-zip"})
+    exported = export(client, "hsds-zip")
     assert exported.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
         package = json.loads(archive.read("datapackage.json"))
@@ -137,7 +147,7 @@ def test_hsds_tabular_package_round_trips(client: TestClient, other_client: Test
 def test_csv_export_round_trips(client: TestClient, other_client: TestClient) -> None:
     import_file(client, DATA / "resources_example.csv")
     import_file(client, DATA / "hsds_example.json")
-    exported = client.get("/resources/export", params={"format": "csv"})
+    exported = export(client, "csv")
     assert exported.content.decode("utf-8-sig").startswith("编号,名称,类型")
     report = import_file(other_client, exported.content)
     assert (report["accepted"], report["rejected"]) == (5, 0), report

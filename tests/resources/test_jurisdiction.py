@@ -35,3 +35,61 @@ def test_every_role_reads_the_library(client: TestClient) -> None:
     for role in ("social_worker", "county_hub", "alliance_reviewer"):
         page = client.get("/resources", headers=bearer(role, adcode="51", department="x"))
         assert page.status_code == 200 and page.json()["total"] >= 1
+
+
+HEADER = "名称,类型,所属组织,服务类别,纬度,经度,服务半径(公里),容量"
+
+
+def csv_file(*organizations: str) -> bytes:
+    lines = [HEADER] + [
+        f"助餐点{n},爱心企业,{org},助餐送餐,28.73,105.07,10,5"
+        for n, org in enumerate(organizations)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_coordinator_imports_their_own_organizations_rows(client: TestClient) -> None:
+    response = client.post("/resources/import", content=csv_file(OURS, OURS), headers=COORDINATOR)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2
+
+
+def test_one_row_of_another_organization_refuses_the_whole_import(client: TestClient) -> None:
+    content = csv_file(OURS, "别的公司", OURS, "")
+    response = client.post("/resources/import", content=content, headers=COORDINATOR)
+    assert response.status_code == 403, response.text
+    problem = response.json()
+    assert problem["rule"] == "scope"
+    assert [(e["ref"], e["field"]) for e in problem["errors"]] == [
+        ("line 3", "organization"),
+        ("line 5", "organization"),
+    ]
+    assert "line 3 (organization)" in problem["detail"]
+    assert client.get("/resources").json()["total"] == 0, "part of a refused import was written"
+
+
+def test_an_import_may_not_update_another_organizations_resource(client: TestClient) -> None:
+    theirs = client.post("/resources", json=resource_body(name="别家", organization="别的公司"))
+    row = {
+        "ref": "row 1",
+        "resource_id": theirs.json()["id"],
+        "data": resource_body(name="改名", organization=OURS),
+    }
+    fresh = {"ref": "row 2", "data": resource_body(name="新的", organization=OURS)}
+    response = client.post("/resources/import/rows", json=[fresh, row], headers=COORDINATOR)
+    assert response.status_code == 403, response.text
+    assert [(e["ref"], e["field"]) for e in response.json()["errors"]] == [("row 1", "id")]
+    names = {r["name"] for r in client.get("/resources").json()["items"]}
+    assert names == {"别家"}
+
+
+def test_an_administrator_imports_any_organization(client: TestClient) -> None:
+    response = client.post("/resources/import", content=csv_file(OURS, "别的公司"))
+    assert response.status_code == 200 and response.json()["accepted"] == 2
+
+
+def test_a_coordinator_without_an_organization_imports_nothing(client: TestClient) -> None:
+    nobody = bearer("coordinator", sub="co-2")
+    response = client.post("/resources/import", content=csv_file(OURS), headers=nobody)
+    assert response.status_code == 403
+    assert client.get("/resources").json()["total"] == 0

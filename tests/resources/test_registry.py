@@ -45,7 +45,7 @@ def test_register_with_details_then_read_back(
     assert got.status_code == 200
     body = got.json()
     assert body["hours"] == [{"day": "mon", "opens": "09:00", "closes": "17:00"}]
-    assert (body["available_from"], body["contact_phone"]) == ("2026-01-01", "08317123456")
+    assert (body["available_from"], body["contact_phone"]) == ("2026-01-01", "083****3456")
     assert body["duplicate_of"] is None
     [event] = events(sessions, created["id"])
     payload = event.model_dump_json()

@@ -1,8 +1,9 @@
 """What referrals ask on NATS: capacity at the resources service, the next match at the matcher.
 
-Referral transitions go out through the outbox (`service._publish`). These calls are made
-outside any database transaction, and every one is idempotent by referral id at the resources
-service, so a retry after a timeout is safe.
+Referral transitions go out through the outbox (`transitions.publish`). These calls are made
+outside any database transaction. Capacity requests are idempotent by referral id at the
+resources service (the ledger answers a repeated reserve with the same reservation) and a
+resource card is a read, so each is sent with one retry after a timeout (`Bus.request`).
 """
 
 from services.needs.events import ask_matcher
@@ -14,29 +15,40 @@ from shared.contracts.resources import (
     CAPACITY_CONSUME,
     CAPACITY_RELEASE,
     CAPACITY_RESERVE,
+    RESOURCE_CARD,
     CapacityReply,
     CapacityRequest,
+    ResourceCard,
+    ResourceCardRequest,
 )
 from shared.errors import CapacityExhausted, RemoteError
 from shared.messaging import Bus
+
+ATTEMPTS = 2  # idempotent by referral id (capacity) or a read (card): a retry is safe
 
 
 async def reserve(bus: Bus, *, resource_id: str, referral_id: str, units: int) -> CapacityReply:
     """Hold capacity for the referral; RemoteError 409 (reason no_capacity) when there is none."""
     request = CapacityRequest(resource_id=resource_id, referral_id=referral_id, units=units)
-    return await bus.request(CAPACITY_RESERVE, request, CapacityReply)
+    return await bus.request(CAPACITY_RESERVE, request, CapacityReply, attempts=ATTEMPTS)
 
 
 async def release(bus: Bus, *, resource_id: str, referral_id: str) -> CapacityReply:
     """Give the referral's capacity back (cancelled, failed, or an accept that did not commit)."""
     request = CapacityRequest(resource_id=resource_id, referral_id=referral_id)
-    return await bus.request(CAPACITY_RELEASE, request, CapacityReply)
+    return await bus.request(CAPACITY_RELEASE, request, CapacityReply, attempts=ATTEMPTS)
 
 
 async def consume(bus: Bus, *, resource_id: str, referral_id: str) -> CapacityReply:
     """Mark the referral's capacity as used: the service was delivered."""
     request = CapacityRequest(resource_id=resource_id, referral_id=referral_id)
-    return await bus.request(CAPACITY_CONSUME, request, CapacityReply)
+    return await bus.request(CAPACITY_CONSUME, request, CapacityReply, attempts=ATTEMPTS)
+
+
+async def resource_card(bus: Bus, *, resource_id: str) -> ResourceCard:
+    """Who offers the resource (its organization); RemoteError 404 when there is none."""
+    request = ResourceCardRequest(resource_id=resource_id)
+    return await bus.request(RESOURCE_CARD, request, ResourceCard, attempts=ATTEMPTS)
 
 
 def is_no_capacity(error: RemoteError) -> bool:

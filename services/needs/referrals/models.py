@@ -30,6 +30,8 @@ class Referral(Base):
     resource_id: Mapped[str] = mapped_column(String(64), index=True)
     resource_name: Mapped[str] = mapped_column(String(200))
     resource_kind: Mapped[str] = mapped_column(String(20))
+    # As the resources service knew it at referral time; None: not known (before 0007).
+    resource_organization: Mapped[str | None] = mapped_column(String(200), index=True)
     adcode: Mapped[str] = mapped_column(String(12), index=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

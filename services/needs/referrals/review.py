@@ -4,7 +4,7 @@ every named department (joint review), returns with comments, and the review que
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from services.needs.models import Need
@@ -161,9 +161,7 @@ def approvals(*, session: Session, referral: Referral) -> list[ReferralApproval]
     return list(session.scalars(query))
 
 
-def review_queue(
-    *, session: Session, department: str | None, adcode_prefix: str | None
-) -> list[Referral]:
+def queue_query(*, department: str | None, adcode_prefix: str | None) -> Select[Referral]:
     """Referrals waiting for review, for one department and region, oldest deadline first."""
     query = select(Referral).where(Referral.state == S.PENDING_REVIEW)
     if department:
@@ -179,4 +177,4 @@ def review_queue(
         )
     if adcode_prefix:
         query = query.where(Referral.adcode.startswith(adcode_prefix, autoescape=True))
-    return list(session.scalars(query.order_by(Referral.due_at, Referral.id)))
+    return query.order_by(Referral.due_at, Referral.id)

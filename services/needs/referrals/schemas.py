@@ -115,6 +115,9 @@ class ReferralOut(BaseModel):
     resource_id: str
     resource_name: str
     resource_kind: str
+    resource_organization: str | None = Field(
+        description="The resource's organization when referred; its coordinators act on it"
+    )
     state: str
     version: int
     origin: str

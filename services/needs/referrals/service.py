@@ -7,11 +7,11 @@ can be tested with an injected clock) and the acting person; the state machine i
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from services.needs import models as needs_models
@@ -54,6 +54,7 @@ class Pick:
     score: float | None = None
     distance_km: float | None = None
     explanation: dict[str, Any] | None = None
+    organization: str | None = None  # the resource's, from the resources service
 
 
 # ---------------------------------------------------------------- choosing the resource
@@ -92,6 +93,11 @@ def pick_from_matches(*, results: list[RankedResource], data: ReferralCreate) ->
         raise ValidationFailed(missing)
     assert data.resource_kind is not None and data.resource_name is not None
     return Pick(resource_id=data.resource_id, name=data.resource_name, kind=data.resource_kind)
+
+
+def with_organization(pick: Pick, organization: str | None) -> Pick:
+    """The pick with its resource's organization, as the resources service answered it."""
+    return replace(pick, organization=organization)
 
 
 def override_kind(pick: Pick) -> str | None:
@@ -140,41 +146,78 @@ def create(
     departments = list(dict.fromkeys(data.review_departments)) or (
         [policy.default_department] if reasons else []
     )
-    referral = Referral(
-        id=str(uuid.uuid4()),
-        need_id=need.id,
-        resource_id=pick.resource_id,
-        resource_name=pick.name,
-        resource_kind=pick.kind,
-        adcode=need.adcode,
+    referral = _new_referral(
+        referral_id=str(uuid.uuid4()),
+        need=need,
+        pick=pick,
         state=S.DRAFT,
-        version=1,
         origin="match" if pick.rank is not None else "override",
         note=data.note,
-        units=need.quantity,
-        match_rank=pick.rank,
-        match_score=pick.score,
-        match_distance_km=pick.distance_km,
-        match_explanation=pick.explanation,
+        actor=actor,
+        now=now,
         override_kind=override_kind(pick),
         override_reason=data.override_reason,
         for_minor=for_minor,
         amount_yuan=data.amount_yuan,
         review_reasons=reasons,
         review_departments=departments,
+    )
+    _add(session, referral, need, actor, now, action="created")
+    if data.submit:
+        review.route(session, referral, need, actor, now, policy)
+    return referral
+
+
+def _new_referral(
+    *,
+    referral_id: str,
+    need: Need,
+    pick: Pick,
+    state: str,
+    origin: str,
+    note: str,
+    actor: Actor,
+    now: datetime,
+    **fields: Any,
+) -> Referral:
+    """A new referral row of `need` to the picked resource, the match frozen as picked;
+    `fields` set the rest (review, override, reservation)."""
+    return Referral(
+        id=referral_id,
+        need_id=need.id,
+        resource_id=pick.resource_id,
+        resource_name=pick.name,
+        resource_kind=pick.kind,
+        resource_organization=pick.organization,
+        adcode=need.adcode,
+        state=state,
+        version=1,
+        origin=origin,
+        note=note,
+        units=need.quantity,
+        match_rank=pick.rank,
+        match_score=pick.score,
+        match_distance_km=pick.distance_km,
+        match_explanation=pick.explanation,
+        review_reasons=fields.pop("review_reasons", []),
+        review_departments=fields.pop("review_departments", []),
         review_round=0,
         created_by=actor.id,
         created_at=now,
         updated_at=now,
         state_changed_at=now,
+        **fields,
     )
+
+
+def _add(
+    session: Session, referral: Referral, need: Need, actor: Actor, now: datetime, *, action: str
+) -> None:
+    """Store a new referral: its first audit entry and its event."""
     session.add(referral)
     session.flush()
-    record(session, referral, actor, now, action="created", data={"to": S.DRAFT})
+    record(session, referral, actor, now, action=action, data={"to": referral.state})
     publish(session, referral, need, now)
-    if data.submit:
-        review.route(session, referral, need, actor, now, policy)
-    return referral
 
 
 def submit(
@@ -280,40 +323,34 @@ def claim_micro_wish(
     need_id: str,
     referral_id: str,
     data: ClaimCreate,
+    organization: str | None,
     reservation: str,
     actor: Actor,
     now: datetime,
 ) -> Referral:
     """An enterprise, charity or volunteer claims a micro-wish (微心愿): a referral that starts
-    accepted, its capacity just reserved under `referral_id`."""
+    accepted, its capacity just reserved under `referral_id`; `organization` is the resource's."""
     need = lock_need(session, need_id, field=None)
     check_claimable(need)
     _check_need_takes_referrals(session, need, data.resource_id)
-    referral = Referral(
-        id=referral_id,
-        need_id=need.id,
+    pick = Pick(
         resource_id=data.resource_id,
-        resource_name=data.resource_name,
-        resource_kind=data.resource_kind,
-        adcode=need.adcode,
+        name=data.resource_name,
+        kind=data.resource_kind,
+        organization=organization,
+    )
+    referral = _new_referral(
+        referral_id=referral_id,
+        need=need,
+        pick=pick,
         state=S.ACCEPTED,
-        version=1,
         origin="micro_wish",
         note=data.note,
-        units=need.quantity,
-        review_reasons=[],
-        review_departments=[],
-        review_round=0,
+        actor=actor,
+        now=now,
         reservation=reservation,
-        created_by=actor.id,
-        created_at=now,
-        updated_at=now,
-        state_changed_at=now,
     )
-    session.add(referral)
-    session.flush()
-    record(session, referral, actor, now, action="claimed", data={"to": S.ACCEPTED})
-    publish(session, referral, need, now)
+    _add(session, referral, need, actor, now, action="claimed")
     sync_need(session, need, actor)
     return referral
 
@@ -333,28 +370,58 @@ def get_or_raise(*, session: Session, referral_id: str) -> Referral:
     return referral
 
 
+def _page(
+    session: Session, query: Select[Referral], limit: int, offset: int
+) -> tuple[list[Referral], int]:
+    """One page of `query` (already ordered) and how many rows it has in all."""
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = session.scalars(query.limit(limit).offset(offset))
+    return list(rows), total
+
+
+def _scoped(
+    query: Select[Referral], adcode_prefix: str | None, organization: str | None = None
+) -> Select[Referral]:
+    """`query` narrowed to an area (adcode prefix) and to one resource organization, if given."""
+    if adcode_prefix is not None:
+        query = query.where(Referral.adcode.startswith(adcode_prefix, autoescape=True))
+    if organization is not None:
+        query = query.where(Referral.resource_organization == organization)
+    return query
+
+
 def get_all(
     *,
     session: Session,
     need_id: str | None = None,
     state: str | None = None,
     adcode_prefix: str | None = None,
+    organization: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Referral], int]:
-    """A page of referrals, newest first, and how many match (within an area, if given)."""
-    query = select(Referral)
-    if adcode_prefix is not None:
-        query = query.where(Referral.adcode.startswith(adcode_prefix, autoescape=True))
+    """A page of referrals, newest first, and how many match (within an area, and to one
+    resource organization, if given)."""
+    query = _scoped(select(Referral), adcode_prefix, organization)
     if need_id:
         query = query.where(Referral.need_id == need_id)
     if state:
         query = query.where(Referral.state == state)
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(
-        query.order_by(Referral.created_at.desc(), Referral.id).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    query = query.order_by(Referral.created_at.desc(), Referral.id)
+    return _page(session, query, limit, offset)
+
+
+def review_queue(
+    *,
+    session: Session,
+    department: str | None,
+    adcode_prefix: str | None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Referral], int]:
+    """A page of the review queue of one department and region, and its length."""
+    query = review.queue_query(department=department, adcode_prefix=adcode_prefix)
+    return _page(session, query, limit, offset)
 
 
 def next_match_exclusions(*, session: Session, need_id: str) -> list[str]:
@@ -374,14 +441,24 @@ def is_overdue(referral: Referral, now: datetime) -> bool:
     )
 
 
-def overdue(*, session: Session, now: datetime) -> list[Referral]:
-    """Referrals not reviewed or not accepted in time, longest overdue first."""
-    query = (
+def _overdue_query(now: datetime) -> Select[Referral]:
+    return (
         select(Referral)
         .where(Referral.state.in_(list(WAITING)), Referral.due_at < now)
         .order_by(Referral.due_at, Referral.id)
     )
-    return list(session.scalars(query))
+
+
+def overdue(*, session: Session, now: datetime) -> list[Referral]:
+    """Referrals not reviewed or not accepted in time, longest overdue first."""
+    return list(session.scalars(_overdue_query(now)))
+
+
+def overdue_page(
+    *, session: Session, now: datetime, adcode_prefix: str | None, limit: int, offset: int
+) -> tuple[list[Referral], int]:
+    """A page of the overdue referrals within an area, and how many there are."""
+    return _page(session, _scoped(_overdue_query(now), adcode_prefix), limit, offset)
 
 
 def escalate_overdue(*, session: Session, now: datetime, actor: Actor) -> list[Referral]:
@@ -401,10 +478,25 @@ def escalate_overdue(*, session: Session, now: datetime, actor: Actor) -> list[R
     return escalated
 
 
-def overrides(*, session: Session) -> list[Referral]:
+def _overrides_query(adcode_prefix: str | None) -> Select[Referral]:
+    return _scoped(select(Referral).where(Referral.override_kind.is_not(None)), adcode_prefix)
+
+
+def overrides(
+    *, session: Session, adcode_prefix: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[Referral]:
     """Referrals where the social worker did not follow the top match, newest first."""
-    query = select(Referral).where(Referral.override_kind.is_not(None))
-    return list(session.scalars(query.order_by(Referral.created_at.desc(), Referral.id)))
+    query = _overrides_query(adcode_prefix).order_by(Referral.created_at.desc(), Referral.id)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def overrides_by_kind(*, session: Session, adcode_prefix: str | None) -> dict[str, int]:
+    """How many overrides of each kind there are within an area."""
+    rows = _overrides_query(adcode_prefix).subquery()
+    counts = session.execute(
+        select(rows.c.override_kind, func.count()).group_by(rows.c.override_kind)
+    )
+    return {str(kind): int(n) for kind, n in counts}
 
 
 def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:

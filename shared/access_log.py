@@ -1,0 +1,151 @@
+"""Unmasked reads of personal data, the same way in every service that holds some: answers mask
+it; a full read needs a purpose from the service's vocabulary (`?purpose=` or the
+`X-Lianjie-Purpose` header) and a role that may, and writes one access-log row per record
+shown in full, in the read's own transaction. The county hub reviews the log
+(`GET /access-log` of each service); a row holds ids and codes only.
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, DateTime, Integer, Select, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shared.actor import Actor
+from shared.errors import Forbidden, ValidationFailed
+
+PURPOSE_HEADER = "X-Lianjie-Purpose"
+# The county hub supervises through the log; an administrator runs the system.
+ACCESS_LOG_ROLES = frozenset({"county_hub", "admin"})
+
+P = TypeVar("P", bound=StrEnum)
+Read = tuple[dict[str, str], list[str]]  # (the log row's subject columns, the fields shown)
+
+
+def purpose_or_none(value: str | None, vocabulary: type[P]) -> P | None:
+    """The stated purpose, None when none was stated, or a 422 naming the vocabulary."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return vocabulary(value.strip())
+    except ValueError:
+        allowed = ", ".join(p.value for p in vocabulary)
+        raise ValidationFailed.one(
+            "purpose", "unknown_purpose", f"state one of: {allowed}"
+        ) from None
+
+
+def may_unmask(*, actor: Actor, purpose: StrEnum | None, roles: frozenset[str]) -> bool:
+    """Whether this read shows full values: a purpose was stated and the role allows it.
+    A purpose stated by a role that may not unmask is refused (403), not silently masked."""
+    if purpose is None:
+        return False
+    if actor.role not in roles:
+        raise Forbidden(
+            f"role {actor.role} may not read unmasked personal data",
+            extra={"rule": "unmask_role", "allowed": sorted(roles)},
+        )
+    return True
+
+
+def check_log_reader(actor: Actor) -> None:
+    """403 unless the actor may review the access log."""
+    if actor.role not in ACCESS_LOG_ROLES:
+        raise Forbidden(
+            f"role {actor.role} may not read the access log",
+            extra={"rule": "role", "allowed": sorted(ACCESS_LOG_ROLES)},
+        )
+
+
+class AccessLogRecord:
+    """Mixin for a service's access-log table; the service adds the id of what was read."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor_id: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    accessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def create_access_log_table(op: Any, *, table: str, subject: str) -> None:
+    """Create an access-log table of `AccessLogRecord` plus its `subject` id column, with the
+    indexes the models declare (for a service's migration; once run, never edit: a change to
+    the record is a new migration)."""
+    op.create_table(
+        table,
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column(subject, sa.String(length=36), nullable=False),
+        sa.Column("actor_id", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.Column("accessed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in ("accessed_at", "actor_id", subject):
+            batch_op.create_index(batch_op.f(f"ix_{table}_{column}"), [column])
+
+
+R = TypeVar("R", bound=AccessLogRecord)
+
+
+def log_reads(
+    *,
+    session: Session,
+    record_type: type[R],
+    actor: Actor,
+    purpose: StrEnum,
+    reads: Iterable[Read],
+) -> list[R]:
+    """Write one access-log row per record shown in full (one without fields shown: none)."""
+    now = datetime.now(UTC)
+    rows = [
+        record_type(  # type: ignore[call-arg]
+            actor_id=actor.id,
+            role=actor.role,
+            purpose=purpose.value,
+            fields=fields,
+            accessed_at=now,
+            **subject,
+        )
+        for subject, fields in reads
+        if fields
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+class AccessLogOut(BaseModel):
+    """One unmasked read: who, in which role, why, which fields, when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    actor_id: str
+    role: str
+    purpose: str
+    fields: list[str]
+    accessed_at: datetime
+
+
+def narrowed(
+    query: Select[Any],
+    record: type[AccessLogRecord],
+    *,
+    actor_id: str | None,
+    since: datetime | None,
+    limit: int,
+) -> Select[Any]:
+    """`query` on an access log narrowed by reader and time, newest first."""
+    if actor_id is not None:
+        query = query.where(record.actor_id == actor_id)
+    if since is not None:
+        query = query.where(record.accessed_at >= since)
+    return query.order_by(record.accessed_at.desc(), record.id.desc()).limit(limit)
