@@ -19,6 +19,7 @@ from shared.actor import Actor
 from shared.errors import Forbidden, ValidationFailed
 
 PURPOSE_HEADER = "X-Lianjie-Purpose"
+PURPOSE_MAX_LENGTH = 32  # the access log's column; the longest purpose is far shorter
 # The county hub supervises through the log; an administrator runs the system.
 ACCESS_LOG_ROLES = frozenset({"county_hub", "admin"})
 
@@ -27,9 +28,16 @@ Read = tuple[dict[str, str], list[str]]  # (the log row's subject columns, the f
 
 
 def purpose_or_none(value: str | None, vocabulary: type[P]) -> P | None:
-    """The stated purpose, None when none was stated, or a 422 naming the vocabulary."""
-    if value is None or not value.strip():
+    """The stated purpose, None when none was stated, or a 422 naming the rule: a purpose
+    stated blank, longer than any purpose, or outside the vocabulary."""
+    if value is None:
         return None
+    if not value.strip():
+        raise ValidationFailed.one("purpose", "not_blank", "state a purpose or leave it out")
+    if len(value) > PURPOSE_MAX_LENGTH:
+        raise ValidationFailed.one(
+            "purpose", "string_too_long", f"at most {PURPOSE_MAX_LENGTH} characters"
+        )
     try:
         return vocabulary(value.strip())
     except ValueError:
@@ -142,10 +150,12 @@ def narrowed(
     actor_id: str | None,
     since: datetime | None,
     limit: int,
+    offset: int = 0,
 ) -> Select[Any]:
     """`query` on an access log narrowed by reader and time, newest first."""
     if actor_id is not None:
         query = query.where(record.actor_id == actor_id)
     if since is not None:
         query = query.where(record.accessed_at >= since)
-    return query.order_by(record.accessed_at.desc(), record.id.desc()).limit(limit)
+    query = query.order_by(record.accessed_at.desc(), record.id.desc())
+    return query.limit(limit).offset(offset)

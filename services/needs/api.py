@@ -37,8 +37,8 @@ from services.needs.schemas import (
 )
 from services.needs.settings import NeedsSettings
 from services.needs.users.api import router as users_router
+from shared.access_log import PURPOSE_HEADER, check_log_reader
 from shared.actor import Actor, actor_from_request
-from shared.errors import Forbidden
 from shared.web import Page, pages, read, write
 
 router = APIRouter()
@@ -117,10 +117,10 @@ def _purpose(
     purpose: str | None = Query(
         None,
         description="Why full ID numbers and phones are needed (home_visit, referral, "
-        f"benefit_review, case_review); also the {privacy.PURPOSE_HEADER} header",
+        f"benefit_review, case_review); also the {PURPOSE_HEADER} header",
     ),
 ) -> privacy.Purpose | None:
-    stated = purpose if purpose is not None else request.headers.get(privacy.PURPOSE_HEADER)
+    stated = purpose if purpose is not None else request.headers.get(PURPOSE_HEADER)
     return privacy.purpose_or_none(stated)
 
 
@@ -225,11 +225,7 @@ async def get_access_log(
     actor: Actor = Depends(actor_from_request),
 ) -> list[PiiAccessOut]:
     """Every unmasked read of personal data, newest first: for the county hub's review."""
-    if actor.role not in privacy.ACCESS_LOG_ROLES:
-        raise Forbidden(
-            f"role {actor.role} may not read the access log",
-            extra={"rule": "role", "allowed": sorted(privacy.ACCESS_LOG_ROLES)},
-        )
+    check_log_reader(actor)
     return await read(
         request,
         lambda s: [

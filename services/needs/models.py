@@ -6,6 +6,7 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.needs.resident_id import masked
+from shared.access_log import AccessLogRecord
 from shared.crypto import EncryptedText
 from shared.idempotency import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
@@ -134,7 +135,7 @@ class NeedStatusChange(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-class PiiAccess(Base):
+class PiiAccess(Base, AccessLogRecord):
     """One unmasked read of a person's personal data: who, in which role, why, which fields.
 
     The county hub reviews these (`GET /access-log`); the row holds ids and codes only.
@@ -142,13 +143,7 @@ class PiiAccess(Base):
 
     __tablename__ = "pii_access"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[str] = mapped_column(String(36), index=True)
-    actor_id: Mapped[str] = mapped_column(String(64), index=True)
-    role: Mapped[str] = mapped_column(String(32))
-    purpose: Mapped[str] = mapped_column(String(32))
-    fields: Mapped[list[str]] = mapped_column(JSON)
-    accessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ConsentWithdrawal(Base):

@@ -8,7 +8,7 @@ consent stops and erases (art. 15, 47).
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -17,19 +17,16 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from services.needs.enums import REFERRALS_NEED_CONSENT, ConsentGiver, ConsentScope
 from services.needs.models import Household, Person, PiiAccess
+from shared import access_log
 from shared.actor import Actor
 from shared.crypto import index_of, phone_index
-from shared.errors import FieldError, Forbidden, ValidationFailed
+from shared.errors import FieldError, ValidationFailed
 from shared.groups import Group
 from shared.masking import mask_id_number, mask_phone
-
-PURPOSE_HEADER = "X-Lianjie-Purpose"
-PURPOSE_MAX_LENGTH = 32  # the access log's column; the longest purpose is far shorter
 
 # Those who work the case face to face. The county hub supervises through the access log and
 # the figures; an administrator runs the system: neither needs a full ID number to do so.
 UNMASK_ROLES = frozenset({"social_worker", "station_lead"})
-ACCESS_LOG_ROLES = frozenset({"county_hub", "admin"})
 
 # Sensitive personal data of a case (PIPL art. 28): health and disability.
 SENSITIVE_GROUPS = frozenset(
@@ -51,38 +48,13 @@ UNMASKED_FIELDS = ("resident_id", "phone")
 
 
 def purpose_or_none(value: str | None) -> Purpose | None:
-    """The stated purpose, None when none was stated, or a 422 naming the rule: a purpose
-    stated blank, longer than any purpose, or outside the vocabulary."""
-    if value is None:
-        return None
-    if not value.strip():
-        raise ValidationFailed.one("purpose", "not_blank", "state a purpose or leave it out")
-    if len(value) > PURPOSE_MAX_LENGTH:
-        raise ValidationFailed.one(
-            "purpose", "string_too_long", f"at most {PURPOSE_MAX_LENGTH} characters"
-        )
-    try:
-        return Purpose(value.strip())
-    except ValueError:
-        allowed = ", ".join(p.value for p in Purpose)
-        raise ValidationFailed.one(
-            "purpose", "unknown_purpose", f"state one of: {allowed}"
-        ) from None
+    """The stated purpose, None when none was stated, or a 422 naming the rule."""
+    return access_log.purpose_or_none(value, Purpose)
 
 
 def may_unmask(*, actor: Actor, purpose: Purpose | None) -> bool:
-    """Whether this read shows full values: a purpose was stated and the role allows it.
-
-    A purpose stated by a role that may not unmask is refused (403), not silently masked.
-    """
-    if purpose is None:
-        return False
-    if actor.role not in UNMASK_ROLES:
-        raise Forbidden(
-            f"role {actor.role} may not read unmasked personal data",
-            extra={"rule": "unmask_role", "allowed": sorted(UNMASK_ROLES)},
-        )
-    return True
+    """Whether this read shows full values (403 for a role that may not unmask)."""
+    return access_log.may_unmask(actor=actor, purpose=purpose, roles=UNMASK_ROLES)
 
 
 def shown(person: Person, *, unmasked: bool) -> dict[str, str | None]:
@@ -100,24 +72,13 @@ def record_access(
     *, session: Session, actor: Actor, purpose: Purpose, people: Iterable[Person]
 ) -> list[PiiAccess]:
     """Write one access-log row per person whose personal data is being shown in full."""
-    now = datetime.now(UTC)
-    rows = []
-    for person in people:
-        fields = [f for f in UNMASKED_FIELDS if getattr(person, f) is not None]
-        if not fields:
-            continue
-        row = PiiAccess(
-            person_id=person.id,
-            actor_id=actor.id,
-            role=actor.role,
-            purpose=purpose.value,
-            fields=fields,
-            accessed_at=now,
-        )
-        session.add(row)
-        rows.append(row)
-    session.flush()
-    return rows
+    reads = [
+        ({"person_id": p.id}, [f for f in UNMASKED_FIELDS if getattr(p, f) is not None])
+        for p in people
+    ]
+    return access_log.log_reads(
+        session=session, record_type=PiiAccess, actor=actor, purpose=purpose, reads=reads
+    )
 
 
 def get_access_log(
@@ -133,12 +94,9 @@ def get_access_log(
     query = select(PiiAccess)
     if person_id is not None:
         query = query.where(PiiAccess.person_id == person_id)
-    if actor_id is not None:
-        query = query.where(PiiAccess.actor_id == actor_id)
-    if since is not None:
-        query = query.where(PiiAccess.accessed_at >= since)
-    query = query.order_by(PiiAccess.accessed_at.desc(), PiiAccess.id.desc())
-    query = query.limit(limit).offset(offset)
+    query = access_log.narrowed(
+        query, PiiAccess, actor_id=actor_id, since=since, limit=limit, offset=offset
+    )
     return list(session.scalars(query))
 
 

@@ -16,8 +16,8 @@ from services.needs.enums import (
     Gender,
     NeedStatus,
 )
-from services.needs.privacy import PURPOSE_MAX_LENGTH
 from shared import groups
+from shared.access_log import PURPOSE_MAX_LENGTH
 from shared.contracts.common import Adcode, CategoryCode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource
 

@@ -30,7 +30,8 @@ PLANTED = (NAME, NUMBER, PHONE, ADDRESS, "隐私村", CONTACT_NAME, CONTACT_PHON
 HERE = {"lat": 28.46, "lon": 104.12}  # a spot of its own, away from other tests' resources
 
 _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# Bounded by non-alphanumerics: eleven digits inside a UUID's hex are not a phone number.
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 _ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 

@@ -9,10 +9,13 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.needs import persons
+from services.needs.models import Need
 from services.needs.referrals import audit, service
 from services.needs.referrals import review as review_module
 from services.needs.referrals.models import AuditEntry
 from services.needs.referrals.schemas import ClaimCreate, CompleteBody, ReferralCreate
+from services.needs.schemas import PersonCreate
 from shared.contracts.matcher import Explanation, RankedResource
 from shared.db import transaction
 from shared.errors import Conflict, InvalidTransition, ValidationFailed
@@ -417,3 +420,28 @@ def test_a_declined_resource_is_left_out_of_the_next_match(
     assert need_status(sessions, need_id) == "open"
     subject, declined = events_of(sessions, referral_id)[-1]
     assert (subject, declined["reason"]) == ("lianjie.needs.referral.declined.v1", "no_capacity")
+
+
+def test_no_referral_of_any_origin_for_a_person_who_withdrew_referral_consent(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Picked, claimed or offered next: every way a referral is made checks the consent."""
+    wish = new_need(sessions, category="micro_wish.goods")
+    with transaction(sessions) as s:
+        need = s.get(Need, wish)
+        assert need is not None
+        person = persons.create_person(
+            session=s, household_id=need.household_id, data=PersonCreate(name="甲"), actor=None
+        )
+        person.consent_withdrawn = ["referral_sharing"]
+        need.person_id = person.id
+    claim = ClaimCreate(resource_id="res-ent", resource_name="爱心企业", resource_kind="enterprise")
+    with pytest.raises(Conflict) as claimed, transaction(sessions) as s:
+        service.claim_micro_wish(
+            session=s, need_id=wish, referral_id=str(uuid.uuid4()), data=claim,
+            organization="demo", reservation="reserved", actor=COORDINATOR, now=T0,
+        )  # fmt: skip
+    with pytest.raises(Conflict) as picked:
+        refer(sessions, wish)
+    for refused in (claimed, picked):
+        assert refused.value.extra["rule"] == "consent_withdrawn"

@@ -35,7 +35,7 @@ from services.needs.referrals.transitions import (
     transition,
 )
 from services.needs.referrals.transitions import ReferralState as S
-from services.needs.service import NeedStatus
+from services.needs.service import NeedStatus, check_takes_referrals
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -502,6 +502,8 @@ def overrides_by_kind(*, session: Session, adcode_prefix: str | None) -> dict[st
 def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:
     if need.status in CLOSED_NEED:
         raise Conflict(f"need {need.id} is {need.status}: it takes no new referrals")
+    # Every way a referral is made (pick, override, claim, next match) ends here: consent too.
+    check_takes_referrals(session=session, need=need)
     duplicate = session.scalar(
         select(Referral.id).where(
             Referral.need_id == need.id,

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shared.access_log import create_access_log_table
+
 # revision identifiers, used by Alembic.
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
@@ -34,21 +36,7 @@ def _resident_id_unique() -> tuple[str, dict[str, str] | None]:
 
 def upgrade() -> None:
     """Upgrade schema."""
-    op.create_table(
-        "pii_access",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("person_id", sa.String(length=36), nullable=False),
-        sa.Column("actor_id", sa.String(length=64), nullable=False),
-        sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("purpose", sa.String(length=32), nullable=False),
-        sa.Column("fields", sa.JSON(), nullable=False),
-        sa.Column("accessed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("pii_access", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_pii_access_accessed_at"), ["accessed_at"])
-        batch_op.create_index(batch_op.f("ix_pii_access_actor_id"), ["actor_id"])
-        batch_op.create_index(batch_op.f("ix_pii_access_person_id"), ["person_id"])
+    create_access_log_table(op, table="pii_access", subject="person_id")
 
     with op.batch_alter_table("household", schema=None) as batch_op:
         batch_op.alter_column(
