@@ -1,6 +1,6 @@
 """The in-memory resource index: every resource's public state as a numpy record (`columns`),
-searchable through shards per (offered category, radius class) sorted by latitude (`shards`),
-plus a map of administrative codes for resources that serve whole divisions.
+searchable through shards per (offered category, radius class) on a grid of latitude rows
+(`shards`), plus a map of administrative codes for resources that serve whole divisions.
 
 Why shards by radius class: a resource can serve a need only if the need lies within its own
 radius. Searching each shard with that shard's largest radius finds every resource that could

@@ -33,7 +33,7 @@ class MatcherSettings(ServiceSettings):
     distance_scale_km: float = Field(10.0, gt=0, description="Distance at which the score is 1/e")
     load_scale: float = Field(5.0, gt=0, description="Open referrals at which load score is 1/2")
     rebuild_fraction: float = Field(
-        0.1, gt=0, le=1, description="Rebuild a shard's tree when this share of it is pending"
+        0.1, gt=0, le=1, description="Re-sort a shard's grid when this share of it is pending"
     )
     rebuild_min_pending: int = Field(64, ge=1, description="…but never for fewer pending than this")
     rerank_top_n: int = Field(
