@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CommonSettings(BaseSettings):
     """Knobs every service reads: where NATS is, how long to wait for it, where files go."""
 
-    model_config = SettingsConfigDict(env_prefix="LIANJIE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LIANJIE_", extra="ignore", allow_inf_nan=False)
 
     nats_url: str = Field(
         "nats://127.0.0.1:4222", description="NATS server URL(s), comma separated"
@@ -48,7 +48,8 @@ class CommonSettings(BaseSettings):
 class ServiceSettings(BaseSettings):
     """Base for one service's settings; subclasses set `env_prefix` to `LIANJIE_<SERVICE>_`."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    # A weight or timeout of inf or NaN would only fail later, on every request: refuse at start.
+    model_config = SettingsConfigDict(extra="ignore", allow_inf_nan=False)
 
     service_name: str = "service"
     database_url: str | None = Field(

@@ -3,7 +3,7 @@
 import os
 import socket
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -11,6 +11,8 @@ from shared.settings import ServiceSettings
 
 class Weights(BaseModel):
     """How much each score component counts; they are normalised to sum to one."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     category: float = Field(0.30, ge=0, description="Weight of the category fit")
     distance: float = Field(0.30, ge=0, description="Weight of the distance decay")
