@@ -59,7 +59,9 @@ def _purpose(
         f"also the {PURPOSE_HEADER} header. The read is logged.",
     ),
 ) -> privacy.Purpose | None:
-    return privacy.purpose_or_none(purpose or request.headers.get(PURPOSE_HEADER))
+    # A blank ?purpose= is a stated purpose (422 not_blank), not a missing one.
+    stated = purpose if purpose is not None else request.headers.get(PURPOSE_HEADER)
+    return privacy.purpose_or_none(stated)
 
 
 def _expected_version(if_match: str | None) -> int | None:

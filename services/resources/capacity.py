@@ -7,10 +7,12 @@ Rules
 - The same referral id reserves once; asking again answers with the same reservation.
 - Mode `waitlist`: a reservation that does not fit is kept as `waitlisted` (no units taken)
   and promoted first-come first-served whenever units free up (release, reset, a larger
-  total). Mode `capacity` answers 409 `no_capacity` instead.
+  total). Mode `capacity` answers 409 `no_capacity` instead. A request for more units than
+  the total can never be promoted and is refused (409 `exceeds_total`).
 - Release gives reserved units back (never above the total); a waitlisted referral just
   leaves the queue. Consume marks reserved units as used; consumed units stay used until
-  the period ends. Releasing or consuming twice is a no-op; the other after one is a 409.
+  the period ends. Releasing or consuming twice is a no-op, even at the same moment (the
+  resource row is locked first); the other after one is a 409.
 - Period reset (week, month, year; `once` never resets; periods turn at midnight China
   time): the new period starts with `total − units still held by open referrals`. A referral
   reserved in one period and delivered in the next keeps its units across the reset.
@@ -168,6 +170,12 @@ def _reserve(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"referral {referral_id} was reserved concurrently; retry") from exc
+    # The failed take held no row lock, so a release may have committed since and found no
+    # waitlisted referral to promote: this one. Now, under the lock `_touched` took, promote
+    # whoever fits (this one included) before telling anyone what is left.
+    freed = state == ReservationState.WAITLISTED and resource.capacity_remaining > 0
+    if freed and promote_waitlist(session=session, resource_id=resource_id):
+        session.refresh(resource)
     announce(session=session, resource=resource)
     return reservation, resource
 
@@ -208,6 +216,13 @@ def _waitlisted_or_raise(session: Session, resource_id: str, units: int) -> Reso
         raise CapacityExhausted(
             f"resource {resource_id} has fewer than {units} units left",
             extra={"reason": "no_capacity"},
+        )
+    if units > resource.capacity_total:
+        # It could never be promoted, and would hold up every referral queued after it.
+        raise CapacityExhausted(
+            f"resource {resource_id} has {resource.capacity_total} units in all, "
+            f"fewer than the {units} asked for",
+            extra={"reason": "exceeds_total"},
         )
     return _touched(session, resource_id) or resource
 
@@ -276,7 +291,17 @@ def _reservation(session: Session, referral_id: str) -> Reservation | None:
 
 
 def _reservation_or_raise(session: Session, resource_id: str, referral_id: str) -> Reservation:
-    reservation = _reservation(session, referral_id)
+    """The reservation as it is now, with the resource row locked until commit: a concurrent
+    release or consume of the same referral waits, then sees this one's outcome (units are
+    given back once). The resource first, as reserve, promotion and resets lock it, so the
+    two row locks are always taken in the same order."""
+    session.get(Resource, resource_id, with_for_update=True, populate_existing=True)
+    reservation = session.scalar(
+        select(Reservation)
+        .where(Reservation.referral_id == referral_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if reservation is None or reservation.resource_id != resource_id:
         raise NotFound(f"no reservation of resource {resource_id} for referral {referral_id}")
     return reservation

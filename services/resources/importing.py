@@ -5,7 +5,8 @@ with the field and rule it broke). A bad row never leaves half a resource behind
 One rule refuses the whole import instead: a coordinator imports only their own organization's
 resources. Every row is checked before any is written, so a file with one row of another
 organization (or updating another organization's resource) writes nothing (403, naming each
-such row and field)."""
+such row and field). A row that turns out to be outside only when its turn comes (a resource
+of another organization registered meanwhile under its id) is rejected like any bad row."""
 
 import csv
 import zipfile
@@ -196,8 +197,10 @@ def import_rows(
                 # Again in the row's transaction: a resource created since the first check.
                 check_organization(session=session, rows=[row], actor=actor)
                 outcome = import_row(session=session, row=row)
-        except Forbidden:
-            raise
+        except Forbidden as exc:
+            # Rows before this one are committed: refusing the whole import now would report
+            # nothing of them, so this row alone is rejected, naming its field and the rule.
+            outcome = _rejected(row, _scope_errors(exc))
         except ValidationFailed as exc:
             outcome = _rejected(row, exc.errors)
         except DomainError as exc:
@@ -206,6 +209,13 @@ def import_rows(
         if on_row is not None:
             on_row(outcome)
     return report
+
+
+def _scope_errors(refused: Forbidden) -> list[FieldError]:
+    named = [
+        FieldError(e["field"], e["rule"], e["message"]) for e in refused.extra.get("errors", [])
+    ]
+    return named or [FieldError("row", "scope", refused.detail)]
 
 
 def _rejected(row: ImportRow, errors: list[FieldError]) -> RowOutcome:

@@ -84,10 +84,10 @@ def unmask_kept(
         value = data.get(field)
         if not isinstance(value, str) or MASK not in value:
             continue
-        if stored is not None and value == masked_now[field]:
-            kept[field] = getattr(stored, field)
+        if stored is not None and value in (masked_now[field], getattr(stored, field)):
+            kept[field] = getattr(stored, field)  # shown masked, or sent back unchanged
         else:
-            message = "a masked value: export with ?purpose= to change the contact"
+            message = "a masked value: read the contact with ?purpose= to change it"
             errors.append(FieldError(field, "masked_value", message))
     return kept, errors
 

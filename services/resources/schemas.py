@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from shared.access_log import AccessLogOut
 from shared.contracts.common import Adcode, CategoryCode, FiniteFloat, GeoPoint
-from shared.contracts.resources import CapacityMode, ResourceKind
+from shared.contracts.resources import MAX_CAPACITY_UNITS, CapacityMode, ResourceKind
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -29,7 +29,7 @@ class CapacityPeriod(StrEnum):
 class CapacityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    total: int = Field(ge=0, le=10_000_000, description="Units per period")
+    total: int = Field(ge=0, le=MAX_CAPACITY_UNITS, description="Units per period")
     unit: str = Field("persons", min_length=1, max_length=20, description="persons, hours, yuan…")
     period: CapacityPeriod = CapacityPeriod.MONTH
     mode: CapacityMode = CapacityMode.HARD

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from services.resources import capacity
+from services.resources import capacity, privacy
 from services.resources.models import Resource
 from services.resources.publication import announce, now_utc, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
@@ -155,6 +155,8 @@ def update(
 ) -> Resource:
     """Replace a resource's fields; units held by referrals stay held under the new total."""
     resource = _locked_or_raise(session, resource_id, expected_version)
+    contacts = data.model_dump(include=set(privacy.CONTACT_FIELDS))
+    data = data.model_copy(update=_contacts_kept(contacts, resource))
     used = capacity.used_units(session=session, resource=resource)
     _apply(resource, data)
     resource.capacity_remaining = max(resource.capacity_total - used, 0)
@@ -171,8 +173,10 @@ def patch(
     *, session: Session, resource_id: str, changes: ResourcePatch, expected_version: int | None
 ) -> Resource:
     """Change some fields (JSON merge patch); the result must pass every rule of a new one."""
-    current = _input_dict(get_or_raise(session=session, resource_id=resource_id))
-    merged = _merge(current, changes.model_dump(mode="json", exclude_unset=True))
+    stored = get_or_raise(session=session, resource_id=resource_id)
+    changed = _merge(_input_dict(stored), changes.model_dump(mode="json", exclude_unset=True))
+    # Before validation: a masked phone sent back would otherwise fail the phone's pattern.
+    merged = _contacts_kept(changed, stored)
     try:
         data = ResourceCreate.model_validate(merged)
     except ValidationError as exc:
@@ -180,6 +184,15 @@ def patch(
     return update(
         session=session, resource_id=resource_id, data=data, expected_version=expected_version
     )
+
+
+def _contacts_kept(body: dict[str, Any], stored: Resource) -> dict[str, Any]:
+    """`body` with a contact sent back as the masked answer showed it kept as stored (not
+    overwritten by its mask); any other masked contact is a 422 `masked_value`."""
+    kept, errors = privacy.unmask_kept(body, stored)
+    if errors:
+        raise ValidationFailed(errors)
+    return kept
 
 
 def _merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

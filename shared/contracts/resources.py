@@ -81,12 +81,16 @@ class ResourceCard(BaseModel):
     active: bool = True
 
 
+MAX_CAPACITY_UNITS = 10_000_000
+"""The most units a resource offers per period, and so the most one referral can ask for."""
+
+
 class CapacityRequest(BaseModel):
     """Reserve, release or consume units of a resource for one referral (idempotent by id)."""
 
     resource_id: str = Field(min_length=1, max_length=64)
     referral_id: str = Field(min_length=1, max_length=64)
-    units: int = Field(1, ge=1)
+    units: int = Field(1, ge=1, le=MAX_CAPACITY_UNITS)
 
 
 class ReservationState(StrEnum):

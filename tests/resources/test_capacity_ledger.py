@@ -166,7 +166,8 @@ def test_every_reservation_announces_the_counts_it_leaves(
 def test_concurrent_waitlisted_reservations_each_announce_a_version_of_their_own(
     sessions: sessionmaker[Session],
 ) -> None:
-    resource_id = new_resource(sessions, total=0, mode="waitlist")
+    resource_id = new_resource(sessions, total=1, mode="waitlist")
+    reserve(sessions, resource_id, "holder")
     with ThreadPoolExecutor(max_workers=10) as pool:
         states = list(pool.map(lambda i: reserve(sessions, resource_id, f"q{i}"), range(20)))
     assert states == ["waitlisted"] * 20
@@ -175,7 +176,7 @@ def test_concurrent_waitlisted_reservations_each_announce_a_version_of_their_own
             select(OutboxEvent.payload).where(OutboxEvent.aggregate_id == resource_id)
         )
         versions = sorted(ResourceUpserted.model_validate_json(p).version for p in payloads)
-    assert versions == list(range(1, 22)), "two changes announced the same version"
+    assert versions == list(range(1, 23)), "two changes announced the same version"
     assert last_event(sessions, resource_id).waitlisted == 20
 
 

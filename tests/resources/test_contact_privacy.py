@@ -119,3 +119,47 @@ def test_a_masked_contact_for_a_new_resource_is_rejected(client: TestClient) -> 
         ("contact_name", "masked_value"),
         ("contact_phone", "masked_value"),
     }
+
+
+def in_full(client: TestClient, resource_id: str) -> tuple[str, str]:
+    full = client.get(f"/resources/{resource_id}", params={"purpose": "verification"}, headers=HUB)
+    assert full.status_code == 200, full.text
+    return full.json()["contact_name"], full.json()["contact_phone"]
+
+
+def test_a_masked_answer_sent_back_by_put_or_patch_keeps_the_stored_contact(
+    client: TestClient,
+) -> None:
+    created = register(client)
+    url = f"/resources/{created['id']}"
+    shown = client.get(url).json()
+    put_body = resource_body(**{**CONTACT, "contact_name": shown["contact_name"], "name": "新名"})
+    replaced = client.put(url, json=put_body)
+    assert replaced.status_code == 200, replaced.text
+    assert in_full(client, created["id"]) == ("王小明", "13711112222")
+    masked_back = {"contact_name": shown["contact_name"], "contact_phone": shown["contact_phone"]}
+    patched = client.patch(url, json={**masked_back, "description": "改了"})
+    assert patched.status_code == 200, patched.text
+    assert in_full(client, created["id"]) == ("王小明", "13711112222")
+    assert client.get(url).json()["description"] == "改了"
+
+
+def test_any_other_masked_contact_in_put_or_patch_is_a_422_naming_the_field(
+    client: TestClient,
+) -> None:
+    created = register(client)
+    url = f"/resources/{created['id']}"
+    replaced = client.put(url, json=resource_body(**{**CONTACT, "contact_name": "李**"}))
+    patched = client.patch(url, json={"contact_name": "李**"})
+    for refused in (replaced, patched):
+        assert refused.status_code == 422, refused.text
+        errors = {(e["field"], e["rule"]) for e in refused.json()["errors"]}
+        assert errors == {("contact_name", "masked_value")}
+    assert in_full(client, created["id"]) == ("王小明", "13711112222")
+
+
+def test_a_blank_purpose_is_a_422_not_a_silently_masked_answer(client: TestClient) -> None:
+    created = register(client)
+    blank = client.get(f"/resources/{created['id']}", params={"purpose": ""}, headers=WORKER)
+    assert blank.status_code == 422, blank.text
+    assert blank.json()["errors"][0]["rule"] == "not_blank"

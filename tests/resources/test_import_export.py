@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import hsds, importing
+from services.resources import service as registry
+from services.resources.models import Resource
+from services.resources.schemas import ResourceCreate
+from shared.actor import Actor
+from shared.db import transaction
 from tests.auth import bearer
+from tests.resources.conftest import resource_body
 
 DATA = Path(__file__).parent / "data"
 TUITION = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c01"
@@ -191,3 +198,31 @@ def test_a_bad_id_or_negative_available_rejects_that_row_only(client: TestClient
     assert response.status_code == 200, response.text
     assert response.json()["rows"][0]["errors"][0]["rule"] == "string_too_long"
     assert response.json()["accepted"] == 1
+
+
+def test_a_row_found_outside_the_organization_mid_import_is_rejected_not_a_403(
+    sessions: sessionmaker[Session],
+) -> None:
+    ours, theirs = "江安县爱心餐饮有限公司", "别的公司"
+    taken_id = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c99"
+    rows = [
+        importing.ImportRow(ref=f"line {n}", resource_id=rid, data=resource_body(name=name))
+        for n, rid, name in ((2, None, "第一"), (3, taken_id, "第二"), (4, None, "第三"))
+    ]
+
+    def meanwhile(outcome: importing.RowOutcome) -> None:
+        # Another organization registers the id line 3 names after the first check passed.
+        if outcome.ref == "line 2":
+            with transaction(sessions) as s:
+                body = resource_body(name="别家", organization=theirs)
+                registry.create(
+                    session=s, data=ResourceCreate.model_validate(body), resource_id=taken_id
+                )
+
+    actor = Actor(id="co-1", role="coordinator", organization=ours)
+    report = importing.import_rows(sessions=sessions, rows=rows, actor=actor, on_row=meanwhile)
+    assert [r.status.value for r in report.rows] == ["accepted", "rejected", "accepted"]
+    [error] = report.rows[1].errors
+    assert (error.field, error.rule) == ("id", "scope")
+    with sessions() as s:
+        assert s.get(Resource, taken_id).organization == theirs  # type: ignore[union-attr]
