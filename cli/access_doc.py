@@ -34,9 +34,10 @@ with the caller's adcode; `organization` = the coordinator's own organization; `
 reviewer's department and region; `any` = nothing personal, every record; `none` = no token.
 A record outside the caller's scope → 403 with `"rule": "scope"`; lists are filtered to it.
 
-Not enforced yet: a coordinator's referral routes (accept, decline, start, complete, fail,
-claims, read) check the role only, since the needs service does not yet know which
-organization a referral's resource belongs to; `POST /resources/import*` checks the role only.
+A referral records its resource's organization (asked of the resources service when it is
+made): a coordinator reads and acts only on referrals of their own organization, and answers
+(accept, decline) for a resource without an organization come from the case side of its area.
+A coordinator's resource import is checked row by row against their organization.
 """
 
 

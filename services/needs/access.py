@@ -21,7 +21,13 @@ REFERRAL_READ = rule(
 RESOURCE_SIDE = rule(
     SW, SL, COORD, note="the resource's answer; a coordinator for their organization's only"
 )
-OWN_RESOURCE = "referrals to resources of the coordinator's organization (else 403)"
+RESOURCE_ANSWER = rule(
+    SW,
+    SL,
+    COORD,
+    note="a coordinator for their organization's resources; a social worker or station lead "
+    "records the answer of a resource without an organization (a volunteer), in their area",
+)
 PAGED = "paged: `limit` up to LIANJIE_NEEDS_PAGE_SIZE_MAX"
 
 POLICY = Policy(
@@ -79,12 +85,8 @@ POLICY = Policy(
             scope=Reach.REVIEW,
             note="approve or return for the reviewer's department (in their region, if any)",
         ),
-        ("POST", "/referrals/{referral_id}/accept"): rule(
-            COORD, scope=Reach.ORGANIZATION, note=OWN_RESOURCE
-        ),
-        ("POST", "/referrals/{referral_id}/decline"): rule(
-            COORD, scope=Reach.ORGANIZATION, note=OWN_RESOURCE
-        ),
+        ("POST", "/referrals/{referral_id}/accept"): RESOURCE_ANSWER,
+        ("POST", "/referrals/{referral_id}/decline"): RESOURCE_ANSWER,
         ("POST", "/referrals/{referral_id}/start"): RESOURCE_SIDE,
         ("POST", "/referrals/{referral_id}/complete"): RESOURCE_SIDE,
         ("POST", "/referrals/{referral_id}/fail"): RESOURCE_SIDE,

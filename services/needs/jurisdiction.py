@@ -3,7 +3,10 @@
 - Case side (social workers, station leads, the county hub): case data only within the caller's
   area — a station's adcode prefix, the county's for the hub. The record a request names (in
   its path, or the household or need in its body) is looked up and its household adcode
-  compared; lists are filtered by `area_of`.
+  compared; lists are filtered by `area_of`. Social workers and station leads also record the
+  answer (accept, decline) of a resource without an organization — an individual volunteer,
+  whom they phone — for referrals in their area; a resource with an organization answers
+  through its coordinator only (403, rule `organization`).
 - Coordinators: referrals to resources of their own organization only. A referral records its
   resource's organization (`resource_organization`, asked of the resources service when it is
   made); a referral naming another organization, or none (made before that was recorded), is a
@@ -31,6 +34,11 @@ from shared.db import run_read
 from shared.errors import Forbidden
 
 AREA_ROLES = {Role.SOCIAL_WORKER, Role.STATION_LEAD, Role.COUNTY_HUB}
+# Routes where the resource answers a referral: its coordinator does, or the case side on behalf
+# of a resource that has no organization (and so no coordinator).
+RESOURCE_ANSWERS = frozenset(
+    {"/referrals/{referral_id}/accept", "/referrals/{referral_id}/decline"}
+)
 
 
 def area_of(request: Request) -> str | None:
@@ -125,6 +133,24 @@ async def check(request: Request, principal: Principal, rule: Rule) -> None:
         await _check_review(request, principal)
     elif principal.role in AREA_ROLES and rule.scope is Reach.STATION:
         await _check_area(request, principal)
+        if _route_path(request) in RESOURCE_ANSWERS:
+            await _check_answers_on_behalf(request)
+
+
+def _route_path(request: Request) -> str | None:
+    """The path template of the route the request matched."""
+    path = getattr(request.scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None
+
+
+async def _check_answers_on_behalf(request: Request) -> None:
+    """The case side answers for a resource only when it has no organization to answer."""
+    referral = await _named_referral(request)
+    if referral is not None and referral.resource_organization:
+        raise Forbidden(
+            "the referred resource has an organization: its coordinator answers for it",
+            extra={"rule": "organization"},
+        )
 
 
 async def _check_area(request: Request, principal: Principal) -> None:

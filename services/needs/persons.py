@@ -186,7 +186,7 @@ def withdraw_consent(
         person_id=person.id,
         scope=scope,
         withdrawn_on=data.withdrawn_on or today or date.today(),
-        recorded_by=data.recorded_by or actor.id,
+        recorded_by=actor.id,  # an account id, never a name typed in: ids and codes only
         actor_id=actor.id,
         role=actor.role,
         erased=erased,

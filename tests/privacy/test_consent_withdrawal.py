@@ -132,7 +132,7 @@ def test_withdrawing_everything_erases_exits_and_is_recorded_with_ids_only(
     sw = needs_as("station_lead", sub="lead-wang")
     _home, created = _case(sw, phone=PHONE)
     with caplog.at_level(logging.INFO):
-        done = _withdraw(sw, created["id"], recorded_by="王站长")
+        done = _withdraw(sw, created["id"])
     assert done["withdrawal"]["scope"] == EVERYTHING
     assert done["withdrawal"]["erased"] == ["groups", "disability_grade"]
     assert done["withdrawal"]["case_status_after"] == "exited"
@@ -144,6 +144,8 @@ def test_withdrawing_everything_erases_exits_and_is_recorded_with_ids_only(
     with engine.connect() as conn:
         record = conn.execute(text("SELECT * FROM consent_withdrawal")).one()._asdict()
     assert record["person_id"] == created["id"] and record["actor_id"] == "lead-wang"
+    assert record["recorded_by"] == "lead-wang", "who recorded it is the caller's account id"
+    assert done["withdrawal"]["recorded_by"] == "lead-wang"
     for secret in (NAME, NUMBER, PHONE, NUMBER[-8:]):
         assert secret not in str(record)
         assert secret not in caplog.text
@@ -162,6 +164,10 @@ def test_withdrawal_input_is_checked_and_a_dropped_scope_must_be_withdrawn(
     }
     assert rule_of(sw.post(url, json={"scope": []})) == {("scope", "too_short")}
     assert rule_of(sw.post(url, json={"scope": ["everything"]})) == {("scope.0", "enum")}
+    # Who recorded it is the caller's account: a name typed in is not taken (ids only).
+    assert rule_of(sw.post(url, json={"recorded_by": "王站长"})) == {
+        ("recorded_by", "extra_forbidden")
+    }
     assert sw.post("/persons/no-such-person/consent/withdrawal", json={}).status_code == 404
     # Dropping a scope by recording a narrower consent would skip the erasure: refused.
     narrower = {"given_on": TODAY.isoformat(), "scope": ["case_file"]}

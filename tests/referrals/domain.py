@@ -1,7 +1,8 @@
 """The world of referral domain tests: a migrated needs database, needs in it, fixed times."""
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,24 +10,31 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.needs import persons
 from services.needs import service as needs_service
 from services.needs.app import MIGRATIONS, create_app
-from services.needs.models import Need, OutboxEvent
+from services.needs.models import Need, OutboxEvent, Person
 from services.needs.referrals import review, service
 from services.needs.referrals.schemas import ReferralCreate
-from services.needs.schemas import HouseholdCreate, NeedCreate
+from services.needs.schemas import HouseholdCreate, NeedCreate, PersonCreate
 from services.needs.settings import NeedsSettings
+from services.resources import service as resources_service
+from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.contracts.common import GeoPoint
 from shared.db import migrate, session_factory, transaction
+from shared.messaging import Bus
 from shared.settings import CommonSettings
 from tests.auth import bearer
+from tests.matcher.conftest import running_nats
+from tests.resources.conftest import resource_body
 
 WORKER = Actor(id="sw-001", role="social_worker")
 REVIEWER = Actor(id="rv-001", role="reviewer")
 COORDINATOR = Actor(id="co-001", role="coordinator")
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PAGE_MAX = 20  # page_size_max of the in-process app
+NATS_TIMEOUT_S = 0.5
 POLICY = review.ReviewPolicy(
     amount_threshold_yuan=5000,
     overdue_after=timedelta(hours=48),
@@ -47,6 +55,26 @@ MEALS = service.Pick(
 def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     migrate(engine, MIGRATIONS)
     yield session_factory(engine)
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real nats-server for the tests of one module."""
+    with running_nats(tmp_path_factory.mktemp("nats")) as url:
+        yield url
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[Bus]:
+    """A connected bus whose requests time out after NATS_TIMEOUT_S."""
+    bus = Bus(
+        CommonSettings(nats_url=nats_url, nats_request_timeout_s=NATS_TIMEOUT_S),
+        name="referrals-test",
+    )
+    await bus.start()
+    await asyncio.wait_for(bus.ready.wait(), timeout=10)
+    yield bus
+    await bus.close()
 
 
 class Clock:
@@ -99,6 +127,26 @@ def new_need(
         return need.id
 
 
+def with_person(sessions: sessionmaker[Session], need_id: str) -> str:
+    """Give the need a person of its household (consent as recorded on creation); their id."""
+    with transaction(sessions) as s:
+        need = s.get(Need, need_id)
+        assert need is not None
+        person = persons.create_person(
+            session=s, household_id=need.household_id, data=PersonCreate(name="甲"), actor=None
+        )
+        need.person_id = person.id
+        return person.id
+
+
+def withdraw_consent(sessions: sessionmaker[Session], person_id: str, *scopes: str) -> None:
+    """Mark `scopes` as withdrawn by the person (what a recorded withdrawal leaves behind)."""
+    with transaction(sessions) as s:
+        person = s.get(Person, person_id)
+        assert person is not None
+        person.consent_withdrawn = sorted(scopes)
+
+
 def refer(
     sessions: sessionmaker[Session],
     need_id: str,
@@ -141,3 +189,12 @@ def need_row(sessions: sessionmaker[Session], need_id: str) -> Need:
         need = s.scalar(select(Need).where(Need.id == need_id))
         assert need is not None
         return need
+
+
+def new_resource(sessions: sessionmaker[Session], *, total: int, organization: str) -> str:
+    """A resource in the resources service's database, with `total` units a month."""
+    body = resource_body(
+        organization=organization, capacity={"total": total, "unit": "persons", "period": "month"}
+    )
+    with transaction(sessions) as s:
+        return resources_service.create(session=s, data=ResourceCreate.model_validate(body)).id

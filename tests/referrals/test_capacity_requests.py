@@ -2,8 +2,6 @@
 handlers over a real resources database: a reserve whose reply is lost is sent again and holds
 the units once; a resource card names the resource's organization."""
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,56 +10,26 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.referrals import events
-from services.resources import capacity, service
+from services.resources import capacity
 from services.resources.app import MIGRATIONS
 from services.resources.events import serve_capacity
 from services.resources.models import Reservation, Resource
-from services.resources.schemas import ResourceCreate
 from shared.contracts.resources import (
     CAPACITY_RESERVE,
     RESOURCES_QUEUE,
     CapacityReply,
     CapacityRequest,
 )
-from shared.db import migrate, run_in_transaction, session_factory, transaction
+from shared.db import migrate, run_in_transaction, session_factory
 from shared.errors import RemoteError
 from shared.messaging import Bus
-from shared.settings import CommonSettings
-from tests.matcher.conftest import running_nats
-from tests.resources.conftest import resource_body
-
-TIMEOUT_S = 0.5
-
-
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_nats(tmp_path_factory.mktemp("nats")) as url:
-        yield url
+from tests.referrals.domain import new_resource
 
 
 @pytest.fixture
 def resources_db(engine: Engine) -> sessionmaker[Session]:
     migrate(engine, MIGRATIONS)
     return session_factory(engine)
-
-
-@pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[Bus]:
-    bus = Bus(
-        CommonSettings(nats_url=nats_url, nats_request_timeout_s=TIMEOUT_S), name="referrals-test"
-    )
-    await bus.start()
-    await asyncio.wait_for(bus.ready.wait(), timeout=10)
-    yield bus
-    await bus.close()
-
-
-def new_resource(sessions: sessionmaker[Session], *, total: int, organization: str) -> str:
-    body = resource_body(
-        organization=organization, capacity={"total": total, "unit": "persons", "period": "month"}
-    )
-    with transaction(sessions) as s:
-        return service.create(session=s, data=ResourceCreate.model_validate(body)).id
 
 
 @pytest.mark.integration

@@ -9,13 +9,10 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs import persons
-from services.needs.models import Need
 from services.needs.referrals import audit, service
 from services.needs.referrals import review as review_module
 from services.needs.referrals.models import AuditEntry
 from services.needs.referrals.schemas import ClaimCreate, CompleteBody, ReferralCreate
-from services.needs.schemas import PersonCreate
 from shared.contracts.matcher import Explanation, RankedResource
 from shared.db import transaction
 from shared.errors import Conflict, InvalidTransition, ValidationFailed
@@ -31,6 +28,8 @@ from tests.referrals.domain import (
     new_need,
     refer,
     state_of,
+    with_person,
+    withdraw_consent,
 )
 
 SECRET_NOTE = "老人独居, 电话13800000000"
@@ -427,14 +426,7 @@ def test_no_referral_of_any_origin_for_a_person_who_withdrew_referral_consent(
 ) -> None:
     """Picked, claimed or offered next: every way a referral is made checks the consent."""
     wish = new_need(sessions, category="micro_wish.goods")
-    with transaction(sessions) as s:
-        need = s.get(Need, wish)
-        assert need is not None
-        person = persons.create_person(
-            session=s, household_id=need.household_id, data=PersonCreate(name="甲"), actor=None
-        )
-        person.consent_withdrawn = ["referral_sharing"]
-        need.person_id = person.id
+    withdraw_consent(sessions, with_person(sessions, wish), "referral_sharing")
     claim = ClaimCreate(resource_id="res-ent", resource_name="爱心企业", resource_kind="enterprise")
     with pytest.raises(Conflict) as claimed, transaction(sessions) as s:
         service.claim_micro_wish(
@@ -445,3 +437,16 @@ def test_no_referral_of_any_origin_for_a_person_who_withdrew_referral_consent(
         refer(sessions, wish)
     for refused in (claimed, picked):
         assert refused.value.extra["rule"] == "consent_withdrawn"
+
+
+def test_a_draft_or_returned_referral_is_not_submitted_after_consent_was_withdrawn(
+    sessions: sessionmaker[Session],
+) -> None:
+    need_id = new_need(sessions)
+    person_id = with_person(sessions, need_id)
+    draft = refer(sessions, need_id, submit=False)
+    withdraw_consent(sessions, person_id, "case_file")
+    with pytest.raises(Conflict) as refused, transaction(sessions) as s:
+        service.submit(session=s, referral_id=draft, actor=WORKER, now=T0, policy=POLICY)
+    assert refused.value.extra["rule"] == "consent_withdrawn"
+    assert state_of(sessions, draft) == "draft"

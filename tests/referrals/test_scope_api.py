@@ -74,6 +74,38 @@ def test_a_coordinator_sees_and_acts_on_their_organizations_referrals_only(
     assert [r["id"] for r in theirs] == [other]
 
 
+def test_the_case_side_answers_for_a_resource_without_an_organization_in_its_area_only(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """An individual volunteer has no organization and no account: the social worker records
+    their answer (she phoned them). Where a resource has an organization, its coordinator
+    answers, never the case side."""
+    worker = bearer("social_worker", sub="sw-1", adcode="511523101")
+    lead = bearer("station_lead", sub="sl-1", adcode="511523")
+    elsewhere = bearer("social_worker", sub="sw-2", adcode="511524101")
+    volunteer = refer(sessions, new_need(sessions), _pick("res-volunteer", None))
+    another = refer(sessions, new_need(sessions), _pick("res-volunteer-2", None))
+    owned = refer(sessions, new_need(sessions), _pick("res-own", OWN))
+    decline = {"reason": "not_eligible"}
+
+    _refuses(client.post(f"/referrals/{volunteer}/decline", json=decline, headers=elsewhere))
+    _refuses(client.post(f"/referrals/{volunteer}/accept", headers=elsewhere))
+    _refuses(client.post(f"/referrals/{volunteer}/decline", json=decline, headers=COORDINATOR))
+    for case_side in (worker, lead):
+        answered = client.post(f"/referrals/{owned}/decline", json=decline, headers=case_side)
+        _refuses(answered, rule="organization")
+        _refuses(client.post(f"/referrals/{owned}/accept", headers=case_side), rule="organization")
+    assert OWN not in answered.text, "a 403 names the rule, not the organization"
+    assert state_of(sessions, owned) == state_of(sessions, volunteer) == "sent"
+
+    declined = client.post(f"/referrals/{volunteer}/decline", json=decline, headers=worker)
+    assert (declined.status_code, declined.json()["state"]) == (200, "declined"), declined.text
+    # Accepting asks the resources service for capacity (none here: 503), past every 403.
+    asked = client.post(f"/referrals/{another}/accept", headers=lead)
+    assert asked.status_code == 503, asked.text
+    assert state_of(sessions, another) == "sent"
+
+
 def test_a_coordinator_token_without_an_organization_is_refused_naming_it(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:

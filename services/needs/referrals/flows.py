@@ -4,12 +4,12 @@ micro-wish (reserve), and the escalation sweep.
 
 Calls to other services are made outside the database transaction; the transition is committed
 afterwards, so a peer that does not answer leaves the referral where it was (503), and a
-reservation whose commit fails is given back. No HTTP here: a flow takes `shape`, which turns
-the committed referral into what the caller answers, inside the same transaction.
+reservation whose commit fails, or whose answer never came, is given back. No HTTP here: a
+flow takes `shape`, which turns the committed referral into what the caller answers, inside
+the same transaction.
 """
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs import service as needs_service
 from services.needs.events import ask_matcher
+from services.needs.models import Need
 from services.needs.referrals import events, review, service
 from services.needs.referrals.models import Referral
 from services.needs.referrals.schemas import (
@@ -39,6 +40,7 @@ from shared.contracts.resources import ResourceCard
 from shared.db import run_in_transaction, run_read
 from shared.errors import (
     CapacityExhausted,
+    Conflict,
     DomainError,
     Forbidden,
     NotFound,
@@ -133,10 +135,13 @@ async def accept(flow: Flow, *, referral_id: str) -> ReferralOut:
             referral_id=referral.id,
             units=referral.units,
         )
-    except RemoteError as exc:
-        if not events.is_no_capacity(exc):
-            raise
-        raise await _decline_for_no_capacity(flow, referral_id) from exc
+    except Exception as exc:
+        if _is_no_capacity(exc):
+            raise await _decline_for_no_capacity(flow, referral_id) from exc
+        # Unanswered (or answered strangely): the resources service may hold a reservation
+        # this side does not know of.
+        await _give_back_unless_accepted(flow, referral)
+        raise
     try:
         return await flow.commit(
             lambda s, now: service.accept(
@@ -152,16 +157,34 @@ async def accept(flow: Flow, *, referral_id: str) -> ReferralOut:
         raise
 
 
+def _is_no_capacity(error: Exception) -> bool:
+    return isinstance(error, RemoteError) and events.is_no_capacity(error)
+
+
 async def _give_back_unless_accepted(flow: Flow, referral: Referral) -> None:
-    """The reservation did not commit: release it, unless a concurrent accept of the same
-    referral committed (the reservation is one per referral id, and is then that one's)."""
-    current = await flow.read(lambda s: service.get_or_raise(session=s, referral_id=referral.id))
-    if service.holds_capacity(current):
-        return
+    """The reservation did not commit (or its answer never came): release it, unless a
+    concurrent accept of the same referral committed (the reservation is one per referral id,
+    and is then that one's). Best effort: the caller raises its own error."""
     try:
-        await events.release(flow.bus, resource_id=referral.resource_id, referral_id=referral.id)
-    except DomainError as exc:
-        log.warning("could not release an uncommitted reservation: %s", type(exc).__name__)
+        current = await flow.read(
+            lambda s: service.get_or_raise(session=s, referral_id=referral.id)
+        )
+    except Exception as exc:  # the caller's error is the one to answer with
+        log.warning("could not look at referral %s to release: %s", referral.id, type(exc).__name__)
+        return
+    if not service.holds_capacity(current):
+        await _release_quietly(flow.bus, resource_id=referral.resource_id, referral_id=referral.id)
+
+
+async def _release_quietly(bus: Bus, *, resource_id: str, referral_id: str) -> None:
+    """Release what the resources service may hold for `referral_id`; a failure is logged, not
+    raised (nothing held is a 404 there; the caller raises its own error)."""
+    try:
+        await events.release(bus, resource_id=resource_id, referral_id=referral_id)
+    except Exception as exc:
+        log.warning(
+            "could not release referral %s's reservation: %s", referral_id, type(exc).__name__
+        )
 
 
 async def _decline_for_no_capacity(flow: Flow, referral_id: str) -> CapacityExhausted:
@@ -180,19 +203,34 @@ async def _decline_for_no_capacity(flow: Flow, referral_id: str) -> CapacityExha
 
 
 async def _next_match(flow: Flow, need_id: str) -> tuple[RankedResource | None, str | None]:
-    """The best resource not yet tried for this need; the decline stands if the matcher is out."""
+    """The best resource not yet tried for this need, or why there is none. Asked after the
+    decline committed, so nothing here may fail the call: the decline stands whatever happens."""
+    try:
+        return await _ask_next_match(flow, need_id)
+    except Exception as exc:
+        log.warning("the next match of need %s failed: %s", need_id, type(exc).__name__)
+        return None, "the next match could not be looked up"
 
-    def need_and_exclusions(s: Session) -> tuple[Any, list[str], list[str]]:
-        need = needs_service.get_need_or_raise(session=s, need_id=need_id)
-        known = needs_service.personal_data_of(session=s, need=need)
-        return need, service.next_match_exclusions(session=s, need_id=need_id), known
 
-    need, exclude, known = await flow.read(need_and_exclusions)
+async def _ask_next_match(flow: Flow, need_id: str) -> tuple[RankedResource | None, str | None]:
+    try:
+        need, exclude, known = await flow.read(lambda s: _next_match_query(s, need_id))
+    except Conflict as exc:  # the person withdrew consent: no match is offered
+        return None, f"no next match is offered: {exc.detail}"
     try:
         results = await events.ranked(flow.bus, need=need, exclude=exclude, k=1, known=known)
     except DomainError as exc:
         return None, f"the matcher could not be asked: {exc.title}"
     return (results[0] if results else None), None
+
+
+def _next_match_query(s: Session, need_id: str) -> tuple[Need, list[str], list[str]]:
+    """The need, the resources to leave out and the personal values to keep out of the text;
+    409 when the need's person withdrew the consent matches rest on."""
+    need = needs_service.get_need_or_raise(session=s, need_id=need_id)
+    needs_service.check_takes_referrals(session=s, need=need)
+    known = needs_service.personal_data_of(session=s, need=need)
+    return need, service.next_match_exclusions(session=s, need_id=need_id), known
 
 
 async def complete(flow: Flow, *, referral_id: str, outcome: CompleteBody) -> ReferralOut:
@@ -251,9 +289,14 @@ async def claim_micro_wish(
             extra={"rule": "organization"},
         )
     referral_id = str(uuid.uuid4())
-    reply = await events.reserve(
-        flow.bus, resource_id=data.resource_id, referral_id=referral_id, units=need_units
-    )
+    try:
+        reply = await events.reserve(
+            flow.bus, resource_id=data.resource_id, referral_id=referral_id, units=need_units
+        )
+    except Exception as exc:
+        if not _is_no_capacity(exc):  # unanswered: a reservation may be held under the id
+            await _release_quietly(flow.bus, resource_id=data.resource_id, referral_id=referral_id)
+        raise
     try:
         return await flow.commit(
             lambda s, now: service.claim_micro_wish(
@@ -268,8 +311,7 @@ async def claim_micro_wish(
             )
         )
     except Exception:
-        with contextlib.suppress(DomainError):
-            await events.release(flow.bus, resource_id=data.resource_id, referral_id=referral_id)
+        await _release_quietly(flow.bus, resource_id=data.resource_id, referral_id=referral_id)
         raise
 
 

@@ -223,8 +223,10 @@ def _add(
 def submit(
     *, session: Session, referral_id: str, actor: Actor, now: datetime, policy: review.ReviewPolicy
 ) -> Referral:
-    """Send a draft, or a returned referral again: to review when the rules say so."""
+    """Send a draft, or a returned referral again: to review when the rules say so; not after
+    the person withdrew the consent referrals rest on (409)."""
     referral, need = lock(session, referral_id)
+    check_takes_referrals(session=session, need=need)
     review.route(session, referral, need, actor, now, policy)
     return referral
 
