@@ -31,7 +31,9 @@ No token, a bad or an expired one → 401 with `WWW-Authenticate`; a role not ti
 Roles: 社工 `social_worker`, 站长 `station_lead`, 总站 `county_hub`, 资源方 `coordinator`,
 审核 `alliance_reviewer`, `admin`. Scope: `station` = case data whose household adcode starts
 with the caller's adcode; `organization` = the coordinator's own organization; `review` = the
-reviewer's department and region; `any` = nothing personal, every record; `none` = no token.
+reviewer's department and region; `answer` = a referral's resource: its organization's
+coordinator, or the case side of the referral's area for a resource without an organization;
+`any` = nothing personal, every record; `none` = no token.
 A record outside the caller's scope → 403 with `"rule": "scope"`; lists are filtered to it.
 
 A referral records its resource's organization (asked of the resources service when it is

@@ -36,6 +36,9 @@ class Reach(StrEnum):
     STATION = "station"  # case data whose household adcode starts with the caller's adcode
     ORGANIZATION = "organization"  # resources of the coordinator's own organization
     REVIEW = "review"  # the reviewer's department and region
+    # A referral's resource answers: its organization's coordinator, or, for a resource without
+    # an organization (a lone volunteer), the case side of the referral's area on its behalf.
+    ANSWER = "answer"
     SELF = "self"  # the caller's own account
 
 

@@ -25,6 +25,7 @@ RESOURCE_ANSWER = rule(
     SW,
     SL,
     COORD,
+    scope=Reach.ANSWER,
     note="a coordinator for their organization's resources; a social worker or station lead "
     "records the answer of a resource without an organization (a volunteer), in their area",
 )

@@ -34,11 +34,6 @@ from shared.db import run_read
 from shared.errors import Forbidden
 
 AREA_ROLES = {Role.SOCIAL_WORKER, Role.STATION_LEAD, Role.COUNTY_HUB}
-# Routes where the resource answers a referral: its coordinator does, or the case side on behalf
-# of a resource that has no organization (and so no coordinator).
-RESOURCE_ANSWERS = frozenset(
-    {"/referrals/{referral_id}/accept", "/referrals/{referral_id}/decline"}
-)
 
 
 def area_of(request: Request) -> str | None:
@@ -131,16 +126,10 @@ async def check(request: Request, principal: Principal, rule: Rule) -> None:
         await _check_organization(request, principal)
     elif principal.role is Role.ALLIANCE_REVIEWER:
         await _check_review(request, principal)
-    elif principal.role in AREA_ROLES and rule.scope is Reach.STATION:
+    elif principal.role in AREA_ROLES and rule.scope in (Reach.STATION, Reach.ANSWER):
         await _check_area(request, principal)
-        if _route_path(request) in RESOURCE_ANSWERS:
+        if rule.scope is Reach.ANSWER:
             await _check_answers_on_behalf(request)
-
-
-def _route_path(request: Request) -> str | None:
-    """The path template of the route the request matched."""
-    path = getattr(request.scope.get("route"), "path", None)
-    return path if isinstance(path, str) else None
 
 
 async def _check_answers_on_behalf(request: Request) -> None:
