@@ -5,14 +5,15 @@ shown in full, in the read's own transaction. The county hub reviews the log
 (`GET /access-log` of each service); a row holds ids and codes only.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, DateTime, Integer, Select, String
+from sqlalchemy import JSON, DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.actor import Actor
@@ -24,7 +25,6 @@ PURPOSE_MAX_LENGTH = 32  # the access log's column; the longest purpose is far s
 ACCESS_LOG_ROLES = frozenset({"county_hub", "admin"})
 
 P = TypeVar("P", bound=StrEnum)
-Read = tuple[dict[str, str], list[str]]  # (the log row's subject columns, the fields shown)
 
 
 def purpose_or_none(value: str | None, vocabulary: type[P]) -> P | None:
@@ -45,6 +45,24 @@ def purpose_or_none(value: str | None, vocabulary: type[P]) -> P | None:
         raise ValidationFailed.one(
             "purpose", "unknown_purpose", f"state one of: {allowed}"
         ) from None
+
+
+def purpose_dependency(vocabulary: type[P], why: str) -> Callable[..., P | None]:
+    """A route dependency: the purpose stated by `?purpose=` or the purpose header, checked
+    against `vocabulary` (None when none was stated)."""
+    allowed = ", ".join(p.value for p in vocabulary)
+
+    def stated_purpose(
+        request: Request,
+        purpose: str | None = Query(
+            None, description=f"{why} ({allowed}); also the {PURPOSE_HEADER} header. Logged."
+        ),
+    ) -> P | None:
+        # A blank ?purpose= is a stated purpose (422 not_blank), not a missing one.
+        stated = purpose if purpose is not None else request.headers.get(PURPOSE_HEADER)
+        return purpose_or_none(stated, vocabulary)
+
+    return stated_purpose
 
 
 def may_unmask(*, actor: Actor, purpose: StrEnum | None, roles: frozenset[str]) -> bool:
@@ -107,24 +125,24 @@ def log_reads(
     *,
     session: Session,
     record_type: type[R],
+    subject: str,
+    records: Iterable[Any],
+    fields: Sequence[str],
     actor: Actor,
     purpose: StrEnum,
-    reads: Iterable[Read],
 ) -> list[R]:
-    """Write one access-log row per record shown in full (one without fields shown: none)."""
+    """Write one access-log row per record shown in full: its id in the `subject` column and
+    which of `fields` it holds (a record holding none of them is not logged)."""
     now = datetime.now(UTC)
-    rows = [
-        record_type(  # type: ignore[call-arg]
-            actor_id=actor.id,
-            role=actor.role,
-            purpose=purpose.value,
-            fields=fields,
-            accessed_at=now,
-            **subject,
-        )
-        for subject, fields in reads
-        if fields
-    ]
+    rows = []
+    for record in records:
+        shown = [f for f in fields if getattr(record, f) is not None]
+        if shown:
+            row = record_type(  # type: ignore[call-arg]
+                actor_id=actor.id, role=actor.role, purpose=purpose.value, fields=shown,
+                accessed_at=now, **{subject: record.id},
+            )  # fmt: skip
+            rows.append(row)
     session.add_all(rows)
     session.flush()
     return rows
@@ -143,19 +161,24 @@ class AccessLogOut(BaseModel):
     accessed_at: datetime
 
 
-def narrowed(
-    query: Select[Any],
-    record: type[AccessLogRecord],
+def read_log(
     *,
+    session: Session,
+    record_type: type[R],
+    subject: str,
+    subject_id: str | None,
     actor_id: str | None,
     since: datetime | None,
     limit: int,
     offset: int = 0,
-) -> Select[Any]:
-    """`query` on an access log narrowed by reader and time, newest first."""
+) -> list[R]:
+    """One page of an access log, newest first, narrowed to a record, a reader and a time."""
+    query = select(record_type)
+    if subject_id is not None:
+        query = query.where(getattr(record_type, subject) == subject_id)
     if actor_id is not None:
-        query = query.where(record.actor_id == actor_id)
+        query = query.where(record_type.actor_id == actor_id)
     if since is not None:
-        query = query.where(record.accessed_at >= since)
-    query = query.order_by(record.accessed_at.desc(), record.id.desc())
-    return query.limit(limit).offset(offset)
+        query = query.where(record_type.accessed_at >= since)
+    query = query.order_by(record_type.accessed_at.desc(), record_type.id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset)))

@@ -37,7 +37,8 @@ from services.needs.schemas import (
 )
 from services.needs.settings import NeedsSettings
 from services.needs.users.api import router as users_router
-from shared.access_log import PURPOSE_HEADER, check_log_reader
+from shared import access_log
+from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request
 from shared.web import Page, pages, read, write
 
@@ -112,16 +113,9 @@ async def _change_need(
     )
 
 
-def _purpose(
-    request: Request,
-    purpose: str | None = Query(
-        None,
-        description="Why full ID numbers and phones are needed (home_visit, referral, "
-        f"benefit_review, case_review); also the {PURPOSE_HEADER} header",
-    ),
-) -> privacy.Purpose | None:
-    stated = purpose if purpose is not None else request.headers.get(PURPOSE_HEADER)
-    return privacy.purpose_or_none(stated)
+_purpose = access_log.purpose_dependency(
+    privacy.Purpose, "Why full ID numbers and phones are needed"
+)
 
 
 @router.post(

@@ -47,11 +47,6 @@ class Purpose(StrEnum):
 UNMASKED_FIELDS = ("resident_id", "phone")
 
 
-def purpose_or_none(value: str | None) -> Purpose | None:
-    """The stated purpose, None when none was stated, or a 422 naming the rule."""
-    return access_log.purpose_or_none(value, Purpose)
-
-
 def may_unmask(*, actor: Actor, purpose: Purpose | None) -> bool:
     """Whether this read shows full values (403 for a role that may not unmask)."""
     return access_log.may_unmask(actor=actor, purpose=purpose, roles=UNMASK_ROLES)
@@ -72,13 +67,10 @@ def record_access(
     *, session: Session, actor: Actor, purpose: Purpose, people: Iterable[Person]
 ) -> list[PiiAccess]:
     """Write one access-log row per person whose personal data is being shown in full."""
-    reads = [
-        ({"person_id": p.id}, [f for f in UNMASKED_FIELDS if getattr(p, f) is not None])
-        for p in people
-    ]
     return access_log.log_reads(
-        session=session, record_type=PiiAccess, actor=actor, purpose=purpose, reads=reads
-    )
+        session=session, record_type=PiiAccess, subject="person_id", records=people,
+        fields=UNMASKED_FIELDS, actor=actor, purpose=purpose,
+    )  # fmt: skip
 
 
 def get_access_log(
@@ -91,13 +83,10 @@ def get_access_log(
     offset: int = 0,
 ) -> list[PiiAccess]:
     """Unmasked reads, newest first, narrowed as asked, one page."""
-    query = select(PiiAccess)
-    if person_id is not None:
-        query = query.where(PiiAccess.person_id == person_id)
-    query = access_log.narrowed(
-        query, PiiAccess, actor_id=actor_id, since=since, limit=limit, offset=offset
-    )
-    return list(session.scalars(query))
+    return access_log.read_log(
+        session=session, record_type=PiiAccess, subject="person_id", subject_id=person_id,
+        actor_id=actor_id, since=since, limit=limit, offset=offset,
+    )  # fmt: skip
 
 
 # Runs of 8+ digits (spaces and dashes allowed inside), an ID number's X included: ID numbers,

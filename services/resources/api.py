@@ -20,8 +20,8 @@ from services.resources.schemas import (
     ResourcePage,
     ResourcePatch,
 )
-from shared import taxonomy
-from shared.access_log import PURPOSE_HEADER, check_log_reader
+from shared import access_log, taxonomy
+from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request
 from shared.contracts.resources import CapacityReply, CapacityRequest, ResourceKind
 from shared.db import run_in_transaction, run_read
@@ -51,17 +51,7 @@ def _out(resource: Resource, response: Response, *, unmasked: bool = False) -> R
     return out
 
 
-def _purpose(
-    request: Request,
-    purpose: str | None = Query(
-        None,
-        description="Why you need the contact in full (referral, verification, upkeep); "
-        f"also the {PURPOSE_HEADER} header. The read is logged.",
-    ),
-) -> privacy.Purpose | None:
-    # A blank ?purpose= is a stated purpose (422 not_blank), not a missing one.
-    stated = purpose if purpose is not None else request.headers.get(PURPOSE_HEADER)
-    return privacy.purpose_or_none(stated)
+_purpose = access_log.purpose_dependency(privacy.Purpose, "Why you need the contact in full")
 
 
 def _expected_version(if_match: str | None) -> int | None:

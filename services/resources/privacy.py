@@ -13,7 +13,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.resources.models import ContactAccess, Resource
@@ -33,11 +32,6 @@ class Purpose(StrEnum):
     REFERRAL = "referral"  # 转介: phoning the resource to arrange or follow up a referral
     VERIFICATION = "verification"  # 核实: confirming a registration with the organization
     UPKEEP = "upkeep"  # 维护: the organization's coordinator keeping its records right
-
-
-def purpose_or_none(value: str | None) -> Purpose | None:
-    """The stated purpose, None when none was stated, or a 422 naming the vocabulary."""
-    return access_log.purpose_or_none(value, Purpose)
 
 
 def may_unmask(*, actor: Actor, purpose: Purpose | None) -> bool:
@@ -96,13 +90,10 @@ def record_access(
     *, session: Session, actor: Actor, purpose: Purpose, resources: Iterable[Resource]
 ) -> list[ContactAccess]:
     """Write one access-log row per resource whose contact is being shown in full."""
-    reads = [
-        ({"resource_id": r.id}, [f for f in CONTACT_FIELDS if getattr(r, f) is not None])
-        for r in resources
-    ]
     return access_log.log_reads(
-        session=session, record_type=ContactAccess, actor=actor, purpose=purpose, reads=reads
-    )
+        session=session, record_type=ContactAccess, subject="resource_id", records=resources,
+        fields=CONTACT_FIELDS, actor=actor, purpose=purpose,
+    )  # fmt: skip
 
 
 def get_access_log(
@@ -114,8 +105,7 @@ def get_access_log(
     limit: int = 100,
 ) -> list[ContactAccess]:
     """Unmasked reads of contacts, newest first, narrowed as asked."""
-    query = select(ContactAccess)
-    if resource_id is not None:
-        query = query.where(ContactAccess.resource_id == resource_id)
-    query = access_log.narrowed(query, ContactAccess, actor_id=actor_id, since=since, limit=limit)
-    return list(session.scalars(query))
+    return access_log.read_log(
+        session=session, record_type=ContactAccess, subject="resource_id",
+        subject_id=resource_id, actor_id=actor_id, since=since, limit=limit,
+    )  # fmt: skip
