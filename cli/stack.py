@@ -70,6 +70,29 @@ def print_sink(name: str, line: str) -> None:
     print(f"{name:>9} | {line}", flush=True)
 
 
+def signed_token(
+    private_pem: bytes,
+    role: Role | str = Role.ADMIN,
+    *,
+    sub: str | None = None,
+    adcode: str | None = None,
+    organization: str | None = None,
+    department: str | None = None,
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
+    """A token of `role` and scope signed with `private_pem` (the subject defaults to
+    "<role>-1"), as sign-in would issue it."""
+    role = Role(role)
+    principal = Principal(
+        sub=sub or f"{role.value}-1",
+        role=role,
+        adcode=adcode,
+        organization=organization,
+        department=department,
+    )
+    return issue_token(principal=principal, private_pem=private_pem, ttl=ttl)
+
+
 @dataclass
 class Process:
     name: str
@@ -119,27 +142,10 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://{self.config.host}:{self.config.ports[service]}"
 
-    def token(
-        self,
-        role: Role | str = Role.ADMIN,
-        *,
-        sub: str | None = None,
-        adcode: str | None = None,
-        organization: str | None = None,
-        department: str | None = None,
-        ttl: timedelta = timedelta(hours=12),
-    ) -> str:
+    def token(self, role: Role | str = Role.ADMIN, **scope: Any) -> str:
         """A token signed with this stack's key, as sign-in would issue (for tests and tools
         that hold the private key; people sign in at POST /auth/token)."""
-        role = Role(role)
-        principal = Principal(
-            sub=sub or f"{role.value}-1",
-            role=role,
-            adcode=adcode,
-            organization=organization,
-            department=department,
-        )
-        return issue_token(principal=principal, private_pem=self.private_key.read_bytes(), ttl=ttl)
+        return signed_token(self.private_key.read_bytes(), role, **scope)
 
     def client(self, role: Role | str = Role.ADMIN, **kwargs: Any) -> httpx.Client:
         """An HTTP client that sends a token of `role` (scope fields among `kwargs`)."""

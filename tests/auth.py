@@ -3,10 +3,11 @@ environment by tests/conftest.py); a running stack signs with its own (`Stack.to
 
 import os
 import tempfile
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from shared.auth import Principal, Role, ensure_keypair, issue_token
+from cli.stack import signed_token
+from shared.auth import Role, ensure_keypair
 
 JIANGAN_TOWN = "511523101"  # 江安县江安镇
 JIANGAN_COUNTY = "511523"
@@ -22,27 +23,11 @@ def install_test_keys() -> Path:
     return Path(os.environ["LIANJIE_AUTH_PUBLIC_KEY_FILE"]).parent
 
 
-def token(
-    role: Role | str = Role.ADMIN,
-    *,
-    sub: str | None = None,
-    adcode: str | None = None,
-    organization: str | None = None,
-    department: str | None = None,
-    ttl: timedelta = timedelta(hours=12),
-) -> str:
+def token(role: Role | str = Role.ADMIN, **scope: Any) -> str:
     """A token signed with this run's key (what POST /auth/token would issue)."""
     install_test_keys()
-    role = Role(role)
-    principal = Principal(
-        sub=sub or f"{role.value}-1",
-        role=role,
-        adcode=adcode,
-        organization=organization,
-        department=department,
-    )
     private = Path(os.environ["LIANJIE_NEEDS_AUTH_PRIVATE_KEY_FILE"]).read_bytes()
-    return issue_token(principal=principal, private_pem=private, ttl=ttl)
+    return signed_token(private, role, **scope)
 
 
 def bearer(role: Role | str = Role.ADMIN, **scope: str | None) -> dict[str, str]:
