@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import principal_of
+from shared.asgi import header, read_body
 from shared.problems import PROBLEM_JSON
 
 HEADER = "idempotency-key"
@@ -109,7 +110,7 @@ class IdempotencyMiddleware:
         if not key or len(key) > MAX_KEY_LENGTH:
             await _send_problem(send, 400, "Idempotency-Key must have 1 to 128 characters")
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         digest = hashlib.sha256(body).hexdigest()
         # A key is the user's own: another user's retry with the same key is a new request.
         where = f"POST {scope['path']} by {principal.sub}"[:300]
@@ -144,7 +145,7 @@ class IdempotencyMiddleware:
             await self.app(scope, replay_body, hold)
             start = next(m for m in messages if m["type"] == "http.response.start")
             status = start["status"]
-            content_type = _raw_header(start.get("headers", []), b"content-type")
+            content_type = header(start.get("headers", []), b"content-type")
             payload = b"".join(m.get("body", b"") for m in messages if m["type"] != start["type"])
             if status < 500 and len(payload) <= MAX_STORED_BODY:
                 stored = payload.decode("utf-8", "replace")
@@ -201,23 +202,7 @@ async def _run_sync(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _header(scope: Scope, name: str) -> str | None:
-    return _raw_header(scope.get("headers", []), name.encode())
-
-
-def _raw_header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    return header(scope.get("headers", []), name.encode())
 
 
 async def _send(

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.asgi import header, read_body
 from shared.problems import PROBLEM_JSON
 
 RULE = "no_nul_character"
@@ -30,7 +31,7 @@ class NulGuardMiddleware:
         fields = _in_path_and_query(scope)
         body: bytes | None = None
         if not fields and _is_json(scope):
-            body = await _read_body(receive)
+            body = await read_body(receive)
             if b"\\u0000" in body:
                 fields = _in_json(body)
         if fields:
@@ -90,19 +91,7 @@ def _printable(name: str) -> str:
 
 
 def _is_json(scope: Scope) -> bool:
-    for key, value in scope.get("headers", []):
-        if key == b"content-type":
-            return b"json" in value.lower()
-    return False
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    return "json" in (header(scope.get("headers", []), b"content-type") or "").lower()
 
 
 async def _refuse(send: Send, fields: list[str]) -> None:
