@@ -8,12 +8,11 @@ import time
 import httpx
 import nats
 import pytest
-from sqlalchemy import text
 
 from cli.stack import Stack
 from shared.contracts.streams import RESOURCES_STREAM
-from shared.db import create_db_engine
 from tests.auth import bearer
+from tests.faults.sql import scalar
 
 ROWS = 300
 
@@ -30,15 +29,6 @@ def _row(i: int) -> dict[str, object]:
             "capacity": {"total": 1},
         },
     }
-
-
-def _count(url: str, sql: str) -> int:
-    engine = create_db_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar_one())
-    finally:
-        engine.dispose()
 
 
 async def _stream_seq(stack: Stack) -> int:
@@ -65,12 +55,12 @@ def test_sigterm_mid_request_answers_it_and_flushes_the_outbox(sqlite_stack: Sta
     request = threading.Thread(target=import_rows)
     request.start()
     deadline = time.monotonic() + 20
-    while _count(database, "SELECT count(*) FROM resource") < 10:
+    while scalar(database, "SELECT count(*) FROM resource") < 10:
         assert time.monotonic() < deadline, "the import never started"
         time.sleep(0.02)
-    at_sigterm = _count(database, "SELECT count(*) FROM resource")
+    at_sigterm = scalar(database, "SELECT count(*) FROM resource")
     stack.stop_process("resources")  # SIGTERM, and wait for the process to exit
-    in_flight_at_stop = _count(database, "SELECT count(*) FROM resource")
+    in_flight_at_stop = scalar(database, "SELECT count(*) FROM resource")
     request.join(timeout=30)
 
     response = answer["response"]
@@ -78,10 +68,10 @@ def test_sigterm_mid_request_answers_it_and_flushes_the_outbox(sqlite_stack: Sta
     report = response.json()
     assert (report["total"], report["rejected"]) == (ROWS, 0)
     assert report["accepted"] + report["flagged"] == ROWS
-    assert _count(database, "SELECT count(*) FROM resource") == ROWS
+    assert scalar(database, "SELECT count(*) FROM resource") == ROWS
     # The outbox was flushed on the way out: every event is in the stream, none waits.
-    assert _count(database, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
-    assert asyncio.run(_stream_seq(stack)) == _count(database, "SELECT count(*) FROM outbox")
+    assert scalar(database, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert asyncio.run(_stream_seq(stack)) == scalar(database, "SELECT count(*) FROM outbox")
     # The import was under way when the signal came, and finished before the process exited.
     assert 10 <= at_sigterm < ROWS
     assert in_flight_at_stop == ROWS

@@ -31,6 +31,7 @@ from shared.contracts.resources import ResourceUpserted, resource_subject
 from shared.contracts.streams import NEEDS_STREAM, RESOURCES_STREAM
 from shared.db import create_db_engine
 from tests.auth import bearer
+from tests.faults.sql import scalar
 
 REGISTRATIONS = 1000
 ACCEPTS = 300
@@ -252,15 +253,6 @@ def _outbox_backlog(response: httpx.Response) -> float:
     raise AssertionError("no lianjie_outbox_backlog metric")
 
 
-def _scalar(url: str, sql: str) -> int:
-    engine = create_db_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar_one())
-    finally:
-        engine.dispose()
-
-
 def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
     engine = create_db_engine(url)
     try:
@@ -312,7 +304,7 @@ def test_killing_nats_mid_load_loses_and_doubles_nothing(own_stack: Stack) -> No
     resources_db = stack.config.service_env["resources"]["LIANJIE_RESOURCES_DATABASE_URL"]
     needs_db = stack.config.service_env["needs"]["LIANJIE_NEEDS_DATABASE_URL"]
     # Retried registrations did not create twins: duplicated = 0.
-    assert _scalar(resources_db, "SELECT count(*) FROM resource") == total_resources
+    assert scalar(resources_db, "SELECT count(*) FROM resource") == total_resources
     # Exactly one reservation per accepted referral, each holding its unit.
     reservations = _rows(resources_db, "SELECT referral_id, resource_id, state FROM reservation")
     assert len(reservations) == ACCEPTS
@@ -331,11 +323,11 @@ def test_killing_nats_mid_load_loses_and_doubles_nothing(own_stack: Stack) -> No
 
     # Every event the services wrote is in its stream exactly once: a relay that published
     # again after the crash was de-duplicated by Nats-Msg-Id.
-    resource_events = _scalar(resources_db, "SELECT count(*) FROM outbox")
-    need_events = _scalar(needs_db, "SELECT count(*) FROM outbox")
+    resource_events = scalar(resources_db, "SELECT count(*) FROM outbox")
+    need_events = scalar(needs_db, "SELECT count(*) FROM outbox")
     assert resource_events == total_resources + ACCEPTS  # one per create, one per reservation
-    assert _scalar(resources_db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
-    assert _scalar(needs_db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert scalar(resources_db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert scalar(needs_db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
     resources_seq, needs_seq, versions = asyncio.run(_streams(stack, targets))
     assert (resources_seq, needs_seq) == (resource_events, need_events)
     # The last state of each target in the stream is its current version in the database.
