@@ -149,23 +149,31 @@ def _reserve(
     # row. The resource is returned too, so the reply needs no second read of it.
     existing = _reservation(session, referral_id)
     if existing is not None:
-        return _same_or_conflict(existing, resource_id, units), _resource_or_raise(
-            session, resource_id
-        )
+        _same_or_conflict(existing, resource_id, units)
+        if existing.state == ReservationState.RELEASED.value:  # look again, locked
+            existing = _reservation_or_raise(session, resource_id, referral_id)
+        if existing.state != ReservationState.RELEASED.value:  # held or used: the same answer
+            return existing, _resource_or_raise(session, resource_id)
     state = ReservationState.RESERVED
     resource = _take_and_touch(session, resource_id, units)
     if resource is None:
         resource = _waitlisted_or_raise(session, resource_id, units)
         state = ReservationState.WAITLISTED
-    reservation = Reservation(
-        resource_id=resource_id,
-        referral_id=referral_id,
-        units=units,
-        state=state.value,
-        created_at=now_utc(),
-        updated_at=now_utc(),
-    )
-    session.add(reservation)
+    if existing is not None:
+        # Given back after its reserve went unanswered, now asked for again by the same
+        # referral's retry: held anew, not answered "released".
+        existing.state, existing.updated_at = state.value, now_utc()
+        reservation = existing
+    else:
+        reservation = Reservation(
+            resource_id=resource_id,
+            referral_id=referral_id,
+            units=units,
+            state=state.value,
+            created_at=now_utc(),
+            updated_at=now_utc(),
+        )
+        session.add(reservation)
     try:
         session.flush()
     except IntegrityError as exc:

@@ -254,3 +254,21 @@ def test_the_background_task_starts_new_periods_as_they_come_due(
             task.cancel()
 
     assert asyncio.run(run_until_reset()) == 10
+
+
+def test_a_released_reservation_asked_for_again_is_held_anew(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The needs side gives back a reservation whose reserve went unanswered; the referral's
+    retried accept then reserves under the same id and must hold units again, not be told
+    "released" (it would be accepted with nothing held)."""
+    resource_id = new_resource(sessions, total=2)
+    assert reserve(sessions, resource_id, "a", units=2) == "reserved"
+    with transaction(sessions) as s:
+        capacity.release(session=s, resource_id=resource_id, referral_id="a")
+    assert reserve(sessions, resource_id, "a", units=2) == "reserved"
+    assert ledger(sessions, resource_id) == (0, {"reserved": 2})
+    assert reserve(sessions, resource_id, "a", units=2) == "reserved"  # once held, idempotent
+    assert ledger(sessions, resource_id) == (0, {"reserved": 2})
+    with pytest.raises(CapacityExhausted):
+        reserve(sessions, resource_id, "b")
