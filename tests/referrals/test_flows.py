@@ -118,7 +118,7 @@ def _ledger_of(ledger: sessionmaker[Session], resource_id: str) -> tuple[list[st
         return list(states), int(remaining or 0)
 
 
-async def test_an_accept_whose_reserve_goes_unanswered_gives_it_back_before_the_503(
+async def test_an_accept_whose_reserve_goes_unanswered_keeps_it_for_the_retry(
     bus: Bus, sessions: sessionmaker[Session], ledger: sessionmaker[Session]
 ) -> None:
     resource_id = new_resource(ledger, total=3, organization=ORGANIZATION)
@@ -130,7 +130,7 @@ async def test_an_accept_whose_reserve_goes_unanswered_gives_it_back_before_the_
         await flows.accept(_flow(sessions, bus), referral_id=referral_id)
 
     assert sent == [referral_id, referral_id], "the reserve was not sent twice"
-    assert _ledger_of(ledger, resource_id) == (["released"], 3), "units held for nobody"
+    assert _ledger_of(ledger, resource_id) == (["reserved"], 2), "held once, for the retry"
     assert state_of(sessions, referral_id) == "sent"
 
 

@@ -138,9 +138,9 @@ async def accept(flow: Flow, *, referral_id: str) -> ReferralOut:
     except Exception as exc:
         if _is_no_capacity(exc):
             raise await _decline_for_no_capacity(flow, referral_id) from exc
-        # Unanswered (or answered strangely): the resources service may hold a reservation
-        # this side does not know of.
-        await _give_back_unless_accepted(flow, referral)
+        # Unanswered: a reservation the resources service may hold stays under the referral's
+        # id, and the caller's retry (503, Retry-After) gets that same reservation. Giving it
+        # back here raced the retry and churned the ledger under a broker outage.
         raise
     try:
         return await flow.commit(
