@@ -98,6 +98,18 @@ POLICY = Policy(
             note="a micro-wish claimed with a resource of the coordinator's organization",
         ),
         ("GET", "/referrals/{referral_id}/audit"): rule(SL, HUB, note="audit trail"),
+        ("GET", "/observations"): CASE_READ,
+        ("POST", "/warning-rules"): rule(HUB, note="the county defines early-warning rules"),
+        ("GET", "/warning-rules"): CASE_READ,
+        ("POST", "/warning-rules/preview"): rule(
+            SL, HUB, note="a count of the persons flagged in the caller's area, no list"
+        ),
+        ("POST", "/warning-rules/evaluate"): rule(HUB, note="evaluate every rule now"),
+        ("GET", "/warning-rules/report"): rule(SL, HUB, note="per rule, in the caller's area"),
+        ("GET", "/verification-tasks"): rule(
+            SW, SL, HUB, note=f"tasks of the caller's area; {PAGED}"
+        ),
+        ("POST", "/verification-tasks/{task_id}/close"): CASE_WRITE,
         ("GET", "/needs/{need_id}/audit"): rule(SL, HUB, note="audit trail"),
     },
     jurisdiction=jurisdiction.check,

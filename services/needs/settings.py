@@ -7,6 +7,19 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
+# The visit checklist (走访观察项) a county starts from; its own replaces it by setting.
+DEFAULT_OBSERVATIONS: dict[str, dict[str, str]] = {
+    "lives_alone": {"zh": "独居", "en": "lives alone"},
+    "income_lost": {"zh": "收入中断", "en": "income lost"},
+    "unemployed_6_months": {"zh": "失业超过6个月", "en": "unemployed more than 6 months"},
+    "rarely_goes_out": {"zh": "每周外出少于3次", "en": "goes out fewer than 3 times a week"},
+    "sleeps_badly": {"zh": "睡眠差", "en": "sleeps badly"},
+    "illness_worse": {"zh": "病情加重", "en": "illness worse"},
+    "housing_unsafe": {"zh": "住房不安全", "en": "housing unsafe"},
+    "child_unattended": {"zh": "儿童无人照料", "en": "child left unattended"},
+    "short_of_food": {"zh": "缺少食物", "en": "short of food"},
+}
+
 # Tier 1 is the most intensive care (weekly), tier 5 the lightest (yearly): 分类分级动态服务.
 DEFAULT_FOLLOW_UP_DAYS = {1: 7, 2: 30, 3: 90, 4: 180, 5: 365}
 
@@ -30,6 +43,27 @@ class NeedsSettings(ServiceSettings):
         description="The largest page (`limit`) a list answers: persons, visits, visits due, "
         "need history, access log, referrals",
     )
+
+    observation_checklist: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_OBSERVATIONS.items()},
+        description='The visit checklist, as JSON: {"lives_alone": {"zh": "独居", "en": "lives '
+        'alone"}, …}; codes are what visits record and early-warning rules test',
+    )
+    warning_evaluation_interval_s: float = Field(
+        3600, gt=0, description="How often early-warning rules are evaluated over every case"
+    )
+
+    @field_validator("observation_checklist")
+    @classmethod
+    def _checklist_items_have_codes_and_labels(
+        cls, value: dict[str, dict[str, str]]
+    ) -> dict[str, dict[str, str]]:
+        for code, labels in value.items():
+            if not code.isidentifier() or not code.islower() or len(code) > 64:
+                raise ValueError(f"checklist codes are lower_snake_case: {code!r}")
+            if not labels.get("zh") or not labels.get("en"):
+                raise ValueError(f"checklist item {code} needs a zh and an en label")
+        return value
 
     @field_validator("tier_follow_up_days")
     @classmethod

@@ -1,6 +1,6 @@
 """Events the needs service publishes: ids, codes, coarse location and urgency, never PII."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -84,4 +84,22 @@ class CaseTierChanged(BaseModel):
     to_tier: int = Field(ge=1, le=5)
     adcode: str | None = Field(None, description="Township or county, never the street address")
     version: int
+    occurred_at: datetime
+
+
+VERIFICATION_TASK_OPENED = "lianjie.needs.verification.opened.v1"
+VERIFICATION_TASK_CLOSED = "lianjie.needs.verification.closed.v1"
+
+
+class VerificationTaskEvent(BaseModel):
+    """An early-warning rule opened a verification task (核实), or the station closed it.
+    Ids and codes only."""
+
+    task_id: str
+    rule_code: str
+    person_id: str
+    household_id: str
+    adcode: str
+    status: Literal["open", "confirmed", "not_confirmed"]
+    due_on: date
     occurred_at: datetime

@@ -1,0 +1,158 @@
+"""Routes of early warning: the checklist, the county's rules, and verification tasks."""
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.needs.discovery import scheduled, service
+from services.needs.discovery.models import VerificationTask, WarningRule
+from services.needs.discovery.schemas import (
+    EvaluationOut,
+    Observation,
+    RuleCreate,
+    RuleOut,
+    RulePreviewIn,
+    RulePreviewOut,
+    RuleReport,
+    TaskClose,
+    TaskList,
+    TaskOut,
+    TaskStatus,
+)
+from services.needs.jurisdiction import area_of
+from shared.actor import Actor, actor_from_request
+from shared.clock import clock_of
+from shared.web import Page, pages, read, write
+
+router = APIRouter(tags=["early warning"], lifespan=scheduled.lifespan)
+
+_page = pages(
+    lambda request: request.app.state.settings.page_size_max,
+    default=100,
+    cap_name="LIANJIE_NEEDS_PAGE_SIZE_MAX",
+)
+
+
+def _checklist(request: Request) -> dict[str, dict[str, str]]:
+    return request.app.state.settings.observation_checklist  # type: ignore[no-any-return]
+
+
+def _today(request: Request) -> date:
+    return clock_of(request.app)().date()
+
+
+@router.get("/observations", response_model=list[Observation])
+async def list_observations(request: Request) -> list[Observation]:
+    """The county's visit checklist (走访观察项): what a visit may record as observed."""
+    return [
+        Observation(code=code, label_zh=labels["zh"], label_en=labels["en"])
+        for code, labels in _checklist(request).items()
+    ]
+
+
+@router.post("/warning-rules", status_code=status.HTTP_201_CREATED, response_model=RuleOut)
+async def create_rule(
+    body: RuleCreate, request: Request, actor: Actor = Depends(actor_from_request)
+) -> RuleOut:
+    """Define an early-warning rule (预警规则); it takes part from the next evaluation on."""
+    checklist = _checklist(request)
+    return await write(
+        request,
+        lambda s: RuleOut.model_validate(
+            service.create_rule(session=s, data=body, checklist=checklist, actor=actor.id)
+        ),
+    )
+
+
+@router.get("/warning-rules", response_model=list[RuleOut])
+async def list_rules(request: Request) -> list[RuleOut]:
+    """The county's rules."""
+    return await read(
+        request,
+        lambda s: [
+            RuleOut.model_validate(r)
+            for r in s.scalars(select(WarningRule).order_by(WarningRule.code))
+        ],
+    )
+
+
+@router.post("/warning-rules/preview", response_model=RulePreviewOut)
+async def preview_rule(body: RulePreviewIn, request: Request) -> RulePreviewOut:
+    """How many persons in the caller's area the rule would flag today — a count, no names."""
+    expression = service.parse_expression(body.expression, checklist=_checklist(request))
+    area, today = area_of(request), _today(request)
+    flagged = await read(
+        request,
+        lambda s: service.flagged(session=s, expression=expression, area=area, as_of=today),
+    )
+    return RulePreviewOut(flagged=len(flagged), as_of=today)
+
+
+@router.post("/warning-rules/evaluate", response_model=EvaluationOut)
+async def evaluate_rules(request: Request) -> EvaluationOut:
+    """Evaluate every rule now (a timer does it every
+    LIANJIE_NEEDS_WARNING_EVALUATION_INTERVAL_S)."""
+    now = clock_of(request.app)()
+    checklist = _checklist(request)
+    opened = await write(
+        request,
+        lambda s: service.evaluate(session=s, as_of=now.date(), now=now, checklist=checklist),
+    )
+    return EvaluationOut(opened=len(opened), as_of=now.date())
+
+
+@router.get("/warning-rules/report", response_model=list[RuleReport])
+async def report(request: Request) -> list[RuleReport]:
+    """Per rule: flagged, open, confirmed, not confirmed (in the caller's area)."""
+    area = area_of(request)
+    return await read(request, lambda s: service.report(session=s, area=area))
+
+
+@router.get("/verification-tasks", response_model=TaskList)
+async def list_tasks(
+    request: Request,
+    task_status: TaskStatus | None = Query(None, alias="status"),
+    page: Page = Depends(_page),
+) -> TaskList:
+    """Verification tasks of the caller's area, the soonest due first."""
+    area, today = area_of(request), _today(request)
+
+    def work(s: Session) -> TaskList:
+        query = select(VerificationTask)
+        if area is not None:
+            query = query.where(VerificationTask.adcode.startswith(area))
+        if task_status is not None:
+            query = query.where(VerificationTask.status == task_status)
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.scalars(
+            query.order_by(VerificationTask.due_on, VerificationTask.id)
+            .limit(page.limit)
+            .offset(page.offset)
+        )
+        return TaskList(items=[_task_out(t, today) for t in rows], total=total)
+
+    return await read(request, work)
+
+
+@router.post("/verification-tasks/{task_id}/close", response_model=TaskOut)
+async def close_task(
+    task_id: str, body: TaskClose, request: Request, actor: Actor = Depends(actor_from_request)
+) -> TaskOut:
+    """Close a verification task: confirmed (need or tier named) or not confirmed (reason)."""
+    now = clock_of(request.app)()
+
+    def work(s: Session) -> TaskOut:
+        task = service.get_task_or_raise(session=s, task_id=task_id)
+        closed = service.close_task(session=s, task=task, data=body, actor=actor.id, now=now)
+        return _task_out(closed, now.date())
+
+    return await write(request, work)
+
+
+def _task_out(task: VerificationTask, today: date) -> TaskOut:
+    out = TaskOut.model_validate(task)
+    return out.model_copy(
+        update={"overdue": task.status == TaskStatus.OPEN and task.due_on < today}
+    )
