@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect
 
 import services.needs.discovery.models
+import services.needs.procedures.models
 import services.needs.referrals.models
 import services.needs.users.models  # noqa: F401  (user tables join the metadata)
 from services.needs.app import MIGRATIONS as NEEDS_MIGRATIONS

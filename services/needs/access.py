@@ -110,6 +110,13 @@ POLICY = Policy(
             SW, SL, HUB, note=f"tasks of the caller's area; {PAGED}"
         ),
         ("POST", "/verification-tasks/{task_id}/close"): CASE_WRITE,
+        ("GET", "/procedure-kinds"): CASE_READ,
+        ("POST", "/procedures"): CASE_WRITE,
+        ("GET", "/procedures/overdue"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("GET", "/procedures/{procedure_id}"): CASE_READ,
+        ("POST", "/procedures/{procedure_id}/steps/{step}/start"): CASE_WRITE,
+        ("POST", "/procedures/{procedure_id}/steps/{step}/done"): CASE_WRITE,
+        ("POST", "/procedures/{procedure_id}/steps/{step}/extend"): CASE_WRITE,
         ("GET", "/needs/{need_id}/audit"): rule(SL, HUB, note="audit trail"),
     },
     jurisdiction=jurisdiction.check,

@@ -10,6 +10,7 @@ from services.needs import persons, privacy, service, stats, visits
 from services.needs.discovery.api import router as discovery_router
 from services.needs.events import ask_matcher
 from services.needs.models import Need, Person
+from services.needs.procedures.api import router as procedures_router
 from services.needs.referrals.api import router as referrals_router
 from services.needs.schemas import (
     CaseTransition,
@@ -47,6 +48,7 @@ router = APIRouter()
 router.include_router(users_router)
 router.include_router(referrals_router)
 router.include_router(discovery_router)
+router.include_router(procedures_router)
 
 STATION = Query(pattern=r"^\d{2,12}$", description="Station adcode or a prefix (county: 6 digits)")
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.needs.procedures.clocks import DEFAULT_PROCEDURES, StepLimit
 from shared.settings import ServiceSettings
 
 # The visit checklist (走访观察项) a county starts from; its own replaces it by setting.
@@ -52,6 +53,32 @@ class NeedsSettings(ServiceSettings):
     warning_evaluation_interval_s: float = Field(
         3600, gt=0, description="How often early-warning rules are evaluated over every case"
     )
+
+    procedure_limits: dict[str, dict[str, StepLimit]] = Field(
+        default_factory=lambda: {
+            kind: {name: limit.model_copy() for name, limit in steps.items()}
+            for kind, steps in DEFAULT_PROCEDURES.items()
+        },
+        description='Procedures and the legal limits of their steps, as JSON: {"dibao": '
+        '{"decision": {"label_zh": "审批决定", "label_en": "decision", "days": 25, "max_days": '
+        '40, "kind": "working", "starts_with_application": true, "next_on": {"refused": '
+        '"refusal_notice"}}, …}}; days count Chinese working days unless kind is calendar',
+    )
+    procedure_escalation_interval_s: float = Field(
+        3600, gt=0, description="How often procedure steps past their limit are escalated"
+    )
+
+    @field_validator("procedure_limits")
+    @classmethod
+    def _next_steps_exist(
+        cls, value: dict[str, dict[str, StepLimit]]
+    ) -> dict[str, dict[str, StepLimit]]:
+        for kind, steps in value.items():
+            for name, limit in steps.items():
+                for follows in limit.next_on.values():
+                    if follows not in steps:
+                        raise ValueError(f"{kind}.{name} starts {follows}, which is not a step")
+        return value
 
     @field_validator("observation_checklist")
     @classmethod

@@ -103,3 +103,18 @@ class VerificationTaskEvent(BaseModel):
     status: Literal["open", "confirmed", "not_confirmed"]
     due_on: date
     occurred_at: datetime
+
+
+PROCEDURE_STEP_OVERDUE = "lianjie.needs.procedure.overdue.v1"
+
+
+class ProcedureStepEvent(BaseModel):
+    """A procedure's step passed its legal limit undone (escalated). Ids and codes only."""
+
+    procedure_id: str
+    kind: str
+    step: str
+    person_id: str
+    adcode: str
+    due_on: date
+    occurred_at: datetime

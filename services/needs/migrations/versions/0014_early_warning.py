@@ -1,4 +1,5 @@
-"""early warning: visit observations, warning rules, their hits and verification tasks
+"""early warning and legal clocks: visit observations, warning rules, their hits and
+verification tasks; procedures and their steps
 
 Revision ID: 0014
 Revises: 0008
@@ -77,9 +78,46 @@ def upgrade() -> None:
     for column in ("rule_id", "person_id", "household_id", "adcode", "status", "due_on"):
         op.create_index(f"ix_verification_task_{column}", "verification_task", [column])
 
+    op.create_table(
+        "procedure",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("person_id", sa.String(length=36), nullable=False),
+        sa.Column("household_id", sa.String(length=36), nullable=False),
+        sa.Column("adcode", sa.String(length=12), nullable=False),
+        sa.Column("applied_on", sa.Date(), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["household_id"], ["household.id"]),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    for column in ("kind", "person_id", "household_id", "adcode"):
+        op.create_index(f"ix_procedure_{column}", "procedure", [column])
+    op.create_table(
+        "procedure_step",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("procedure_id", sa.String(length=36), nullable=False),
+        sa.Column("step", sa.String(length=40), nullable=False),
+        sa.Column("started_on", sa.Date(), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("due_estimated", sa.Boolean(), nullable=False),
+        sa.Column("extended", sa.Boolean(), nullable=False),
+        sa.Column("done_on", sa.Date(), nullable=True),
+        sa.Column("outcome", sa.String(length=20), nullable=True),
+        sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["procedure_id"], ["procedure.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("procedure_id", "step"),
+    )
+    op.create_index("ix_procedure_step_procedure_id", "procedure_step", ["procedure_id"])
+    op.create_index("ix_procedure_step_due_on", "procedure_step", ["due_on"])
+
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table("procedure_step")
+    op.drop_table("procedure")
     op.drop_table("verification_task")
     op.drop_table("warning_rule_hit")
     op.drop_table("warning_rule")
