@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect
 
+import services.needs.aid.models
 import services.needs.discovery.models
 import services.needs.procedures.models
 import services.needs.referrals.models

@@ -111,6 +111,11 @@ POLICY = Policy(
         ),
         ("POST", "/verification-tasks/{task_id}/close"): CASE_WRITE,
         ("GET", "/procedure-kinds"): CASE_READ,
+        ("POST", "/households/{household_id}/benefits"): CASE_WRITE,
+        ("GET", "/households/{household_id}/aid-chain"): CASE_READ,
+        ("GET", "/aid-chain/flags"): rule(
+            SL, HUB, note=f"double aid and needs left waiting, in the caller's area; {PAGED}"
+        ),
         ("POST", "/procedures"): CASE_WRITE,
         ("GET", "/procedures/overdue"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
         ("GET", "/procedures/{procedure_id}"): CASE_READ,

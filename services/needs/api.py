@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from services.needs import persons, privacy, service, stats, visits
+from services.needs.aid.api import router as aid_router
 from services.needs.discovery.api import router as discovery_router
 from services.needs.events import ask_matcher
 from services.needs.models import Need, Person
@@ -49,6 +50,7 @@ router.include_router(users_router)
 router.include_router(referrals_router)
 router.include_router(discovery_router)
 router.include_router(procedures_router)
+router.include_router(aid_router)
 
 STATION = Query(pattern=r"^\d{2,12}$", description="Station adcode or a prefix (county: 6 digits)")
 

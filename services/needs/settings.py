@@ -64,6 +64,12 @@ class NeedsSettings(ServiceSettings):
         '40, "kind": "working", "starts_with_application": true, "next_on": {"refused": '
         '"refusal_notice"}}, …}}; days count Chinese working days unless kind is calendar',
     )
+    aid_unserved_days: int = Field(
+        90,
+        ge=1,
+        le=3660,
+        description="A household with open needs and no aid received in this many days is flagged",
+    )
     procedure_escalation_interval_s: float = Field(
         3600, gt=0, description="How often procedure steps past their limit are escalated"
     )

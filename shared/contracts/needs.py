@@ -118,3 +118,19 @@ class ProcedureStepEvent(BaseModel):
     adcode: str
     due_on: date
     occurred_at: datetime
+
+
+BENEFIT_RECORDED = "lianjie.needs.benefit.recorded.v1"
+
+
+class BenefitEvent(BaseModel):
+    """A benefit was put on a household's aid chain. Ids and codes only."""
+
+    benefit_id: str
+    household_id: str
+    category: str
+    provider_kind: str
+    source: str
+    start_on: date
+    adcode: str
+    occurred_at: datetime

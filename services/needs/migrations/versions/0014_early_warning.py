@@ -1,5 +1,5 @@
 """early warning and legal clocks: visit observations, warning rules, their hits and
-verification tasks; procedures and their steps
+verification tasks; procedures and their steps; benefits on the aid chain
 
 Revision ID: 0014
 Revises: 0008
@@ -113,9 +113,31 @@ def upgrade() -> None:
     op.create_index("ix_procedure_step_procedure_id", "procedure_step", ["procedure_id"])
     op.create_index("ix_procedure_step_due_on", "procedure_step", ["due_on"])
 
+    op.create_table(
+        "benefit",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("household_id", sa.String(length=36), nullable=False),
+        sa.Column("person_id", sa.String(length=36), nullable=True),
+        sa.Column("category", sa.String(length=64), nullable=False),
+        sa.Column("provider", sa.String(length=200), nullable=False),
+        sa.Column("provider_kind", sa.String(length=20), nullable=False),
+        sa.Column("start_on", sa.Date(), nullable=False),
+        sa.Column("end_on", sa.Date(), nullable=True),
+        sa.Column("amount_yuan", sa.Integer(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("recorded_by", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["household_id"], ["household.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_benefit_household_id", "benefit", ["household_id"])
+    op.create_index("ix_benefit_category", "benefit", ["category"])
+
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table("benefit")
     op.drop_table("procedure_step")
     op.drop_table("procedure")
     op.drop_table("verification_task")
