@@ -111,6 +111,10 @@ POLICY = Policy(
         ),
         ("POST", "/verification-tasks/{task_id}/close"): CASE_WRITE,
         ("GET", "/procedure-kinds"): CASE_READ,
+        ("GET", "/watch-list"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("POST", "/watch-list"): rule(
+            SW, SL, HUB, note="a partner's flag on a person of the caller's area"
+        ),
         ("POST", "/households/{household_id}/benefits"): CASE_WRITE,
         ("GET", "/households/{household_id}/aid-chain"): CASE_READ,
         ("GET", "/aid-chain/flags"): rule(

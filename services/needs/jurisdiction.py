@@ -120,7 +120,9 @@ async def _named_in_body(request: Request) -> dict[str, str]:
     if not isinstance(body, dict):
         return {}
     return {
-        k: v for k, v in body.items() if k in ("household_id", "need_id") and isinstance(v, str)
+        k: v
+        for k, v in body.items()
+        if k in ("household_id", "need_id", "person_id") and isinstance(v, str)
     }
 
 

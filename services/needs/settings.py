@@ -64,6 +64,12 @@ class NeedsSettings(ServiceSettings):
         '40, "kind": "working", "starts_with_application": true, "next_on": {"refused": '
         '"refusal_notice"}}, …}}; days count Chinese working days unless kind is calendar',
     )
+    watch_days: int = Field(
+        365,
+        ge=1,
+        le=3660,
+        description="How long a person who left assistance or was refused stays on the watch list",
+    )
     aid_unserved_days: int = Field(
         90,
         ge=1,

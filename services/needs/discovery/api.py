@@ -1,16 +1,18 @@
 """Routes of early warning: the checklist, the county's rules, and verification tasks."""
 
 from datetime import date
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.needs.discovery import scheduled, service
+from services.needs.discovery import scheduled, service, watch
 from services.needs.discovery.models import VerificationTask, WarningRule
 from services.needs.discovery.schemas import (
     EvaluationOut,
     Observation,
+    PartnerFlagCreate,
     RuleCreate,
     RuleOut,
     RulePreviewIn,
@@ -20,6 +22,7 @@ from services.needs.discovery.schemas import (
     TaskList,
     TaskOut,
     TaskStatus,
+    WatchList,
 )
 from services.needs.jurisdiction import area_of
 from shared.actor import Actor, actor_from_request
@@ -147,6 +150,43 @@ async def close_task(
         task = service.get_task_or_raise(session=s, task_id=task_id)
         closed = service.close_task(session=s, task=task, data=body, actor=actor.id, now=now)
         return _task_out(closed, now.date())
+
+    return await write(request, work)
+
+
+@router.get("/watch-list", response_model=WatchList)
+async def list_watched(
+    request: Request,
+    reason: Literal["exited", "refused", "partner_flag"] | None = Query(None),
+    page: Page = Depends(_page),
+) -> WatchList:
+    """Persons followed after they left assistance, were refused, or a partner flagged them."""
+    area, today = area_of(request), _today(request)
+    days = request.app.state.settings.watch_days
+
+    def work(s: Session) -> WatchList:
+        found = watch.watched(session=s, today=today, days=days, area=area)
+        found = [w for w in found if reason is None or w.reason == reason]
+        return WatchList(items=found[page.offset : page.offset + page.limit], total=len(found))
+
+    return await read(request, work)
+
+
+@router.post("/watch-list", status_code=status.HTTP_201_CREATED, response_model=WatchList)
+async def flag_person(
+    body: PartnerFlagCreate, request: Request, actor: Actor = Depends(actor_from_request)
+) -> WatchList:
+    """Put a person on the watch list at a partner's word; answers the person's entries."""
+    today = _today(request)
+
+    def work(s: Session) -> WatchList:
+        watch.flag(session=s, data=body, today=today, actor=actor.id)
+        mine = [
+            w
+            for w in watch.watched(session=s, today=today, days=0, area=None)
+            if w.person_id == body.person_id
+        ]
+        return WatchList(items=mine, total=len(mine))
 
     return await write(request, work)
 

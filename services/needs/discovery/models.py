@@ -61,3 +61,19 @@ class VerificationTask(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     need_id: Mapped[str | None] = mapped_column(String(36))
     tier_after: Mapped[int | None] = mapped_column(Integer)
+
+
+class PartnerFlag(Base):
+    """A partner's word that a person needs watching (合作方预警): a department, a charity or a
+    village cadre told the station; followed until `until`."""
+
+    __tablename__ = "partner_flag"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    partner: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[date] = mapped_column(Date)
+    until: Mapped[date] = mapped_column(Date, index=True)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

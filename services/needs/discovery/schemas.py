@@ -122,3 +122,31 @@ class RuleReport(BaseModel):
     confirmed: int
     not_confirmed: int
     confirmed_share: float | None = Field(description="confirmed / decided; None before any")
+
+
+class PartnerFlagCreate(BaseModel):
+    """A partner asks the station to watch a person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: str = Field(min_length=1, max_length=36)
+    partner: str = Field(min_length=1, max_length=200, description="Who flagged (a department…)")
+    note: str = Field("", max_length=2000)
+    days: int = Field(180, ge=1, le=730, description="How long to follow")
+
+
+class Watched(BaseModel):
+    """A person on the watch list: why, since when, until when."""
+
+    person_id: str
+    household_id: str
+    adcode: str
+    reason: Literal["exited", "refused", "partner_flag"]
+    detail: str | None = Field(description="The exit reason, the procedure, or the partner")
+    since: date
+    until: date
+
+
+class WatchList(BaseModel):
+    items: list[Watched]
+    total: int

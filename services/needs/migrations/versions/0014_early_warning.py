@@ -1,5 +1,6 @@
 """early warning and legal clocks: visit observations, warning rules, their hits and
-verification tasks; procedures and their steps; benefits on the aid chain
+verification tasks; procedures and their steps; benefits on the aid chain;
+partners' flags for the watch list
 
 Revision ID: 0014
 Revises: 0008
@@ -134,9 +135,26 @@ def upgrade() -> None:
     op.create_index("ix_benefit_household_id", "benefit", ["household_id"])
     op.create_index("ix_benefit_category", "benefit", ["category"])
 
+    op.create_table(
+        "partner_flag",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("person_id", sa.String(length=36), nullable=False),
+        sa.Column("partner", sa.String(length=200), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("since", sa.Date(), nullable=False),
+        sa.Column("until", sa.Date(), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_partner_flag_person_id", "partner_flag", ["person_id"])
+    op.create_index("ix_partner_flag_until", "partner_flag", ["until"])
+
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table("partner_flag")
     op.drop_table("benefit")
     op.drop_table("procedure_step")
     op.drop_table("procedure")
