@@ -111,6 +111,18 @@ POLICY = Policy(
         ),
         ("POST", "/verification-tasks/{task_id}/close"): CASE_WRITE,
         ("GET", "/procedure-kinds"): CASE_READ,
+        ("GET", "/reverse-matches/count"): rule(
+            SW,
+            SL,
+            HUB,
+            COORD,
+            scope=Reach.ANY,
+            note="a count of open needs the resource may serve (the caller's area; a "
+            "coordinator's: every area), no persons",
+        ),
+        ("GET", "/reverse-matches"): rule(
+            SW, SL, HUB, note=f"open needs of the caller's area the resource may serve; {PAGED}"
+        ),
         ("GET", "/watch-list"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
         ("POST", "/watch-list"): rule(
             SW, SL, HUB, note="a partner's flag on a person of the caller's area"

@@ -7,12 +7,14 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.needs.discovery import scheduled, service, watch
+from services.needs.discovery import reverse, scheduled, service, watch
 from services.needs.discovery.models import VerificationTask, WarningRule
 from services.needs.discovery.schemas import (
     EvaluationOut,
     Observation,
     PartnerFlagCreate,
+    ReverseCount,
+    ReverseList,
     RuleCreate,
     RuleOut,
     RulePreviewIn,
@@ -24,9 +26,14 @@ from services.needs.discovery.schemas import (
     TaskStatus,
     WatchList,
 )
+from services.needs.events import ask_reverse
 from services.needs.jurisdiction import area_of
+from shared.access import principal_of
 from shared.actor import Actor, actor_from_request
+from shared.auth import Role
 from shared.clock import clock_of
+from shared.contracts.matcher import ReverseMatch, ReverseRequest
+from shared.errors import ValidationFailed
 from shared.web import Page, pages, read, write
 
 router = APIRouter(tags=["early warning"], lifespan=scheduled.lifespan)
@@ -189,6 +196,48 @@ async def flag_person(
         return WatchList(items=mine, total=len(mine))
 
     return await write(request, work)
+
+
+async def _reverse(
+    request: Request, resource_id: str
+) -> tuple[dict[str, reverse.Waiting], list[ReverseMatch]]:
+    principal = principal_of(request.scope)
+    coordinator = principal is not None and principal.role is Role.COORDINATOR
+    area = None if coordinator else area_of(request)  # a coordinator gets counts only
+    found = await read(request, lambda s: reverse.candidates(session=s, area=area))
+    ask = ReverseRequest(resource_id=resource_id, candidates=reverse.as_candidates(found))
+    reply = await ask_reverse(request.app.state.bus, ask)
+    if not reply.known:
+        raise ValidationFailed.one("resource_id", "unknown", "the matcher knows no such resource")
+    return found, reply.matches
+
+
+@router.get("/reverse-matches/count", response_model=ReverseCount)
+async def count_reverse_matches(
+    request: Request, resource_id: str = Query(min_length=1, max_length=64)
+) -> ReverseCount:
+    """How many open needs nobody serves yet the resource may serve (政策找人) — a count, so a
+    coordinator can plan a service without seeing who."""
+    found, matches = await _reverse(request, resource_id)
+    return ReverseCount(resource_id=resource_id, qualifying=len(matches), considered=len(found))
+
+
+@router.get("/reverse-matches", response_model=ReverseList)
+async def list_reverse_matches(
+    request: Request,
+    resource_id: str = Query(min_length=1, max_length=64),
+    page: Page = Depends(_page),
+) -> ReverseList:
+    """The open needs of the caller's area the resource may serve, ranked (urgency, tier,
+    distance, time waiting), each with the hard filters it passed."""
+    found, matches = await _reverse(request, resource_id)
+    ranked = reverse.ranked(found, matches, _today(request))
+    return ReverseList(
+        resource_id=resource_id,
+        qualifying=len(ranked),
+        considered=len(found),
+        items=ranked[page.offset : page.offset + page.limit],
+    )
 
 
 def _task_out(task: VerificationTask, today: date) -> TaskOut:

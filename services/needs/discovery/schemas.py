@@ -150,3 +150,30 @@ class Watched(BaseModel):
 class WatchList(BaseModel):
     items: list[Watched]
     total: int
+
+
+class ReverseMatchOut(BaseModel):
+    """An open need a resource qualifies for, and why (the hard filters it passed)."""
+
+    need_id: str
+    household_id: str
+    person_id: str | None
+    category: str
+    urgency: int
+    tier: int | None
+    distance_km: float
+    waiting_days: int
+    category_fit: float
+    reasons: list[str]
+
+
+class ReverseCount(BaseModel):
+    """How many open needs (in the caller's area) the resource may serve: counts before names."""
+
+    resource_id: str
+    qualifying: int
+    considered: int
+
+
+class ReverseList(ReverseCount):
+    items: list[ReverseMatchOut]
