@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import importing
+from services.resources import service as registry
 from services.resources.hsds import documents
 from services.resources.hsds import importing as hsds_import
-from services.resources import service as registry
 from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
