@@ -155,6 +155,15 @@ def test_a_draft_is_out_of_matching_until_a_coordinator_completes_it(client: Tes
     for key in ("languages", "fundings", "program", "cost_options", "required_documents"):
         assert again[key] == service[key], key  # what Lianjie does not model stays
     assert again["id"] == service["id"] and again["status"] == "active"
+    assert again["description"] == completed["description"]  # what Lianjie changed is written
+
+    client.patch(f"/resources/{rid}", json={"description": "新简介"})
+    [edited] = json.loads(exported(client, **IN_FULL))["contents"]
+    assert edited["description"] == "新简介"
+    changed = {"description", "capacities"}  # capacities[0].updated: the resource's last change
+    assert {k: v for k, v in edited.items() if k not in changed} == {
+        k: v for k, v in again.items() if k not in changed
+    }
 
 
 def test_malformed_phones_impossible_values_and_places_outside_china_are_refused(
@@ -284,3 +293,17 @@ def test_the_read_api_pages_services_and_masks_contacts(client: TestClient) -> N
     assert links["total_items"] == 3
     assert client.get("/hsds/services/nope").status_code == 404
     assert client.get("/hsds/services", params={"page": 0}).status_code == 422
+
+
+def test_a_masked_export_read_back_keeps_the_stored_phones_and_contacts(
+    client: TestClient,
+) -> None:
+    service = full_service()
+    imported(client, as_json(service))
+    masked = exported(client)
+    shown = json.loads(masked)["contents"][0]
+    assert "*" in shown["contacts"][0]["name"] and "*" in shown["phones"][0]["number"]
+    assert "***@" in shown["contacts"][0]["email"]
+    [row] = imported(client, masked)["rows"]
+    assert row["status"] == "draft", row
+    assert json.loads(exported(client, **IN_FULL))["contents"] == [service]
