@@ -49,9 +49,6 @@ class ImportRow(BaseModel):
     hsds: dict[str, Any] | None = Field(
         None, description="The HSDS service as read: kept with the resource, given back on export"
     )
-    refused: list[RowError] = Field(
-        default_factory=list, description="Fields refused while reading (HSDS), with the rule"
-    )
 
 
 class RowStatus(StrEnum):
@@ -133,7 +130,8 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
     existing = session.get(Resource, row.resource_id) if row.resource_id and not errors else None
     body, masked = privacy.unmask_kept(row.data, existing)
     errors += masked
-    errors += [FieldError(e.field, e.rule, e.message) for e in row.refused]
+    if row.hsds is not None:  # judged here, whoever read the file
+        errors += hsds_import.refused(row.hsds)
     draft: dict[str, list[str]] | None = None
     try:
         data = ResourceCreate.model_validate(body)

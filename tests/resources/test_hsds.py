@@ -173,15 +173,18 @@ def test_malformed_phones_impossible_values_and_places_outside_china_are_refused
     service["contacts"][0]["phones"][0]["number"] = "call us"
     place = service["service_at_locations"][0]["location"]
     place["latitude"], place["longitude"] = 40.7, -74.0
-    [row] = imported(client, as_json(service))["rows"]
-    assert row["status"] == "rejected"
-    found = {(e["field"], e["rule"]) for e in row["errors"]}
-    assert {
-        ("contacts.0.phones.0.number", "malformed_phone"),
-        ("maximum_age", "impossible_value"),
-        ("minimum_age", "impossible_value"),
-        ("service_at_locations.0.location.latitude", "outside_china"),
-    } <= found
+    rows = importing.read_rows(as_json(service))
+    sent = client.post("/resources/import/rows", json=[r.model_dump(mode="json") for r in rows])
+    for report in (imported(client, as_json(service)), sent.json()):  # judged by the service
+        [row] = report["rows"]
+        assert row["status"] == "rejected"
+        found = {(e["field"], e["rule"]) for e in row["errors"]}
+        assert {
+            ("contacts.0.phones.0.number", "malformed_phone"),
+            ("maximum_age", "impossible_value"),
+            ("minimum_age", "impossible_value"),
+            ("service_at_locations.0.location.latitude", "outside_china"),
+        } <= found
     assert client.get("/resources").json()["total"] == 0
 
 

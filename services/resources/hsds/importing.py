@@ -21,11 +21,15 @@ def read(content: bytes, file_format: str) -> list[Json]:
 
 
 def row(service: Json, position: int = 1) -> Json:
-    """One service as an import row: Lianjie's fields, the service as read, what is refused."""
+    """One service as an import row: Lianjie's fields and the service as read."""
     read_row = mapping.row_from_service(service, position)
     read_row["hsds"] = service
-    read_row["refused"] = [e.as_dict() for e in checks.refused(service)]
     return read_row
+
+
+def refused(service: Json) -> list[FieldError]:
+    """The fields of the service that cannot come in (see `checks`)."""
+    return checks.refused(service)
 
 
 def draft(
