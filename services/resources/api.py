@@ -93,6 +93,9 @@ async def list_resources(
     has_capacity: bool | None = None,
     active: bool | None = None,
     flagged: Annotated[bool | None, Query(description="Flagged as a possible duplicate")] = None,
+    draft: Annotated[
+        bool | None, Query(description="Read from another directory, to complete (草稿)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
@@ -115,6 +118,7 @@ async def list_resources(
         has_capacity=has_capacity,
         active=active,
         flagged=flagged,
+        draft=draft,
     )
     limit = min(limit, request.app.state.settings.page_size_max)
     return await _page(request, where, limit, offset)

@@ -46,6 +46,7 @@ class ListFilter:
     has_capacity: bool | None = None
     active: bool | None = None
     flagged: bool | None = None
+    draft: bool | None = None
 
 
 def create(
@@ -264,6 +265,8 @@ def get_all(
     # Categories and adcodes are JSON lists: filtered here, which a county's library affords.
     if where.category:
         rows = [r for r in rows if any(_within(c, where.category) for c in r.categories)]
+    if where.draft is not None:
+        rows = [r for r in rows if bool(r.draft) == where.draft]
     if where.adcode:
         prefix = where.adcode
         rows = [r for r in rows if any(a.startswith(prefix) for a in r.adcodes)]

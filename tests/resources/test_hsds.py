@@ -142,6 +142,9 @@ def test_a_draft_is_out_of_matching_until_a_coordinator_completes_it(client: Tes
     assert refused.status_code == 422
     assert {e["rule"] for e in refused.json()["errors"]} == {"draft_incomplete"}
     assert client.get("/hsds/services").json()["contents"] == []  # drafts are not published
+    to_complete = client.get("/resources", params={"draft": True}).json()["items"]
+    assert [r["id"] for r in to_complete] == [rid]
+    assert client.get("/resources", params={"draft": False}).json()["total"] == 0
 
     completed = {**resource_body(), "name": service["name"], "categories": ["elderly_care.meals"]}
     completed["contact_phone"] = None
