@@ -165,7 +165,12 @@ async def list_referrals(
             limit=page.limit,
             offset=page.offset,
         )
-        return ReferralList(items=[_out(s, r, now) for r in rows], total=total)
+        return ReferralList(
+            items=[_out(s, r, now) for r in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+        )
 
     return await read(request, work)
 
@@ -192,7 +197,12 @@ async def review_queue(
             limit=page.limit,
             offset=page.offset,
         )
-        return ReferralList(items=[_out(s, r, now) for r in rows], total=total)
+        return ReferralList(
+            items=[_out(s, r, now) for r in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+        )
 
     return await read(request, work)
 
