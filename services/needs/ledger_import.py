@@ -309,9 +309,11 @@ def _write_row(
     if household_data is not None and household_data.social_worker is not None:
         worker = stamp("social_worker", household_data.social_worker, actor)
         household_data = household_data.model_copy(update={"social_worker": worker})
-    found = _known_person(session, row, person_data, homes)
+    found = _known_by_number(session, person_data)
     home_id = homes.get(row.key) or (found.household_id if found else None)
     home_id = home_id or _known_household(session, row, person_data, household_data)
+    if found is None and home_id is not None:
+        found = _known_by_name(session, person_data, home_id)
     changed: list[str] = []
     if home_id is None:
         if household_data is None:
@@ -334,19 +336,20 @@ def _write_row(
     return RowOutcome(row.number, outcome, home_id, found.id, tuple(sorted(set(changed))))
 
 
-def _known_person(
-    session: Session, row: _Row, data: PersonCreate, homes: dict[str, str]
-) -> Person | None:
-    """The person already on file: by ID number, else by name in the household of the key."""
-    if data.resident_id is not None:
-        number = index_of(data.resident_id)
-        return session.scalar(select(Person).where(Person.resident_id_hash == number))
-    home = homes.get(row.key)
-    if home is None:
+def _known_by_number(session: Session, data: PersonCreate) -> Person | None:
+    """The person already on file with this ID number."""
+    if data.resident_id is None:
         return None
+    number = index_of(data.resident_id)
+    return session.scalar(select(Person).where(Person.resident_id_hash == number))
+
+
+def _known_by_name(session: Session, data: PersonCreate, home_id: str) -> Person | None:
+    """A person without an ID number on file: the one of this name in their household."""
     return session.scalar(
         select(Person)
-        .where(Person.household_id == home, Person.name_hash == name_index(data.name))
+        .where(Person.household_id == home_id, Person.name_hash == name_index(data.name))
+        .where(Person.resident_id_hash.is_(None) if data.resident_id else Person.id.is_not(None))
         .order_by(Person.created_at)
         .limit(1)
     )
