@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.token_option import TOKEN, auth_headers
@@ -28,10 +29,13 @@ from services.needs.ledger_import import (
     HEADERS,
     ImportReport,
     LedgerFormatError,
+    Outcome,
     import_ledger,
     read_ledger,
 )
 from services.needs.settings import NeedsSettings
+from shared.actor import Actor
+from shared.auth import Role
 from shared.crypto import PiiKeysMissing, configure_for_tool
 from shared.db import create_db_engine, migrate, session_factory
 
@@ -56,13 +60,13 @@ def import_command(
     try:
         ledger = read_ledger(file)
     except LedgerFormatError as exc:
-        console.print(f"[red]cannot import {file.name}:[/red] {exc}")
+        console.print(f"[red]cannot import {escape(file.name)}:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     settings = NeedsSettings()
     try:
         configure_for_tool(settings.common)
     except PiiKeysMissing as exc:
-        console.print(f"[red]cannot import {file.name}:[/red] {exc}")
+        console.print(f"[red]cannot import {escape(file.name)}:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     engine = create_db_engine(database_url or settings.resolved_database_url())
     try:
@@ -78,8 +82,8 @@ def import_command(
             report = import_ledger(
                 sessions=session_factory(engine),
                 ledger=ledger,
-                actor=actor,
-                on_row=lambda: progress.advance(task),
+                actor=Actor(actor, Role.ADMIN.value),
+                on_row=lambda _outcome: progress.advance(task),
             )
     finally:
         engine.dispose()
@@ -101,14 +105,19 @@ def template_command(
 
 
 def _print_report(console: Console, report: ImportReport) -> None:
+    counts = {o: report.count(o) for o in Outcome}
     console.print(
-        f"{report.imported} of {report.rows} households imported; "
-        f"{report.failed_rows} rows refused ({len(report.errors)} errors)"
+        f"共 {report.rows} 行 (rows): 新建 {counts[Outcome.CREATED]} (created), "
+        f"更新 {counts[Outcome.UPDATED]} (updated), 未变 {counts[Outcome.UNCHANGED]} "
+        f"(unchanged), 拒绝 {counts[Outcome.REFUSED]} (refused; {len(report.errors)} errors)"
     )
     if report.ignored_columns:
-        console.print(f"columns ignored: {', '.join(report.ignored_columns)}")
+        console.print(escape(f"忽略的列 (columns ignored): {', '.join(report.ignored_columns)}"))
     for error in report.errors[:ERRORS_SHOWN]:
-        console.print(f"  row {error.row}: {error.field} [{error.rule}] {error.message}")
+        # escape: rich would read "[rule]" as markup and swallow it
+        console.print(
+            escape(f"  第 {error.row} 行 (row): {error.field} [{error.rule}] {error.message}")
+        )
     if len(report.errors) > ERRORS_SHOWN:
         console.print(f"  … {len(report.errors) - ERRORS_SHOWN} more (use --errors FILE)")
 

@@ -60,9 +60,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def page_of(
-    session: Session, query: "Select[tuple[R]]", limit: int, offset: int
-) -> tuple[list[R], int]:
+def page_of(session: Session, query: "Select[R]", limit: int, offset: int) -> tuple[list[R], int]:
     """One page of `query` (already ordered) and how many rows it has in all."""
     total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = session.scalars(query.limit(limit).offset(offset))

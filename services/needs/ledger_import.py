@@ -230,8 +230,16 @@ def import_ledger(
         ignored_columns=[h for h in ledger.headers if h and h not in HEADERS and h != HEAD_NAME],
     )
     homes: dict[str, str] = {}  # household key in this file → household id
+    seen: set[str] = set()  # ID numbers of earlier rows: one person is one row
     for row in _in_household_order(ledger):
-        outcome, errors = _import_row(sessions, row, homes, actor, area)
+        number = str(row.values.get("resident_id", "")).upper()
+        if number and number in seen:
+            outcome = RowOutcome(row.number, Outcome.REFUSED)
+            errors = [FieldError("身份证号", "unique", "the ID number is on another row too")]
+        else:
+            outcome, errors = _import_row(sessions, row, homes, actor, area)
+        if number:
+            seen.add(number)
         report.outcomes.append(outcome)
         report.errors.extend(RowError(row.number, e.field, e.rule, e.message) for e in errors)
         if on_row is not None:

@@ -9,6 +9,7 @@ here as one SQL condition per tier so that totals and pages come from the databa
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -52,7 +53,7 @@ class VisitRule:
     follow_up_days: dict[int, int]
 
 
-def _json_has(column: ColumnElement[object], code: str) -> ColumnElement[bool]:
+def _json_has(column: Any, code: str) -> ColumnElement[bool]:
     # Codes are ASCII words; a JSON list stores each one quoted, on SQLite and PostgreSQL alike.
     return cast(column, String).like(f'%"{code}"%')
 
@@ -138,7 +139,7 @@ def persons(
     offset: int,
 ) -> tuple[list[Person], int]:
     """A page of cases and how many match, each within its household's area."""
-    query: Select[tuple[Person]] = (
+    query: Select[Person] = (
         select(Person)
         .join(Household, Person.household_id == Household.id)
         .where(*_household_conditions(where), *_person_conditions(where, rule))
