@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import typer
 
+from cli.service_url import resolved, url_option
 from cli.token_option import TOKEN, auth_headers
 
 referrals_app = typer.Typer(help="Referrals (转介): match → referral → review → accept → outcome.")
@@ -23,13 +24,11 @@ class Target:
 @referrals_app.callback()
 def main(
     ctx: typer.Context,
-    url: str = typer.Option(
-        "http://127.0.0.1:8001", envvar="LIANJIE_NEEDS_URL", help="The needs service"
-    ),
+    url: str | None = url_option("needs"),
     token: str = TOKEN,
 ) -> None:
     """Work on referrals; every change is stamped with the signed-in user of --token."""
-    ctx.obj = Target(url=url.rstrip("/"), headers=auth_headers(token) if token else {})
+    ctx.obj = Target(url=resolved("needs", url), headers=auth_headers(token) if token else {})
 
 
 def _call(

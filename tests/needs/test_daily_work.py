@@ -240,3 +240,35 @@ def test_a_ledger_with_members_imports_and_a_changed_copy_reimports_without_dupl
             f"{stack.url('needs')}/households", params={"station": JIANGAN_TOWN, "limit": 200}
         ).json()
         assert sum(1 for h in found["items"] if h["id"] in homes) == 3
+
+
+def test_the_cli_imports_through_the_api_and_shows_tables_with_chinese_labels(
+    stack: Stack, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    tag = uuid.uuid4().hex[:6]
+    rows = _ledger_rows(tag)
+    rows.append([f"{tag}-9", "", "户主", "", "", "江安县江安镇", "", "", JIANGAN_TOWN])  # no name
+    ledger = tmp_path / "台账.csv"
+    ledger.write_bytes(_csv_bytes(rows, "gbk", title=True))
+    token = stack.token(Role.SOCIAL_WORKER, adcode=JIANGAN_TOWN, sub="sw-cli")
+    common = ["--url", stack.url("needs"), "--token", token]
+    runner = CliRunner()
+    imported = runner.invoke(app, ["needs", "import", str(ledger), *common])
+    assert imported.exit_code == 1, imported.output  # one row refused
+    assert "新建 5 (created)" in imported.output and "拒绝 1" in imported.output
+    assert "[missing]" in imported.output  # the rule, not swallowed as markup
+    listed = runner.invoke(app, ["needs", "persons", "--name", f"户主{tag}0", *common])
+    assert listed.exit_code == 0, listed.output
+    assert "姓名" in listed.output and "共 1 条" in listed.output
+    as_json = runner.invoke(app, ["needs", "persons", "--name", f"户主{tag}0", "--json", *common])
+    assert json_total(as_json.output) == 1
+
+
+def json_total(output: str) -> int:
+    import json
+
+    return int(json.loads(output)["total"])
