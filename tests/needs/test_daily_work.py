@@ -266,6 +266,10 @@ def test_the_cli_imports_through_the_api_and_shows_tables_with_chinese_labels(
     assert "姓名" in listed.output and "共 1 条" in listed.output
     as_json = runner.invoke(app, ["needs", "persons", "--name", f"户主{tag}0", "--json", *common])
     assert json_total(as_json.output) == 1
+    hub = stack.token(Role.COUNTY_HUB, adcode=JIANGAN_TOWN[:6])
+    queue = runner.invoke(app, ["referrals", "queue", "--url", stack.url("needs"), "--token", hub])
+    assert queue.exit_code == 0, queue.output  # options after the command, as on `needs`
+    assert "waiting for review" in queue.output
 
 
 def json_total(output: str) -> int:
