@@ -134,6 +134,7 @@ def update_household(
     if {"address", "adcode", "location", "station_adcode"} & changes.keys():
         wanted |= _placed_again(household, changes, data)
     changed = [k for k, v in wanted.items() if getattr(household, k) != v]
+    was_at = (household.lat, household.lon)
     for name in changed:
         setattr(household, name, wanted[name])
     if "address" in changed:
@@ -145,7 +146,34 @@ def update_household(
         history.record(
             session, household, record_type="household", fields=changed, actor=actor, source=source
         )
+    if set(PLACEMENT_FIELDS) & set(changed):
+        _open_needs_follow(session, household, was_at)
     return household
+
+
+def _open_needs_follow(
+    session: Session, household: Household, was_at: tuple[float | None, float | None]
+) -> None:
+    """A household that moved takes its open needs along: those located where it was (not
+    given a place of their own) and their division, announced so the matcher sees the move."""
+    open_needs = session.scalars(
+        select(Need).where(
+            Need.household_id == household.id, Need.status.not_in(list(CLOSED_NEED_STATES))
+        )
+    )
+    for need in open_needs:
+        if (
+            (need.lat, need.lon) == was_at
+            and household.lat is not None
+            and household.lon is not None
+        ):
+            need.lat, need.lon = household.lat, household.lon
+        elif need.adcode == household.adcode:
+            continue
+        need.adcode = household.adcode
+        need.version += 1
+        need.updated_at = _now()
+        _publish(session, need, NEED_UPDATED)
 
 
 def _placed_again(

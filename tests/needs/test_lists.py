@@ -110,3 +110,24 @@ def test_an_edit_needs_the_current_version_and_is_kept_in_the_history(
     same = client.patch(f"/households/{home['id']}", json={"address": home["address"]})
     assert same.json()["version"] == home["version"]  # nothing changed, nothing recorded
     assert client.get(f"/households/{home['id']}/history").json()["total"] == 0
+
+
+def test_a_household_that_moves_takes_its_open_needs_along(client: TestClient) -> None:
+    home = new_household(client)
+    need = client.post(
+        "/needs", json={"household_id": home["id"], "category": "elderly_care.meals"}
+    ).json()
+    moved = client.patch(
+        f"/households/{home['id']}",
+        json={
+            "adcode": OTHER_TOWN,
+            "station_adcode": OTHER_TOWN,
+            "location": {"lat": 28.8, "lon": 105.1},
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    after = client.get(f"/needs/{need['id']}").json()
+    assert (after["adcode"], after["lat"], after["lon"]) == (OTHER_TOWN, 28.8, 105.1)
+    assert after["version"] == need["version"] + 1
+    [change] = client.get(f"/households/{home['id']}/history").json()["items"]
+    assert change["fields"] == ["adcode", "lat", "lon", "station_adcode"]
