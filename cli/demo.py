@@ -47,7 +47,8 @@ def load_demo(demo: DemoCounty, *, needs_url: str, resources_url: str, token: st
             for rid, r in zip(loaded.resource_ids, demo.resources, strict=True)
             if r.get("organization") == DEMO_ORGANIZATION
         ]
-        for i, need_id in enumerate(loaded.need_ids[: REFERRALS if ours else 0]):
+        # The last needs: the first one stays open, for the matcher example `lianjie up` prints.
+        for i, need_id in enumerate(loaded.need_ids[1:][-REFERRALS:] if ours else []):
             resource_id, resource = ours[i % len(ours)]
             body = {
                 "need_id": need_id,

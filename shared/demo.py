@@ -245,6 +245,7 @@ def generate_county(
     rest = resources - len(kinds)
     kinds += ["enterprise"] * (rest // 4) + ["charity"] * (rest // 6)
     kinds += ["volunteer"] * (resources - len(kinds))
+    people = random.Random(seed + 1)  # its own stream: the rest of the county stays as it was
     charities = 0
     for i, kind in enumerate(kinds):
         payload = resource_payload(rng, kind, i, towns[i % len(towns)], county)
@@ -267,7 +268,7 @@ def generate_county(
                 "station_adcode": town.adcode,
             }
         )
-        demo.persons += [(h, person) for person in _persons(rng)]
+        demo.persons += [(h, person) for person in _persons(people)]
         for _ in range(rng.choice([1, 1, 2])):
             category = _weighted(rng, NEED_CATEGORIES)
             demo.needs.append(
