@@ -37,10 +37,26 @@ POLICY = Policy(
         ("POST", "/auth/token"): PUBLIC,
         ("GET", "/auth/me"): rule(*CASE_READERS, COORD, REVIEWER, scope=Reach.SELF),
         ("POST", "/households"): CASE_WRITE,
+        ("GET", "/households"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("POST", "/households/search"): rule(
+            SW, SL, HUB, note=f"by exact ID number or name, in the caller's area; {PAGED}"
+        ),
         ("GET", "/households/{household_id}"): CASE_READ,
+        ("PATCH", "/households/{household_id}"): CASE_WRITE,
+        ("GET", "/households/{household_id}/history"): CASE_READ,
+        ("POST", "/households/import"): rule(
+            SW, SL, note="a station's ledger; every row checked against the caller's area"
+        ),
+        ("GET", "/households/imports/{job_id}"): rule(SW, SL, note="the caller's own imports"),
         ("POST", "/households/{household_id}/persons"): CASE_WRITE,
         ("GET", "/households/{household_id}/persons"): CASE_READ,
+        ("GET", "/persons"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("POST", "/persons/search"): rule(
+            SW, SL, HUB, note=f"by exact ID number or name, in the caller's area; {PAGED}"
+        ),
         ("GET", "/persons/{person_id}"): CASE_READ,
+        ("PATCH", "/persons/{person_id}"): CASE_WRITE,
+        ("GET", "/persons/{person_id}/history"): CASE_READ,
         ("GET", "/access-log"): rule(
             HUB, note="unmasked reads of personal data (privacy.py), for the hub's review"
         ),
@@ -52,6 +68,7 @@ POLICY = Policy(
         ("GET", "/persons/{person_id}/visits"): CASE_READ,
         ("GET", "/visits/due"): CASE_READ,
         ("POST", "/needs"): CASE_WRITE,
+        ("GET", "/needs"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
         ("GET", "/needs/{need_id}"): CASE_READ,
         ("PATCH", "/needs/{need_id}"): CASE_WRITE,
         ("POST", "/needs/{need_id}/status"): CASE_WRITE,

@@ -1,13 +1,12 @@
 """HTTP routes of the resources service: parse, call the service, shape the response."""
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, importing, privacy, service
@@ -26,12 +25,12 @@ from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request
 from shared.contracts.resources import CapacityReply, CapacityRequest, ResourceKind
 from shared.db import run_in_transaction, run_read
-from shared.errors import PreconditionFailed, ValidationFailed
+from shared.errors import ValidationFailed
+from shared.web import IfMatch, expected_version
 
 router = APIRouter(tags=["resources"])
 router.include_router(hsds_api.router)
 
-IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "3"')]
 MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)
 MEDIA_TYPES = {"csv": "text/csv", "hsds-json": "application/json", "hsds-zip": "application/zip"}
 FILE_NAMES = {"csv": "resources.csv", "hsds-json": "hsds.json", "hsds-zip": "hsds.zip"}
@@ -54,16 +53,6 @@ def _out(resource: Resource, response: Response, *, unmasked: bool = False) -> R
 
 
 _purpose = access_log.purpose_dependency(privacy.Purpose, "Why you need the contact in full")
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match names; None for no header or `*`."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
-    if found is None:
-        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this service")
-    return int(found.group(1))
 
 
 @router.post("/resources", status_code=status.HTTP_201_CREATED, response_model=ResourceOut)
@@ -248,7 +237,7 @@ async def _change(
 ) -> ResourceOut:
     """Run `change(session=…, expected_version=…)`, the version the If-Match names, in one
     transaction, and answer with the resource it leaves."""
-    expected = _expected_version(if_match)
+    expected = expected_version(if_match)
     return await run_in_transaction(
         _sessions(request),
         lambda s: _out(change(session=s, expected_version=expected), response),

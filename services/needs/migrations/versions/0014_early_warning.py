@@ -3,7 +3,7 @@ verification tasks; procedures and their steps; benefits on the aid chain;
 partners' flags for the watch list
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0012
 Create Date: 2026-11-30 05:00:00
 
 Visits recorded before this have observed nothing on the checklist: an empty list.
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
