@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import BaseModel, ValidationError
 
+from shared import logs
 from shared.contracts.streams import STREAMS, StreamSpec
 from shared.errors import (
     DomainError,
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STATUS_HEADER = "Lianjie-Status"
 RETRY_BACKOFF_S = 0.05
+DRAIN_TIMEOUT_S = 0.5
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 RequestT = TypeVar("RequestT", bound=BaseModel)
 OnConnected = Callable[["Bus"], Awaitable[None]]
@@ -93,6 +96,18 @@ class Bus:
             options["password"] = self.settings.nats_password
         return options
 
+    async def answering(self) -> str | None:
+        """Readiness: None when NATS answers a ping within the connect timeout, else why not.
+        A frozen server (SIGSTOP, a stalled network) keeps the TCP connection open, so being
+        connected is not enough."""
+        if not self.connected or self.nc is None or not self.ready.is_set():
+            return "not connected"
+        try:
+            await self.nc.flush(timeout=self.settings.nats_connect_timeout_s)  # type: ignore[arg-type]
+        except Exception as exc:
+            return f"not answering: {type(exc).__name__}"
+        return None
+
     async def request(
         self,
         subject: str,
@@ -127,7 +142,7 @@ class Bus:
         if not self.connected or self.nc is None:
             raise ServiceUnavailable(f"cannot ask {subject}: the message bus is not connected")
         try:
-            return await self.nc.request(subject, data, timeout)
+            return await self.nc.request(subject, data, timeout, headers=logs.nats_headers())
         except NoRespondersError as exc:
             raise ServiceUnavailable(f"no service is answering {subject}") from exc
         except NatsTimeout as exc:
@@ -147,7 +162,17 @@ class Bus:
         nc = self.nc
 
         async def on_request(msg: Msg) -> None:
-            body, headers = await _answer(msg.data, request_type, handler)
+            with logs.request_scope(logs.from_headers(msg.headers)):
+                started = time.perf_counter()
+                body, headers = await _answer(msg.data, request_type, handler)
+                log.info(
+                    "answered %s",
+                    subject,
+                    extra={
+                        "status": int((headers or {}).get(STATUS_HEADER, 200)),
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
             if msg.reply:
                 await nc.publish(msg.reply, body, headers=headers)
 
@@ -159,8 +184,24 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self.nc is not None and not self.nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+            # Drain (let in-flight handlers answer) only as long as a stop can wait: a frozen or
+            # unreachable server never confirms, and nats-py would wait 30 s for it.
+            # (asyncio.wait_for would not do: it waits for the cancelled drain, which nats-py
+            # does not end until its own timeout.)
+            for step in (self.nc.drain, self.nc.close):
+                if not self.nc.is_closed:
+                    await _within(step(), DRAIN_TIMEOUT_S)
+
+
+async def _within(work: Awaitable[None], timeout_s: float) -> None:
+    """Run `work` for at most `timeout_s`; past that it is cancelled and left behind, not
+    awaited. Its errors are ignored (this is for stopping)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 async def _answer(

@@ -65,6 +65,7 @@ def protect(app: FastAPI, *, router: APIRouter, policy: Policy, common: CommonSe
         max_bytes=common.max_body_bytes,
         max_import_bytes=common.max_import_body_bytes,
     )
+    app.add_middleware(logs.RequestIdMiddleware)  # outermost: even a 401 or 413 carries its id
 
 
 def standard_checks(engine: Engine, bus: Bus) -> dict[str, Check]:
@@ -74,10 +75,7 @@ def standard_checks(engine: Engine, bus: Bus) -> dict[str, Check]:
         ping(engine)
         return None
 
-    def nats() -> str | None:
-        return None if bus.connected and bus.ready.is_set() else "not connected"
-
-    return {"database": database, "nats": nats}
+    return {"database": database, "nats": bus.answering}
 
 
 @dataclass
