@@ -152,6 +152,21 @@ class OutboxRelay:
             query = select(func.count()).where(self.record_type.sent_at.is_(None))
             return int(session.scalar(query) or 0)
 
+    def oldest_age_s(self) -> float:
+        """Seconds the oldest unsent event has waited (0 when none waits): a relay that is
+        stuck or a NATS that refuses shows here before anyone misses an event."""
+        with self.sessions() as session:
+            oldest = session.scalar(
+                select(func.min(self.record_type.created_at)).where(
+                    self.record_type.sent_at.is_(None)
+                )
+            )
+        if oldest is None:
+            return 0.0
+        if oldest.tzinfo is None:  # SQLite gives naive datetimes back
+            oldest = oldest.replace(tzinfo=UTC)
+        return max(0.0, (utcnow() - oldest).total_seconds())
+
     def _pending(self) -> list[tuple[int, str, str, str, str | None]]:
         record = self.record_type
         with self.sessions() as session:

@@ -140,6 +140,11 @@ class DatabaseService:
             "Events written but not yet acknowledged by JetStream",
             self.relay.backlog,
         )
+        app.state.metrics.gauge(
+            "lianjie_outbox_oldest_age_seconds",
+            "How long the oldest unsent event has waited (0 when none waits)",
+            self.relay.oldest_age_s,
+        )
         app.add_middleware(
             IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
         )
