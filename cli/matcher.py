@@ -46,7 +46,7 @@ async def _fetch_events(
     )
     try:
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, replicas=common.jetstream_replicas)
         return await read_referral_events(js=js, timeout_s=timeout_s)
     finally:
         await nc.close()

@@ -75,7 +75,7 @@ class Bus:
             except Exception as exc:
                 log.warning("NATS connect failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(self.settings.nats_reconnect_wait_s)
-        await ensure_streams(self.nc.jetstream())
+        await ensure_streams(self.nc.jetstream(), replicas=self.settings.jetstream_replicas)
         for callback in self._on_connected:
             await callback(self)
         self.ready.set()
@@ -231,13 +231,17 @@ def _problem_reply(exc: DomainError, status: int | None = None) -> tuple[bytes, 
     return json.dumps(body).encode(), {STATUS_HEADER: str(status)}
 
 
-async def ensure_streams(js: JetStreamContext, specs: list[StreamSpec] = STREAMS) -> None:
-    """Create the streams, or bring their configuration up to date."""
+async def ensure_streams(
+    js: JetStreamContext, specs: list[StreamSpec] = STREAMS, *, replicas: int = 1
+) -> None:
+    """Create the streams with `replicas` copies each, or bring their configuration up to
+    date (LIANJIE_JETSTREAM_REPLICAS: 3 on a NATS cluster)."""
     for spec in specs:
         config = StreamConfig(
             name=spec.name,
             subjects=spec.subjects,
             max_msgs_per_subject=spec.max_msgs_per_subject,
+            num_replicas=replicas,
             **spec.extra,  # type: ignore[arg-type]
         )
         try:
