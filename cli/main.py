@@ -16,6 +16,7 @@ from cli.needs import needs_app
 from cli.pii import pii_app
 from cli.referrals import referrals_app
 from cli.resources import resources_app
+from cli.serve import serve
 from cli.stack import SERVICES, Stack, StackConfig
 from cli.users import add_user, needs_database_url, users_app
 from shared.auth import Role
@@ -30,6 +31,7 @@ app.add_typer(referrals_app, name="referrals")
 app.add_typer(users_app, name="users")
 app.add_typer(deploy_app, name="deploy")
 app.command()(keys)
+app.command()(serve)
 
 
 @app.callback()
