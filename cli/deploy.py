@@ -10,14 +10,16 @@ import secrets
 from pathlib import Path
 
 import typer
+import yaml
 
-from cli import nats_config
+from cli import kustomize, nats_config
 from shared.auth import ensure_keypair
 from shared.crypto import ensure_key_file
 
 ROOT = Path(__file__).parent.parent
 COMPOSE_NATS = ROOT / "deploy" / "nats" / "nats.conf"
 K8S_NATS = ROOT / "deploy" / "k8s" / "base" / "nats" / "nats.conf"
+K8S_COUNTY_NATS = ROOT / "deploy" / "k8s" / "overlays" / "county" / "nats.conf"
 COMPOSE_ROUTES = [f"nats://nats-{n}:6222" for n in (1, 2, 3)]
 K8S_ROUTES = [f"nats://nats-{n}.nats:6222" for n in (0, 1, 2)]
 PASSWORDS_INCLUDE = "secret/passwords.conf"
@@ -34,11 +36,11 @@ def password_variable(user: str) -> str:
     return f"LIANJIE_NATS_PASSWORD_{re.sub(r'[^A-Z0-9]', '_', user.upper())}"
 
 
-def render_nats(routes: list[str]) -> str:
-    """A cluster node's configuration: `lianjie up`'s (users, permissions, JetStream fsync on
-    every write) listening on every interface, with a cluster block and monitoring port. Each
-    password is a variable that the included secret file defines; the node's name comes from
-    the environment (`NATS_SERVER_NAME`)."""
+def render_nats(routes: list[str] | None) -> str:
+    """A node's configuration: `lianjie up`'s (users, permissions, JetStream fsync on every
+    write) listening on every interface, with a monitoring port and, given `routes`, a cluster
+    block (None: one server alone). Each password is a variable that the included secret file
+    defines; the node's name comes from the environment (`NATS_SERVER_NAME`)."""
     users = [*nats_config.PERMISSIONS, nats_config.ADMIN]
     text = nats_config.render(
         host="0.0.0.0",
@@ -58,18 +60,25 @@ def render_nats(routes: list[str]) -> str:
         f"include {json.dumps(PASSWORDS_INCLUDE)}",
         "server_name: $NATS_SERVER_NAME",
         "http_port: 8222",
-        "cluster {",
-        '  name: "lianjie"',
-        '  listen: "0.0.0.0:6222"',
-        f"  routes: {json.dumps(routes)}",
-        "}",
     ]
+    if routes is not None:
+        header += [
+            "cluster {",
+            '  name: "lianjie"',
+            '  listen: "0.0.0.0:6222"',
+            f"  routes: {json.dumps(routes)}",
+            "}",
+        ]
     return "\n".join(header) + "\n" + text + "\n"
 
 
 def rendered_files() -> dict[Path, str]:
     """Every generated deployment file and its content."""
-    return {COMPOSE_NATS: render_nats(COMPOSE_ROUTES), K8S_NATS: render_nats(K8S_ROUTES)}
+    return {
+        COMPOSE_NATS: render_nats(COMPOSE_ROUTES),
+        K8S_NATS: render_nats(K8S_ROUTES),
+        K8S_COUNTY_NATS: render_nats(None),
+    }
 
 
 @deploy_app.command("render-nats")
@@ -79,6 +88,14 @@ def render_nats_command() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {path.relative_to(ROOT)}")
+
+
+@deploy_app.command("render-k8s")
+def render_k8s_command(
+    overlay: Path = typer.Argument(..., help="deploy/k8s/overlays/county or …/province"),
+) -> None:
+    """Print the overlay's objects as YAML, as `kubectl kustomize` would (pipe to kubectl apply)."""
+    typer.echo(yaml.safe_dump_all(kustomize.render(overlay), sort_keys=False, allow_unicode=True))
 
 
 def _secret(folder: Path, name: str, value: str) -> None:
