@@ -28,6 +28,20 @@ PASSWORDS_INCLUDE = "secret/passwords.conf"
 DATABASE_SERVICES = ("needs", "resources")
 _PLACEHOLDER = "@@password-of-{user}@@"
 
+K8S_SECRETS: dict[str, dict[str, str]] = {
+    "lianjie-public": {"signing-key.pub.pem": "signing-key.pub.pem"},
+    "lianjie-signing": {"signing-key.pem": "signing-key.pem"},
+    "lianjie-pii": {name: name for name in ("pii_keys", "pii_current_key", "pii_index_key")},
+    "lianjie-needs": {"nats_password": "nats_password_needs", "database_url": "database_url_needs"},
+    "lianjie-resources": {
+        "nats_password": "nats_password_resources",
+        "database_url": "database_url_resources",
+    },
+    "lianjie-matcher": {"nats_password": "nats_password_matcher"},
+    "nats-passwords": {"passwords.conf": "nats_passwords.conf"},
+}
+"""The Kubernetes Secrets the manifests mount: secret → key → file `lianjie keys` made."""
+
 deploy_app = typer.Typer(help="Deployment files: the NATS configuration of compose and k8s.")
 
 
@@ -96,6 +110,18 @@ def render_k8s_command(
 ) -> None:
     """Print the overlay's objects as YAML, as `kubectl kustomize` would (pipe to kubectl apply)."""
     typer.echo(yaml.safe_dump_all(kustomize.render(overlay), sort_keys=False, allow_unicode=True))
+
+
+@deploy_app.command("k8s-secrets")
+def k8s_secrets_command(
+    folder: Path = typer.Argument(Path("deploy/secrets"), help="What `lianjie keys` wrote"),
+    namespace: str = typer.Option("lianjie", help="Namespace of the deployment"),
+) -> None:
+    """Print the kubectl commands that make the Secrets the manifests mount, from the files
+    `lianjie keys` wrote (give it --postgres-host of your database first)."""
+    for secret, keys in K8S_SECRETS.items():
+        sources = " ".join(f"--from-file={key}={folder / file}" for key, file in keys.items())
+        typer.echo(f"kubectl -n {namespace} create secret generic {secret} {sources}")
 
 
 def _secret(folder: Path, name: str, value: str) -> None:
