@@ -105,7 +105,8 @@ class Bus:
         try:
             await self.nc.flush(timeout=self.settings.nats_connect_timeout_s)  # type: ignore[arg-type]
         except Exception as exc:
-            return f"not answering: {type(exc).__name__}"
+            # A server that went away mid-ping is "not connected", as it is on the next call.
+            return f"not answering: {type(exc).__name__}" if self.connected else "not connected"
         return None
 
     async def request(
