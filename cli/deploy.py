@@ -3,18 +3,23 @@
 and the secrets (`lianjie keys`): sign-in key pair, personal-data keys, NATS and database
 passwords, one file each, as compose secrets and Kubernetes Secrets mount them."""
 
+import asyncio
 import json
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
+import nats
 import typer
 import yaml
 
 from cli import kustomize, nats_config
 from shared.auth import ensure_keypair
 from shared.crypto import ensure_key_file
+from shared.messaging import ensure_streams
+from shared.settings import CommonSettings
 
 ROOT = Path(__file__).parent.parent
 COMPOSE_NATS = ROOT / "deploy" / "nats" / "nats.conf"
@@ -39,6 +44,7 @@ K8S_SECRETS: dict[str, dict[str, str]] = {
     },
     "lianjie-matcher": {"nats_password": "nats_password_matcher"},
     "nats-passwords": {"passwords.conf": "nats_passwords.conf"},
+    "lianjie-admin": {"nats_password": "nats_password_admin"},
 }
 """The Kubernetes Secrets the manifests mount: secret → key → file `lianjie keys` made."""
 
@@ -110,6 +116,40 @@ def render_k8s_command(
 ) -> None:
     """Print the overlay's objects as YAML, as `kubectl kustomize` would (pipe to kubectl apply)."""
     typer.echo(yaml.safe_dump_all(kustomize.render(overlay), sort_keys=False, allow_unicode=True))
+
+
+async def _provision(common: CommonSettings, timeout_s: float) -> None:
+    nc = await nats.connect(
+        servers=common.nats_url.split(","),
+        user=common.nats_user,
+        password=common.nats_password,
+        connect_timeout=timeout_s,
+        max_reconnect_attempts=2,
+    )
+    try:
+        await ensure_streams(nc.jetstream(), replicas=common.jetstream_replicas)
+    finally:
+        await nc.close()
+
+
+@deploy_app.command("streams")
+def streams_command(
+    attempts: int = typer.Option(30, help="Tries (a second apart) while the cluster forms"),
+) -> None:
+    """Create or update the JetStream streams with LIANJIE_JETSTREAM_REPLICAS copies, as the
+    NATS user of LIANJIE_NATS_USER (the admin): the provisioning step of compose and k8s."""
+    common = CommonSettings()
+    for attempt in range(1, attempts + 1):
+        try:
+            asyncio.run(_provision(common, timeout_s=2.0))
+        except Exception as exc:
+            if attempt == attempts:
+                typer.echo(f"streams not provisioned: {type(exc).__name__}: {exc}", err=True)
+                raise typer.Exit(1) from exc
+            time.sleep(1.0)
+        else:
+            typer.echo(f"streams ready with {common.jetstream_replicas} replica(s) each")
+            return
 
 
 @deploy_app.command("k8s-secrets")

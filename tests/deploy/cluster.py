@@ -88,6 +88,14 @@ class Cluster:
         for node in self.nodes:
             self.kill(node)
 
+    async def replicas_of(self, stream: str) -> int:
+        """How many copies of `stream` the cluster keeps."""
+        nc = await nats.connect(self.url.split(","), user="admin", password=self.password("admin"))
+        try:
+            return (await nc.jetstream().stream_info(stream)).config.num_replicas or 1
+        finally:
+            await nc.close()
+
     async def wait_for_jetstream(self, timeout_s: float) -> None:
         """Until the admin user can ask JetStream for its account info (a meta leader)."""
         deadline = time.monotonic() + timeout_s

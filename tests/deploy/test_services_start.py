@@ -2,6 +2,7 @@
 or the k8s province overlay, gives it (nothing inherited from the test run), against a NATS
 cluster run from the generated configuration, and reports ready."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import yaml
 
 from cli import deploy, kustomize
 from cli.stack import free_port
+from shared.contracts.streams import NEEDS_STREAM
 from tests.conftest import BACKENDS, Databases
 from tests.deploy.cluster import Cluster
 
@@ -48,7 +50,7 @@ def compose_environment(name: str, cluster: Cluster, secrets: Path) -> tuple[dic
         source = secret if isinstance(secret, str) else secret["source"]
         file = Path(compose()["secrets"][source]["file"]).name
         (secrets / source).write_text((cluster.secrets / file).read_text())
-    return {**IMAGE_ENV, **service["environment"]}, service["command"][0]
+    return {**IMAGE_ENV, **service["environment"]}, service.get("command", [""])[0]
 
 
 def k8s_environment(name: str, cluster: Cluster, secrets: Path) -> tuple[dict[str, str], str]:
@@ -57,7 +59,7 @@ def k8s_environment(name: str, cluster: Cluster, secrets: Path) -> tuple[dict[st
     objects = kustomize.render(ROOT / "deploy" / "k8s" / "overlays" / "province")
     config = next(o for o in objects if o["metadata"]["name"] == "lianjie-config")
     deployment = next(
-        o for o in objects if (o["kind"], o["metadata"]["name"]) == ("Deployment", name)
+        o for o in objects if o["kind"] in ("Deployment", "Job") and o["metadata"]["name"] == name
     )
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -68,7 +70,7 @@ def k8s_environment(name: str, cluster: Cluster, secrets: Path) -> tuple[dict[st
             for key, file in deploy.K8S_SECRETS[volume["secret"]["secretName"]].items():
                 (folder / key).write_text((cluster.secrets / file).read_text())
     env = {**IMAGE_ENV, **config["data"], **{e["name"]: e["value"] for e in container["env"]}}
-    return env, container["args"][0]
+    return env, container.get("args", [""])[0]
 
 
 SOURCES = {"compose": compose_environment, "k8s": k8s_environment}
@@ -126,3 +128,15 @@ def test_each_service_starts_with_what_the_manifests_give_it(
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_the_provisioning_step_creates_the_streams_with_three_replicas(
+    source: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    env, _ = service_environment(source, "streams", cluster, tmp_path, None)
+    command = [sys.executable, "-m", "cli.main", "deploy", "streams", "--attempts", "20"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "streams ready with 3 replica(s) each" in done.stdout
+    assert asyncio.run(cluster.replicas_of(NEEDS_STREAM.name)) == 3
