@@ -97,3 +97,14 @@ def test_matcher_stops_within_two_seconds_with_a_client_connected(matcher_alone:
         assert client.get(f"{matcher_alone.url('matcher')}/healthz").status_code == 200
         took = _stop_time(matcher_alone, "matcher")
     assert took < STOP_LIMIT_S
+
+
+def test_matcher_that_never_reached_nats_stops_within_two_seconds(matcher_alone: Stack) -> None:
+    matcher_alone.stop_process("nats", kill=True)
+    matcher_alone.stop_process("matcher")
+    matcher_alone.start_service("matcher")
+    deadline = time.monotonic() + 60
+    while _ready(matcher_alone) != 503:  # up, still trying to connect
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert _stop_time(matcher_alone, "matcher") < STOP_LIMIT_S
