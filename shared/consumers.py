@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from shared import logs
@@ -149,7 +150,7 @@ class DurableConsumer(Generic[EventT]):
     async def process(self, js: JetStreamContext, msg: Msg) -> None:
         """Decode, handle, ack; or retry; or dead-letter and terminate (logging under the
         request id the event carries)."""
-        with logs.request_scope(logs.from_headers(msg.headers)):
+        with logs.message_scope(f"handle {msg.subject}", SpanKind.CONSUMER, msg.headers):
             await self._process(js, msg)
 
     async def _process(self, js: JetStreamContext, msg: Msg) -> None:

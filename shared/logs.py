@@ -13,9 +13,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from opentelemetry.trace import SpanKind
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.asgi import header
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -40,6 +42,7 @@ class _RequestContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.request_id = request_id.get()
+        record.trace_id = tracing.current_trace_id()
         record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured copy
         return True
 
@@ -50,7 +53,8 @@ def configure(service: str, level: str) -> None:
     handler.addFilter(_RequestContext(service))
     handler.setFormatter(
         JsonFormatter(
-            "%(asctime)s %(service)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "%(asctime)s %(service)s %(levelname)s %(name)s %(message)s %(request_id)s"
+            " %(trace_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             json_ensure_ascii=False,
         )
@@ -84,17 +88,26 @@ def request_scope(value: str | None) -> Iterator[str]:
         request_id.reset(token)
 
 
+@contextmanager
+def message_scope(name: str, kind: SpanKind, headers: Mapping[str, str] | None) -> Iterator[None]:
+    """Handle a NATS message under the request id and in the trace its headers carry."""
+    with request_scope(from_headers(headers)), tracing.span(name, kind=kind, carrier=headers or {}):
+        yield
+
+
 def from_headers(headers: Mapping[str, str] | None) -> str | None:
     """The request id a NATS message carries, if any."""
     return (headers or {}).get(REQUEST_ID_HEADER)
 
 
 def nats_headers(extra: Mapping[str, str] | None = None) -> dict[str, str] | None:
-    """Headers for an outgoing NATS message: `extra` plus the current request id, if any."""
+    """Headers for an outgoing NATS message: `extra` plus the current request id and trace
+    context, if any."""
     headers = dict(extra or {})
     rid = request_id.get()
     if rid is not None:
         headers[REQUEST_ID_HEADER] = rid
+    tracing.inject(headers)
     return headers or None
 
 

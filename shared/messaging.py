@@ -16,9 +16,10 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
-from shared import logs
+from shared import logs, tracing
 from shared.contracts.streams import STREAMS, StreamSpec
 from shared.errors import (
     DomainError,
@@ -143,7 +144,9 @@ class Bus:
         if not self.connected or self.nc is None:
             raise ServiceUnavailable(f"cannot ask {subject}: the message bus is not connected")
         try:
-            return await self.nc.request(subject, data, timeout, headers=logs.nats_headers())
+            with tracing.span(f"ask {subject}", kind=SpanKind.CLIENT):
+                headers = logs.nats_headers()
+                return await self.nc.request(subject, data, timeout, headers=headers)
         except NoRespondersError as exc:
             raise ServiceUnavailable(f"no service is answering {subject}") from exc
         except NatsTimeout as exc:
@@ -163,7 +166,7 @@ class Bus:
         nc = self.nc
 
         async def on_request(msg: Msg) -> None:
-            with logs.request_scope(logs.from_headers(msg.headers)):
+            with logs.message_scope(f"answer {subject}", SpanKind.SERVER, msg.headers):
                 started = time.perf_counter()
                 body, headers = await _answer(msg.data, request_type, handler)
                 log.info(

@@ -7,7 +7,7 @@ A variable set directly wins over its file.
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
@@ -82,6 +82,15 @@ class CommonSettings(FileSettings):
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503")
     var_dir: Path = Field(Path("var"), description="Folder for SQLite files and the NATS store")
     log_level: str = Field("INFO", description="Python logging level")
+    otel_exporter: Literal["none", "otlp", "console"] = Field(
+        "none",
+        description="Where OpenTelemetry traces go: nowhere, OTLP over HTTP, or standard output",
+    )
+    otel_endpoint: str | None = Field(
+        None,
+        description="OTLP traces URL (e.g. http://collector:4318/v1/traces); default: the "
+        "OTEL_EXPORTER_OTLP_* variables",
+    )
     pii_keys: SecretStr | None = Field(
         None,
         description="Personal-data encryption keys, `kid:base64,kid2:base64` (32 bytes each); "
