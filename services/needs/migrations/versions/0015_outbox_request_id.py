@@ -1,7 +1,7 @@
 """outbox request id: the X-Request-ID of the request that caused each event
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-30 05:00:00
 
 Events queued before this revision carry none.
@@ -14,8 +14,8 @@ from alembic import op
 from shared.outbox import add_request_id_column, drop_request_id_column
 
 # revision identifiers, used by Alembic.
-revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0008"
+revision: str = "0015"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

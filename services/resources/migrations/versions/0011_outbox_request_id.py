@@ -1,7 +1,7 @@
 """outbox request id: the X-Request-ID of the request that caused each event
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30 05:00:00
 
 Events queued before this revision carry none.
@@ -14,8 +14,8 @@ from alembic import op
 from shared.outbox import add_request_id_column, drop_request_id_column
 
 # revision identifiers, used by Alembic.
-revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0005"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
