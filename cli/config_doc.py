@@ -19,6 +19,8 @@ HEADER = """# Configuration
 
 Every knob is an environment variable, read by pydantic-settings. Generated from the settings
 classes by `python -m cli.config_doc`; a test fails when this file is out of date.
+Each service setting may instead be read from a file named by the variable plus `_FILE`
+(`LIANJIE_PII_KEYS_FILE=/run/secrets/pii_keys`), as Docker and Kubernetes mount secrets.
 
 | variable | default | meaning |
 |---|---|---|

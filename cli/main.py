@@ -10,11 +10,13 @@ from types import FrameType
 import typer
 
 from cli.demo import already_loaded, demo_users, load_demo
+from cli.deploy import deploy_app, keys
 from cli.matcher import matcher_app
 from cli.needs import needs_app
 from cli.pii import pii_app
 from cli.referrals import referrals_app
 from cli.resources import resources_app
+from cli.serve import serve
 from cli.service_url import DEFAULT_PORT_BASE, PORT_BASE_VARIABLE
 from cli.stack import SERVICES, Stack, StackConfig
 from cli.users import add_user, needs_database_url, users_app
@@ -28,6 +30,9 @@ app.add_typer(needs_app, name="needs")
 app.add_typer(pii_app, name="pii")
 app.add_typer(referrals_app, name="referrals")
 app.add_typer(users_app, name="users")
+app.add_typer(deploy_app, name="deploy")
+app.command()(keys)
+app.command()(serve)
 
 
 @app.callback()

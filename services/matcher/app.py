@@ -38,9 +38,6 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         await outcomes.stop()
         await bus.close()
 
-    def nats() -> str | None:
-        return None if bus.connected and bus.ready.is_set() else "not connected"
-
     def index() -> str | None:
         return None if feed.caught_up.is_set() else "catching up with the resources stream"
 
@@ -49,7 +46,7 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         description="Ranks suitable resources for a need, and explains why.",
         common=settings.common,
         lifespan=lifespan,
-        checks={"nats": nats, "index": index},
+        checks={"nats": bus.answering, "index": index},
     )
     metrics = app.state.metrics
     rank_latency = metrics.histogram(

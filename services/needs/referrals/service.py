@@ -443,6 +443,19 @@ def _overdue_query(now: datetime) -> Select[Referral]:
     )
 
 
+def counts_by_state(session: Session) -> dict[str, int]:
+    """How many referrals are in each state (for the operator's metrics)."""
+    rows = session.execute(select(Referral.state, func.count()).group_by(Referral.state))
+    return {str(state): int(count) for state, count in rows}
+
+
+def overdue_count(*, session: Session, now: datetime) -> int:
+    """How many referrals wait past their due time."""
+    return int(
+        session.scalar(select(func.count()).select_from(_overdue_query(now).subquery())) or 0
+    )
+
+
 def overdue(*, session: Session, now: datetime) -> list[Referral]:
     """Referrals not reviewed or not accepted in time, longest overdue first."""
     return list(session.scalars(_overdue_query(now)))
