@@ -278,7 +278,7 @@ async def claim_micro_wish(
 
     def claimable_units(s: Session) -> int:
         need = needs_service.get_need_or_raise(session=s, need_id=need_id)
-        service.check_claimable(need)
+        service.check_claimable(s, need)  # before reserving; again under the lock at commit
         return need.quantity
 
     need_units = await flow.read(claimable_units)

@@ -333,7 +333,9 @@ def claim_micro_wish(
     """An enterprise, charity or volunteer claims a micro-wish (微心愿): a referral that starts
     accepted, its capacity just reserved under `referral_id`; `organization` is the resource's."""
     need = lock_need(session, need_id, field=None)
-    check_claimable(need)
+    # Under the need's lock (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite): two claims
+    # made at the same moment see each other here, and the second is refused.
+    check_claimable(session, need)
     _check_need_takes_referrals(session, need, data.resource_id)
     pick = Pick(
         resource_id=data.resource_id,
@@ -357,9 +359,27 @@ def claim_micro_wish(
     return referral
 
 
-def check_claimable(need: Need) -> None:
+def check_claimable(session: Session, need: Need) -> None:
+    """A micro-wish with no open claim: anything else is a 409 (naming the open claim)."""
     if not need.category.startswith(CLAIMABLE_PREFIX):
         raise Conflict(f"need {need.id} is not a micro-wish: only micro-wishes can be claimed")
+    claim = open_claim(session=session, need_id=need.id)
+    if claim is not None:
+        raise Conflict(
+            f"micro-wish {need.id} is already claimed (referral {claim}): one open claim a wish",
+            extra={"rule": "one_open_claim", "referral_id": claim},
+        )
+
+
+def open_claim(*, session: Session, need_id: str) -> str | None:
+    """The id of the wish's open claim, if it has one."""
+    return session.scalar(
+        select(Referral.id).where(
+            Referral.need_id == need_id,
+            Referral.origin == "micro_wish",
+            Referral.state.in_(list(OPEN_STATES)),
+        )
+    )
 
 
 # ---------------------------------------------------------------- reading
