@@ -152,6 +152,8 @@ async def list_referrals(
     page: Page = Depends(_page),
 ) -> ReferralList:
     """Referrals of the caller's area, or, for a coordinator, to their organization's resources."""
+    if state is not None:
+        transitions.check_known_state(state)
     now = _now(request)
     area, organization = jurisdiction.area_of(request), jurisdiction.organization_of(request)
 

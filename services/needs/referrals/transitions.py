@@ -73,6 +73,15 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def check_known_state(state: str, *, field: str = "state") -> str:
+    """`state` when it is one of the referral states; else 422 naming `field` and the states."""
+    if state not in TRANSITIONS:
+        raise ValidationFailed.one(
+            field, "one_of", f"'{state}' is not a referral state: one of {', '.join(TRANSITIONS)}"
+        )
+    return state
+
+
 def allowed(referral: Referral) -> list[str]:
     """The states this referral may move to next."""
     return sorted(TRANSITIONS[referral.state])
