@@ -421,8 +421,11 @@ async def referral_audit(referral_id: str, request: Request) -> AuditOut:
     """The referral's hash-chained audit trail, verified."""
 
     def work(s: Session) -> AuditOut:
-        service.get_or_raise(session=s, referral_id=referral_id)
-        return _audit_out(s, audit.referral_chain(referral_id))
+        referral = service.get_or_raise(session=s, referral_id=referral_id)
+        head = None
+        if referral.audit_length is not None and referral.audit_head_hash is not None:
+            head = audit.Head(hash=referral.audit_head_hash, length=referral.audit_length)
+        return _audit_out(s, audit.referral_chain(referral_id), head)
 
     return await read(request, work)
 
@@ -438,9 +441,9 @@ async def need_audit(need_id: str, request: Request) -> AuditOut:
     return await read(request, work)
 
 
-def _audit_out(session: Session, chain: str) -> AuditOut:
+def _audit_out(session: Session, chain: str, head: audit.Head | None = None) -> AuditOut:
     entries = audit.entries(session=session, chain=chain)
-    check = audit.verify(entries)
+    check = audit.verify(entries, head)
     return AuditOut(
         chain=chain,
         intact=check.intact,

@@ -164,8 +164,23 @@ def record(
 ) -> None:
     """Append to the referral's chain and to its need's chain."""
     data = {"referral_id": referral.id, "resource_id": referral.resource_id, **data}
-    for chain in (audit.referral_chain(referral.id), audit.need_chain(referral.need_id)):
-        audit.append(session=session, chain=chain, action=action, actor=actor, at=now, data=data)
+    head = audit.append(
+        session=session,
+        chain=audit.referral_chain(referral.id),
+        action=action,
+        actor=actor,
+        at=now,
+        data=data,
+    )
+    referral.audit_head_hash, referral.audit_length = head.hash, head.seq
+    audit.append(
+        session=session,
+        chain=audit.need_chain(referral.need_id),
+        action=action,
+        actor=actor,
+        at=now,
+        data=data,
+    )
 
 
 def match_snapshot(referral: Referral) -> MatchSnapshot:
