@@ -27,7 +27,11 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
         "subscribe": [*_COMMON_SUBSCRIBE],
     },
     "resources": {
-        "publish": ["lianjie.resources.>", *_COMMON_PUBLISH],
+        "publish": [
+            "lianjie.resources.>",
+            deadletter_subject("resources_capacity_flags"),
+            *_COMMON_PUBLISH,
+        ],
         "subscribe": [
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",

@@ -91,6 +91,9 @@ async def list_resources(
     has_capacity: bool | None = None,
     active: bool | None = None,
     flagged: Annotated[bool | None, Query(description="Flagged as a possible duplicate")] = None,
+    capacity_flagged: Annotated[
+        bool | None, Query(description="Declined a referral for no capacity: correct the total")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
@@ -113,6 +116,7 @@ async def list_resources(
         has_capacity=has_capacity,
         active=active,
         flagged=flagged,
+        capacity_flagged=capacity_flagged,
     )
     limit = min(limit, request.app.state.settings.page_size_max)
     return await _page(request, where, limit, offset)

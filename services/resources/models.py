@@ -50,6 +50,9 @@ class Resource(Base):
     # Set when registration looked like an organization already in the library: for review.
     duplicate_of: Mapped[str | None] = mapped_column(String(36), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    # Set when a referral was declined for no capacity while the ledger showed units left: the
+    # stated capacity is likely wrong, for the coordinator to correct (a new total clears it).
+    capacity_flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -141,6 +141,9 @@ class ResourceOut(BaseModel):
     verified: bool
     active: bool
     duplicate_of: str | None
+    capacity_flagged_at: datetime | None = Field(
+        None, description="When a referral was declined for no capacity: correct the total"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

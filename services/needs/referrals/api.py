@@ -24,6 +24,7 @@ from services.needs.referrals.schemas import (
     ClaimCreate,
     CompleteBody,
     DeclineBody,
+    DeclinedOut,
     EndBody,
     OverdueLine,
     OverdueList,
@@ -336,19 +337,16 @@ async def accept_referral(
     return await flows.accept(_flow(request, actor), referral_id=referral_id)
 
 
-@router.post("/referrals/{referral_id}/decline", response_model=ReferralOut)
+@router.post("/referrals/{referral_id}/decline", response_model=DeclinedOut)
 async def decline_referral(
     referral_id: str,
     body: DeclineBody,
     request: Request,
     actor: Actor = Depends(actor_from_request),
-) -> ReferralOut:
-    """The resource declines, with a reason code."""
-    return await _flow(request, actor).commit(
-        lambda s, now: service.decline(
-            session=s, referral_id=referral_id, reason=body.reason, actor=actor, now=now
-        )
-    )
+) -> DeclinedOut:
+    """The resource declines, with a reason code. For `no_capacity`: the next feasible match
+    comes with the answer, and the resource's stated capacity is flagged for correction."""
+    return await flows.decline(_flow(request, actor), referral_id=referral_id, reason=body.reason)
 
 
 @router.post("/referrals/{referral_id}/start", response_model=ReferralOut)

@@ -208,3 +208,11 @@ class NoCapacity(BaseModel):
     referral: ReferralOut
     next_match: RankedResource | None
     next_match_error: str | None = None
+
+
+class DeclinedOut(ReferralOut):
+    """A declined referral; declined for no capacity, with the next feasible match (or why
+    there is none), as the race for the last unit answers."""
+
+    next_match: RankedResource | None = None
+    next_match_error: str | None = None

@@ -41,6 +41,8 @@ from shared.contracts.matcher import RankedResource
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 CLAIMABLE_PREFIX = "micro_wish."
+NO_CAPACITY = "no_capacity"
+"""The decline reason of a resource with no unit left: its stated capacity is flagged."""
 
 
 @dataclass(frozen=True)
@@ -448,11 +450,17 @@ def review_queue(
 
 def next_match_exclusions(*, session: Session, need_id: str) -> list[str]:
     """Resources not to offer again for this need: declined, or already referred and open."""
+    return _resources_referred(session, need_id, [S.DECLINED, *OPEN_STATES])
+
+
+def declined_resources(*, session: Session, need_id: str) -> list[str]:
+    """Resources that declined this need: left out of its matches."""
+    return _resources_referred(session, need_id, [S.DECLINED])
+
+
+def _resources_referred(session: Session, need_id: str, states: list[str]) -> list[str]:
     rows = session.scalars(
-        select(Referral.resource_id).where(
-            Referral.need_id == need_id,
-            Referral.state.in_([S.DECLINED, *OPEN_STATES]),
-        )
+        select(Referral.resource_id).where(Referral.need_id == need_id, Referral.state.in_(states))
     )
     return sorted(set(rows))
 
