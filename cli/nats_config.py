@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "lianjie.matcher.rank.v1",
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
+            deadletter_subject("needs_reservation_promotions"),
             *_COMMON_PUBLISH,
         ],
         "subscribe": [*_COMMON_SUBSCRIBE],

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.resources.models import Reservation, Resource
-from services.resources.publication import announce, now_utc
+from services.resources.publication import announce, announce_promotion, now_utc
 from shared.contracts.resources import (
     CapacityMode,
     CapacityReply,
@@ -131,6 +131,7 @@ def promote_waitlist(*, session: Session, resource_id: str) -> int:
             break
         reservation.state = ReservationState.RESERVED.value
         reservation.updated_at = now_utc()
+        announce_promotion(session=session, reservation=reservation)
         promoted += 1
     return promoted
 

@@ -7,7 +7,9 @@ from sqlalchemy.orm import Session
 
 from services.resources.models import OutboxEvent, Reservation, Resource
 from shared.contracts.resources import (
+    RESERVATION_PROMOTED,
     CapacityMode,
+    ReservationPromoted,
     ReservationState,
     ResourceUpserted,
     resource_subject,
@@ -72,4 +74,21 @@ def announce(*, session: Session, resource: Resource) -> None:
         subject=resource_subject(resource.id),
         aggregate_id=resource.id,
         payload=public_state(session=session, resource=resource),
+    )
+
+
+def announce_promotion(*, session: Session, reservation: Reservation) -> None:
+    """Queue the news that a waitlisted reservation now holds its units (needs follows it)."""
+    event = ReservationPromoted(
+        resource_id=reservation.resource_id,
+        referral_id=reservation.referral_id,
+        units=reservation.units,
+        occurred_at=reservation.updated_at,
+    )
+    add_event(
+        session,
+        OutboxEvent,
+        subject=RESERVATION_PROMOTED,
+        aggregate_id=reservation.referral_id,
+        payload=event,
     )

@@ -16,6 +16,8 @@ CAPACITY_CONSUME = "lianjie.resources.capacity.consume.v1"
 RESOURCE_CARD = "lianjie.resources.resource.card.v1"
 """Request-reply: who offers a resource (its organization), asked when a referral is made."""
 RESOURCES_QUEUE = "resources"
+RESERVATION_PROMOTED = "lianjie.resources.reservation.promoted.v1"
+"""JetStream: a waitlisted reservation was promoted (units freed up); needs follows it."""
 
 
 def resource_subject(resource_id: str) -> str:
@@ -108,3 +110,12 @@ class CapacityReply(BaseModel):
     units: int
     state: ReservationState
     capacity_remaining: int
+
+
+class ReservationPromoted(BaseModel):
+    """A referral's waitlisted reservation now holds its units. Ids only."""
+
+    resource_id: str
+    referral_id: str
+    units: int = Field(ge=1)
+    occurred_at: datetime

@@ -52,7 +52,7 @@ from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SYSTEM = Actor(id="lianjie", role="system")
+SYSTEM = service.SYSTEM
 Shape = Callable[[Session, Referral, datetime], ReferralOut]
 
 

@@ -41,6 +41,7 @@ from shared.contracts.matcher import RankedResource
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 CLAIMABLE_PREFIX = "micro_wish."
+SYSTEM = Actor(id="lianjie", role="system")
 NO_CAPACITY = "no_capacity"
 """The decline reason of a resource with no unit left: its stated capacity is flagged."""
 
@@ -313,6 +314,22 @@ def end(
             raise Conflict(f"referral {referral_id} changed meanwhile; try again")
         referral.reservation = Reservation.RELEASED
     transition(session, referral, need, to, actor, now, reason=reason, comment=comment)
+    return referral
+
+
+def reservation_promoted(*, session: Session, referral_id: str, now: datetime) -> Referral | None:
+    """The resources service promoted the referral's waitlisted reservation: it now holds its
+    units (audited). A referral not waitlisted any more (released, or promoted already) or
+    unknown here is left as it is."""
+    if session.get(Referral, referral_id) is None:
+        return None
+    referral, _need = lock(session, referral_id)
+    if referral.reservation != Reservation.WAITLISTED:
+        return referral
+    referral.reservation = Reservation.RESERVED
+    referral.updated_at = now
+    data = {"from": Reservation.WAITLISTED, "to": Reservation.RESERVED}
+    record(session, referral, SYSTEM, now, action="reservation_promoted", data=data)
     return referral
 
 
