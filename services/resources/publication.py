@@ -60,6 +60,8 @@ def public_state(*, session: Session, resource: Resource) -> ResourceUpserted:
         capacity_mode=CapacityMode(resource.capacity_mode),
         capacity_period=resource.capacity_period,
         open_referrals=counts[ReservationState.RESERVED],
+        available_from=resource.available_from,
+        available_until=resource.available_until,
         waitlisted=counts[ReservationState.WAITLISTED],
         active=resource.active,
         updated_at=resource.updated_at,

@@ -1,6 +1,6 @@
 """What the resources service publishes and answers on NATS."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -65,6 +65,8 @@ class ResourceUpserted(BaseModel):
     updated_at: datetime
     capacity_period: str | None = Field(None, description="once, week, month or year")
     waitlisted: int = Field(0, ge=0, description="Referrals waiting for capacity (waitlist mode)")
+    available_from: date | None = Field(None, description="First day offered (None: always)")
+    available_until: date | None = Field(None, description="Last day offered (None: open-ended)")
 
 
 class ResourceCardRequest(BaseModel):
