@@ -43,6 +43,8 @@ def _rows(settings: type[BaseSettings], prefix: str, skip: set[str]) -> list[str
 
 def _row(env: str, default: Any, meaning: str) -> str:
     shown = json.dumps(default, ensure_ascii=False) if isinstance(default, dict) else default
+    if isinstance(default, list) and any(isinstance(item, BaseModel) for item in default):
+        shown = f"{len(default)} rules, listed in the docs"  # too long for a table cell
     return f"| `{env}` | `{shown}` | {meaning} |"
 
 

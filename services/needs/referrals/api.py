@@ -83,6 +83,7 @@ def _policy(request: Request) -> review.ReviewPolicy:
         amount_threshold_yuan=settings.referral_review_amount_threshold,
         overdue_after=timedelta(hours=settings.referral_overdue_hours),
         default_department=settings.referral_review_department,
+        rules=tuple(settings.referral_review_rules),
     )
 
 
@@ -113,13 +114,14 @@ def _out(session: Session, referral: Referral, now: datetime) -> ReferralOut:
         overdue=service.is_overdue(referral, now),
         escalated=referral.escalated_at is not None,
         allowed=transitions.allowed(referral),
+        need=service.need_summary(session=session, need_id=referral.need_id, today=now.date()),
     )
 
 
 _COPIED = [
     name
     for name in ReferralOut.model_fields
-    if name not in {"approvals", "overdue", "escalated", "allowed"}
+    if name not in {"approvals", "overdue", "escalated", "allowed", "need"}
 ]
 
 

@@ -18,7 +18,13 @@ from services.needs import models as needs_models
 from services.needs.models import Need
 from services.needs.referrals import review
 from services.needs.referrals.models import Referral
-from services.needs.referrals.schemas import ClaimCreate, CompleteBody, ReferralCreate
+from services.needs.referrals.schemas import (
+    ClaimCreate,
+    CompleteBody,
+    NeedSummary,
+    PersonSummary,
+    ReferralCreate,
+)
 from services.needs.referrals.transitions import (
     CLOSED_NEED,
     ESCALATED,
@@ -35,10 +41,11 @@ from services.needs.referrals.transitions import (
     transition,
 )
 from services.needs.referrals.transitions import ReferralState as S
-from services.needs.service import NeedStatus, check_takes_referrals
+from services.needs.service import NeedStatus, age_on, check_takes_referrals
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.masking import mask_name
 
 CLAIMABLE_PREFIX = "micro_wish."
 SYSTEM = Actor(id="lianjie", role="system")
@@ -139,14 +146,18 @@ def create(
     need = lock_need(session, data.need_id, field="need_id")
     _check_need_takes_referrals(session, need, pick.resource_id)
     for_minor = data.for_minor or is_minor(session=session, need=need, today=now.date())
+    rule = review.rule_for(
+        rules=policy.rules, category=need.category, kind=pick.kind, organization=pick.organization
+    )
     reasons = review.review_reasons(
-        kind=pick.kind,
+        rule=rule,
         amount_yuan=data.amount_yuan,
         for_minor=for_minor,
         departments=data.review_departments,
         policy=policy,
     )
-    departments = list(dict.fromkeys(data.review_departments)) or (
+    ruled = rule.departments if rule is not None else []
+    departments = list(dict.fromkeys(data.review_departments or ruled)) or (
         [policy.default_department] if reasons else []
     )
     referral = _new_referral(
@@ -402,6 +413,34 @@ def open_claim(*, session: Session, need_id: str) -> str | None:
 
 
 # ---------------------------------------------------------------- reading
+
+
+def need_summary(*, session: Session, need_id: str, today: date) -> NeedSummary | None:
+    """The need a referral is for, with its household's hardship and its person masked."""
+    need = session.get(Need, need_id)
+    if need is None:
+        return None
+    household = session.get(needs_models.Household, need.household_id)
+    person = session.get(needs_models.Person, need.person_id) if need.person_id else None
+    return NeedSummary(
+        need_id=need.id,
+        category=need.category,
+        urgency=need.urgency,
+        quantity=need.quantity,
+        unit=need.unit,
+        description=need.description,
+        status=need.status,
+        hardship_categories=list(household.hardship_categories) if household else [],
+        person=None
+        if person is None
+        else PersonSummary(
+            name_masked=mask_name(person.name),
+            gender=person.gender,
+            age=age_on(person.date_of_birth, today),
+            groups=list(person.groups),
+            disability_grade=person.disability_grade,
+        ),
+    )
 
 
 def get_or_raise(*, session: Session, referral_id: str) -> Referral:
