@@ -50,6 +50,8 @@ def _row(env: str, default: Any, meaning: str) -> str:
         if isinstance(default, dict)
         else default
     )
+    if isinstance(default, list) and any(isinstance(item, BaseModel) for item in default):
+        shown = f"{len(default)} rules, listed in the docs"  # too long for a table cell
     return f"| `{env}` | `{shown}` | {meaning} |"
 
 

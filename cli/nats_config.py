@@ -23,12 +23,17 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "lianjie.matcher.reverse.v1",
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
+            deadletter_subject("needs_reservation_promotions"),
             *_COMMON_PUBLISH,
         ],
         "subscribe": [*_COMMON_SUBSCRIBE],
     },
     "resources": {
-        "publish": ["lianjie.resources.>", *_COMMON_PUBLISH],
+        "publish": [
+            "lianjie.resources.>",
+            deadletter_subject("resources_capacity_flags"),
+            *_COMMON_PUBLISH,
+        ],
         "subscribe": [
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",

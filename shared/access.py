@@ -174,6 +174,12 @@ def outside_scope(what: str) -> Forbidden:
     return Forbidden(f"{what} is outside your jurisdiction", extra={"rule": "scope"})
 
 
+def well_formed_adcode(value: str) -> bool:
+    """A division code or prefix as requests carry them (2–12 digits). A malformed one is the
+    route's 422 to answer, not a scope question: a scope check passes it by."""
+    return 2 <= len(value) <= 12 and value.isascii() and value.isdigit()
+
+
 def within(adcode: str | None, prefix: str | None) -> bool:
     """True when `adcode` lies in the area `prefix` names (a missing prefix covers nothing)."""
     return bool(prefix) and adcode is not None and adcode.startswith(prefix or "")

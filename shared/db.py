@@ -3,12 +3,15 @@
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Select, create_engine, event, func, select, text
+from sqlalchemy import types as sqltypes
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -16,12 +19,46 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+class AwareSQLiteDateTime(SQLITE_DATETIME):
+    """`DateTime(timezone=True)` on SQLite, which has no time zones: written as UTC, read back
+    aware (UTC), as PostgreSQL's timestamptz is. Without it every answer built from a row read
+    on SQLite carried a naive time (no offset) while the same answer on PostgreSQL did not."""
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> Any:
+        inner = super().bind_processor(dialect)
+
+        def process(value: Any) -> Any:
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return inner(value) if inner is not None else value
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        inner = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return inner
+
+        def process(value: Any) -> Any:
+            value = inner(value) if inner is not None else value
+            if isinstance(value, datetime) and value.tzinfo is None:
+                return value.replace(tzinfo=UTC)
+            return value
+
+        return process
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; on SQLite: WAL, a busy timeout, and writers that lock up front."""
+    """An engine for `url`; on SQLite: WAL, a busy timeout, writers that lock up front, and
+    times with a zone read back aware (`AwareSQLiteDateTime`)."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, **kwargs)
     _ensure_sqlite_folder(url)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+    dialect = engine.dialect
+    dialect.colspecs = {**dialect.colspecs, sqltypes.DateTime: AwareSQLiteDateTime}
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

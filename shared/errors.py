@@ -86,7 +86,9 @@ def field_errors(pydantic_errors: list[Any]) -> list[FieldError]:
     """Pydantic's error list as FieldErrors; the field path leaves out the `body` prefix."""
     result = []
     for err in pydantic_errors:
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        # Invalid JSON is located at the character offset it broke at: the field is the body.
+        parts = () if err.get("type") == "json_invalid" else err.get("loc", ())
+        loc = [str(part) for part in parts if part not in ("body", "query", "path")]
         result.append(
             FieldError(".".join(loc) or "body", str(err.get("type")), str(err.get("msg")))
         )

@@ -44,14 +44,17 @@ ROW = np.dtype(
         ("adcodes", "i4"),  # id in Columns.adcodes
         ("groups", "i4"),  # id in Columns.groups
         ("description", "i4"),  # id in Columns.descriptions
+        ("available_from", "i4"),  # first day offered, as date.toordinal(); 0: always
+        ("available_until", "i4"),  # last day offered, as date.toordinal(); DAY_MAX: open
         ("unit", "i2"),  # id in Columns.units
         ("kind", "u1"),  # position in KINDS
         ("reach", "u1"),  # position of the radius class in RADIUS_CLASSES_KM
         ("active", "?"),
         ("waitlist", "?"),
     ],
-    align=True,  # 96 bytes a record: aligned fields keep numpy on its fast loops
+    align=True,  # 104 bytes a record: aligned fields keep numpy on its fast loops
 )
+DAY_MAX = int(np.iinfo(np.int32).max)  # an open-ended offer's last day
 Rows = npt.NDArray[np.void]
 Slots = npt.NDArray[np.int64]
 
@@ -162,6 +165,8 @@ class Columns:
             self.adcodes.id_of(tuple(state.adcodes)),
             self.groups.id_of(tuple(state.eligible_groups)),
             self.descriptions.id_of(state.description),
+            state.available_from.toordinal() if state.available_from else 0,
+            state.available_until.toordinal() if state.available_until else DAY_MAX,
             self.units.id_of(state.capacity_unit),
             _KIND_INDEX[state.kind],
             NO_REACH if radius is None else radius_class(radius),

@@ -9,6 +9,7 @@ made for the few results only.
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from services.matcher.index import ResourceIndex
 from services.matcher.reranker import Reranker
 from services.matcher.text import QueryWeights
 from shared import divisions, taxonomy
+from shared.contracts.common import china_date
 from shared.contracts.matcher import (
     RankReply,
     RankRequest,
@@ -27,7 +29,15 @@ from shared.contracts.matcher import (
 from shared.contracts.resources import ResourceKind
 from shared.geo import EARTH_RADIUS_KM
 
-FILTERS = ("active", "category", "capacity", "service_area", "eligibility", "not_excluded")
+FILTERS = (
+    "active",
+    "category",
+    "capacity",
+    "service_area",
+    "eligibility",
+    "not_excluded",
+    "available",
+)
 COMPONENTS = ("category", "distance", "headroom", "text", "load")
 # Candidates whose best possible score (text similarity 1) stays this far below the n-th best
 # score without text cannot enter the top n: their text is never compared.
@@ -128,6 +138,8 @@ def feasible(*, columns: Columns, query: RankRequest, slots: Slots) -> Feasible:
     rows = columns.rows.take(slots)
     # Cheap record checks first: most candidates of a busy area fail one of them.
     keep = rows["active"] & ((rows["capacity_remaining"] >= query.quantity) | rows["waitlist"])
+    day = (query.on or china_date(datetime.now(UTC))).toordinal()
+    keep &= (rows["available_from"] <= day) & (day <= rows["available_until"])
     if query.exclude:
         excluded = [columns.slots[r] for r in query.exclude if r in columns.slots]
         keep &= ~np.isin(slots, excluded)

@@ -25,6 +25,7 @@ from services.needs.enums import HouseholdSort, NeedSort, NeedStatus, PersonSort
 from services.needs.events import ask_matcher
 from services.needs.models import Need, Person
 from services.needs.procedures.api import router as procedures_router
+from services.needs.referrals import service as referrals_service
 from services.needs.referrals.api import router as referrals_router
 from services.needs.schemas import (
     CaseFilters,
@@ -64,6 +65,7 @@ from shared import access_log
 from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request, stamp
 from shared.contracts.common import CategoryCode
+from shared.contracts.matcher import RankRequest
 from shared.errors import ValidationFailed
 from shared.web import IfMatch, Page, expected_version, pages, read, write
 
@@ -826,15 +828,17 @@ async def match_need(
 ) -> MatchesOut:
     """Ask the matcher for ranked, explained resources; an open need moves to matching."""
     settings = _settings(request)
-    ask = await read(
-        request,
-        lambda s: service.match_request(
-            session=s,
-            need_id=need_id,
-            request=body or MatchRequest(),
-            default_k=settings.matches_default_k,
-        ),
-    )
+
+    def ask_for(s: Session) -> RankRequest:
+        # A resource that declined this need (for no capacity, say) is not offered again.
+        asked = body or MatchRequest()
+        declined = referrals_service.declined_resources(session=s, need_id=need_id)
+        asked = asked.model_copy(update={"exclude": [*asked.exclude, *declined]})
+        return service.match_request(
+            session=s, need_id=need_id, request=asked, default_k=settings.matches_default_k
+        )
+
+    ask = await read(request, ask_for)
     reply = await ask_matcher(request.app.state.bus, ask)
     need = await write(
         request,

@@ -30,7 +30,7 @@ from services.needs.discovery.models import VerificationTask
 from services.needs.models import Household, Need, Person
 from services.needs.procedures.models import Procedure
 from services.needs.referrals.models import Referral
-from shared.access import Reach, Rule, outside_scope, principal_of, within
+from shared.access import Reach, Rule, outside_scope, principal_of, well_formed_adcode, within
 from shared.auth import Principal, Role
 from shared.db import run_read
 from shared.errors import Forbidden
@@ -80,7 +80,7 @@ def review_scope(
         department = principal.department
     area = principal.adcode
     if area:
-        if region is not None and not within(region, area):
+        if region is not None and well_formed_adcode(region) and not within(region, area):
             raise outside_scope(f"region {region}")
         region = region or area
     elif principal.role is not Role.ALLIANCE_REVIEWER:
@@ -153,7 +153,7 @@ async def _check_answers_on_behalf(request: Request) -> None:
 async def _check_area(request: Request, principal: Principal) -> None:
     area = principal.adcode
     station = request.query_params.get("station")
-    if station is not None and not within(station, area):
+    if station is not None and well_formed_adcode(station) and not within(station, area):
         raise outside_scope(f"station {station}")
     named = {
         k: v
@@ -163,7 +163,7 @@ async def _check_area(request: Request, principal: Principal) -> None:
     named |= await _named_in_body(request)
     if request.url.path == "/households" and request.method == "POST":
         adcode = await _body_adcode(request)
-        if adcode is not None and not within(adcode, area):
+        if adcode is not None and well_formed_adcode(adcode) and not within(adcode, area):
             raise outside_scope(f"adcode {adcode}")
     if not named:
         return

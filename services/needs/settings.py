@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.needs.procedures.clocks import DEFAULT_PROCEDURES, StepLimit
@@ -20,6 +20,53 @@ DEFAULT_OBSERVATIONS: dict[str, dict[str, str]] = {
     "child_unattended": {"zh": "儿童无人照料", "en": "child left unattended"},
     "short_of_food": {"zh": "缺少食物", "en": "short of food"},
 }
+
+
+class ReviewRule(BaseModel):
+    """Which referrals the rescue alliance reviews, and by which departments: a referral matches
+    when every field given matches (category: that code or under it; organization: the
+    resource's organization contains it). The most specific matching rule decides; its `name`
+    is the review reason. Empty `departments`: no review for these (amount and minors still)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")
+    category: str | None = None
+    resource_kind: str | None = None
+    resource_organization: str | None = None
+    departments: list[str] = Field(default_factory=list)
+
+
+# The county's defaults (docs/referrals.md): a bureau reviews what is referred to its own desk;
+# other department resources go to civil affairs; medical aid to medical insurance (医保) and
+# civil affairs (民政); a station's counselling needs no review.
+DEFAULT_REVIEW_RULES = [
+    ReviewRule(
+        name="department_resource", resource_kind="department", departments=["civil_affairs"]
+    ),
+    *(
+        ReviewRule(
+            name="department_resource",
+            resource_kind="department",
+            resource_organization=bureau,
+            departments=[department],
+        )
+        for bureau, department in (
+            ("民政", "civil_affairs"),
+            ("教育", "education"),
+            ("医疗保障", "medical_insurance"),
+            ("医保", "medical_insurance"),
+            ("人力资源", "human_resources"),
+            ("卫生健康", "health"),
+            ("残联", "disabled_persons_federation"),
+            ("住房", "housing"),
+        )
+    ),
+    ReviewRule(
+        name="medical_aid", category="medical", departments=["medical_insurance", "civil_affairs"]
+    ),
+    ReviewRule(name="station_counselling", category="psychological.counselling", departments=[]),
+]
 
 # Tier 1 is the most intensive care (weekly), tier 5 the lightest (yearly): 分类分级动态服务.
 DEFAULT_FOLLOW_UP_DAYS = {1: 7, 2: 30, 3: 90, 4: 180, 5: 365}
@@ -119,6 +166,11 @@ class NeedsSettings(ServiceSettings):
     )
     referral_review_department: str = Field(
         "civil_affairs", min_length=1, description="Who reviews when no department is named"
+    )
+    referral_review_rules: list[ReviewRule] = Field(
+        default_factory=lambda: list(DEFAULT_REVIEW_RULES),
+        description="Which categories, resource kinds and organizations the alliance reviews and "
+        "by which departments, as JSON (docs/referrals.md lists the defaults)",
     )
     referral_escalation_interval_s: float = Field(
         60, gt=0, description="How often overdue referrals are looked for and escalated"

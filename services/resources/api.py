@@ -85,6 +85,9 @@ async def list_resources(
     draft: Annotated[
         bool | None, Query(description="Read from another directory, to complete (草稿)")
     ] = None,
+    capacity_flagged: Annotated[
+        bool | None, Query(description="Declined a referral for no capacity: correct the total")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
@@ -108,6 +111,7 @@ async def list_resources(
         active=active,
         flagged=flagged,
         draft=draft,
+        capacity_flagged=capacity_flagged,
     )
     limit = min(limit, request.app.state.settings.page_size_max)
     return await _page(request, where, limit, offset)

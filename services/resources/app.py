@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.resources import capacity
 from services.resources.access import POLICY
 from services.resources.api import router
-from services.resources.events import serve_capacity
+from services.resources.events import capacity_flags, serve_capacity
 from services.resources.models import IdempotencyKey, OutboxEvent
 from services.resources.publication import now_utc
 from services.resources.settings import ResourcesSettings
@@ -49,8 +49,11 @@ def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
         settings, record_type=OutboxEvent, idempotency_type=IdempotencyKey
     )
 
+    flags = capacity_flags(parts.sessions)
+
     async def on_connected(bus: Bus) -> None:
         await serve_capacity(bus, parts.sessions)
+        await flags.start(bus.js)
 
     parts.bus.on_connected(on_connected)
     app = parts.app(
@@ -72,9 +75,11 @@ def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                await flags.stop()
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
     app.router.lifespan_context = lifespan
+    app.state.capacity_flags = flags
     return app

@@ -18,7 +18,7 @@ Rules
   reserved in one period and delivered in the next keeps its units across the reset.
 """
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select, update
@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.resources.models import Reservation, Resource
-from services.resources.publication import announce, now_utc
+from services.resources.publication import announce, announce_promotion, now_utc
+from shared.contracts.common import CHINA_TIME, available_on, china_date
 from shared.contracts.resources import (
     CapacityMode,
     CapacityReply,
@@ -34,8 +35,6 @@ from shared.contracts.resources import (
     ReservationState,
 )
 from shared.errors import CapacityExhausted, Conflict, NotFound
-
-CHINA_TIME = timezone(timedelta(hours=8))  # China keeps no daylight saving time
 
 
 def period_start(*, period: str, now: datetime) -> datetime | None:
@@ -131,6 +130,7 @@ def promote_waitlist(*, session: Session, resource_id: str) -> int:
             break
         reservation.state = ReservationState.RESERVED.value
         reservation.updated_at = now_utc()
+        announce_promotion(session=session, reservation=reservation)
         promoted += 1
     return promoted
 
@@ -154,6 +154,7 @@ def _reserve(
             existing = _reservation_or_raise(session, resource_id, referral_id)
         if existing.state != ReservationState.RELEASED.value:  # held or used: the same answer
             return existing, _resource_or_raise(session, resource_id)
+    _available_or_raise(_resource_or_raise(session, resource_id))
     state = ReservationState.RESERVED
     resource = _take_and_touch(session, resource_id, units)
     if resource is None:
@@ -186,6 +187,25 @@ def _reserve(
         session.refresh(resource)
     announce(session=session, resource=resource)
     return reservation, resource
+
+
+def _available_or_raise(resource: Resource) -> None:
+    """409 `not_available` when today (in China) lies outside the resource's offered dates."""
+    today = china_date(now_utc())
+    if not available_on(
+        today, available_from=resource.available_from, available_until=resource.available_until
+    ):
+        raise Conflict(
+            f"resource {resource.id} is offered {resource.available_from or '…'} to "
+            f"{resource.available_until or '…'}, not on {today}",
+            extra={
+                "rule": "not_available",
+                "reason": "not_available",
+                "available_from": resource.available_from and resource.available_from.isoformat(),
+                "available_until": resource.available_until
+                and resource.available_until.isoformat(),
+            },
+        )
 
 
 def _take_and_touch(session: Session, resource_id: str, units: int) -> Resource | None:

@@ -6,6 +6,8 @@ Resource state goes out through the outbox (`publication.announce`), one subject
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, service
+from shared.consumers import DurableConsumer
+from shared.contracts.needs import ReferralEvent, referral_subject
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
     CAPACITY_RELEASE,
@@ -18,8 +20,13 @@ from shared.contracts.resources import (
     ResourceCardRequest,
     ResourceKind,
 )
+from shared.contracts.streams import NEEDS_STREAM
 from shared.db import run_in_transaction, run_read
 from shared.messaging import Bus
+
+NO_CAPACITY = "no_capacity"
+CAPACITY_FLAGS = "resources_capacity_flags"
+"""The durable consumer that flags a resource's stated capacity when it declined for none."""
 
 CAPACITY_SUBJECTS = {
     "reserve": CAPACITY_RESERVE,
@@ -61,4 +68,27 @@ def card_of(*, session: Session, resource_id: str) -> ResourceCard:
         kind=ResourceKind(resource.kind),
         organization=resource.organization,
         active=resource.active,
+    )
+
+
+def capacity_flags(sessions: sessionmaker[Session]) -> DurableConsumer[ReferralEvent]:
+    """Follows declined referrals (needs stream); one declined for no capacity flags its
+    resource's stated capacity. Idempotent: a flag already set keeps its first time."""
+
+    async def handle(event: ReferralEvent) -> None:
+        if event.reason != NO_CAPACITY:
+            return
+        await run_in_transaction(
+            sessions,
+            lambda s: service.flag_capacity(
+                session=s, resource_id=event.resource_id, at=event.occurred_at
+            ),
+        )
+
+    return DurableConsumer(
+        name=CAPACITY_FLAGS,
+        stream=NEEDS_STREAM.name,
+        subject=referral_subject("declined"),
+        event_type=ReferralEvent,
+        handle=handle,
     )

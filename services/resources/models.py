@@ -56,6 +56,9 @@ class Resource(Base):
     draft: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
     # The HSDS service it was read from, as read, and Lianjie's values then (see hsds.mapping).
     hsds_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Set when a referral was declined for no capacity while the ledger showed units left: the
+    # stated capacity is likely wrong, for the coordinator to correct (a new total clears it).
+    capacity_flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

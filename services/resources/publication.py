@@ -7,7 +7,9 @@ from sqlalchemy.orm import Session
 
 from services.resources.models import OutboxEvent, Reservation, Resource
 from shared.contracts.resources import (
+    RESERVATION_PROMOTED,
     CapacityMode,
+    ReservationPromoted,
     ReservationState,
     ResourceUpserted,
     resource_subject,
@@ -58,6 +60,8 @@ def public_state(*, session: Session, resource: Resource) -> ResourceUpserted:
         capacity_mode=CapacityMode(resource.capacity_mode),
         capacity_period=resource.capacity_period,
         open_referrals=counts[ReservationState.RESERVED],
+        available_from=resource.available_from,
+        available_until=resource.available_until,
         waitlisted=counts[ReservationState.WAITLISTED],
         active=resource.active,
         updated_at=resource.updated_at,
@@ -72,4 +76,21 @@ def announce(*, session: Session, resource: Resource) -> None:
         subject=resource_subject(resource.id),
         aggregate_id=resource.id,
         payload=public_state(session=session, resource=resource),
+    )
+
+
+def announce_promotion(*, session: Session, reservation: Reservation) -> None:
+    """Queue the news that a waitlisted reservation now holds its units (needs follows it)."""
+    event = ReservationPromoted(
+        resource_id=reservation.resource_id,
+        referral_id=reservation.referral_id,
+        units=reservation.units,
+        occurred_at=reservation.updated_at,
+    )
+    add_event(
+        session,
+        OutboxEvent,
+        subject=RESERVATION_PROMOTED,
+        aggregate_id=reservation.referral_id,
+        payload=event,
     )

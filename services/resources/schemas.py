@@ -153,6 +153,9 @@ class ResourceOut(BaseModel):
         None, description="Read from another directory and not complete yet (inactive till then)"
     )
     duplicate_of: str | None
+    capacity_flagged_at: datetime | None = Field(
+        None, description="When a referral was declined for no capacity: correct the total"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

@@ -7,6 +7,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -47,6 +48,7 @@ class ListFilter:
     active: bool | None = None
     flagged: bool | None = None
     draft: bool | None = None
+    capacity_flagged: bool | None = None
 
 
 def create(
@@ -168,6 +170,8 @@ def update(
     contacts = data.model_dump(include=set(privacy.CONTACT_FIELDS))
     data = data.model_copy(update=_contacts_kept(contacts, resource))
     used = capacity.used_units(session=session, resource=resource)
+    if data.capacity.total != resource.capacity_total:
+        resource.capacity_flagged_at = None  # the coordinator corrected the stated capacity
     _apply(resource, data)
     resource.draft = None  # every rule of a complete resource held: nothing is missing now
     resource.capacity_remaining = max(resource.capacity_total - used, 0)
@@ -261,6 +265,9 @@ def get_all(
     if where.flagged is not None:
         flagged = Resource.duplicate_of.is_not(None)
         query = query.where(flagged if where.flagged else ~flagged)
+    if where.capacity_flagged is not None:
+        disputed = Resource.capacity_flagged_at.is_not(None)
+        query = query.where(disputed if where.capacity_flagged else ~disputed)
     rows = list(session.scalars(query.order_by(Resource.created_at, Resource.id)))
     # Categories and adcodes are JSON lists: filtered here, which a county's library affords.
     if where.category:
@@ -347,3 +354,15 @@ def reencrypt_contacts(*, session: Session) -> int:
         rows += 1
     session.flush()
     return rows
+
+
+def flag_capacity(*, session: Session, resource_id: str, at: datetime) -> Resource | None:
+    """A referral was declined for no capacity while the ledger shows units left: flag the
+    stated capacity for the coordinator to correct (the first flag's time is kept). A decline
+    because the last unit went elsewhere is no sign of a wrong total and flags nothing."""
+    resource = session.get(Resource, resource_id, with_for_update=True)
+    if resource is None or resource.capacity_remaining <= 0:
+        return resource
+    if resource.capacity_flagged_at is None:
+        resource.capacity_flagged_at = at
+    return resource

@@ -1,11 +1,28 @@
 """Field types every contract shares, each validated with a named rule."""
 
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared import divisions, geo, taxonomy
+
+CHINA_TIME = timezone(timedelta(hours=8))  # China keeps no daylight saving time
+
+
+def china_date(moment: datetime) -> date:
+    """The calendar day in China at `moment` (an aware time): the day availability is about."""
+    return moment.astimezone(CHINA_TIME).date()
+
+
+def available_on(day: date, *, available_from: date | None, available_until: date | None) -> bool:
+    """Whether a resource offered from `available_from` to `available_until` (both inclusive,
+    None: open-ended) is available on `day`."""
+    return (available_from is None or available_from <= day) and (
+        available_until is None or day <= available_until
+    )
+
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 """Every float of a contract: JSON has no NaN or Infinity, and one NaN poisons every comparison

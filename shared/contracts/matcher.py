@@ -1,5 +1,7 @@
 """The matcher's request-reply contract: rank resources for a need."""
 
+from datetime import date
+
 from pydantic import BaseModel, Field
 
 from shared.contracts.common import CategoryCode, FiniteFloat, Latitude, Longitude, Urgency
@@ -23,6 +25,9 @@ class RankRequest(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="Resource ids to leave out")
     k: int = Field(10, ge=1, le=100)
     max_distance_km: FiniteFloat | None = Field(None, gt=0)
+    on: date | None = Field(
+        None, description="The day resources must be available on; today in China if omitted"
+    )
 
 
 class Reranking(BaseModel):

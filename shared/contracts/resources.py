@@ -1,6 +1,6 @@
 """What the resources service publishes and answers on NATS."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -16,6 +16,8 @@ CAPACITY_CONSUME = "lianjie.resources.capacity.consume.v1"
 RESOURCE_CARD = "lianjie.resources.resource.card.v1"
 """Request-reply: who offers a resource (its organization), asked when a referral is made."""
 RESOURCES_QUEUE = "resources"
+RESERVATION_PROMOTED = "lianjie.resources.reservation.promoted.v1"
+"""JetStream: a waitlisted reservation was promoted (units freed up); needs follows it."""
 
 
 def resource_subject(resource_id: str) -> str:
@@ -63,6 +65,8 @@ class ResourceUpserted(BaseModel):
     updated_at: datetime
     capacity_period: str | None = Field(None, description="once, week, month or year")
     waitlisted: int = Field(0, ge=0, description="Referrals waiting for capacity (waitlist mode)")
+    available_from: date | None = Field(None, description="First day offered (None: always)")
+    available_until: date | None = Field(None, description="Last day offered (None: open-ended)")
 
 
 class ResourceCardRequest(BaseModel):
@@ -108,3 +112,12 @@ class CapacityReply(BaseModel):
     units: int
     state: ReservationState
     capacity_remaining: int
+
+
+class ReservationPromoted(BaseModel):
+    """A referral's waitlisted reservation now holds its units. Ids only."""
+
+    resource_id: str
+    referral_id: str
+    units: int = Field(ge=1)
+    occurred_at: datetime

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from shared.contracts.resources import RESOURCE_UPSERTED
+from shared.contracts.resources import RESERVATION_PROMOTED, RESOURCE_UPSERTED
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ RESOURCES_STREAM = StreamSpec(
     max_msgs_per_subject=1,
 )
 NEEDS_STREAM = StreamSpec(name="LIANJIE_NEEDS", subjects=["lianjie.needs.>"])
+RESERVATIONS_STREAM = StreamSpec(name="LIANJIE_RESERVATIONS", subjects=[RESERVATION_PROMOTED])
+"""What becomes of reservations after their request was answered (waitlist promotions)."""
 
 DEADLETTER = "lianjie.deadletter"
 """Prefix of dead letters: `lianjie.deadletter.<consumer>.v1`, one subject per consumer."""
@@ -49,4 +51,4 @@ class DeadLetter(BaseModel):
     at: datetime
 
 
-STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, DEADLETTER_STREAM]
+STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, RESERVATIONS_STREAM, DEADLETTER_STREAM]

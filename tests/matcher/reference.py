@@ -5,6 +5,7 @@ plain Python. The matcher must give the same results (ids, order, scores, explan
 import math
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 
 from services.matcher.ranking import ScoreParams
 from shared import divisions, taxonomy
@@ -67,11 +68,19 @@ def _similarity(query: str, document: str, df: Counter[str], documents: int) -> 
     return min(1.0, dot / (math.sqrt(q_norm2) * math.sqrt(norm2))) if norm2 else 0.0
 
 
+def _day(query: RankRequest) -> date:
+    """The day asked about: the request's, else today in China (UTC+8, no daylight saving)."""
+    return query.on or datetime.now(timezone(timedelta(hours=8))).date()
+
+
 def _feasible(s: ResourceUpserted, query: RankRequest, distance: float) -> bool:
     areas = set(divisions.ancestors(query.adcode)) if query.adcode else set()
     in_radius = s.radius_km is not None and distance <= s.radius_km
+    day = _day(query)
     return (
-        s.active
+        (s.available_from is None or s.available_from <= day)
+        and (s.available_until is None or day <= s.available_until)
+        and s.active
         and s.resource_id not in query.exclude
         and (s.capacity_remaining >= query.quantity or s.capacity_mode == "waitlist")
         and (not s.eligible_groups or bool(set(s.eligible_groups) & set(query.groups)))

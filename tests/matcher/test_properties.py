@@ -2,6 +2,7 @@
 ever appears, and, all else equal, nearer, roomier and exactly matching resources rank higher."""
 
 import math
+from datetime import date, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,8 @@ TEXTS = ["", "助餐送餐", "居家照料老人", "就医陪诊", "独居老人
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 offsets = st.floats(min_value=-0.3, max_value=0.3, allow_nan=False)
+DAY = date(2026, 11, 30)
+days = st.integers(-3, 3).map(lambda n: DAY + timedelta(days=n))
 
 
 @st.composite
@@ -43,6 +46,8 @@ def resource_states(draw: st.DrawFn, resource_id: str) -> ResourceUpserted:
         capacity_mode=draw(st.sampled_from(["capacity", "waitlist"])),
         open_referrals=draw(st.integers(0, 8)),
         active=draw(st.booleans()),
+        available_from=draw(st.none() | days),
+        available_until=draw(st.none() | days),
     )
 
 
@@ -74,6 +79,7 @@ def worlds(draw: st.DrawFn) -> tuple[ResourceIndex, list[ResourceUpserted], Rank
         exclude=draw(st.lists(st.sampled_from(sorted(latest) or ["none"]), max_size=2)),
         k=draw(st.integers(1, 30)),
         max_distance_km=draw(st.none() | st.floats(min_value=1, max_value=50)),
+        on=draw(days),
     )
     return index, list(latest.values()), query
 
@@ -96,6 +102,10 @@ def violations(resource: ResourceUpserted, query: RankRequest) -> list[str]:
         broken.append("eligibility")
     if resource.resource_id in query.exclude:
         broken.append("not_excluded")
+    assert query.on is not None
+    offered_from, offered_until = resource.available_from, resource.available_until
+    if (offered_from and query.on < offered_from) or (offered_until and query.on > offered_until):
+        broken.append("available")
     if query.max_distance_km is not None and distance > query.max_distance_km:
         broken.append("max_distance")
     return broken
@@ -134,6 +144,7 @@ def test_no_infeasible_resource_ever_appears_and_no_feasible_one_is_missed(
             "service_area",
             "eligibility",
             "not_excluded",
+            "available",
         }
         assert (ranked.explanation.reranker is not None) == (reranker is not None)
     feasible = {r.resource_id for r in latest if not violations(r, query)}

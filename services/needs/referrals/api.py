@@ -24,6 +24,7 @@ from services.needs.referrals.schemas import (
     ClaimCreate,
     CompleteBody,
     DeclineBody,
+    DeclinedOut,
     EndBody,
     OverdueLine,
     OverdueList,
@@ -39,7 +40,6 @@ from services.needs.settings import NeedsSettings
 from shared.access import outside_scope
 from shared.actor import Actor, actor_from_request
 from shared.auth import Role
-from shared.errors import ValidationFailed
 from shared.web import Page, pages, read
 
 
@@ -83,6 +83,7 @@ def _policy(request: Request) -> review.ReviewPolicy:
         amount_threshold_yuan=settings.referral_review_amount_threshold,
         overdue_after=timedelta(hours=settings.referral_overdue_hours),
         default_department=settings.referral_review_department,
+        rules=tuple(settings.referral_review_rules),
     )
 
 
@@ -113,13 +114,14 @@ def _out(session: Session, referral: Referral, now: datetime) -> ReferralOut:
         overdue=service.is_overdue(referral, now),
         escalated=referral.escalated_at is not None,
         allowed=transitions.allowed(referral),
+        need=service.need_summary(session=session, need_id=referral.need_id, today=now.date()),
     )
 
 
 _COPIED = [
     name
     for name in ReferralOut.model_fields
-    if name not in {"approvals", "overdue", "escalated", "allowed"}
+    if name not in {"approvals", "overdue", "escalated", "allowed", "need"}
 ]
 
 
@@ -152,12 +154,9 @@ async def list_referrals(
     state: str | None = Query(None, max_length=20),
     page: Page = Depends(_page),
 ) -> ReferralList:
-    """Referrals of the caller's area, or, for a coordinator, to their organization's resources;
-    `state` one of the referral states (422 otherwise, as the other lists' filters)."""
-    if state is not None and state not in transitions.TRANSITIONS:
-        raise ValidationFailed.one(
-            "state", "enum", "not a referral state: " + ", ".join(transitions.TRANSITIONS)
-        )
+    """Referrals of the caller's area, or, for a coordinator, to their organization's resources."""
+    if state is not None:
+        transitions.check_known_state(state)
     now = _now(request)
     area, organization = jurisdiction.area_of(request), jurisdiction.organization_of(request)
 
@@ -350,19 +349,16 @@ async def accept_referral(
     return await flows.accept(_flow(request, actor), referral_id=referral_id)
 
 
-@router.post("/referrals/{referral_id}/decline", response_model=ReferralOut)
+@router.post("/referrals/{referral_id}/decline", response_model=DeclinedOut)
 async def decline_referral(
     referral_id: str,
     body: DeclineBody,
     request: Request,
     actor: Actor = Depends(actor_from_request),
-) -> ReferralOut:
-    """The resource declines, with a reason code."""
-    return await _flow(request, actor).commit(
-        lambda s, now: service.decline(
-            session=s, referral_id=referral_id, reason=body.reason, actor=actor, now=now
-        )
-    )
+) -> DeclinedOut:
+    """The resource declines, with a reason code. For `no_capacity`: the next feasible match
+    comes with the answer, and the resource's stated capacity is flagged for correction."""
+    return await flows.decline(_flow(request, actor), referral_id=referral_id, reason=body.reason)
 
 
 @router.post("/referrals/{referral_id}/start", response_model=ReferralOut)
@@ -435,8 +431,11 @@ async def referral_audit(referral_id: str, request: Request) -> AuditOut:
     """The referral's hash-chained audit trail, verified."""
 
     def work(s: Session) -> AuditOut:
-        service.get_or_raise(session=s, referral_id=referral_id)
-        return _audit_out(s, audit.referral_chain(referral_id))
+        referral = service.get_or_raise(session=s, referral_id=referral_id)
+        head = None
+        if referral.audit_length is not None and referral.audit_head_hash is not None:
+            head = audit.Head(hash=referral.audit_head_hash, length=referral.audit_length)
+        return _audit_out(s, audit.referral_chain(referral_id), head)
 
     return await read(request, work)
 
@@ -452,9 +451,9 @@ async def need_audit(need_id: str, request: Request) -> AuditOut:
     return await read(request, work)
 
 
-def _audit_out(session: Session, chain: str) -> AuditOut:
+def _audit_out(session: Session, chain: str, head: audit.Head | None = None) -> AuditOut:
     entries = audit.entries(session=session, chain=chain)
-    check = audit.verify(entries)
+    check = audit.verify(entries, head)
     return AuditOut(
         chain=chain,
         intact=check.intact,

@@ -75,8 +75,19 @@ class Verification:
     broken_at: int | None
 
 
-def verify(chain_entries: list[AuditEntry]) -> Verification:
-    """Recompute every link; the first entry whose hash or link does not hold is reported."""
+@dataclass(frozen=True)
+class Head:
+    """Where a chain must end: the hash of its last entry and how many entries it has, kept
+    apart from the chain (on the row whose history it is)."""
+
+    hash: str
+    length: int
+
+
+def verify(chain_entries: list[AuditEntry], head: Head | None = None) -> Verification:
+    """Recompute every link; the first entry whose hash or link does not hold is reported.
+    With a `head`, a chain that stops short of it (or runs past it) is broken where it
+    departs from the head."""
     prev_hash = GENESIS
     for position, entry in enumerate(chain_entries, start=1):
         if (
@@ -86,4 +97,10 @@ def verify(chain_entries: list[AuditEntry]) -> Verification:
         ):
             return Verification(intact=False, broken_at=position)
         prev_hash = entry.hash
+    if head is not None:
+        length = len(chain_entries)
+        if length != head.length:
+            return Verification(intact=False, broken_at=min(length, head.length) + 1)
+        if length and prev_hash != head.hash:
+            return Verification(intact=False, broken_at=length)
     return Verification(intact=True, broken_at=None)

@@ -6,25 +6,35 @@ resources service (the ledger answers a repeated reserve with the same reservati
 resource card is a read, so each is sent with one retry after a timeout (`Bus.request`).
 """
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from services.needs.events import ask_matcher
 from services.needs.models import Need
+from services.needs.referrals import service
 from services.needs.schemas import MatchRequest
 from services.needs.service import rank_request
+from shared.consumers import DurableConsumer
 from shared.contracts.matcher import RankedResource
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
     CAPACITY_RELEASE,
     CAPACITY_RESERVE,
+    RESERVATION_PROMOTED,
     RESOURCE_CARD,
     CapacityReply,
     CapacityRequest,
+    ReservationPromoted,
     ResourceCard,
     ResourceCardRequest,
 )
+from shared.contracts.streams import RESERVATIONS_STREAM
+from shared.db import run_in_transaction
 from shared.errors import CapacityExhausted, RemoteError
 from shared.messaging import Bus
 
 ATTEMPTS = 2  # idempotent by referral id (capacity) or a read (card): a retry is safe
+PROMOTIONS = "needs_reservation_promotions"
+"""The durable consumer that brings a referral's waitlisted reservation up to date."""
 
 
 async def reserve(bus: Bus, *, resource_id: str, referral_id: str, units: int) -> CapacityReply:
@@ -72,3 +82,24 @@ async def ranked(
     )
     reply = await ask_matcher(bus, ask)
     return reply.results
+
+
+def reservation_promotions(sessions: sessionmaker[Session]) -> DurableConsumer[ReservationPromoted]:
+    """Follows the resources service's waitlist promotions: the referral's reservation becomes
+    `reserved` (idempotent: a referral no longer waitlisted is left as it is)."""
+
+    async def handle(event: ReservationPromoted) -> None:
+        await run_in_transaction(
+            sessions,
+            lambda s: service.reservation_promoted(
+                session=s, referral_id=event.referral_id, now=event.occurred_at
+            ),
+        )
+
+    return DurableConsumer(
+        name=PROMOTIONS,
+        stream=RESERVATIONS_STREAM.name,
+        subject=RESERVATION_PROMOTED,
+        event_type=ReservationPromoted,
+        handle=handle,
+    )

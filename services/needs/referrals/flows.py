@@ -27,6 +27,7 @@ from services.needs.referrals.models import Referral
 from services.needs.referrals.schemas import (
     ClaimCreate,
     CompleteBody,
+    DeclinedOut,
     EndBody,
     NoCapacity,
     ReferralCreate,
@@ -51,7 +52,7 @@ from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SYSTEM = Actor(id="lianjie", role="system")
+SYSTEM = service.SYSTEM
 Shape = Callable[[Session, Referral, datetime], ReferralOut]
 
 
@@ -187,15 +188,27 @@ async def _release_quietly(bus: Bus, *, resource_id: str, referral_id: str) -> N
         )
 
 
-async def _decline_for_no_capacity(flow: Flow, referral_id: str) -> CapacityExhausted:
-    """Decline the referral for want of capacity; the 409 to raise carries the next match."""
+async def decline(flow: Flow, *, referral_id: str, reason: str) -> DeclinedOut:
+    """The resource declines. For no capacity, the next feasible match is offered (the
+    declining resource left out), as when the reserve finds no unit left."""
     declined = await flow.commit(
         lambda s, now: service.decline(
-            session=s, referral_id=referral_id, reason="no_capacity", actor=flow.actor, now=now
+            session=s, referral_id=referral_id, reason=reason, actor=flow.actor, now=now
         )
     )
+    if reason != service.NO_CAPACITY:
+        return DeclinedOut(**declined.model_dump())
     next_match, error = await _next_match(flow, declined.need_id)
-    body = NoCapacity(referral=declined, next_match=next_match, next_match_error=error)
+    return DeclinedOut(**declined.model_dump(), next_match=next_match, next_match_error=error)
+
+
+async def _decline_for_no_capacity(flow: Flow, referral_id: str) -> CapacityExhausted:
+    """Decline the referral for want of capacity; the 409 to raise carries the next match."""
+    out = await decline(flow, referral_id=referral_id, reason=service.NO_CAPACITY)
+    declined = ReferralOut(**out.model_dump(exclude={"next_match", "next_match_error"}))
+    body = NoCapacity(
+        referral=declined, next_match=out.next_match, next_match_error=out.next_match_error
+    )
     return CapacityExhausted(
         f"the resource has no capacity left: referral {referral_id} was declined",
         extra={"reason": "no_capacity", **body.model_dump(mode="json")},
@@ -278,7 +291,7 @@ async def claim_micro_wish(
 
     def claimable_units(s: Session) -> int:
         need = needs_service.get_need_or_raise(session=s, need_id=need_id)
-        service.check_claimable(need)
+        service.check_claimable(s, need)  # before reserving; again under the lock at commit
         return need.quantity
 
     need_units = await flow.read(claimable_units)

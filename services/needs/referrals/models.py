@@ -57,6 +57,10 @@ class Referral(Base):
     feedback: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The head of the referral's audit chain, written with each entry in the same transaction:
+    # a chain cut short (its last entries deleted) no longer reaches it. None: before 0011.
+    audit_head_hash: Mapped[str | None] = mapped_column(String(64))
+    audit_length: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -11,6 +11,7 @@ from services.needs.models import Need
 from services.needs.referrals.models import Referral, ReferralApproval
 from services.needs.referrals.transitions import ReferralState as S
 from services.needs.referrals.transitions import check, lock, record, transition
+from services.needs.settings import DEFAULT_REVIEW_RULES, ReviewRule
 from shared.actor import Actor
 from shared.errors import Conflict, ValidationFailed
 
@@ -22,11 +23,40 @@ class ReviewPolicy:
     amount_threshold_yuan: int
     overdue_after: timedelta
     default_department: str
+    rules: tuple[ReviewRule, ...] = tuple(DEFAULT_REVIEW_RULES)
+
+
+def rule_for(
+    *, rules: tuple[ReviewRule, ...], category: str, kind: str, organization: str | None
+) -> ReviewRule | None:
+    """The most specific rule the referral matches (organization, then the deeper category,
+    then the kind; the first such rule among equals), or None."""
+    best: tuple[bool, int, bool] | None = None
+    found = None
+    for rule in rules:
+        if rule.resource_kind is not None and rule.resource_kind != kind:
+            continue
+        if rule.category is not None and not (
+            category == rule.category or category.startswith(f"{rule.category}.")
+        ):
+            continue
+        if rule.resource_organization is not None and (
+            not organization or rule.resource_organization not in organization
+        ):
+            continue
+        specificity = (
+            rule.resource_organization is not None,
+            len(rule.category or ""),
+            rule.resource_kind is not None,
+        )
+        if best is None or specificity > best:
+            best, found = specificity, rule
+    return found
 
 
 def review_reasons(
     *,
-    kind: str,
+    rule: ReviewRule | None,
     amount_yuan: int | None,
     for_minor: bool,
     departments: list[str],
@@ -34,8 +64,8 @@ def review_reasons(
 ) -> list[str]:
     """Why the alliance must review this referral; empty: it goes straight to the resource."""
     reasons = []
-    if kind == "department":
-        reasons.append("department_resource")
+    if rule is not None and rule.departments:
+        reasons.append(rule.name)
     if amount_yuan is not None and amount_yuan > policy.amount_threshold_yuan:
         reasons.append("amount_above_threshold")
     if for_minor:

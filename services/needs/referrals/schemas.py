@@ -109,6 +109,30 @@ class ApprovalOut(BaseModel):
     due_at: Utc
 
 
+class PersonSummary(BaseModel):
+    """The need's person as a reviewer sees them: a masked name, no ID number, no phone."""
+
+    name_masked: str
+    gender: str | None
+    age: int | None
+    groups: list[str]
+    disability_grade: int | None
+
+
+class NeedSummary(BaseModel):
+    """What the referral is for, so whoever decides on it (a reviewer) can read it."""
+
+    need_id: str
+    category: str
+    urgency: int
+    quantity: int
+    unit: str
+    description: str
+    status: str
+    hardship_categories: list[str] = Field(description="The household's (低保, 特困, …)")
+    person: PersonSummary | None
+
+
 class ReferralOut(BaseModel):
     id: str
     need_id: str
@@ -143,6 +167,7 @@ class ReferralOut(BaseModel):
     overdue: bool
     escalated: bool
     allowed: list[str] = Field(description="The states this referral may move to next")
+    need: NeedSummary | None = Field(None, description="The need it is for, person masked")
     created_by: str | None
     created_at: Utc
     updated_at: Utc
@@ -211,4 +236,12 @@ class NoCapacity(BaseModel):
 
     referral: ReferralOut
     next_match: RankedResource | None
+    next_match_error: str | None = None
+
+
+class DeclinedOut(ReferralOut):
+    """A declined referral; declined for no capacity, with the next feasible match (or why
+    there is none), as the race for the last unit answers."""
+
+    next_match: RankedResource | None = None
     next_match_error: str | None = None

@@ -18,7 +18,13 @@ from services.needs import models as needs_models
 from services.needs.models import Need
 from services.needs.referrals import review
 from services.needs.referrals.models import Referral
-from services.needs.referrals.schemas import ClaimCreate, CompleteBody, ReferralCreate
+from services.needs.referrals.schemas import (
+    ClaimCreate,
+    CompleteBody,
+    NeedSummary,
+    PersonSummary,
+    ReferralCreate,
+)
 from services.needs.referrals.transitions import (
     CLOSED_NEED,
     ESCALATED,
@@ -35,13 +41,17 @@ from services.needs.referrals.transitions import (
     transition,
 )
 from services.needs.referrals.transitions import ReferralState as S
-from services.needs.service import NeedStatus, check_takes_referrals
+from services.needs.service import NeedStatus, age_on, check_takes_referrals
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
 from shared.db import page_of
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.masking import mask_name
 
 CLAIMABLE_PREFIX = "micro_wish."
+SYSTEM = Actor(id="lianjie", role="system")
+NO_CAPACITY = "no_capacity"
+"""The decline reason of a resource with no unit left: its stated capacity is flagged."""
 
 
 @dataclass(frozen=True)
@@ -137,14 +147,18 @@ def create(
     need = lock_need(session, data.need_id, field="need_id")
     _check_need_takes_referrals(session, need, pick.resource_id)
     for_minor = data.for_minor or is_minor(session=session, need=need, today=now.date())
+    rule = review.rule_for(
+        rules=policy.rules, category=need.category, kind=pick.kind, organization=pick.organization
+    )
     reasons = review.review_reasons(
-        kind=pick.kind,
+        rule=rule,
         amount_yuan=data.amount_yuan,
         for_minor=for_minor,
         departments=data.review_departments,
         policy=policy,
     )
-    departments = list(dict.fromkeys(data.review_departments)) or (
+    ruled = rule.departments if rule is not None else []
+    departments = list(dict.fromkeys(data.review_departments or ruled)) or (
         [policy.default_department] if reasons else []
     )
     referral = _new_referral(
@@ -315,6 +329,22 @@ def end(
     return referral
 
 
+def reservation_promoted(*, session: Session, referral_id: str, now: datetime) -> Referral | None:
+    """The resources service promoted the referral's waitlisted reservation: it now holds its
+    units (audited). A referral not waitlisted any more (released, or promoted already) or
+    unknown here is left as it is."""
+    if session.get(Referral, referral_id) is None:
+        return None
+    referral, _need = lock(session, referral_id)
+    if referral.reservation != Reservation.WAITLISTED:
+        return referral
+    referral.reservation = Reservation.RESERVED
+    referral.updated_at = now
+    data = {"from": Reservation.WAITLISTED, "to": Reservation.RESERVED}
+    record(session, referral, SYSTEM, now, action="reservation_promoted", data=data)
+    return referral
+
+
 def holds_capacity(referral: Referral) -> bool:
     """Whether the resources service keeps units (or a waitlist place) for this referral."""
     return referral.reservation in (Reservation.RESERVED, Reservation.WAITLISTED)
@@ -334,7 +364,9 @@ def claim_micro_wish(
     """An enterprise, charity or volunteer claims a micro-wish (微心愿): a referral that starts
     accepted, its capacity just reserved under `referral_id`; `organization` is the resource's."""
     need = lock_need(session, need_id, field=None)
-    check_claimable(need)
+    # Under the need's lock (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite): two claims
+    # made at the same moment see each other here, and the second is refused.
+    check_claimable(session, need)
     _check_need_takes_referrals(session, need, data.resource_id)
     pick = Pick(
         resource_id=data.resource_id,
@@ -358,12 +390,58 @@ def claim_micro_wish(
     return referral
 
 
-def check_claimable(need: Need) -> None:
+def check_claimable(session: Session, need: Need) -> None:
+    """A micro-wish with no open claim: anything else is a 409 (naming the open claim)."""
     if not need.category.startswith(CLAIMABLE_PREFIX):
         raise Conflict(f"need {need.id} is not a micro-wish: only micro-wishes can be claimed")
+    claim = open_claim(session=session, need_id=need.id)
+    if claim is not None:
+        raise Conflict(
+            f"micro-wish {need.id} is already claimed (referral {claim}): one open claim a wish",
+            extra={"rule": "one_open_claim", "referral_id": claim},
+        )
+
+
+def open_claim(*, session: Session, need_id: str) -> str | None:
+    """The id of the wish's open claim, if it has one."""
+    return session.scalar(
+        select(Referral.id).where(
+            Referral.need_id == need_id,
+            Referral.origin == "micro_wish",
+            Referral.state.in_(list(OPEN_STATES)),
+        )
+    )
 
 
 # ---------------------------------------------------------------- reading
+
+
+def need_summary(*, session: Session, need_id: str, today: date) -> NeedSummary | None:
+    """The need a referral is for, with its household's hardship and its person masked."""
+    need = session.get(Need, need_id)
+    if need is None:
+        return None
+    household = session.get(needs_models.Household, need.household_id)
+    person = session.get(needs_models.Person, need.person_id) if need.person_id else None
+    return NeedSummary(
+        need_id=need.id,
+        category=need.category,
+        urgency=need.urgency,
+        quantity=need.quantity,
+        unit=need.unit,
+        description=need.description,
+        status=need.status,
+        hardship_categories=list(household.hardship_categories) if household else [],
+        person=None
+        if person is None
+        else PersonSummary(
+            name_masked=mask_name(person.name),
+            gender=person.gender,
+            age=age_on(person.date_of_birth, today),
+            groups=list(person.groups),
+            disability_grade=person.disability_grade,
+        ),
+    )
 
 
 def get_or_raise(*, session: Session, referral_id: str) -> Referral:
@@ -420,11 +498,17 @@ def review_queue(
 
 def next_match_exclusions(*, session: Session, need_id: str) -> list[str]:
     """Resources not to offer again for this need: declined, or already referred and open."""
+    return _resources_referred(session, need_id, [S.DECLINED, *OPEN_STATES])
+
+
+def declined_resources(*, session: Session, need_id: str) -> list[str]:
+    """Resources that declined this need: left out of its matches."""
+    return _resources_referred(session, need_id, [S.DECLINED])
+
+
+def _resources_referred(session: Session, need_id: str, states: list[str]) -> list[str]:
     rows = session.scalars(
-        select(Referral.resource_id).where(
-            Referral.need_id == need_id,
-            Referral.state.in_([S.DECLINED, *OPEN_STATES]),
-        )
+        select(Referral.resource_id).where(Referral.need_id == need_id, Referral.state.in_(states))
     )
     return sorted(set(rows))
 

@@ -73,6 +73,15 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def check_known_state(state: str, *, field: str = "state") -> str:
+    """`state` when it is one of the referral states; else 422 naming `field` and the states."""
+    if state not in TRANSITIONS:
+        raise ValidationFailed.one(
+            field, "one_of", f"'{state}' is not a referral state: one of {', '.join(TRANSITIONS)}"
+        )
+    return state
+
+
 def allowed(referral: Referral) -> list[str]:
     """The states this referral may move to next."""
     return sorted(TRANSITIONS[referral.state])
@@ -155,8 +164,23 @@ def record(
 ) -> None:
     """Append to the referral's chain and to its need's chain."""
     data = {"referral_id": referral.id, "resource_id": referral.resource_id, **data}
-    for chain in (audit.referral_chain(referral.id), audit.need_chain(referral.need_id)):
-        audit.append(session=session, chain=chain, action=action, actor=actor, at=now, data=data)
+    head = audit.append(
+        session=session,
+        chain=audit.referral_chain(referral.id),
+        action=action,
+        actor=actor,
+        at=now,
+        data=data,
+    )
+    referral.audit_head_hash, referral.audit_length = head.hash, head.seq
+    audit.append(
+        session=session,
+        chain=audit.need_chain(referral.need_id),
+        action=action,
+        actor=actor,
+        at=now,
+        data=data,
+    )
 
 
 def match_snapshot(referral: Referral) -> MatchSnapshot:

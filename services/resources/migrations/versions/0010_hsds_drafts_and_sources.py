@@ -1,7 +1,7 @@
 """resources read from HSDS: the draft a coordinator completes, and the service as read
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-30 05:00:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

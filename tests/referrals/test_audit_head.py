@@ -1,0 +1,49 @@
+"""The audit chain's head (hash and length) lives on the referral row, written with each entry:
+a chain whose last entries were deleted no longer verifies (real stack, both backends)."""
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from cli.stack import Stack
+from shared.db import create_db_engine
+from tests.auth import bearer
+from tests.referrals.test_loop import WORKER, act, new_need, new_resource, ok, spot, wait_matched
+
+
+def _execute(stack: Stack, sql: str, **params: str) -> None:
+    """Change the needs service's database behind its back, as an intruder would."""
+    url = stack.config.service_env["needs"]["LIANJIE_NEEDS_DATABASE_URL"]
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.integration
+def test_deleting_the_last_audit_entry_of_a_completed_referral_is_detected(stack: Stack) -> None:
+    needs = stack.url("needs")
+    with httpx.Client(timeout=15, headers=bearer()) as client:
+        where = spot()
+        resource_id = new_resource(client, stack, where, total=2)
+        need_id = new_need(client, stack, where)
+        wait_matched(client, stack, need_id, resource_id)
+        body = {"need_id": need_id, "resource_id": resource_id}
+        referral_id = ok(client.post(f"{needs}/referrals", json=body, headers=WORKER), 201)["id"]
+        for action, payload in (("accept", None), ("start", None), ("complete", {"result": "met"})):
+            ok(act(client, stack, referral_id, action, payload))
+        trail = ok(client.get(f"{needs}/referrals/{referral_id}/audit"))
+        assert trail["intact"] is True
+        length = len(trail["entries"])
+        chain = f"referral:{referral_id}"
+        _execute(
+            stack,
+            "DELETE FROM audit_entry WHERE chain = :chain AND seq = "
+            "(SELECT max(seq) FROM audit_entry WHERE chain = :chain)",
+            chain=chain,
+        )
+        cut = ok(client.get(f"{needs}/referrals/{referral_id}/audit"))
+        assert len(cut["entries"]) == length - 1
+        assert (cut["intact"], cut["broken_at"]) == (False, length)
