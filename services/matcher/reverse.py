@@ -29,6 +29,7 @@ def qualifying(*, index: ResourceIndex, request: ReverseRequest) -> ReverseReply
             quantity=candidate.quantity,
             groups=candidate.groups,
             k=1,
+            on=request.on,
         )
         passed = feasible(columns=index.columns, query=query, slots=only)
         if len(passed.slots):

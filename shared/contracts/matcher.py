@@ -89,6 +89,7 @@ class ReverseRequest(BaseModel):
 
     resource_id: str = Field(min_length=1, max_length=64)
     candidates: list[ReverseCandidate] = Field(max_length=REVERSE_MAX_CANDIDATES)
+    on: date | None = Field(None, description="The day availability is checked on (today)")
 
 
 class ReverseMatch(BaseModel):

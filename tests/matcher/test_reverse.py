@@ -13,6 +13,7 @@ from shared.contracts.resources import ResourceUpserted
 from tests.matcher.factories import CENTER, PARAMS
 from tests.matcher.test_properties import (
     CATEGORIES,
+    DAY,
     GROUPS,
     SETTINGS,
     offsets,
@@ -43,6 +44,7 @@ def _query(need: ReverseCandidate, k: int = 100) -> RankRequest:
         quantity=need.quantity,
         groups=need.groups,
         k=k,
+        on=DAY,
     )
 
 
@@ -65,7 +67,9 @@ def test_reverse_matching_equals_brute_force_and_the_forward_ranking(
     for resource in resources:
         reply = qualifying(
             index=index,
-            request=ReverseRequest(resource_id=resource.resource_id, candidates=list(candidates)),
+            request=ReverseRequest(
+                resource_id=resource.resource_id, candidates=list(candidates), on=DAY
+            ),
         )
         assert reply.known
         found = [m.id for m in reply.matches]
