@@ -22,6 +22,7 @@ from shared.messaging import Bus
 from shared.metrics import Metrics
 from shared.nul_guard import NulGuardMiddleware
 from shared.outbox import OutboxRecord, OutboxRelay
+from shared.outbox_admin import outbox_router
 from shared.problems import install_problem_handlers
 from shared.settings import CommonSettings, ServiceSettings
 
@@ -102,7 +103,14 @@ class DatabaseService:
         engine = create_db_engine(settings.resolved_database_url())
         sessions = session_factory(engine)
         bus = Bus(settings.common, name=settings.service_name)
-        relay = OutboxRelay(sessions=sessions, record_type=record_type, bus=bus)
+        common = settings.common
+        relay = OutboxRelay(
+            sessions=sessions,
+            record_type=record_type,
+            bus=bus,
+            max_attempts=common.outbox_max_attempts,
+            retry_pause_s=common.outbox_retry_pause_s,
+        )
         return cls(settings, engine, sessions, bus, relay, idempotency_type)
 
     def app(
@@ -131,7 +139,7 @@ class DatabaseService:
             description=description,
             common=self.settings.common,
             lifespan=lifespan,
-            checks=standard_checks(self.engine, self.bus),
+            checks=standard_checks(self.engine, self.bus) | {"outbox": self._outbox_check},
         )
         app.state.settings = self.settings
         app.state.sessions = self.sessions
@@ -142,11 +150,29 @@ class DatabaseService:
             "Events written but not yet acknowledged by JetStream",
             self.relay.backlog,
         )
+        app.state.metrics.gauge(
+            "lianjie_outbox_parked",
+            "Events the relay gave up on after their attempts, waiting for an operator's re-drive",
+            self.relay.parked_count,
+        )
+
         app.add_middleware(
             IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
         )
-        protect(app, router=router, policy=policy, common=self.settings.common)
+        routes = APIRouter()
+        routes.include_router(router)
+        routes.include_router(outbox_router())
+        protect(app, router=routes, policy=policy, common=self.settings.common)
         return app
+
+    def _outbox_check(self) -> str | None:
+        """Not ready while the oldest unsent event waits longer than the setting allows (a
+        stuck relay); parked events do not block the others and are reported by the metric."""
+        age = self.relay.oldest_unsent_age_s()
+        limit = self.settings.common.outbox_max_age_s
+        if age <= limit:
+            return None
+        return f"stuck: the oldest unsent event is {age:.0f}s old (limit {limit:g}s)"
 
 
 async def read(request: Request, work: Callable[[Session], T]) -> T:

@@ -23,6 +23,7 @@ from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.auth import Role
+from shared.contracts.common import SUBJECT_TOKEN_RULE, subject_token_problem
 from shared.db import transaction
 from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
 
@@ -110,6 +111,8 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
     errors = []
     if row.resource_id is not None and len(row.resource_id) > MAX_ID_LENGTH:
         errors.append(FieldError("id", "string_too_long", f"at most {MAX_ID_LENGTH} characters"))
+    elif row.resource_id and (problem := subject_token_problem(row.resource_id)):
+        errors.append(FieldError("id", SUBJECT_TOKEN_RULE, problem))
     existing = session.get(Resource, row.resource_id) if row.resource_id and not errors else None
     body, masked = privacy.unmask_kept(row.data, existing)
     errors += masked
