@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy import DateTime, Integer, String, Text, event, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from shared.db import read_session
 from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
@@ -271,20 +272,20 @@ class OutboxRelay:
     def backlog(self) -> int:
         """How many events wait to be published (parked ones not counted)."""
         record = self.record_type
-        with self.sessions() as session:
+        with read_session(self.sessions) as session:
             query = select(func.count()).where(record.sent_at.is_(None), record.parked_at.is_(None))
             return int(session.scalar(query) or 0)
 
     def parked_count(self) -> int:
         """How many events are parked, waiting for an operator."""
-        with self.sessions() as session:
+        with read_session(self.sessions) as session:
             query = select(func.count()).where(self.record_type.parked_at.is_not(None))
             return int(session.scalar(query) or 0)
 
     def oldest_unsent_age_s(self) -> float:
         """Seconds since the oldest unsent, unparked event was written (0 when none waits)."""
         record = self.record_type
-        with self.sessions() as session:
+        with read_session(self.sessions) as session:
             query = select(func.min(record.created_at)).where(
                 record.sent_at.is_(None), record.parked_at.is_(None)
             )
@@ -298,7 +299,7 @@ class OutboxRelay:
     def parked(self, limit: int = 100) -> list[ParkedEvent]:
         """The parked events, oldest first."""
         record = self.record_type
-        with self.sessions() as session:
+        with read_session(self.sessions) as session:
             rows = session.scalars(
                 select(record).where(record.parked_at.is_not(None)).order_by(record.id).limit(limit)
             )
@@ -328,7 +329,7 @@ class OutboxRelay:
 
     def _pending(self, after: int = 0) -> list[Pending]:
         record = self.record_type
-        with self.sessions() as session:
+        with read_session(self.sessions) as session:
             rows = session.execute(
                 select(
                     record.id,

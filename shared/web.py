@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import logs
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
 from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_read, session_factory
+from shared.docs_ui import install_docs
 from shared.errors import ValidationFailed
 from shared.health import Check, health_router
 from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
@@ -45,7 +46,15 @@ def new_app(
     service = title.split()[-1].lower()
     logs.configure(service, common.log_level)
     public_pem = load_public_key(common.auth_public_key_file)
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,  # type: ignore[arg-type]
+        docs_url=None,  # served from local assets (docs_ui.py), not a CDN
+        redoc_url=None,  # ReDoc has no local bundle: /docs is the one API page
+    )
+    install_docs(app)
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
     app.include_router(health_router(checks))
     app.state.metrics = Metrics(service)

@@ -24,7 +24,7 @@ from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.auth import Role
 from shared.contracts.common import SUBJECT_TOKEN_RULE, subject_token_problem
-from shared.db import transaction
+from shared.db import read_session, transaction
 from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
 
 FileFormat = Literal["csv", "hsds-json", "hsds-zip"]
@@ -92,9 +92,18 @@ def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[Imp
     """The rows of a file in any of the formats; an unreadable file is a ValidationFailed."""
     try:
         return _read_rows(content, file_format or detect_format(content))
-    except (ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, csv.Error) as exc:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        zipfile.BadZipFile,
+        csv.Error,
+    ) as exc:
         # ValueError covers broken JSON, bad UTF-8 and pydantic's ValidationError; the others,
-        # JSON of the wrong shape (a string where HSDS has an object, …).
+        # JSON of the wrong shape (a string where HSDS has an object, …) or nested thousands
+        # deep inside a zipped package (a plain body that deep never gets here: nul_guard.py).
         message = f"cannot read the file as {file_format or detect_format(content)}"
         raise ValidationFailed.one("file", "unreadable_file", message) from exc
 
@@ -191,7 +200,7 @@ def import_rows(
 ) -> ImportReport:
     """Check the actor's organization on every row first (all or nothing), then import
     every row in its own transaction and report on each."""
-    with sessions() as session:
+    with read_session(sessions) as session:
         check_organization(session=session, rows=rows, actor=actor)
     report = ImportReport()
     for row in rows:

@@ -253,3 +253,12 @@ def test_an_id_that_cannot_be_a_subject_token_is_rejected_on_every_way_in(
     assert [(e["field"], e["rule"]) for e in path.json()["errors"]] == [
         ("resource_id", "subject_token")
     ]
+
+
+def test_a_zipped_package_nested_thousands_deep_is_unreadable_not_a_500(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("datapackage.json", "[" * 50_000 + "]" * 50_000)
+    response = client.post("/resources/import", content=buffer.getvalue())
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["rule"] == "unreadable_file"
