@@ -16,6 +16,7 @@ from cli.pii import pii_app
 from cli.referrals import referrals_app
 from cli.resources import resources_app
 from cli.stack import SERVICES, Stack, StackConfig
+from cli.streams import streams_app
 from cli.users import add_user, needs_database_url, users_app
 from shared.auth import Role
 from shared.demo import DEFAULT_COUNTY, generate_county
@@ -27,6 +28,7 @@ app.add_typer(needs_app, name="needs")
 app.add_typer(pii_app, name="pii")
 app.add_typer(referrals_app, name="referrals")
 app.add_typer(users_app, name="users")
+app.add_typer(streams_app, name="streams")
 
 
 @app.callback()

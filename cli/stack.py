@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from cli import nats_config
+from cli import nats_config, streams
 from shared.auth import Principal, Role, ensure_keypair, issue_token
 from shared.crypto import PII_VARIABLES, ensure_key_file, pii_key_file
 
@@ -164,6 +164,7 @@ class Stack:
     def start(self, timeout: float = 60.0) -> None:
         try:
             self.start_nats()
+            self.provision_streams()
             for service in SERVICES:
                 self.start_service(service)
             self.wait_ready(timeout=timeout)
@@ -183,6 +184,10 @@ class Stack:
         )
         self._spawn("nats", [nats_server_binary(), "-c", str(config)], env=os.environ.copy())
         self._wait_port(self.nats_port, "nats", timeout=10)
+
+    def provision_streams(self) -> None:
+        """Create or update the JetStream streams as admin: services only wait for them."""
+        streams.provision_now(self.nats_url)
 
     def start_service(
         self, service: str, *, name: str | None = None, port: int | None = None
