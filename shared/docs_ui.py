@@ -17,7 +17,7 @@ def install_docs(app: FastAPI) -> None:
     """Serve `/docs` and its assets from this process (build the app with `docs_url=None`)."""
     app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
 
-    @app.get(DOCS, include_in_schema=False)
+    # Plain routes, as FastAPI adds its own /docs: no API operation, no access rule needed.
     async def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
         return get_swagger_ui_html(
@@ -29,6 +29,8 @@ def install_docs(app: FastAPI) -> None:
             oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT}",
         )
 
-    @app.get(OAUTH2_REDIRECT, include_in_schema=False)
-    async def oauth2_redirect() -> HTMLResponse:
+    async def oauth2_redirect(_request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
+
+    app.add_route(DOCS, docs, include_in_schema=False)
+    app.add_route(OAUTH2_REDIRECT, oauth2_redirect, include_in_schema=False)
