@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from nats.errors import NoRespondersError
+from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 from pydantic import BaseModel
 from sqlalchemy import DateTime, Integer, String, Text, event, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -79,6 +81,15 @@ _PUBLISHABLE = re.compile(r"[!-~]+")  # printable ASCII, no space or control cha
 
 
 UNPUBLISHABLE_RULES = ("invalid_subject", "wildcard_subject")
+
+
+def refused_row(exc: BaseException) -> bool:
+    """True when JetStream answered, and refused this row: no stream takes its subject, or the
+    stream rejected it (too large, say). A timeout, a lost connection or JetStream itself
+    unavailable (503) is the connection's trouble, never counted against a row."""
+    if isinstance(exc, NoStreamResponseError | NoRespondersError):
+        return True
+    return isinstance(exc, APIError) and not isinstance(exc, ServiceUnavailableError)
 
 
 def subject_problem(subject: str) -> str | None:
@@ -224,31 +235,26 @@ class OutboxRelay:
                 if row.aggregate_id in held or self._retry_at.get(row.id, 0.0) > now:
                     held.add(row.aggregate_id)
                     continue
-                error = await self._publish(row)
-                if error is None:
+                try:
+                    await self.bus.js.publish(
+                        row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id}
+                    )
+                except Exception as exc:
+                    if not self.bus.connected or not refused_row(exc):
+                        # NATS away, slow or restarting (a timeout, a lost connection, JetStream
+                        # unavailable): not this row's fault, and the next would fare no better.
+                        return len(sent), after, False
+                    failed[row.id] = type(exc).__name__
+                    held.add(row.aggregate_id)
+                else:
                     sent.append(row.id)
                     self._retry_at.pop(row.id, None)
-                elif not self.bus.connected:
-                    return len(sent), after, False  # NATS went away: not this row's fault
-                else:
-                    failed[row.id] = error
-                    held.add(row.aggregate_id)
         finally:
             if sent or failed:
                 attempts = {row.id: row.attempts for row in pending}
                 await asyncio.to_thread(self._record, sent, failed, attempts)
         last = pending[-1].id if pending else after
         return len(sent), last, len(pending) == self.batch_size
-
-    async def _publish(self, row: Pending) -> str | None:
-        """None when JetStream acked the row, else the error's type (no payload, no values)."""
-        try:
-            await self.bus.js.publish(
-                row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id}
-            )
-        except Exception as exc:
-            return type(exc).__name__
-        return None
 
     def _record(self, sent: list[int], failed: dict[int, str], attempts: dict[int, int]) -> None:
         record = self.record_type
