@@ -29,6 +29,7 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
         "publish": [
             "lianjie.needs.>",
             "lianjie.matcher.rank.v1",
+            "lianjie.matcher.reverse.v1",
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
         ],

@@ -80,19 +80,25 @@ def _send(
 
 def _print_report(report: ImportReport) -> None:
     for row in report.rows:
-        if row.status in ("rejected", "flagged"):
+        if row.status in ("rejected", "flagged", "draft"):
             for field, rule, detail in _reasons(row):
                 line = f"{row.ref}: {row.status.value} {field} [{rule}] {detail}"
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{report.total} rows: {report.accepted} accepted, {report.updated} updated, "
-        f"{report.flagged} flagged as possible duplicates, {report.rejected} rejected"
+        f"{report.flagged} flagged as possible duplicates, {report.draft} drafts to complete, "
+        f"{report.rejected} rejected",
+        soft_wrap=True,
     )
 
 
 def _reasons(row: RowOutcome) -> list[tuple[str, str, str]]:
     if row.status == "flagged":
         return [("", "possible_duplicate", f"looks like resource {row.duplicate_of}")]
+    if row.status == "draft":  # from another directory: inactive until a coordinator completes it
+        suggested = ", ".join(row.suggested_categories) or "none"
+        detail = f"to complete before matching (suggested categories: {suggested})"
+        return [(field, "missing", detail) for field in row.missing]
     return [(e.field, e.rule, e.message) for e in row.errors]
 
 

@@ -7,8 +7,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from services.needs import persons, privacy, service, stats, visits
+from services.needs.aid.api import router as aid_router
+from services.needs.discovery.api import router as discovery_router
 from services.needs.events import ask_matcher
 from services.needs.models import Need, Person
+from services.needs.procedures.api import router as procedures_router
 from services.needs.referrals.api import router as referrals_router
 from services.needs.schemas import (
     CaseTransition,
@@ -45,6 +48,9 @@ from shared.web import Page, pages, read, write
 router = APIRouter()
 router.include_router(users_router)
 router.include_router(referrals_router)
+router.include_router(discovery_router)
+router.include_router(procedures_router)
+router.include_router(aid_router)
 
 STATION = Query(pattern=r"^\d{2,12}$", description="Station adcode or a prefix (county: 6 digits)")
 
@@ -320,9 +326,13 @@ async def record_visit(
     """Record a home visit (入户探访); the answer says when the next one is due."""
     follow_up_days = _settings(request).tier_follow_up_days
 
+    checklist = _settings(request).observation_checklist
+
     def work(s: Session) -> VisitRecorded:
         person = persons.get_person_or_raise(session=s, person_id=person_id)
-        visit = visits.record_visit(session=s, person=person, data=body, actor=actor.id)
+        visit = visits.record_visit(
+            session=s, person=person, data=body, actor=actor.id, checklist=checklist
+        )
         due = visits.next_visit_due(person=person, follow_up_days=follow_up_days)
         return VisitRecorded(visit=VisitOut.model_validate(visit), next_visit_due=due)
 

@@ -115,6 +115,8 @@ class Visit(Base):
     visited_on: Mapped[date] = mapped_column(Date, index=True)
     social_worker: Mapped[str] = mapped_column(String(64))
     findings: Mapped[str] = mapped_column(Text, default="")
+    # Codes of the county's visit checklist (early warning reads them; no free text).
+    observations: Mapped[list[str]] = mapped_column(JSON, default=list)
     tier_before: Mapped[int | None] = mapped_column(Integer)
     tier_after: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))

@@ -236,6 +236,11 @@ class VisitCreate(BaseModel):
     visited_on: PastDate
     social_worker: str = Field(min_length=1, max_length=64)
     findings: str = Field("", max_length=8000)
+    observations: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Codes of the county's visit checklist (GET /observations) seen on this visit",
+    )
     tier: Tier | None = Field(None, description="The tier after this visit, if it changes")
 
 
@@ -248,6 +253,7 @@ class VisitOut(BaseModel):
     visited_on: date
     social_worker: str
     findings: str
+    observations: list[str]
     tier_before: int | None
     tier_after: int | None
     created_at: datetime

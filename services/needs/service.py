@@ -206,16 +206,22 @@ def match_request(
     need = get_need_or_raise(session=session, need_id=need_id)
     check_takes_referrals(session=session, need=need)
     person = session.get(Person, need.person_id) if need.person_id is not None else None
-    groups: list[str] = []
-    if person is not None:
-        household = get_household_or_raise(session=session, household_id=need.household_id)
-        groups = shared_groups.for_eligibility(
-            person.groups,
-            age=age_on(person.date_of_birth, date.today()),
-            hardship=household.hardship_categories,
-        )
+    household = get_household_or_raise(session=session, household_id=need.household_id)
+    groups = eligibility_groups(person, household)
     known = personal_data_of(session=session, need=need)
     return rank_request(need=need, request=request, default_k=default_k, groups=groups, known=known)
+
+
+def eligibility_groups(person: Person | None, household: Household) -> list[str]:
+    """The groups a resource's eligibility is checked against: the person's, with those their
+    age and the household's hardship imply; none for a need of the whole household."""
+    if person is None:
+        return []
+    return shared_groups.for_eligibility(
+        person.groups,
+        age=age_on(person.date_of_birth, date.today()),
+        hardship=household.hardship_categories,
+    )
 
 
 def check_takes_referrals(*, session: Session, need: Need) -> None:

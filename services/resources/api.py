@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, importing, privacy, service
+from services.resources.hsds import api as hsds_api
 from services.resources.importing import FileFormat, ImportReport, ImportRow
 from services.resources.models import Resource
 from services.resources.schemas import (
@@ -29,6 +30,7 @@ from shared.db import run_in_transaction, run_read
 from shared.errors import PreconditionFailed, ValidationFailed
 
 router = APIRouter(tags=["resources"])
+router.include_router(hsds_api.router)
 
 IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "3"')]
 ResourceId = Annotated[SubjectToken, Path(description="The resource's id")]
@@ -93,6 +95,9 @@ async def list_resources(
     has_capacity: bool | None = None,
     active: bool | None = None,
     flagged: Annotated[bool | None, Query(description="Flagged as a possible duplicate")] = None,
+    draft: Annotated[
+        bool | None, Query(description="Read from another directory, to complete (草稿)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
@@ -115,6 +120,7 @@ async def list_resources(
         has_capacity=has_capacity,
         active=active,
         flagged=flagged,
+        draft=draft,
     )
     limit = min(limit, request.app.state.settings.page_size_max)
     return await _page(request, where, limit, offset)

@@ -1,7 +1,7 @@
 """outbox parking: attempts, parked_at and last_error, so one poison event never blocks the rest
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0010
 Create Date: 2026-11-30 05:00:00
 
 Existing rows have made no failed attempt and are not parked.
@@ -15,7 +15,7 @@ from shared.outbox import add_parking_columns, drop_parking_columns
 
 # revision identifiers, used by Alembic.
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
