@@ -19,6 +19,7 @@ from cli.resources import resources_app
 from cli.serve import serve
 from cli.service_url import DEFAULT_PORT_BASE, PORT_BASE_VARIABLE
 from cli.stack import SERVICES, Stack, StackConfig
+from cli.streams import streams_app
 from cli.users import add_user, needs_database_url, users_app
 from shared.auth import Role
 from shared.demo import DEFAULT_COUNTY, generate_county
@@ -33,6 +34,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(deploy_app, name="deploy")
 app.command()(keys)
 app.command()(serve)
+app.add_typer(streams_app, name="streams")
 
 
 @app.callback()

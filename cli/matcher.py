@@ -12,8 +12,8 @@ from services.matcher.events import read_referral_events
 from services.matcher.reranker import model_path, save_reranker
 from services.matcher.settings import MatcherSettings
 from shared.contracts.needs import ReferralEvent
+from shared.contracts.streams import inbox_prefix
 from shared.errors import ServiceUnavailable
-from shared.messaging import ensure_streams
 from shared.settings import CommonSettings
 
 matcher_app = typer.Typer(help="The matcher: learn from referral outcomes.")
@@ -33,7 +33,11 @@ async def _ignore(_exc: Exception) -> None:
 async def _fetch_events(
     nats_url: str, common: CommonSettings, timeout_s: float
 ) -> list[ReferralEvent]:
-    credentials = {"user": common.nats_user, "password": common.nats_password}
+    credentials = {
+        "user": common.nats_user,
+        "password": common.nats_password,
+        "inbox_prefix": inbox_prefix(common.nats_user or ""),
+    }
     nc = await nats.connect(
         servers=nats_url.split(","),
         connect_timeout=timeout_s,
@@ -44,9 +48,8 @@ async def _fetch_events(
         **(credentials if common.nats_user else {}),
     )
     try:
-        js = nc.jetstream()
-        await ensure_streams(js, replicas=common.jetstream_replicas)
-        return await read_referral_events(js=js, timeout_s=timeout_s)
+        # The streams are provisioned (`lianjie streams provision`); this only reads.
+        return await read_referral_events(js=nc.jetstream(), timeout_s=timeout_s)
     finally:
         await nc.close()
 

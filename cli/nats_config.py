@@ -1,21 +1,30 @@
-"""The nats-server configuration `lianjie up` writes: JetStream, and one user per service whose
-permissions name the subjects it may publish and subscribe to (the matcher, for one, may not
-publish resource events). An `admin` user is for people and tools (CLI, tests, benchmarks)."""
+"""The nats-server configuration `lianjie up` writes (and deploy/ renders for compose and k8s):
+JetStream, and one user per service whose permissions name the subjects it may publish and
+subscribe to, and the JetStream API calls it may make — only on its own streams and consumers
+(shared/contracts/streams.py: SERVICE_STREAMS). No service may create, update, delete or purge a
+stream or delete a message: `lianjie streams provision` (run by `lianjie up`) does that as
+`admin`, the user for people and tools (CLI, tests, benchmarks). Each user has its own reply
+inbox (`_INBOX_<user>`); responders answer through `allow_responses`, not a wildcard publish
+into everyone's inboxes.
+
+The API for deploy/: `permissions(service)` and `users(passwords)` are pure functions of the
+service list (`SERVICES`); `render(...)` is the whole file."""
 
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 from cli.settings import JetStreamSettings
-from shared.contracts.streams import deadletter_subject
+from shared.contracts.streams import SERVICE_STREAMS, StreamUse, deadletter_subject, inbox_prefix
 
-# Every service manages streams and consumers through the JetStream API (acks, and flow-control
-# answers on $JS.FC, without which a replaying consumer stalls) and receives replies on inboxes;
-# responders publish their answers to the requester's inbox.
-_COMMON_PUBLISH = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"]
-_COMMON_SUBSCRIBE = ["_INBOX.>"]
+SERVICES = ("needs", "resources", "matcher")
+ADMIN = "admin"
+JS_API = "$JS.API"
 
-PERMISSIONS: dict[str, dict[str, list[str]]] = {
+# Core subjects, per service: what it publishes (events, requests) and subscribes to (requests
+# it answers). Replies to its own requests come to its own inbox (added below).
+_SUBJECTS: dict[str, dict[str, list[str]]] = {
     "needs": {
         "publish": [
             "lianjie.needs.>",
@@ -24,39 +33,75 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
             deadletter_subject("needs_reservation_promotions"),
-            *_COMMON_PUBLISH,
         ],
-        "subscribe": [*_COMMON_SUBSCRIBE],
+        "subscribe": [],
     },
     "resources": {
+        # Its capacity-flag consumer (services/resources/events.py) reports poison messages.
         "publish": [
-            "lianjie.resources.>",
+            "lianjie.resources.resource.>",
+            "lianjie.resources.reservation.>",
             deadletter_subject("resources_capacity_flags"),
-            *_COMMON_PUBLISH,
         ],
-        "subscribe": [
-            "lianjie.resources.capacity.>",
-            "lianjie.resources.resource.card.v1",
-            *_COMMON_SUBSCRIBE,
-        ],
+        "subscribe": ["lianjie.resources.capacity.>", "lianjie.resources.resource.card.v1"],
     },
     "matcher": {
         # Its consumers (services/matcher/events.py) report poison messages to their dead letters.
         "publish": [
-            "lianjie.matcher.>",
             deadletter_subject("matcher_index"),
             deadletter_subject("matcher_outcomes"),
-            *_COMMON_PUBLISH,
         ],
-        "subscribe": ["lianjie.matcher.>", *_COMMON_SUBSCRIBE],
+        "subscribe": ["lianjie.matcher.>"],
     },
 }
-ADMIN = "admin"
+
+
+def jetstream_api(use: StreamUse) -> list[str]:
+    """The JetStream API subjects a service with this use may call, and nothing else."""
+    subjects = [f"{JS_API}.STREAM.INFO.{spec.name}" for spec in use.checks]
+    for spec in use.reads:  # ephemeral ordered consumers: created unnamed, flow-controlled
+        subjects += [f"{JS_API}.CONSUMER.CREATE.{spec.name}", f"$JS.FC.{spec.name}.>"]
+    for spec, durable in use.durables:
+        subjects += [
+            f"{JS_API}.CONSUMER.INFO.{spec.name}.{durable}",
+            f"{JS_API}.CONSUMER.DURABLE.CREATE.{spec.name}.{durable}",
+            f"{JS_API}.CONSUMER.CREATE.{spec.name}.{durable}",
+            f"{JS_API}.CONSUMER.CREATE.{spec.name}.{durable}.>",
+            f"{JS_API}.CONSUMER.MSG.NEXT.{spec.name}.{durable}",
+            f"$JS.ACK.{spec.name}.{durable}.>",
+        ]
+    return subjects
+
+
+def permissions(service: str) -> dict[str, Any]:
+    """The nats-server permissions of `service`'s user (a pure function of the service)."""
+    subjects = _SUBJECTS[service]
+    return {
+        "publish": {
+            "allow": [*subjects["publish"], *jetstream_api(SERVICE_STREAMS[service])],
+        },
+        "subscribe": {"allow": [*subjects["subscribe"], f"{inbox_prefix(service)}.>"]},
+        # A responder may answer each request it received, once: no publish into inboxes.
+        "allow_responses": {"max": 1},
+    }
+
+
+PERMISSIONS: dict[str, dict[str, Any]] = {service: permissions(service) for service in SERVICES}
 
 
 def new_passwords() -> dict[str, str]:
     """A fresh random password for every service user and for admin."""
-    return {user: secrets.token_urlsafe(24) for user in [*PERMISSIONS, ADMIN]}
+    return {user: secrets.token_urlsafe(24) for user in [*SERVICES, ADMIN]}
+
+
+def users(passwords: dict[str, str]) -> list[dict[str, Any]]:
+    """The `authorization.users` list: each service with its permissions, admin unrestricted."""
+    listed: list[dict[str, Any]] = [
+        {"user": name, "password": passwords[name], "permissions": permissions(name)}
+        for name in SERVICES
+    ]
+    listed.append({"user": ADMIN, "password": passwords[ADMIN]})
+    return listed
 
 
 def jetstream_block(*, store: Path, sync_interval: str | None) -> str:
@@ -72,16 +117,11 @@ def render(
     *, host: str, port: int, store: Path, passwords: dict[str, str], sync_interval: str | None
 ) -> str:
     """The nats-server configuration text."""
-    users = [
-        {"user": name, "password": passwords[name], "permissions": permissions}
-        for name, permissions in PERMISSIONS.items()
-    ]
-    users.append({"user": ADMIN, "password": passwords[ADMIN]})
     return "\n".join(
         [
             f"listen: {json.dumps(f'{host}:{port}')}",
             jetstream_block(store=store, sync_interval=sync_interval),
-            f"authorization {{ users: {json.dumps(users, indent=2)} }}",
+            f"authorization {{ users: {json.dumps(users(passwords), indent=2)} }}",
         ]
     )
 
@@ -96,16 +136,16 @@ def write(*, folder: Path, host: str, port: int, passwords: dict[str, str]) -> P
         render(host=host, port=port, store=folder, passwords=passwords, sync_interval=sync_interval)
     )
     config.chmod(0o600)
-    users = folder / "users.json"
-    users.write_text(json.dumps({"url": f"nats://{host}:{port}", "passwords": passwords}))
-    users.chmod(0o600)
+    users_file = folder / "users.json"
+    users_file.write_text(json.dumps({"url": f"nats://{host}:{port}", "passwords": passwords}))
+    users_file.chmod(0o600)
     return config
 
 
 def admin_url(var_dir: Path) -> str | None:
     """The admin URL (with credentials) of the NATS that `lianjie up` started in `var_dir`."""
-    users = var_dir / "nats" / "users.json"
-    if not users.exists():
+    users_file = var_dir / "nats" / "users.json"
+    if not users_file.exists():
         return None
-    data = json.loads(users.read_text())
+    data = json.loads(users_file.read_text())
     return str(data["url"]).replace("nats://", f"nats://{ADMIN}:{data['passwords'][ADMIN]}@", 1)

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from cli import nats_config
+from cli import nats_config, streams
 from shared.auth import Principal, Role, ensure_keypair, issue_token
 from shared.crypto import PII_VARIABLES, ensure_key_file, pii_key_file
 
@@ -111,6 +111,10 @@ class StackConfig:
     env: dict[str, str] = field(default_factory=dict)
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     keys_dir: Path | None = None  # the sign-in key pair; default <var_dir>/keys
+    # How long a service told to stop (SIGTERM) may take to finish the requests in flight
+    # before uvicorn cancels them (a cancelled request is answered 500). 5 s was shorter than
+    # a 300-row import on a busy machine; this stays under k8s' terminationGracePeriodSeconds.
+    graceful_shutdown_s: int = 25
 
 
 class Stack:
@@ -160,6 +164,7 @@ class Stack:
     def start(self, timeout: float = 60.0) -> None:
         try:
             self.start_nats()
+            self.provision_streams()
             for service in SERVICES:
                 self.start_service(service)
             self.wait_ready(timeout=timeout)
@@ -179,6 +184,10 @@ class Stack:
         )
         self._spawn("nats", [nats_server_binary(), "-c", str(config)], env=os.environ.copy())
         self._wait_port(self.nats_port, "nats", timeout=10)
+
+    def provision_streams(self) -> None:
+        """Create or update the JetStream streams as admin: services only wait for them."""
+        streams.provision_now(self.nats_url)
 
     def start_service(
         self, service: str, *, name: str | None = None, port: int | None = None
@@ -212,7 +221,7 @@ class Stack:
             f"services.{service}.app:create_app",
         ]
         command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
-        command += ["--timeout-graceful-shutdown", "5"]
+        command += ["--timeout-graceful-shutdown", str(self.config.graceful_shutdown_s)]
         self._spawn(name or service, command, env=env)
 
     def _spawn(self, name: str, command: list[str], *, env: dict[str, str]) -> None:
@@ -266,8 +275,10 @@ class Stack:
         if pending:
             raise TimeoutError(f"not ready within {timeout:g}s: {', '.join(pending)}")
 
-    def stop_process(self, name: str, *, kill: bool = False, timeout: float = 10.0) -> None:
-        """Stop one child: SIGTERM (or SIGKILL) to its group, then wait for it."""
+    def stop_process(self, name: str, *, kill: bool = False, timeout: float | None = None) -> None:
+        """Stop one child: SIGTERM (or SIGKILL) to its group, then wait for it (by default,
+        the graceful shutdown and 10 s for the outbox flush and exit) before a SIGKILL."""
+        timeout = timeout if timeout is not None else self.config.graceful_shutdown_s + 10
         process = self.processes.pop(name, None)
         if process is None or process.popen.poll() is not None:
             return

@@ -108,6 +108,7 @@ class DurableConsumer(Generic[EventT]):
         self.batch = batch
         self.stats = ConsumerStats()
         self._task: asyncio.Task[None] | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -124,6 +125,7 @@ class DurableConsumer(Generic[EventT]):
         sub = await js.pull_subscribe(
             self.subject, durable=self.name, stream=self.stream, config=self.config()
         )
+        self._sub = sub
         self._task = asyncio.create_task(self._pull(js, sub), name=f"consumer-{self.name}")
 
     async def stop(self) -> None:
@@ -131,6 +133,12 @@ class DurableConsumer(Generic[EventT]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sub is not None:
+            # Unsubscribed here: left to the connection's drain, a pull subscription holds it
+            # for its whole timeout (30 s), and a stopping matcher outlasted its grace period.
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
 
     async def _pull(self, js: JetStreamContext, sub: JetStreamContext.PullSubscription) -> None:
         while True:

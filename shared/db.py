@@ -12,9 +12,13 @@ from alembic.config import Config
 from sqlalchemy import Engine, Select, create_engine, event, func, select, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "lianjie_read_only"
+"""Execution option of a connection that only reads: on SQLite it begins a deferred transaction
+(a WAL reader never waits for the write lock, and never holds it from a writer)."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -73,8 +77,11 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # BEGIN IMMEDIATE takes the write lock at the start, so a read-then-write transaction
-        # waits its turn (busy_timeout) instead of failing later with SQLITE_BUSY.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # waits its turn (busy_timeout) instead of failing later with SQLITE_BUSY. A read
+        # (`read_session`, `ping`) begins deferred: taking the write lock for every read queued
+        # reads behind writes, and on a slow disk the queue outgrew the busy timeout (a 500).
+        read_only = conn.get_execution_options().get(READ_ONLY)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -104,10 +111,31 @@ def page_of(session: Session, query: "Select[R]", limit: int, offset: int) -> tu
     return list(rows), total
 
 
+@contextmanager
+def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reading only: on SQLite it takes no write lock (see `READ_ONLY`)."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
+
+
 def ping(engine: Engine) -> None:
     """Raise if the database does not answer."""
-    with engine.connect() as conn:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
         conn.execute(text("SELECT 1"))
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True when the database refused for now, not for good: SQLite's lock not free within
+    the busy timeout, PostgreSQL's lock timeout, deadlock or serialization failure. Such a
+    request is answered 503 with Retry-After (the client retries), never 500."""
+    if not isinstance(exc, OperationalError | DBAPIError):
+        return False
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in ("40001", "40P01", "55P03", "57014"):
+        return True
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 def migrate(engine: Engine, migrations_dir: Path) -> None:
@@ -153,7 +181,7 @@ async def run_read(factory: sessionmaker[Session], work: Callable[[Session], T])
     """Run blocking read-only `work` on a worker thread."""
 
     def _do() -> T:
-        with factory() as session:
+        with read_session(factory) as session:
             return work(session)
 
     return await asyncio.to_thread(_do)

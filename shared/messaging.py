@@ -15,12 +15,12 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from shared import logs, tracing
-from shared.contracts.streams import STREAMS, StreamSpec
+from shared.contracts.streams import SERVICE_STREAMS, STREAMS, StreamSpec, inbox_prefix
 from shared.errors import (
     DomainError,
     RemoteError,
@@ -76,11 +76,15 @@ class Bus:
             except Exception as exc:
                 log.warning("NATS connect failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(self.settings.nats_reconnect_wait_s)
-        await ensure_streams(self.nc.jetstream(), replicas=self.settings.jetstream_replicas)
+        await wait_for_streams(self.nc.jetstream(), self._streams(), self.settings)
         for callback in self._on_connected:
             await callback(self)
         self.ready.set()
         log.info("connected to NATS as %s", self.name)
+
+    def _streams(self) -> tuple[StreamSpec, ...]:
+        use = SERVICE_STREAMS.get(self.name)
+        return use.checks if use is not None else tuple(STREAMS)
 
     def _connect_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -95,6 +99,8 @@ class Bus:
         if self.settings.nats_user:
             options["user"] = self.settings.nats_user
             options["password"] = self.settings.nats_password
+            # Replies come to this user's own inbox, which only it may subscribe to.
+            options["inbox_prefix"] = inbox_prefix(self.settings.nats_user)
         return options
 
     async def answering(self) -> str | None:
@@ -235,11 +241,31 @@ def _problem_reply(exc: DomainError, status: int | None = None) -> tuple[bytes, 
     return json.dumps(body).encode(), {STATUS_HEADER: str(status)}
 
 
+async def wait_for_streams(
+    js: JetStreamContext, specs: tuple[StreamSpec, ...], settings: CommonSettings
+) -> None:
+    """Wait until every stream in `specs` exists. A service never creates or edits a stream
+    (its NATS user may not): an operator's `lianjie streams provision` does, before or after
+    the service starts."""
+    while True:
+        missing = []
+        for spec in specs:
+            try:
+                await js.stream_info(spec.name)
+            except NotFoundError:
+                missing.append(spec.name)
+        if not missing:
+            return
+        log.warning("waiting for streams %s (run `lianjie streams provision`)", missing)
+        await asyncio.sleep(settings.nats_reconnect_wait_s * 4)
+
+
 async def ensure_streams(
     js: JetStreamContext, specs: list[StreamSpec] = STREAMS, *, replicas: int = 1
 ) -> None:
-    """Create the streams with `replicas` copies each, or bring their configuration up to
-    date (LIANJIE_JETSTREAM_REPLICAS: 3 on a NATS cluster)."""
+    """Create the streams with `replicas` copies each (LIANJIE_JETSTREAM_REPLICAS: 3 on a NATS
+    cluster), or bring their configuration up to date: an operator's step, as `admin`
+    (`lianjie streams provision`, which `lianjie up` runs; compose and k8s run it as a job)."""
     for spec in specs:
         config = StreamConfig(
             name=spec.name,

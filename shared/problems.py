@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import is_busy
 from shared.errors import DomainError, ServiceUnavailable, ValidationFailed, field_errors
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,12 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_busy(exc):  # the database is busy for now: the client retries, nothing was written
+            log.warning(
+                "database busy (%s) on %s %s", type(exc).__name__, request.method, request.url.path
+            )
+            busy = ServiceUnavailable("the database is busy; try again shortly")
+            return await on_domain_error(request, busy)
         # Only the path and the exception type: the message may carry personal data.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return problem(500, "Internal error", "an unexpected error occurred; it was logged")

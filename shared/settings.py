@@ -106,6 +106,15 @@ class CommonSettings(FileSettings):
         None,
         description="PEM public key that verifies sign-in tokens; required (`lianjie up` sets it)",
     )
+    outbox_max_attempts: int = Field(
+        8, ge=1, description="Publishes JetStream may refuse before an outbox event is parked"
+    )
+    outbox_retry_pause_s: float = Field(
+        0.25, gt=0, description="First pause before an outbox event is retried (doubles each time)"
+    )
+    outbox_max_age_s: float = Field(
+        60.0, gt=0, description="/readyz says not ready while an unsent outbox event is older"
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted (413 beyond)"
     )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import logs, tracing
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
 from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_read, session_factory
+from shared.docs_ui import install_docs
 from shared.errors import PreconditionFailed, ValidationFailed
 from shared.health import Check, health_router
 from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
@@ -23,6 +24,7 @@ from shared.messaging import Bus
 from shared.metrics import Metrics
 from shared.nul_guard import NulGuardMiddleware
 from shared.outbox import OutboxRecord, OutboxRelay
+from shared.outbox_admin import outbox_router
 from shared.problems import install_problem_handlers
 from shared.settings import CommonSettings, ServiceSettings
 
@@ -46,7 +48,15 @@ def new_app(
     logs.configure(service, common.log_level)
     tracing.configure(service, common.otel_exporter, common.otel_endpoint)
     public_pem = load_public_key(common.auth_public_key_file)
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,  # type: ignore[arg-type]
+        docs_url=None,  # served from local assets (docs_ui.py), not a CDN
+        redoc_url=None,  # ReDoc has no local bundle: /docs is the one API page
+    )
+    install_docs(app)
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
     app.include_router(health_router(checks))
     app.state.metrics = Metrics(service)
@@ -103,7 +113,14 @@ class DatabaseService:
         engine = create_db_engine(settings.resolved_database_url())
         sessions = session_factory(engine)
         bus = Bus(settings.common, name=settings.service_name)
-        relay = OutboxRelay(sessions=sessions, record_type=record_type, bus=bus)
+        common = settings.common
+        relay = OutboxRelay(
+            sessions=sessions,
+            record_type=record_type,
+            bus=bus,
+            max_attempts=common.outbox_max_attempts,
+            retry_pause_s=common.outbox_retry_pause_s,
+        )
         return cls(settings, engine, sessions, bus, relay, idempotency_type)
 
     def app(
@@ -132,7 +149,7 @@ class DatabaseService:
             description=description,
             common=self.settings.common,
             lifespan=lifespan,
-            checks=standard_checks(self.engine, self.bus),
+            checks=standard_checks(self.engine, self.bus) | {"outbox": self._outbox_check},
         )
         app.state.settings = self.settings
         app.state.sessions = self.sessions
@@ -146,13 +163,30 @@ class DatabaseService:
         app.state.metrics.gauge(
             "lianjie_outbox_oldest_age_seconds",
             "How long the oldest unsent event has waited (0 when none waits)",
-            self.relay.oldest_age_s,
+            self.relay.oldest_unsent_age_s,
+        )
+        app.state.metrics.gauge(
+            "lianjie_outbox_parked",
+            "Events the relay gave up on after their attempts, waiting for an operator's re-drive",
+            self.relay.parked_count,
         )
         app.add_middleware(
             IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
         )
-        protect(app, router=router, policy=policy, common=self.settings.common)
+        routes = APIRouter()
+        routes.include_router(router)
+        routes.include_router(outbox_router())
+        protect(app, router=routes, policy=policy, common=self.settings.common)
         return app
+
+    def _outbox_check(self) -> str | None:
+        """Not ready while the oldest unsent event waits longer than the setting allows (a
+        stuck relay); parked events do not block the others and are reported by the metric."""
+        age = self.relay.oldest_unsent_age_s()
+        limit = self.settings.common.outbox_max_age_s
+        if age <= limit:
+            return None
+        return f"stuck: the oldest unsent event is {age:.0f}s old (limit {limit:g}s)"
 
 
 async def read(request: Request, work: Callable[[Session], T]) -> T:

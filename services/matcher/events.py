@@ -10,6 +10,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
 from prometheus_client import Histogram
 from pydantic import ValidationError
 
@@ -28,7 +29,12 @@ from shared.contracts.matcher import (
 )
 from shared.contracts.needs import REFERRAL_ALL_STATES, ReferralEvent
 from shared.contracts.resources import RESOURCE_UPSERTED, ResourceUpserted
-from shared.contracts.streams import NEEDS_STREAM, RESOURCES_STREAM
+from shared.contracts.streams import (
+    MATCHER_INDEX_CONSUMER,
+    MATCHER_OUTCOMES_CONSUMER,
+    NEEDS_STREAM,
+    RESOURCES_STREAM,
+)
 from shared.errors import ServiceUnavailable
 from shared.messaging import Bus
 
@@ -47,7 +53,7 @@ class IndexFeed:
     again; the report's `Nats-Msg-Id` keeps that to one dead letter per duplicate window.
     """
 
-    CONSUMER = "matcher_index"
+    CONSUMER = MATCHER_INDEX_CONSUMER
 
     def __init__(self, index: ResourceIndex) -> None:
         self.index = index
@@ -67,6 +73,7 @@ class IndexFeed:
             self.lag = info.state.messages
         await bus.js.subscribe(
             f"{RESOURCE_UPSERTED}.*",
+            stream=RESOURCES_STREAM.name,  # named: finding it would need $JS.API.STREAM.NAMES
             cb=self._on_message,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
@@ -130,7 +137,7 @@ class OutcomeFeed:
     A malformed event, or one that fails `max_deliver` times, goes to the dead letter.
     """
 
-    CONSUMER = "matcher_outcomes"
+    CONSUMER = MATCHER_OUTCOMES_CONSUMER
 
     def __init__(self, *, max_deliver: int = 5) -> None:
         self.versions: dict[str, int] = {}
@@ -166,11 +173,17 @@ async def read_referral_events(*, js: JetStreamContext, timeout_s: float) -> lis
 
     An ephemeral ordered consumer: training keeps no position, it reads the whole history.
     """
-    info = await js.stream_info(NEEDS_STREAM.name, subjects_filter=REFERRAL_ALL_STATES)
+    try:
+        info = await js.stream_info(NEEDS_STREAM.name, subjects_filter=REFERRAL_ALL_STATES)
+    except NotFoundError:  # not provisioned yet: no referral has been published
+        return []
     if not info.state.subjects:
         return []
     sub = await js.subscribe(
-        REFERRAL_ALL_STATES, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        REFERRAL_ALL_STATES,
+        stream=NEEDS_STREAM.name,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.ALL,
     )
     events: list[ReferralEvent] = []
     try:

@@ -3,6 +3,7 @@
 from services.needs import jurisdiction
 from shared.access import CASE_READERS, PUBLIC, Policy, Reach, rule
 from shared.auth import Role
+from shared.outbox_admin import OUTBOX_RULES
 
 SW, SL, HUB = Role.SOCIAL_WORKER, Role.STATION_LEAD, Role.COUNTY_HUB
 COORD, REVIEWER = Role.COORDINATOR, Role.ALLIANCE_REVIEWER
@@ -156,6 +157,7 @@ POLICY = Policy(
         ("POST", "/procedures/{procedure_id}/steps/{step}/done"): CASE_WRITE,
         ("POST", "/procedures/{procedure_id}/steps/{step}/extend"): CASE_WRITE,
         ("GET", "/needs/{need_id}/audit"): rule(SL, HUB, note="audit trail"),
+        **OUTBOX_RULES,
     },
     jurisdiction=jurisdiction.check,
 )

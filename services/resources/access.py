@@ -3,6 +3,7 @@
 from services.resources import jurisdiction
 from shared.access import ALL_ROLES, Policy, Reach, rule
 from shared.auth import Role
+from shared.outbox_admin import OUTBOX_RULES
 
 COORD, HUB = Role.COORDINATOR, Role.COUNTY_HUB
 
@@ -53,6 +54,7 @@ POLICY = Policy(
         ("POST", "/capacity/{operation}"): rule(
             scope=Reach.ANY, note="operators only: services use NATS"
         ),
+        **OUTBOX_RULES,
     },
     jurisdiction=jurisdiction.check,
 )

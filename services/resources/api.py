@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, importing, privacy, service
@@ -23,6 +23,7 @@ from services.resources.schemas import (
 from shared import access_log, taxonomy
 from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request
+from shared.contracts.common import SubjectToken
 from shared.contracts.resources import CapacityReply, CapacityRequest, ResourceKind
 from shared.db import run_in_transaction, run_read
 from shared.errors import ValidationFailed
@@ -31,6 +32,7 @@ from shared.web import IfMatch, expected_version
 router = APIRouter(tags=["resources"])
 router.include_router(hsds_api.router)
 
+ResourceId = Annotated[SubjectToken, Path(description="The resource's id")]
 MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)
 MEDIA_TYPES = {"csv": "text/csv", "hsds-json": "application/json", "hsds-zip": "application/zip"}
 FILE_NAMES = {"csv": "resources.csv", "hsds-json": "hsds.json", "hsds-zip": "hsds.zip"}
@@ -189,7 +191,7 @@ async def _import(request: Request, rows: list[ImportRow]) -> ImportReport:
 
 @router.get("/resources/{resource_id}", response_model=ResourceOut)
 async def get_resource(
-    resource_id: str,
+    resource_id: ResourceId,
     request: Request,
     response: Response,
     purpose: privacy.Purpose | None = Depends(_purpose),
@@ -214,7 +216,7 @@ async def get_resource(
 @router.get("/access-log", response_model=list[ContactAccessOut])
 async def get_access_log(
     request: Request,
-    resource_id: str | None = Query(None, max_length=36),
+    resource_id: SubjectToken | None = Query(None, max_length=36),
     actor_id: str | None = Query(None, max_length=64),
     since: datetime | None = Query(None, description="Reads at or after this time"),
     limit: int = Query(100, ge=1, le=1000),
@@ -250,7 +252,7 @@ async def _change(
 
 @router.put("/resources/{resource_id}", response_model=ResourceOut)
 async def replace_resource(
-    resource_id: str,
+    resource_id: ResourceId,
     body: ResourceCreate,
     request: Request,
     response: Response,
@@ -263,7 +265,7 @@ async def replace_resource(
 
 @router.patch("/resources/{resource_id}", response_model=ResourceOut)
 async def patch_resource(
-    resource_id: str,
+    resource_id: ResourceId,
     body: ResourcePatch,
     request: Request,
     response: Response,
@@ -276,7 +278,7 @@ async def patch_resource(
 
 @router.post("/resources/{resource_id}/deactivate", response_model=ResourceOut)
 async def deactivate_resource(
-    resource_id: str, request: Request, response: Response, if_match: IfMatch = None
+    resource_id: ResourceId, request: Request, response: Response, if_match: IfMatch = None
 ) -> ResourceOut:
     """Take a resource out of matching (the matcher drops it)."""
     change = partial(service.deactivate, resource_id=resource_id)
@@ -285,7 +287,7 @@ async def deactivate_resource(
 
 @router.post("/resources/{resource_id}/activate", response_model=ResourceOut)
 async def activate_resource(
-    resource_id: str, request: Request, response: Response, if_match: IfMatch = None
+    resource_id: ResourceId, request: Request, response: Response, if_match: IfMatch = None
 ) -> ResourceOut:
     """Bring a deactivated resource back into matching."""
     change = partial(service.activate, resource_id=resource_id)
@@ -293,7 +295,9 @@ async def activate_resource(
 
 
 @router.post("/resources/{resource_id}/duplicate/dismiss", response_model=ResourceOut)
-async def dismiss_duplicate(resource_id: str, request: Request, response: Response) -> ResourceOut:
+async def dismiss_duplicate(
+    resource_id: ResourceId, request: Request, response: Response
+) -> ResourceOut:
     """A coordinator found the flagged resource is a different organization: clear the flag."""
     return await run_in_transaction(
         _sessions(request),

@@ -20,12 +20,12 @@ from shared.contracts.resources import (
     ResourceCardRequest,
     ResourceKind,
 )
-from shared.contracts.streams import NEEDS_STREAM
+from shared.contracts.streams import NEEDS_STREAM, RESOURCES_CAPACITY_FLAGS_CONSUMER
 from shared.db import run_in_transaction, run_read
 from shared.messaging import Bus
 
 NO_CAPACITY = "no_capacity"
-CAPACITY_FLAGS = "resources_capacity_flags"
+CAPACITY_FLAGS = RESOURCES_CAPACITY_FLAGS_CONSUMER
 """The durable consumer that flags a resource's stated capacity when it declined for none."""
 
 CAPACITY_SUBJECTS = {

@@ -25,7 +25,8 @@ from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.auth import Role
-from shared.db import transaction
+from shared.contracts.common import SUBJECT_TOKEN_RULE, subject_token_problem
+from shared.db import read_session, transaction
 from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
 
 FileFormat = Literal["csv", "hsds-json", "hsds-zip"]
@@ -103,9 +104,18 @@ def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[Imp
     no rows, is a ValidationFailed."""
     try:
         rows = _read_rows(content, file_format or detect_format(content))
-    except (ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, csv.Error) as exc:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        zipfile.BadZipFile,
+        csv.Error,
+    ) as exc:
         # ValueError covers broken JSON, bad UTF-8 and pydantic's ValidationError; the others,
-        # JSON of the wrong shape (a string where HSDS has an object, …).
+        # JSON of the wrong shape (a string where HSDS has an object, …) or nested thousands
+        # deep inside a zipped package (a plain body that deep never gets here: nul_guard.py).
         message = f"cannot read the file as {file_format or detect_format(content)}"
         raise ValidationFailed.one("file", "unreadable_file", message) from exc
     if not rows and content.strip(b"\xef\xbb\xbf \t\r\n"):
@@ -127,6 +137,8 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
     errors = []
     if row.resource_id is not None and len(row.resource_id) > MAX_ID_LENGTH:
         errors.append(FieldError("id", "string_too_long", f"at most {MAX_ID_LENGTH} characters"))
+    elif row.resource_id and (problem := subject_token_problem(row.resource_id)):
+        errors.append(FieldError("id", SUBJECT_TOKEN_RULE, problem))
     existing = session.get(Resource, row.resource_id) if row.resource_id and not errors else None
     body, masked = privacy.unmask_kept(row.data, existing)
     errors += masked
@@ -235,7 +247,7 @@ def import_rows(
 ) -> ImportReport:
     """Check the actor's organization on every row first (all or nothing), then import
     every row in its own transaction and report on each."""
-    with sessions() as session:
+    with read_session(sessions) as session:
         check_organization(session=session, rows=rows, actor=actor)
     report = ImportReport()
     for row in rows:

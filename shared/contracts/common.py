@@ -1,5 +1,6 @@
 """Field types every contract shares, each validated with a named rule."""
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated
 
@@ -50,6 +51,40 @@ def _existing_adcode(code: str) -> str:
         )
     return code
 
+
+SUBJECT_TOKEN_MAX = 64
+SUBJECT_TOKEN_RULE = "subject_token"
+_SUBJECT_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def subject_token_problem(value: str) -> str | None:
+    """Why `value` cannot be an id that becomes a token of a NATS subject (None: it can).
+
+    One rule for every way an id comes in (API bodies and paths, CSV, HSDS, the CLI): ASCII
+    letters, digits, `-` and `_`, 1 to 64 of them. A `.` would split the subject, a space
+    breaks the protocol line, `*` and `>` are wildcards: any of them stops the event at the
+    stream. The message names the rule, never the value."""
+    if not value or len(value) > SUBJECT_TOKEN_MAX or not _SUBJECT_TOKEN.fullmatch(value):
+        return (
+            f"an id has 1 to {SUBJECT_TOKEN_MAX} characters, each an ASCII letter, a digit, "
+            "`-` or `_` (no `.`, space, `*`, `>` or control character)"
+        )
+    return None
+
+
+def _subject_token(value: str) -> str:
+    problem = subject_token_problem(value)
+    if problem:
+        raise PydanticCustomError(SUBJECT_TOKEN_RULE, problem)
+    return value
+
+
+SubjectToken = Annotated[
+    str,
+    Field(description="An id that may travel in a NATS subject: letters, digits, `-`, `_`"),
+    AfterValidator(_subject_token),
+]
+"""An id that becomes a token of a NATS subject (a resource id): validated wherever it comes in."""
 
 CategoryCode = Annotated[
     str, Field(max_length=64, description="Taxonomy code"), AfterValidator(_known_category)

@@ -1,4 +1,9 @@
-"""The JetStream streams, declared once; every service ensures them on connect."""
+"""The JetStream streams, declared once, and which of them each service uses and how.
+
+Streams are created and updated by an operator's step (`lianjie streams provision`, which
+`lianjie up` runs), never by a service: a service only checks that the streams it uses exist,
+and waits for them. What a service may do on each stream (`SERVICE_STREAMS`) is also what its
+NATS user is permitted, no more (cli/nats_config.py derives the permissions from it)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,3 +57,41 @@ class DeadLetter(BaseModel):
 
 
 STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, RESERVATIONS_STREAM, DEADLETTER_STREAM]
+
+
+@dataclass(frozen=True)
+class StreamUse:
+    """What one service does with JetStream: the streams it checks on connect, the streams it
+    reads with ephemeral (ordered) consumers, and its durable consumers (stream, name)."""
+
+    checks: tuple[StreamSpec, ...] = ()
+    reads: tuple[StreamSpec, ...] = ()
+    durables: tuple[tuple[StreamSpec, str], ...] = ()
+
+
+MATCHER_INDEX_CONSUMER = "matcher_index"
+MATCHER_OUTCOMES_CONSUMER = "matcher_outcomes"
+NEEDS_PROMOTIONS_CONSUMER = "needs_reservation_promotions"
+RESOURCES_CAPACITY_FLAGS_CONSUMER = "resources_capacity_flags"
+
+SERVICE_STREAMS: dict[str, StreamUse] = {
+    "needs": StreamUse(
+        checks=(NEEDS_STREAM, RESERVATIONS_STREAM),
+        durables=((RESERVATIONS_STREAM, NEEDS_PROMOTIONS_CONSUMER),),
+    ),
+    "resources": StreamUse(
+        checks=(RESOURCES_STREAM, RESERVATIONS_STREAM, NEEDS_STREAM),
+        durables=((NEEDS_STREAM, RESOURCES_CAPACITY_FLAGS_CONSUMER),),
+    ),
+    "matcher": StreamUse(
+        checks=(RESOURCES_STREAM, NEEDS_STREAM, DEADLETTER_STREAM),
+        reads=(RESOURCES_STREAM, NEEDS_STREAM),
+        durables=((NEEDS_STREAM, MATCHER_OUTCOMES_CONSUMER),),
+    ),
+}
+
+
+def inbox_prefix(user: str) -> str:
+    """The reply-inbox prefix of a NATS user: only that user may subscribe under it, so no
+    one reads another's replies (the default `_INBOX` is shared by everyone)."""
+    return f"_INBOX_{user}"

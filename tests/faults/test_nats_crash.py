@@ -41,7 +41,8 @@ WHERE = {"lat": 28.6000, "lon": 104.9000}
 # An admin token: this test is about faults, not about who may do what (tests/test_access.py).
 AUTH = bearer()
 RETRYABLE = {502, 503, 504}
-LOAD_DEADLINE_S = 75.0
+# A guard against a hang, not a speed target: on a busy 2-core machine the load took over 75 s.
+LOAD_DEADLINE_S = 240.0
 
 
 def _headers(role: dict[str, str], key: str | None = None) -> dict[str, str]:
@@ -113,9 +114,12 @@ async def _prepare(stack: Stack) -> tuple[list[str], list[tuple[str, str]]]:
     async with httpx.AsyncClient(timeout=20) as client:
 
         async def post(url: str, body: dict[str, Any], role: dict[str, str]) -> dict[str, Any]:
+            # A 503 (a busy database on a busy machine) is an answer to retry, as clients do.
             async with gate:
-                response = await client.post(url, json=body, headers=role)
-            assert response.status_code == 201, response.text
+                response = await _post_until_answered(
+                    client, url, body, role, Tally(), time.monotonic() + LOAD_DEADLINE_S
+                )
+            assert response is not None and response.status_code == 201, response and response.text
             return response.json()  # type: ignore[no-any-return]
 
         targets = [

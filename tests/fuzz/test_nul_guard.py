@@ -43,3 +43,40 @@ async def test_clean_input_passes_untouched() -> None:
     response = await _client().post("/things?q=%E6%B1%9F", json=body)
     assert response.status_code == 200
     assert response.json() == {"body": body, "q": "江"}
+
+
+async def test_a_lone_surrogate_in_a_json_body_names_its_field() -> None:
+    body = '{"name": "ok", "items": [{"id": "r-\\ud800"}], "pair": "\\ud83d\\ude00"}'
+    response = await _client().post(
+        "/things", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [
+        ("items.0.id", "no_lone_surrogate")
+    ], "a surrogate pair (an emoji) is fine; only the lone one is refused"
+
+
+async def test_json_nested_thousands_deep_is_refused_before_any_parser() -> None:
+    for depth in (1_000, 5_000, 100_000):
+        for content in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+            response = await _client().post(
+                "/things", content=content, headers={"content-type": "application/json"}
+            )
+            assert response.status_code == 422, (depth, response.text)
+            assert response.json()["errors"][0]["rule"] == "json_too_deep"
+
+
+async def test_json_under_another_content_type_is_checked_too() -> None:
+    # An import takes HSDS JSON under any content type.
+    content = "[" * 3_000 + "]" * 3_000
+    response = await _client().post(
+        "/things", content=content, headers={"content-type": "text/csv"}
+    )
+    assert response.json()["errors"][0]["rule"] == "json_too_deep"
+
+
+async def test_brackets_inside_strings_and_moderate_nesting_pass() -> None:
+    body = {"note": "[" * 500 + "{" * 500, "deep": [[[[{"a": [1, 2, {"b": []}]}]]]]}
+    response = await _client().post("/things", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["body"] == body

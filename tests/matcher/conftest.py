@@ -2,12 +2,27 @@
 
 import contextlib
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cli.stack import free_port, nats_server_binary
+from cli.streams import provision_now
+
+
+def _provision(url: str, timeout: float = 10.0) -> None:
+    """The streams, as `lianjie up` provisions them (services only wait for them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            provision_now(url, timeout_s=1.0)
+            return
+        except Exception:  # the server is still starting
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -20,7 +35,9 @@ def running_nats(store: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield f"nats://127.0.0.1:{port}"
+        url = f"nats://127.0.0.1:{port}"
+        _provision(url)
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=10)

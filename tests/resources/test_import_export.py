@@ -6,7 +6,9 @@ import json
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -228,3 +230,37 @@ def test_a_row_found_outside_the_organization_mid_import_is_rejected_not_a_403(
     assert (error.field, error.rule) == ("id", "scope")
     with sessions() as s:
         assert s.get(Resource, taken_id).organization == theirs  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("bad_id", ["a.b", "a b", "*", ">", "r-1\x01", "资源"])
+def test_an_id_that_cannot_be_a_subject_token_is_rejected_on_every_way_in(
+    client: TestClient, bad_id: str
+) -> None:
+    # An id becomes the last token of the resource's NATS subject: one rule at every edge.
+    csv_rows = importing.read_rows((DATA / "resources_example.csv").read_bytes())
+    csv_rows[0].resource_id = bad_id
+    response = client.post(
+        "/resources/import/rows", json=[r.model_dump(mode="json") for r in csv_rows[:2]]
+    )
+    assert response.status_code == 200, response.text
+    assert errors_of(response.json(), csv_rows[0].ref) == {("id", "subject_token")}
+    assert response.json()["accepted"] == 1
+    services = documents.read_json((DATA / "hsds_example.json").read_bytes())[:1]
+    services[0]["id"] = bad_id
+    assert errors_of(import_file(client, documents.write_json(services)), f"service {bad_id}") == {
+        ("id", "subject_token")
+    }
+    path = client.get(f"/resources/{quote(bad_id, safe='')}")
+    assert path.status_code == 422, path.text
+    assert [(e["field"], e["rule"]) for e in path.json()["errors"]] == [
+        ("resource_id", "subject_token")
+    ]
+
+
+def test_a_zipped_package_nested_thousands_deep_is_unreadable_not_a_500(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("datapackage.json", "[" * 50_000 + "]" * 50_000)
+    response = client.post("/resources/import", content=buffer.getvalue())
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["rule"] == "unreadable_file"

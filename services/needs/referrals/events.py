@@ -27,13 +27,13 @@ from shared.contracts.resources import (
     ResourceCard,
     ResourceCardRequest,
 )
-from shared.contracts.streams import RESERVATIONS_STREAM
+from shared.contracts.streams import NEEDS_PROMOTIONS_CONSUMER, RESERVATIONS_STREAM
 from shared.db import run_in_transaction
 from shared.errors import CapacityExhausted, RemoteError
 from shared.messaging import Bus
 
 ATTEMPTS = 2  # idempotent by referral id (capacity) or a read (card): a retry is safe
-PROMOTIONS = "needs_reservation_promotions"
+PROMOTIONS = NEEDS_PROMOTIONS_CONSUMER
 """The durable consumer that brings a referral's waitlisted reservation up to date."""
 
 
