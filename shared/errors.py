@@ -1,16 +1,17 @@
 """One error vocabulary for every service's domain logic; `problems.py` turns it into HTTP."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
 class FieldError:
-    """One rule that one field broke."""
+    """One rule that one field broke; `params` fill the catalog's message (shared/messages)."""
 
     field: str
     rule: str
     message: str
+    params: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "rule": self.rule, "message": self.message}
@@ -87,8 +88,9 @@ def field_errors(pydantic_errors: list[Any]) -> list[FieldError]:
     result = []
     for err in pydantic_errors:
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        params = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, int | float)}
         result.append(
-            FieldError(".".join(loc) or "body", str(err.get("type")), str(err.get("msg")))
+            FieldError(".".join(loc) or "body", str(err.get("type")), str(err.get("msg")), params)
         )
     return result
 

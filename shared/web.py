@@ -24,6 +24,7 @@ from shared.nul_guard import NulGuardMiddleware
 from shared.outbox import OutboxRecord, OutboxRelay
 from shared.problems import install_problem_handlers
 from shared.settings import CommonSettings, ServiceSettings
+from shared.vocabulary_api import vocabulary_router
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 T = TypeVar("T")
@@ -47,6 +48,7 @@ def new_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
     app.include_router(health_router(checks))
+    app.include_router(vocabulary_router())
     app.state.metrics = Metrics(service)
     app.state.metrics.install(app)
     app.add_middleware(NulGuardMiddleware)  # before the database can 500 on it

@@ -19,6 +19,7 @@ from services.matcher.index import ResourceIndex
 from services.matcher.reranker import Reranker
 from services.matcher.text import QueryWeights
 from shared import divisions, taxonomy
+from shared.contracts import vocabulary
 from shared.contracts.matcher import (
     RankReply,
     RankRequest,
@@ -27,7 +28,15 @@ from shared.contracts.matcher import (
 from shared.contracts.resources import ResourceKind
 from shared.geo import EARTH_RADIUS_KM
 
-FILTERS = ("active", "category", "capacity", "service_area", "eligibility", "not_excluded")
+FILTERS = (
+    "active",
+    "category",
+    "unit",
+    "capacity",
+    "service_area",
+    "eligibility",
+    "not_excluded",
+)
 COMPONENTS = ("category", "distance", "headroom", "text", "load")
 # Candidates whose best possible score (text similarity 1) stays this far below the n-th best
 # score without text cannot enter the top n: their text is never compared.
@@ -131,6 +140,7 @@ def feasible(*, columns: Columns, query: RankRequest, slots: Slots) -> Feasible:
     if query.exclude:
         excluded = [columns.slots[r] for r in query.exclude if r in columns.slots]
         keep &= ~np.isin(slots, excluded)
+    keep &= columns.units.per_value(vocabulary.units_compatible, query.unit)[rows["unit"]]
     keep &= columns.groups.per_value(_eligible, frozenset(query.groups))[rows["groups"]]
     fit = columns.categories.per_value(_best_fit, query.category, float)[rows["categories"]]
     keep &= fit > 0

@@ -16,7 +16,7 @@ from services.needs.address import LocationPrecision
 from services.needs.enums import CLOSED_NEED_STATES, ConsentScope, NeedStatus
 from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
 from services.needs.schemas import HouseholdCreate, MatchRequest, NeedCreate, NeedUpdate
-from shared import groups as shared_groups
+from shared.contracts import vocabulary
 from shared.contracts.matcher import RankRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
 from shared.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
@@ -209,7 +209,7 @@ def match_request(
     groups: list[str] = []
     if person is not None:
         household = get_household_or_raise(session=session, household_id=need.household_id)
-        groups = shared_groups.for_eligibility(
+        groups = vocabulary.for_eligibility(
             person.groups,
             age=age_on(person.date_of_birth, date.today()),
             hardship=household.hardship_categories,
@@ -274,6 +274,7 @@ def rank_request(
         lon=need.lon,
         adcode=need.adcode,
         quantity=need.quantity,
+        unit=need.unit,
         urgency=need.urgency,
         groups=groups or [],
         text=privacy.redact(need.description, known=known),

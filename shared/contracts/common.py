@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from shared import divisions, geo, taxonomy
+from shared import divisions, geo
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 """Every float of a contract: JSON has no NaN or Infinity, and one NaN poisons every comparison
@@ -14,14 +14,6 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Latitude = Annotated[FiniteFloat, Field(ge=-90, le=90, description="WGS-84 latitude")]
 Longitude = Annotated[FiniteFloat, Field(ge=-180, le=180, description="WGS-84 longitude")]
 Urgency = Annotated[int, Field(ge=1, le=5, description="1 = can wait, 5 = today")]
-
-
-def _known_category(code: str) -> str:
-    if not taxonomy.is_known(code):
-        raise PydanticCustomError(
-            "unknown_category", "'{code}' is not a category of the taxonomy", {"code": code}
-        )
-    return code
 
 
 def _existing_adcode(code: str) -> str:
@@ -34,9 +26,6 @@ def _existing_adcode(code: str) -> str:
     return code
 
 
-CategoryCode = Annotated[
-    str, Field(max_length=64, description="Taxonomy code"), AfterValidator(_known_category)
-]
 Adcode = Annotated[
     str, Field(description="Administrative division code"), AfterValidator(_existing_adcode)
 ]
