@@ -32,8 +32,19 @@ router = APIRouter(tags=["resources"])
 
 IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "3"')]
 MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)
-MEDIA_TYPES = {"csv": "text/csv", "hsds-json": "application/json", "hsds-zip": "application/zip"}
-FILE_NAMES = {"csv": "resources.csv", "hsds-json": "hsds.json", "hsds-zip": "hsds.zip"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MEDIA_TYPES = {
+    "csv": "text/csv",
+    "xlsx": XLSX,
+    "hsds-json": "application/json",
+    "hsds-zip": "application/zip",
+}
+FILE_NAMES = {
+    "csv": "resources.csv",
+    "xlsx": "resources.xlsx",
+    "hsds-json": "hsds.json",
+    "hsds-zip": "hsds.zip",
+}
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:

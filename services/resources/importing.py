@@ -26,7 +26,7 @@ from shared.auth import Role
 from shared.db import transaction
 from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
 
-FileFormat = Literal["csv", "hsds-json", "hsds-zip"]
+FileFormat = Literal["csv", "xlsx", "hsds-json", "hsds-zip"]
 MAX_ID_LENGTH = 36  # resource ids are UUIDs
 
 
@@ -79,9 +79,10 @@ class ImportReport(BaseModel):
 
 
 def detect_format(content: bytes) -> FileFormat:
-    """A zip is an HSDS tabular data package, JSON is HSDS, anything else is our CSV."""
+    """A zip is an XLSX workbook (it holds `xl/workbook.xml`) or an HSDS tabular data package,
+    JSON is HSDS, anything else is our CSV."""
     if content[:2] == b"PK":
-        return "hsds-zip"
+        return "xlsx" if b"xl/workbook.xml" in content else "hsds-zip"
     if content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
         return "hsds-json"
     return "csv"
@@ -99,8 +100,9 @@ def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[Imp
 
 
 def _read_rows(content: bytes, chosen: FileFormat) -> list[ImportRow]:
-    if chosen == "csv":
-        return [ImportRow.model_validate(r) for r in csv_io.read(content)]
+    if chosen in ("csv", "xlsx"):
+        read = csv_io.read if chosen == "csv" else csv_io.read_xlsx
+        return [ImportRow.model_validate(r) for r in read(content)]
     services = hsds.read_package(content) if chosen == "hsds-zip" else hsds.read_json(content)
     return [ImportRow.model_validate(r) for r in hsds.rows_from_services(services)]
 
@@ -248,6 +250,8 @@ def export(
             setattr(resource, field, value)
     if file_format == "csv":
         return csv_io.write(resources)
+    if file_format == "xlsx":
+        return csv_io.write_xlsx(resources)
     services = [hsds.service_from_resource(r) for r in resources]
     if file_format == "hsds-zip":
         return hsds.write_package(services)
