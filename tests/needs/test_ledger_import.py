@@ -17,7 +17,7 @@ from services.needs.ledger_import import HEADERS, import_ledger, read_ledger
 from services.needs.models import Household, Person
 from tests.needs.conftest import resident_id
 
-TOWNS = ["511523101", "511523102", "511523103", "511523104"]
+TOWNS = ["511523101", "511523104", "511523105", "511523108"]
 HARDSHIP = ["低保", "低保边缘", "特困", "支出型困难", "临时救助"]
 GROUPS = ["独居老人", "留守儿童", "困境儿童", "认知障碍", ""]
 
@@ -54,7 +54,7 @@ def _plant_bad_rows(rows: list[dict[str, str]]) -> dict[int, tuple[str, str]]:
         10: ("身份证号", bad_id, "resident_id_checksum"),
         20: ("身份证号", "", None),
         50: ("困难类型", "有钱", "unknown_hardship"),
-        70: ("服务等级", "7", "less_than_equal"),
+        70: ("服务等级", "7", "unknown_tier"),
         90: ("行政区划代码", "999999", "unknown_adcode"),
         110: ("纬度", "95", "less_than_equal"),
         130: ("身份证号", rows[5]["身份证号"], "unique"),
