@@ -1,6 +1,7 @@
 """One error vocabulary for every service's domain logic; `problems.py` turns it into HTTP."""
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -11,7 +12,7 @@ class FieldError:
     field: str
     rule: str
     message: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "rule": self.rule, "message": self.message}
