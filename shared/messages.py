@@ -8,6 +8,7 @@ Messages never repeat the value that was sent: the field and the rule name what 
 `{name}` placeholders are filled from the error's parameters (pydantic's `ctx`) when present.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -102,7 +103,9 @@ CATALOG: dict[str, Message] = {
     "no_nul_character": Message("文本中不能含有空字符", "text may not contain a NUL character"),
     # Access
     "scope": Message("超出您的管辖范围", "outside your jurisdiction"),
-    "role": Message("您的角色无权执行此操作", "your role may not do this"),
+    "role": Message(
+        "角色 {role} 无权执行此操作（允许的角色：{allowed}）", "your role may not do this"
+    ),
     "unmask_role": Message("您的角色无权查看完整信息", "your role may not read this unmasked"),
     "organization": Message("不属于您的机构", "not of your organization"),
     # Records and workflow
@@ -214,8 +217,9 @@ def message(rule: str, lang: Language, fallback: str, params: dict[str, Any] | N
         return fallback
     try:
         return entry.zh.format(**(params or {}))
-    except (KeyError, IndexError, ValueError):
-        return entry.zh.split("（", 1)[0]  # the template without the part it could not fill
+    except (KeyError, IndexError, ValueError):  # the template without the parts it cannot fill
+        text = re.sub(r"（[^（）]*\{[^{}]*\}[^（）]*）", "", entry.zh)
+        return re.sub(r"\s*\{[^{}]*\}\s*", "", text)
 
 
 def title(english: str, lang: Language) -> str:

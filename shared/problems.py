@@ -55,7 +55,8 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         elif isinstance(extra.get("errors"), list):  # a peer's or an import's field errors
             extra["errors"] = [_translated_dict(e, lang) for e in extra["errors"]]
         if not isinstance(exc, ValidationFailed) and isinstance(extra.get("rule"), str):
-            detail = messages.message(extra["rule"], lang, detail)
+            params = {k: v for k, v in extra.items() if isinstance(v, str | int | float)}
+            detail = messages.message(extra["rule"], lang, detail, params)
         if isinstance(exc, ServiceUnavailable) or exc.status == 503:
             headers = {"Retry-After": str(retry_after_s)}
         if exc.status == 401:

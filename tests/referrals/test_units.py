@@ -3,35 +3,25 @@ resource that counts hours. The resources service's real ledger answers over a r
 nats-server; the accept is a 409 with rule `unit_mismatch`, nothing is held, the referral stays
 sent. In the same unit, the accept goes through."""
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.referrals import api, flows
 from services.needs.referrals.service import Pick
 from services.resources import service as resources_service
-from services.resources.app import MIGRATIONS as RESOURCES_MIGRATIONS
 from services.resources.events import serve_capacity
 from services.resources.models import Reservation
 from services.resources.schemas import ResourceCreate
-from shared.db import create_db_engine, migrate, session_factory, transaction
+from shared.db import transaction
 from shared.errors import RemoteError
 from shared.messaging import Bus
-from tests.conftest import Databases
 from tests.referrals.domain import COORDINATOR, T0, new_need, refer, state_of
+from tests.referrals.test_flows import ledger
 from tests.resources.conftest import resource_body
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ledger(engine: Engine, databases: Databases) -> Iterator[sessionmaker[Session]]:
-    other = create_db_engine(databases.url(engine.dialect.name, "resources"))
-    migrate(other, RESOURCES_MIGRATIONS)
-    yield session_factory(other)
-    other.dispose()
+__all__ = ["ledger"]  # the resources service's own database (a fixture)
 
 
 def _resource(ledger: sessionmaker[Session], unit: str) -> str:

@@ -70,3 +70,9 @@ def test_parameters_fill_the_message_and_a_missing_one_drops_the_part() -> None:
     )
     assert messages.message("string_too_long", "zh", "x", {}) == "太长"
     assert messages.message("string_too_long", "en", "at most 20", {}) == "at most 20"
+
+
+def test_a_missing_parameter_leaves_out_the_words_around_it() -> None:
+    filled = messages.message("role", "zh", "x", {"role": "coordinator", "allowed": "admin"})
+    assert filled == "角色 coordinator 无权执行此操作（允许的角色：admin）"
+    assert messages.message("role", "zh", "x", {}) == "角色无权执行此操作"
