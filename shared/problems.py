@@ -56,7 +56,9 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             extra["errors"] = [_translated_dict(e, lang) for e in extra["errors"]]
         if not isinstance(exc, ValidationFailed) and isinstance(extra.get("rule"), str):
             params = {k: v for k, v in extra.items() if isinstance(v, str | int | float)}
-            detail = messages.message(extra["rule"], lang, detail, params)
+            translated = messages.message(extra["rule"], lang, detail, params)
+            if translated != detail:
+                detail = translated + _where(extra.get("errors"))
         if isinstance(exc, ServiceUnavailable) or exc.status == 503:
             headers = {"Retry-After": str(retry_after_s)}
         if exc.status == 401:
@@ -94,6 +96,15 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         if messages.language(request.headers.get("accept-language")) == "en":
             return problem(500, "Internal error", "an unexpected error occurred; it was logged")
         return problem(500, "内部错误", "发生了意外错误，已记录")
+
+
+def _where(errors: Any) -> str:
+    """`：line 3 (organization), …`: which rows and fields a refusal with `errors` names."""
+    if not isinstance(errors, list):
+        return ""
+    named = [e for e in errors if isinstance(e, dict) and "field" in e]
+    places = [f"{e['ref']} ({e['field']})" if "ref" in e else str(e["field"]) for e in named]
+    return "：" + ", ".join(places) if places else ""
 
 
 def _translated(error: FieldError, lang: messages.Language) -> dict[str, str]:
