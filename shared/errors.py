@@ -71,8 +71,9 @@ class ValidationFailed(DomainError):
         self.errors = errors
 
     @classmethod
-    def one(cls, field_name: str, rule: str, message: str) -> "ValidationFailed":
-        return cls([FieldError(field_name, rule, message)])
+    def one(cls, field_name: str, rule: str, message: str, **params: Any) -> "ValidationFailed":
+        """One broken rule; `params` fill the catalog's message (`le=cap` for less_than_equal)."""
+        return cls([FieldError(field_name, rule, message, params)])
 
 
 class RemoteError(DomainError):

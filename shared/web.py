@@ -190,7 +190,10 @@ def pages(cap_of: Callable[[Request], int], *, default: int, cap_name: str) -> C
         cap = cap_of(request)
         if limit is not None and limit > cap:
             raise ValidationFailed.one(
-                "limit", "less_than_equal", f"a page has at most {cap} rows: ask for {cap} or fewer"
+                "limit",
+                "less_than_equal",
+                f"a page has at most {cap} rows: ask for {cap} or fewer",
+                le=cap,
             )
         return Page(limit=limit or min(default, cap), offset=offset)
 

@@ -121,7 +121,9 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
         masked_fields = {e.field for e in masked}
         errors += [e for e in field_errors(list(exc.errors())) if e.field not in masked_fields]
     if row.capacity_available is not None and row.capacity_available < 0:
-        errors.append(FieldError("capacity.available", "greater_than_equal", "at least 0"))
+        errors.append(
+            FieldError("capacity.available", "greater_than_equal", "at least 0", {"ge": 0})
+        )
     if errors:
         raise ValidationFailed(errors)
     if existing is not None:

@@ -159,8 +159,8 @@ def test_xlsx_ledger_through_the_cli_shows_progress_and_writes_the_error_report(
             [
                 "9",
                 "服务等级",
-                "int_parsing",
-                "Input should be a valid integer, unable to parse string as an integer",
+                "unknown_tier",
+                "not a service tier of the vocabulary (GET /tiers)",
             ],
         ]
     assert _counts(sessions) == (30, 30)
