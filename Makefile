@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint pytest bench clean
+.PHONY: install run test lint pytest bench clean lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ pytest: install
 		$(BIN)/pytest
 
 test: lint pytest
+
+# The image's dependencies, pinned with hashes (Dockerfile): base for needs/resources, matcher.
+LOCK := $(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --no-header -q
+lock: install
+	$(LOCK) -o requirements/base.lock
+	$(LOCK) --extra matcher -o requirements/matcher.lock
 
 bench: install
 	$(BIN)/python -m bench

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings
 
 from cli.settings import JetStreamSettings
@@ -18,6 +19,8 @@ HEADER = """# Configuration
 
 Every knob is an environment variable, read by pydantic-settings. Generated from the settings
 classes by `python -m cli.config_doc`; a test fails when this file is out of date.
+Each service setting may instead be read from a file named by the variable plus `_FILE`
+(`LIANJIE_PII_KEYS_FILE=/run/secrets/pii_keys`), as Docker and Kubernetes mount secrets.
 
 | variable | default | meaning |
 |---|---|---|
@@ -42,7 +45,11 @@ def _rows(settings: type[BaseSettings], prefix: str, skip: set[str]) -> list[str
 
 
 def _row(env: str, default: Any, meaning: str) -> str:
-    shown = json.dumps(default, ensure_ascii=False) if isinstance(default, dict) else default
+    shown = (
+        json.dumps(to_jsonable_python(default), ensure_ascii=False)
+        if isinstance(default, dict)
+        else default
+    )
     return f"| `{env}` | `{shown}` | {meaning} |"
 
 

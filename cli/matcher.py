@@ -9,7 +9,6 @@ from nats.errors import NoServersError
 
 from cli import nats_config
 from services.matcher.events import read_referral_events
-from services.matcher.learning import NotEnoughOutcomes, examples_from, train_reranker
 from services.matcher.reranker import model_path, save_reranker
 from services.matcher.settings import MatcherSettings
 from shared.contracts.needs import ReferralEvent
@@ -46,7 +45,7 @@ async def _fetch_events(
     )
     try:
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, replicas=common.jetstream_replicas)
         return await read_referral_events(js=js, timeout_s=timeout_s)
     finally:
         await nc.close()
@@ -64,6 +63,9 @@ def train(
     timeout: float = typer.Option(5.0, help="Seconds to wait for NATS and each event"),
 ) -> None:
     """Fit a re-ranker on referral outcomes, compare NDCG@5 with the hand score, save it."""
+    # Here, not at the top: scikit-learn is the matcher extra's, and the CLI is in every image.
+    from services.matcher.learning import NotEnoughOutcomes, examples_from, train_reranker
+
     settings = MatcherSettings()
     var_dir = var_dir or settings.common.var_dir
     url = nats_url or _nats_url(settings.common, var_dir)

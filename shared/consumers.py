@@ -19,8 +19,10 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
+from shared import logs
 from shared.contracts.streams import DeadLetter, deadletter_subject
 
 log = logging.getLogger(__name__)
@@ -146,7 +148,12 @@ class DurableConsumer(Generic[EventT]):
                 await self.process(js, msg)
 
     async def process(self, js: JetStreamContext, msg: Msg) -> None:
-        """Decode, handle, ack; or retry; or dead-letter and terminate."""
+        """Decode, handle, ack; or retry; or dead-letter and terminate (logging under the
+        request id the event carries)."""
+        with logs.message_scope(f"handle {msg.subject}", SpanKind.CONSUMER, msg.headers):
+            await self._process(js, msg)
+
+    async def _process(self, js: JetStreamContext, msg: Msg) -> None:
         self.stats.lag = msg.metadata.num_pending
         try:
             event = self.event_type.model_validate_json(msg.data)
@@ -165,6 +172,7 @@ class DurableConsumer(Generic[EventT]):
             return
         self.stats.handled += 1
         await msg.ack()
+        log.info("%s handled %s #%d", self.name, msg.subject, msg.metadata.sequence.stream)
 
     async def _give_up(self, js: JetStreamContext, msg: Msg, reason: str) -> None:
         try:

@@ -1,13 +1,16 @@
 """`/healthz` (the process is up) and `/readyz` (every dependency answers)."""
 
 import asyncio
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-Check = Callable[[], str | None]
-"""A readiness check: returns None when fine, else a short reason (no personal data)."""
+Check = Callable[[], str | None] | Callable[[], Awaitable[str | None]]
+"""A readiness check: returns None when fine, else a short reason (no personal data). A plain
+function runs on a worker thread (it may block on the database); a coroutine function runs on
+the event loop (it asks NATS) and must bound its own wait."""
 
 
 def health_router(checks: dict[str, Check]) -> APIRouter:
@@ -20,7 +23,7 @@ def health_router(checks: dict[str, Check]) -> APIRouter:
 
     @router.get("/readyz", summary="Database and NATS reachable, caught up")
     async def readyz() -> JSONResponse:
-        results = {name: await asyncio.to_thread(_run, check) for name, check in checks.items()}
+        results = {name: await _run(check) for name, check in checks.items()}
         ready = all(value == "ok" for value in results.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": results},
@@ -30,9 +33,12 @@ def health_router(checks: dict[str, Check]) -> APIRouter:
     return router
 
 
-def _run(check: Check) -> str:
+async def _run(check: Check) -> str:
     try:
-        reason = check()
+        if inspect.iscoroutinefunction(check):
+            reason = await check()
+        else:
+            reason = await asyncio.to_thread(check)
     except Exception as exc:
         return f"failed: {type(exc).__name__}"
     return reason or "ok"

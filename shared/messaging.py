@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,8 +16,10 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
+from shared import logs, tracing
 from shared.contracts.streams import STREAMS, StreamSpec
 from shared.errors import (
     DomainError,
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 
 STATUS_HEADER = "Lianjie-Status"
 RETRY_BACKOFF_S = 0.05
+DRAIN_TIMEOUT_S = 0.5
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 RequestT = TypeVar("RequestT", bound=BaseModel)
 OnConnected = Callable[["Bus"], Awaitable[None]]
@@ -72,7 +76,7 @@ class Bus:
             except Exception as exc:
                 log.warning("NATS connect failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(self.settings.nats_reconnect_wait_s)
-        await ensure_streams(self.nc.jetstream())
+        await ensure_streams(self.nc.jetstream(), replicas=self.settings.jetstream_replicas)
         for callback in self._on_connected:
             await callback(self)
         self.ready.set()
@@ -92,6 +96,19 @@ class Bus:
             options["user"] = self.settings.nats_user
             options["password"] = self.settings.nats_password
         return options
+
+    async def answering(self) -> str | None:
+        """Readiness: None when NATS answers a ping within the connect timeout, else why not.
+        A frozen server (SIGSTOP, a stalled network) keeps the TCP connection open, so being
+        connected is not enough."""
+        if not self.connected or self.nc is None or not self.ready.is_set():
+            return "not connected"
+        try:
+            await self.nc.flush(timeout=self.settings.nats_connect_timeout_s)  # type: ignore[arg-type]
+        except Exception as exc:
+            # A server that went away mid-ping is "not connected", as it is on the next call.
+            return f"not answering: {type(exc).__name__}" if self.connected else "not connected"
+        return None
 
     async def request(
         self,
@@ -127,7 +144,9 @@ class Bus:
         if not self.connected or self.nc is None:
             raise ServiceUnavailable(f"cannot ask {subject}: the message bus is not connected")
         try:
-            return await self.nc.request(subject, data, timeout)
+            with tracing.span(f"ask {subject}", kind=SpanKind.CLIENT):
+                headers = logs.nats_headers()
+                return await self.nc.request(subject, data, timeout, headers=headers)
         except NoRespondersError as exc:
             raise ServiceUnavailable(f"no service is answering {subject}") from exc
         except NatsTimeout as exc:
@@ -147,7 +166,17 @@ class Bus:
         nc = self.nc
 
         async def on_request(msg: Msg) -> None:
-            body, headers = await _answer(msg.data, request_type, handler)
+            with logs.message_scope(f"answer {subject}", SpanKind.SERVER, msg.headers):
+                started = time.perf_counter()
+                body, headers = await _answer(msg.data, request_type, handler)
+                log.info(
+                    "answered %s",
+                    subject,
+                    extra={
+                        "status": int((headers or {}).get(STATUS_HEADER, 200)),
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
             if msg.reply:
                 await nc.publish(msg.reply, body, headers=headers)
 
@@ -159,8 +188,24 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self.nc is not None and not self.nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+            # Drain (let in-flight handlers answer) only as long as a stop can wait: a frozen or
+            # unreachable server never confirms, and nats-py would wait 30 s for it.
+            # (asyncio.wait_for would not do: it waits for the cancelled drain, which nats-py
+            # does not end until its own timeout.)
+            for step in (self.nc.drain, self.nc.close):
+                if not self.nc.is_closed:
+                    await _within(step(), DRAIN_TIMEOUT_S)
+
+
+async def _within(work: Awaitable[None], timeout_s: float) -> None:
+    """Run `work` for at most `timeout_s`; past that it is cancelled and left behind, not
+    awaited. Its errors are ignored (this is for stopping)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 async def _answer(
@@ -190,13 +235,17 @@ def _problem_reply(exc: DomainError, status: int | None = None) -> tuple[bytes, 
     return json.dumps(body).encode(), {STATUS_HEADER: str(status)}
 
 
-async def ensure_streams(js: JetStreamContext, specs: list[StreamSpec] = STREAMS) -> None:
-    """Create the streams, or bring their configuration up to date."""
+async def ensure_streams(
+    js: JetStreamContext, specs: list[StreamSpec] = STREAMS, *, replicas: int = 1
+) -> None:
+    """Create the streams with `replicas` copies each, or bring their configuration up to
+    date (LIANJIE_JETSTREAM_REPLICAS: 3 on a NATS cluster)."""
     for spec in specs:
         config = StreamConfig(
             name=spec.name,
             subjects=spec.subjects,
             max_msgs_per_subject=spec.max_msgs_per_subject,
+            num_replicas=replicas,
             **spec.extra,  # type: ignore[arg-type]
         )
         try:

@@ -2,16 +2,21 @@
 (outbox backlog, consumer lag, …). Labels are route templates and codes, never ids or PII."""
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -22,6 +27,9 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry()
+        # Process and runtime: CPU, memory, open files, garbage collections, Python version.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.requests = Histogram(
             "lianjie_http_request_seconds",
             "HTTP request latency by route template and status",
@@ -41,6 +49,12 @@ class Metrics:
         gauge = Gauge(name, documentation, ["service"], registry=self.registry)
         gauge.labels(self.service).set_function(read)
 
+    def gauges(
+        self, name: str, documentation: str, label: str, read: Callable[[], dict[str, float]]
+    ) -> None:
+        """A gauge per value of `label` (e.g. referrals by state), all read at scrape time."""
+        self.registry.register(_LabelledGauge(self.service, name, documentation, label, read))
+
     def install(self, app: FastAPI) -> None:
         """Time every request and serve `GET /metrics`."""
 
@@ -59,3 +73,22 @@ class Metrics:
         @app.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _LabelledGauge(Collector):
+    def __init__(
+        self,
+        service: str,
+        name: str,
+        documentation: str,
+        label: str,
+        read: Callable[[], dict[str, float]],
+    ) -> None:
+        self.service, self.name, self.documentation = service, name, documentation
+        self.label, self.read = label, read
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=["service", self.label])
+        for value, amount in sorted(self.read().items()):
+            family.add_metric([self.service, value], amount)
+        yield family

@@ -10,11 +10,13 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import DateTime, Integer, String, Text, event, func, select, update
+from sqlalchemy import Column, DateTime, Integer, String, Text, event, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from shared import logs
 from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,19 @@ class OutboxRecord:
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # The request that caused the event (its X-Request-ID), sent on as a NATS header.
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def add_request_id_column(op: Any, table: str = "outbox") -> None:
+    """Migration step: the outbox's `request_id` column (one definition for every service)."""
+    op.add_column(table, Column("request_id", String(64), nullable=True))
+
+
+def drop_request_id_column(op: Any, table: str = "outbox") -> None:
+    """Migration step: undo `add_request_id_column` (SQLite too, by a batch copy)."""
+    with op.batch_alter_table(table) as batch:
+        batch.drop_column("request_id")
 
 
 def add_event(
@@ -51,6 +66,7 @@ def add_event(
             subject=subject,
             aggregate_id=aggregate_id,
             payload=payload.model_dump_json(),
+            request_id=logs.request_id.get(),
         )
     )
 
@@ -119,10 +135,11 @@ class OutboxRelay:
         pending = await asyncio.to_thread(self._pending)
         sent: list[int] = []
         try:
-            for record_id, event_id, subject, payload in pending:
-                await self.bus.js.publish(
-                    subject, payload.encode(), headers={"Nats-Msg-Id": event_id}
-                )
+            for record_id, event_id, subject, payload, request_id in pending:
+                headers = {"Nats-Msg-Id": event_id}
+                if request_id:
+                    headers[logs.REQUEST_ID_HEADER] = request_id
+                await self.bus.js.publish(subject, payload.encode(), headers=headers)
                 sent.append(record_id)
         finally:
             if sent:
@@ -135,16 +152,33 @@ class OutboxRelay:
             query = select(func.count()).where(self.record_type.sent_at.is_(None))
             return int(session.scalar(query) or 0)
 
-    def _pending(self) -> list[tuple[int, str, str, str]]:
+    def oldest_age_s(self) -> float:
+        """Seconds the oldest unsent event has waited (0 when none waits): a relay that is
+        stuck or a NATS that refuses shows here before anyone misses an event."""
+        with self.sessions() as session:
+            oldest = session.scalar(
+                select(func.min(self.record_type.created_at)).where(
+                    self.record_type.sent_at.is_(None)
+                )
+            )
+        if oldest is None:
+            return 0.0
+        if oldest.tzinfo is None:  # SQLite gives naive datetimes back
+            oldest = oldest.replace(tzinfo=UTC)
+        return max(0.0, (utcnow() - oldest).total_seconds())
+
+    def _pending(self) -> list[tuple[int, str, str, str, str | None]]:
         record = self.record_type
         with self.sessions() as session:
             rows = session.execute(
-                select(record.id, record.event_id, record.subject, record.payload)
+                select(
+                    record.id, record.event_id, record.subject, record.payload, record.request_id
+                )
                 .where(record.sent_at.is_(None))
                 .order_by(record.id)
                 .limit(self.batch_size)
             )
-            return [(r[0], r[1], r[2], r[3]) for r in rows]
+            return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def _mark_sent(self, ids: list[int]) -> None:
         record = self.record_type

@@ -1,12 +1,65 @@
-"""Settings shared by every service, read from `LIANJIE_*` environment variables."""
+"""Settings shared by every service, read from `LIANJIE_*` environment variables.
 
+Any of them can instead come from a file named by the same variable with `_FILE` appended
+(`LIANJIE_PII_KEYS_FILE=/run/secrets/pii_keys`): how Docker and Kubernetes hand over secrets.
+A variable set directly wins over its file.
+"""
+
+import os
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
-class CommonSettings(BaseSettings):
+class FileVariables(PydanticBaseSettingsSource):
+    """Values read from the files that `<VARIABLE>_FILE` environment variables name."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        prefix = str(self.config.get("env_prefix", ""))
+        variable = f"{prefix}{field_name}".upper()
+        path = os.environ.get(f"{variable}_FILE")
+        if not path:
+            return None, field_name, False
+        return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+class FileSettings(BaseSettings):
+    """Environment variables first, then `<VARIABLE>_FILE` files, then defaults."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            FileVariables(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+
+class CommonSettings(FileSettings):
     """Knobs every service reads: where NATS is, how long to wait for it, where files go."""
 
     model_config = SettingsConfigDict(env_prefix="LIANJIE_", extra="ignore", allow_inf_nan=False)
@@ -19,9 +72,25 @@ class CommonSettings(BaseSettings):
     nats_connect_timeout_s: float = Field(2.0, gt=0, description="One connect attempt's limit")
     nats_reconnect_wait_s: float = Field(0.5, gt=0, description="Pause between reconnects")
     nats_request_timeout_s: float = Field(2.0, gt=0, description="Limit for a request-reply call")
+    jetstream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Copies of each JetStream stream this service creates: 1 on one server, "
+        "3 on a NATS cluster (survives the loss of a node)",
+    )
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503")
     var_dir: Path = Field(Path("var"), description="Folder for SQLite files and the NATS store")
     log_level: str = Field("INFO", description="Python logging level")
+    otel_exporter: Literal["none", "otlp", "console"] = Field(
+        "none",
+        description="Where OpenTelemetry traces go: nowhere, OTLP over HTTP, or standard output",
+    )
+    otel_endpoint: str | None = Field(
+        None,
+        description="OTLP traces URL (e.g. http://collector:4318/v1/traces); default: the "
+        "OTEL_EXPORTER_OTLP_* variables",
+    )
     pii_keys: SecretStr | None = Field(
         None,
         description="Personal-data encryption keys, `kid:base64,kid2:base64` (32 bytes each); "
@@ -45,7 +114,7 @@ class CommonSettings(BaseSettings):
     )
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(FileSettings):
     """Base for one service's settings; subclasses set `env_prefix` to `LIANJIE_<SERVICE>_`."""
 
     # A weight or timeout of inf or NaN would only fail later, on every request: refuse at start.

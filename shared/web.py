@@ -1,20 +1,21 @@
 """What every service's FastAPI app shares: logging, problem+json errors, health endpoints."""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import logs
+from shared import logs, tracing
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
 from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_read, session_factory
-from shared.errors import ValidationFailed
+from shared.errors import PreconditionFailed, ValidationFailed
 from shared.health import Check, health_router
 from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
 from shared.limits import BodyLimitMiddleware
@@ -44,6 +45,7 @@ def new_app(
     must not start (production has to configure it)."""
     service = title.split()[-1].lower()
     logs.configure(service, common.log_level)
+    tracing.configure(service, common.otel_exporter, common.otel_endpoint)
     public_pem = load_public_key(common.auth_public_key_file)
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
@@ -67,6 +69,8 @@ def protect(app: FastAPI, *, router: APIRouter, policy: Policy, common: CommonSe
         max_bytes=common.max_body_bytes,
         max_import_bytes=common.max_import_body_bytes,
     )
+    app.add_middleware(logs.RequestIdMiddleware)  # even a 401 or 413 carries its id
+    app.add_middleware(tracing.TracingMiddleware)  # outermost: the access line has the trace
 
 
 def standard_checks(engine: Engine, bus: Bus) -> dict[str, Check]:
@@ -76,10 +80,7 @@ def standard_checks(engine: Engine, bus: Bus) -> dict[str, Check]:
         ping(engine)
         return None
 
-    def nats() -> str | None:
-        return None if bus.connected and bus.ready.is_set() else "not connected"
-
-    return {"database": database, "nats": nats}
+    return {"database": database, "nats": bus.answering}
 
 
 @dataclass
@@ -144,6 +145,11 @@ class DatabaseService:
             "Events written but not yet acknowledged by JetStream",
             self.relay.backlog,
         )
+        app.state.metrics.gauge(
+            "lianjie_outbox_oldest_age_seconds",
+            "How long the oldest unsent event has waited (0 when none waits)",
+            self.relay.oldest_age_s,
+        )
         app.add_middleware(
             IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
         )
@@ -198,3 +204,17 @@ def pages(cap_of: Callable[[Request], int], *, default: int, cap_name: str) -> C
         return Page(limit=limit or min(default, cap), offset=offset)
 
     return page
+
+
+IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "3"')]
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match names; None for no header or `*` (optimistic concurrency: a
+    record's version is its ETag, and a change sent with a stale one is refused with 412)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
+    if found is None:
+        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this service")
+    return int(found.group(1))

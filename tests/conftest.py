@@ -92,7 +92,9 @@ class LogCapture:
         self.file.flush()
 
 
-def start_stack(tmp: Path, databases: Databases, backend: str) -> tuple[Stack, LogCapture]:
+def start_stack(
+    tmp: Path, databases: Databases, backend: str, env: dict[str, str] | None = None
+) -> tuple[Stack, LogCapture]:
     ports = {service: free_port() for service in SERVICES}
     service_env = {
         service: {f"LIANJIE_{service.upper()}_DATABASE_URL": databases.url(backend, service)}
@@ -102,7 +104,7 @@ def start_stack(tmp: Path, databases: Databases, backend: str) -> tuple[Stack, L
         var_dir=tmp,
         nats_port=free_port(),
         ports=ports,
-        env={"LIANJIE_NATS_REQUEST_TIMEOUT_S": "1.5", "LIANJIE_RETRY_AFTER_S": "3"},
+        env={"LIANJIE_NATS_REQUEST_TIMEOUT_S": "1.5", "LIANJIE_RETRY_AFTER_S": "3", **(env or {})},
         service_env=service_env,
         keys_dir=KEYS_DIR,
     )

@@ -1,14 +1,18 @@
 """The needs service's FastAPI app."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.access import POLICY
 from services.needs.api import router
 from services.needs.models import IdempotencyKey, OutboxEvent
+from services.needs.referrals import service as referrals
 from services.needs.settings import NeedsSettings
 from shared import crypto
+from shared.metrics import Metrics
 from shared.web import DatabaseService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,10 +26,27 @@ def create_app(settings: NeedsSettings | None = None) -> FastAPI:
     parts = DatabaseService.build(
         settings, record_type=OutboxEvent, idempotency_type=IdempotencyKey
     )
-    return parts.app(
+    app = parts.app(
         title="Lianjie needs",
         description="Household files (一户一档), cases (一人一案), visits, needs, referrals.",
         migrations=MIGRATIONS,
         router=router,
         policy=POLICY,
     )
+    _business_metrics(app.state.metrics, parts.sessions)
+    return app
+
+
+def _business_metrics(metrics: Metrics, sessions: sessionmaker[Session]) -> None:
+    """Referrals by state and overdue ones, read from the database at scrape time."""
+
+    def by_state() -> dict[str, float]:
+        with sessions() as session:
+            return dict(referrals.counts_by_state(session))
+
+    def overdue() -> float:
+        with sessions() as session:
+            return referrals.overdue_count(session=session, now=datetime.now(UTC))
+
+    metrics.gauges("lianjie_referrals", "Referrals by state", "state", by_state)
+    metrics.gauge("lianjie_referrals_overdue", "Referrals waiting past their due time", overdue)

@@ -1,2 +1,0 @@
-CREATE DATABASE lianjie_needs;
-CREATE DATABASE lianjie_resources;

@@ -1,0 +1,93 @@
+"""OpenTelemetry traces across HTTP and NATS. Off unless LIANJIE_OTEL_EXPORTER says `otlp`
+(OTLP over HTTP, to LIANJIE_OTEL_ENDPOINT or the OTEL_EXPORTER_OTLP_* defaults) or `console`.
+
+The trace context travels as W3C `traceparent` in HTTP and NATS headers (beside
+`X-Request-ID`, shared/logs.py), and log records carry the trace id. Span names are subjects
+and route templates, never ids or personal data.
+"""
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Literal
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Exporter = Literal["none", "otlp", "console"]
+tracer = trace.get_tracer("lianjie")
+
+
+def configure(service: str, exporter: Exporter, endpoint: str | None) -> None:
+    """Install a tracer provider exporting this service's spans; `none` leaves the no-op one."""
+    if exporter == "none":
+        return
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"lianjie-{service}"}))
+    if exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    else:
+        compact = ConsoleSpanExporter(formatter=lambda span: span.to_json(indent=None) + "\n")
+        provider.add_span_processor(SimpleSpanProcessor(compact))
+    trace.set_tracer_provider(provider)
+
+
+def current_trace_id() -> str | None:
+    """The current trace's id (32 hex digits), or None outside a sampled span."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def inject(headers: dict[str, str]) -> None:
+    """Add the current trace context to outgoing headers."""
+    propagate.inject(headers)
+
+
+@contextmanager
+def span(
+    name: str, *, kind: SpanKind, carrier: Mapping[str, str] | None = None
+) -> Iterator[trace.Span]:
+    """A span named `name`, continuing the trace `carrier`'s headers carry, if any."""
+    context = propagate.extract(dict(carrier)) if carrier is not None else None
+    with tracer.start_as_current_span(name, context=context, kind=kind) as current:
+        yield current
+
+
+class TracingMiddleware:
+    """ASGI: one server span per HTTP request, continuing the caller's `traceparent`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        started = time.perf_counter()
+        with span(f"HTTP {scope['method']}", kind=SpanKind.SERVER, carrier=headers) as current:
+
+            async def send_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    current.set_attribute("http.response.status_code", message["status"])
+                    if message["status"] >= 500:
+                        current.set_status(Status(StatusCode.ERROR))
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                current.update_name(f"HTTP {scope['method']} {route}")
+                current.set_attribute("http.route", route)
+                current.set_attribute("lianjie.duration_s", time.perf_counter() - started)
