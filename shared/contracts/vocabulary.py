@@ -13,7 +13,7 @@ vocabulary's rule (`unknown_group`, `unknown_category`, …) naming the field or
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
@@ -69,16 +69,6 @@ class Vocabulary:
             )
         return code
 
-    def spellings(self) -> tuple[str | int, ...]:
-        """Every value this vocabulary reads (for the OpenAPI document): codes first; a numeric
-        code also as a number."""
-        codes: list[str | int] = list(self.terms)
-        codes += [int(c) for c in self.terms if c.isdigit()]
-        labels = [t.zh for t in self.terms.values()] + [
-            a for t in self.terms.values() for a in t.aliases
-        ]
-        return tuple(dict.fromkeys([*codes, *labels]))
-
     def label(self, code: str, lang: str = "zh") -> str:
         """The label of `code` in `lang` (zh or en); an unknown code is shown as it is."""
         term = self.terms.get(code)
@@ -101,7 +91,7 @@ def Coded(vocabulary: Vocabulary, *, max_length: int = 64) -> BeforeValidator:
             )
         return vocabulary.validate(value)
 
-    return BeforeValidator(to_code, json_schema_input_type=Literal[vocabulary.spellings()])
+    return BeforeValidator(to_code, json_schema_input_type=str)
 
 
 def described(vocabulary: Vocabulary) -> Any:
