@@ -171,6 +171,25 @@ CATALOG: dict[str, Message] = {
     "uuid_parsing": Message("应为 UUID", "should be a UUID"),
     "value_error": Message("值不正确", "invalid value"),
     "union_tag_invalid": Message("不是可选的值之一", "not one of the allowed values"),
+    # Added with main's procedures, aid, discovery, HSDS checks and ledger jobs
+    "before_application": Message("不能早于申请日期", "before the application"),
+    "before_start": Message("不能早于该环节开始日期", "before the step started"),
+    "started": Message("该环节已经开始", "this step has started already"),
+    "not_started": Message("该环节尚未开始", "this step has not started"),
+    "done": Message("该环节已经办结", "this step is done already"),
+    "not_extendable": Message("该环节不能延期", "this step cannot be extended"),
+    "unknown_procedure": Message("本县没有这项办理流程", "not a procedure this county runs"),
+    "not_in_household": Message("该人员不在这户中", "not of this household"),
+    "unknown_observation": Message("不在本县的探访观察清单中", "not on the county's checklist"),
+    "state": Message("任务已经关闭", "the task is closed already"),
+    "too_many": Message("结果太多，请缩小范围", "too many results: narrow the area"),
+    "unknown": Message("没有这个资源", "no such resource"),
+    "draft_incomplete": Message("草稿还缺必填项，不能启用", "the draft lacks required fields"),
+    "impossible_value": Message("数值不合理", "an impossible value"),
+    "malformed_phone": Message("不是电话号码", "not a phone number"),
+    "no_rows": Message("文件中没有读到任何资源", "no resources read from the file"),
+    "ledger_format": Message("台账格式不对", "the ledger's format is wrong"),
+    "set_by_token": Message("该字段由登录身份决定，不能填写", "set by the sign-in token"),
 }
 
 TITLES: dict[str, str] = {

@@ -63,6 +63,8 @@ def _adcode_from_address(address: str, station_adcode: str | None) -> str:
     station_county = station_adcode[:6] if station_adcode else None
     found = _most_specific(named, station_county)
     if found is None and station_adcode is not None:
+        if len(station_adcode) >= 9:
+            return station_adcode
         return _township_named(address, station_county) or station_adcode
     if found is None:
         raise ValidationFailed.one(
@@ -70,12 +72,14 @@ def _adcode_from_address(address: str, station_adcode: str | None) -> str:
             "unresolvable",
             "the address names no known province, city or county: give the adcode",
         )
+    station = station_adcode or ""
+    agrees = bool(station) and station.startswith(found.adcode.rstrip("0"))
+    if agrees and len(station) >= 9:
+        return station  # the station's own township, in the county the address names
     township = _township_named(address, found.adcode if _is_county(found.adcode) else None)
     if township is not None:
-        return township
-    if station_adcode is not None and station_adcode.startswith(found.adcode.rstrip("0")):
-        return station_adcode  # the station's township code is finer and agrees with the address
-    return found.adcode
+        return township  # the deepest level the address names
+    return station if agrees else found.adcode
 
 
 def _township_named(address: str, county: str | None) -> str | None:
