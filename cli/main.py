@@ -11,6 +11,7 @@ import typer
 
 from cli.demo import already_loaded, demo_users, load_demo
 from cli.deploy import deploy_app, keys
+from cli.divisions import divisions_app
 from cli.matcher import matcher_app
 from cli.needs import needs_app
 from cli.pii import pii_app
@@ -31,6 +32,7 @@ app.add_typer(needs_app, name="needs")
 app.add_typer(pii_app, name="pii")
 app.add_typer(referrals_app, name="referrals")
 app.add_typer(users_app, name="users")
+app.add_typer(divisions_app, name="divisions")
 app.add_typer(deploy_app, name="deploy")
 app.command()(keys)
 app.command()(serve)

@@ -359,7 +359,9 @@ def person_command(
     phone: str | None = typer.Option(None),
     group: list[str] = typer.Option([], help="人员类别, repeatable: 独居老人, 残疾人 …"),
     disability_grade: int | None = typer.Option(None),
-    tier: int | None = typer.Option(None, help="Service tier 1-5 (1 = most intensive)"),
+    tier: str | None = typer.Option(
+        None, help="Service tier 1-5 or 一级…五级 (1 = most intensive)"
+    ),
     head: bool = typer.Option(False, "--head", help="The head of the household (户主)"),
     consent_date: str | None = typer.Option(
         None, help="Date of informed consent to the case file; the case then becomes active"
@@ -391,7 +393,7 @@ def visit_command(
     ),
     on: str | None = typer.Option(None, help="Date of the visit (default today)"),
     findings: str = typer.Option("", help="What was found"),
-    tier: int | None = typer.Option(None, help="The tier after this visit, if it changes"),
+    tier: str | None = typer.Option(None, help="The tier after this visit (1-5 or 一级…五级)"),
     as_json: bool = JSON,
     url: str | None = URL,
     token: str = TOKEN,
@@ -423,7 +425,9 @@ def due_command(
 @needs_app.command("need")
 def need_command(
     household_id: str = typer.Argument(...),
-    category: str = typer.Argument(..., help="Taxonomy code, e.g. elderly_care.meals"),
+    category: str = typer.Argument(
+        ..., help="Category code or label: elderly_care.meals, 助餐送餐"
+    ),
     person_id: str | None = typer.Option(None, "--person"),
     description: str = typer.Option(""),
     urgency: int = typer.Option(3, help="1 = can wait, 5 = today"),

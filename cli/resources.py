@@ -26,7 +26,12 @@ from services.resources.importing import (
 )
 from shared.errors import ValidationFailed
 
-SUFFIXES: dict[str, FileFormat] = {".csv": "csv", ".json": "hsds-json", ".zip": "hsds-zip"}
+SUFFIXES: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".json": "hsds-json",
+    ".zip": "hsds-zip",
+}
 
 resources_app = typer.Typer(help="The resource library (资源库): import and export.")
 console = Console()
@@ -109,7 +114,7 @@ def _reasons(row: RowOutcome) -> list[tuple[str, str, str]]:
 def export_command(
     output: Path = typer.Argument(..., dir_okay=False, help="File to write"),
     format: str = typer.Option(
-        "", "--format", help="csv, hsds-json or hsds-zip (default: from the file's suffix)"
+        "", "--format", help="csv, xlsx, hsds-json or hsds-zip (default: from the file's suffix)"
     ),
     url: str | None = url_option("resources"),
     token: str = TOKEN,
@@ -117,7 +122,7 @@ def export_command(
     """Export every resource as the CSV template, HSDS 3.1 JSON, or a zipped HSDS package."""
     chosen = format or SUFFIXES.get(output.suffix.lower(), "hsds-json")
     if chosen not in SUFFIXES.values():
-        console.print(f"[red]unknown format {chosen!r}: use csv, hsds-json or hsds-zip")
+        console.print(f"[red]unknown format {chosen!r}: use csv, xlsx, hsds-json or hsds-zip")
         raise typer.Exit(2)
     url = resolved("resources", url)
     try:

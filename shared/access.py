@@ -201,7 +201,7 @@ def guard(policy: Policy) -> DependsParam:
             allowed = ", ".join(sorted(r.value for r in found.roles))
             raise Forbidden(
                 f"role {principal.role.value} may not {request.method} {path} (allowed: {allowed})",
-                extra={"rule": "role"},
+                extra={"rule": "role", "role": principal.role.value, "allowed": allowed},
             )
         request.scope[RULE_KEY] = found
         if policy.jurisdiction is not None and principal.role is not Role.ADMIN:

@@ -17,10 +17,6 @@ from shared.contracts.matcher import RankRequest
 from shared.contracts.resources import CapacityMode, ResourceKind, ResourceUpserted
 
 DEFAULT_COUNTY = "511523"  # 江安县, 宜宾市, 四川省: 14 towns, as in the seed report
-JIANGAN_TOWNS = [
-    "江安镇", "红桥镇", "桐梓镇", "仁和镇", "夕佳山镇", "怡乐镇", "底蓬镇",
-    "留耕镇", "四面山镇", "大井镇", "阳春镇", "迎安镇", "五矿镇", "铁清镇",
-]  # fmt: skip
 VILLAGE_STEMS = [
     "柏杨",
     "桂花",
@@ -170,14 +166,15 @@ def _offset(rng: random.Random, lat: float, lon: float, max_km: float) -> tuple[
 
 
 def townships(county: divisions.Division, rng: random.Random, count: int = 14) -> list[Township]:
-    """The county's towns, placed around its real centroid (the table has no town centroids)."""
-    names = JIANGAN_TOWNS if county.adcode == DEFAULT_COUNTY else []
-    names = (names + [f"{county.name}第{i + 1}镇" for i in range(count)])[:count]
+    """Up to `count` of the county's real townships (乡镇/街道, from the division table), placed
+    around its centroid (the table has no township centroids); the county itself when the table
+    lists none of its townships."""
     assert county.lat is not None and county.lon is not None
     result = []
-    for i, name in enumerate(names):
+    towns = divisions.townships_of(county.adcode)[:count] or [county]
+    for i, town in enumerate(towns):
         lat, lon = (county.lat, county.lon) if i == 0 else _offset(rng, county.lat, county.lon, 22)
-        result.append(Township(f"{county.adcode}{101 + i:03d}", name, lat, lon))
+        result.append(Township(town.adcode, town.name, lat, lon))
     return result
 
 

@@ -1,16 +1,18 @@
 """One error vocabulary for every service's domain logic; `problems.py` turns it into HTTP."""
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass
 class FieldError:
-    """One rule that one field broke."""
+    """One rule that one field broke; `params` fill the catalog's message (shared/messages)."""
 
     field: str
     rule: str
     message: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "rule": self.rule, "message": self.message}
@@ -69,8 +71,9 @@ class ValidationFailed(DomainError):
         self.errors = errors
 
     @classmethod
-    def one(cls, field_name: str, rule: str, message: str) -> "ValidationFailed":
-        return cls([FieldError(field_name, rule, message)])
+    def one(cls, field_name: str, rule: str, message: str, **params: Any) -> "ValidationFailed":
+        """One broken rule; `params` fill the catalog's message (`le=cap` for less_than_equal)."""
+        return cls([FieldError(field_name, rule, message, params)])
 
 
 class RemoteError(DomainError):
@@ -89,8 +92,9 @@ def field_errors(pydantic_errors: list[Any]) -> list[FieldError]:
         # Invalid JSON is located at the character offset it broke at: the field is the body.
         parts = () if err.get("type") == "json_invalid" else err.get("loc", ())
         loc = [str(part) for part in parts if part not in ("body", "query", "path")]
+        params = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, int | float)}
         result.append(
-            FieldError(".".join(loc) or "body", str(err.get("type")), str(err.get("msg")))
+            FieldError(".".join(loc) or "body", str(err.get("type")), str(err.get("msg")), params)
         )
     return result
 

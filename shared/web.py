@@ -27,6 +27,7 @@ from shared.outbox import OutboxRecord, OutboxRelay
 from shared.outbox_admin import outbox_router
 from shared.problems import install_problem_handlers
 from shared.settings import CommonSettings, ServiceSettings
+from shared.vocabulary_api import vocabulary_router
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 T = TypeVar("T")
@@ -59,6 +60,7 @@ def new_app(
     install_docs(app)
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
     app.include_router(health_router(checks))
+    app.include_router(vocabulary_router())
     app.state.metrics = Metrics(service)
     app.state.metrics.install(app)
     app.add_middleware(NulGuardMiddleware)  # before the database can 500 on it
@@ -228,7 +230,10 @@ def pages(cap_of: Callable[[Request], int], *, default: int, cap_name: str) -> C
         cap = cap_of(request)
         if limit is not None and limit > cap:
             raise ValidationFailed.one(
-                "limit", "less_than_equal", f"a page has at most {cap} rows: ask for {cap} or fewer"
+                "limit",
+                "less_than_equal",
+                f"a page has at most {cap} rows: ask for {cap} or fewer",
+                le=cap,
             )
         return Page(limit=limit or min(default, cap), offset=offset)
 

@@ -21,6 +21,7 @@ from services.resources.app import create_app as resources_app
 from services.resources.settings import ResourcesSettings
 from shared.access import Policy, routes_of
 from shared.auth import Role
+from shared.contracts.vocabulary import ALL
 from shared.db import create_db_engine, migrate
 from shared.settings import CommonSettings
 from tests.auth import JIANGAN_TOWN, bearer, token
@@ -81,7 +82,8 @@ def test_every_route_has_a_rule_and_every_rule_a_route(
 ) -> None:
     policy = next(p for p in POLICIES if p.service == service)
     app: FastAPI = apps[service].app  # type: ignore[assignment]
-    declared = set(policy.rules) | {("GET", p) for p in OPEN_PATHS}
+    vocabularies = {("GET", f"/{name}") for name in ALL}  # public code lists, on every service
+    declared = set(policy.rules) | {("GET", p) for p in OPEN_PATHS} | vocabularies
     assert set(routes_of(app.routes)) == declared
 
 

@@ -20,6 +20,7 @@ from services.matcher.index import ResourceIndex
 from services.matcher.reranker import Reranker
 from services.matcher.text import QueryWeights
 from shared import divisions, taxonomy
+from shared.contracts import vocabulary
 from shared.contracts.common import china_date
 from shared.contracts.matcher import (
     RankReply,
@@ -32,6 +33,7 @@ from shared.geo import EARTH_RADIUS_KM
 FILTERS = (
     "active",
     "category",
+    "unit",
     "capacity",
     "service_area",
     "eligibility",
@@ -143,6 +145,7 @@ def feasible(*, columns: Columns, query: RankRequest, slots: Slots) -> Feasible:
     if query.exclude:
         excluded = [columns.slots[r] for r in query.exclude if r in columns.slots]
         keep &= ~np.isin(slots, excluded)
+    keep &= columns.units.per_value(vocabulary.units_compatible, query.unit)[rows["unit"]]
     keep &= columns.groups.per_value(_eligible, frozenset(query.groups))[rows["groups"]]
     fit = columns.categories.per_value(_best_fit, query.category, float)[rows["categories"]]
     keep &= fit > 0

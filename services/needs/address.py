@@ -1,8 +1,10 @@
 """Offline address resolution: a Chinese address (and maybe a station's township code) becomes
 an adcode and approximate coordinates, from the division table in `shared/divisions.py`.
 
-No geocoding service is called: the table knows provinces, prefectures and counties with their
-centroids, so a household placed this way sits at a centroid, and its precision says which.
+No geocoding service is called: the table knows provinces, prefectures, counties (with their
+centroids) and townships, so an address resolves to the deepest level it names (a township of
+the county it names or the station's), and the household sits at its county's centroid, its
+precision saying which.
 """
 
 from dataclasses import dataclass
@@ -61,16 +63,32 @@ def _adcode_from_address(address: str, station_adcode: str | None) -> str:
     station_county = station_adcode[:6] if station_adcode else None
     found = _most_specific(named, station_county)
     if found is None and station_adcode is not None:
-        return station_adcode
+        if len(station_adcode) >= 9:
+            return station_adcode
+        return _township_named(address, station_county) or station_adcode
     if found is None:
         raise ValidationFailed.one(
             "adcode",
             "unresolvable",
             "the address names no known province, city or county: give the adcode",
         )
-    if station_adcode is not None and station_adcode.startswith(found.adcode.rstrip("0")):
-        return station_adcode  # the station's township code is finer and agrees with the address
-    return found.adcode
+    station = station_adcode or ""
+    agrees = bool(station) and station.startswith(found.adcode.rstrip("0"))
+    if agrees and len(station) >= 9:
+        return station  # the station's own township, in the county the address names
+    township = _township_named(address, found.adcode if _is_county(found.adcode) else None)
+    if township is not None:
+        return township  # the deepest level the address names
+    return station if agrees else found.adcode
+
+
+def _township_named(address: str, county: str | None) -> str | None:
+    """The code of the one township of `county` the address names, if it names one."""
+    if county is None:
+        return None
+    named = [t for t in divisions.townships_of(county) if t.name in address]
+    named = [t for t in named if not _inside_longer_name(t, named)]
+    return named[0].adcode if len(named) == 1 else None
 
 
 def _most_specific(named: list[Division], station_county: str | None) -> Division | None:
@@ -116,5 +134,7 @@ def _is_province(code: str) -> bool:
 
 @cache
 def _divisions_by_length() -> list[Division]:
-    # shared.divisions has no public "every division" yet; its table is read, never changed.
-    return sorted(divisions._table().values(), key=lambda d: -len(d.name))
+    """Provinces, cities and counties, longest name first (townships are looked for only
+    inside the county found: their names repeat across the country)."""
+    above = (d for d in divisions.every() if d.level != "township")
+    return sorted(above, key=lambda d: -len(d.name))

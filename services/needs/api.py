@@ -64,8 +64,8 @@ from services.needs.users.api import router as users_router
 from shared import access_log
 from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request, stamp
-from shared.contracts.common import CategoryCode
 from shared.contracts.matcher import RankRequest
+from shared.contracts.vocabulary import CategoryCode
 from shared.errors import ValidationFailed
 from shared.web import IfMatch, Page, expected_version, pages, read, write
 

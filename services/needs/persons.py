@@ -15,9 +15,9 @@ from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate,
 from services.needs.service import get_household_or_raise
 from shared.actor import Actor
 from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
+from shared.contracts.vocabulary import Group
 from shared.crypto import index_of, name_index, phone_index
 from shared.errors import FieldError, InvalidTransition, NotFound, ValidationFailed
-from shared.groups import Group
 from shared.outbox import add_event
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from services.needs.enums import REFERRALS_NEED_CONSENT, ConsentGiver, ConsentSc
 from services.needs.models import Household, Person, PiiAccess
 from shared import access_log
 from shared.actor import Actor
+from shared.contracts.vocabulary import Group
 from shared.crypto import index_of, phone_index
 from shared.errors import FieldError, ValidationFailed
-from shared.groups import Group
 from shared.masking import mask_id_number, mask_phone
 
 # Those who work the case face to face. The county hub supervises through the access log and

@@ -17,33 +17,22 @@ from services.needs.enums import (
     NeedStatus,
     VisitFilter,
 )
-from shared import groups
 from shared.access_log import PURPOSE_MAX_LENGTH
-from shared.contracts.common import Adcode, CategoryCode, GeoPoint, Urgency
+from shared.contracts.common import Adcode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource
+from shared.contracts.vocabulary import (
+    CategoryCode,
+    GroupCode,
+    HardshipCode,
+    TierCode,
+    UnitCode,
+)
 
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 
 ID_MAX_LENGTH = 36  # every record of this service has a UUID
 RESOURCE_ID_MAX_LENGTH = 64  # a resource's id, as referrals store it (imports keep their own)
 MAX_DISTANCE_KM = 20_000  # half the Earth's circumference: no two points are farther apart
-
-
-def _known_group(value: str) -> str:
-    group = groups.group_code(value)
-    if group is None:
-        raise PydanticCustomError("unknown_group", "not a group of the vocabulary (shared/groups)")
-    return group.value
-
-
-def _known_hardship(value: str) -> str:
-    hardship = groups.hardship_code(value)
-    if hardship is None:
-        raise PydanticCustomError(
-            "unknown_hardship",
-            "not a hardship category (低保, 低保边缘, 特困, 支出型困难, 临时救助)",
-        )
-    return hardship.value
 
 
 def _phone(value: str) -> str:
@@ -61,12 +50,10 @@ def _not_in_future(value: date) -> date:
     return value
 
 
-GroupCode = Annotated[str, Field(max_length=40), AfterValidator(_known_group)]
-HardshipCode = Annotated[str, Field(max_length=40), AfterValidator(_known_hardship)]
 Phone = Annotated[str, Field(max_length=20), AfterValidator(_phone)]
 PastDate = Annotated[date, AfterValidator(_not_in_future)]
 ResidentId = Annotated[str, Field(max_length=30), AfterValidator(resident_id.validate)]
-Tier = Annotated[int, Field(ge=1, le=5, description="1 = most intensive care, 5 = lightest")]
+Tier = TierCode  # 1 = most intensive care, 5 = lightest; or its label (一级 … 五级)
 # As a referral stores it (Referral.resource_id): imported resources and older referrals keep
 # ids of any form, and the next match after a decline excludes them all, so no pattern here.
 ResourceId = Annotated[
@@ -395,7 +382,7 @@ class NeedCreate(BaseModel):
     description: str = Field("", max_length=4000)
     urgency: Urgency = 3
     quantity: int = Field(1, ge=1, le=100_000)
-    unit: str = Field("persons", min_length=1, max_length=20)
+    unit: UnitCode = Field("persons", description="persons, hours, portions… or 人, 小时, 份")
     needed_by: date | None = None
     location: GeoPoint | None = Field(None, description="Defaults to the household's")
 
@@ -408,7 +395,7 @@ class NeedUpdate(BaseModel):
     description: str | None = Field(None, max_length=4000)
     urgency: Urgency | None = None
     quantity: int | None = Field(None, ge=1, le=100_000)
-    unit: str | None = Field(None, min_length=1, max_length=20)
+    unit: UnitCode | None = None
     needed_by: date | None = None
 
 

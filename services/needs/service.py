@@ -22,9 +22,9 @@ from services.needs.schemas import (
     NeedCreate,
     NeedUpdate,
 )
-from shared import groups as shared_groups
 from shared.access import within
 from shared.actor import Actor
+from shared.contracts import vocabulary
 from shared.contracts.common import GeoPoint
 from shared.contracts.matcher import RankRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
@@ -363,7 +363,7 @@ def eligibility_groups(person: Person | None, household: Household) -> list[str]
     age and the household's hardship imply; none for a need of the whole household."""
     if person is None:
         return []
-    return shared_groups.for_eligibility(
+    return vocabulary.for_eligibility(
         person.groups,
         age=age_on(person.date_of_birth, date.today()),
         hardship=household.hardship_categories,
@@ -426,6 +426,7 @@ def rank_request(
         lon=need.lon,
         adcode=need.adcode,
         quantity=need.quantity,
+        unit=need.unit,
         urgency=need.urgency,
         groups=groups or [],
         text=privacy.redact(need.description, known=known),

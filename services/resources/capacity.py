@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from services.resources.models import Reservation, Resource
 from services.resources.publication import announce, announce_promotion, now_utc
+from shared.contracts import vocabulary
 from shared.contracts.common import CHINA_TIME, available_on, china_date
 from shared.contracts.resources import (
     CapacityMode,
@@ -64,6 +65,16 @@ def _resource_or_raise(session: Session, resource_id: str) -> Resource:
     if resource is None:
         raise NotFound(f"no resource with id {resource_id}")
     return resource
+
+
+def check_unit(resource: Resource, unit: str) -> None:
+    """Conflict (rule `unit_mismatch`) when the resource counts its capacity in another unit
+    than the one asked for: 3 hours of counselling are not 3 persons' places."""
+    if not vocabulary.units_compatible(unit, resource.capacity_unit):
+        raise Conflict(
+            f"the need counts in {unit}, resource {resource.id} in {resource.capacity_unit}",
+            extra={"rule": "unit_mismatch", "unit": unit, "capacity_unit": resource.capacity_unit},
+        )
 
 
 def held_units(*, session: Session, resource_id: str) -> int:
@@ -358,6 +369,8 @@ def capacity_reply(reservation: Reservation, resource: Resource) -> CapacityRepl
 def apply_capacity(*, session: Session, operation: str, request: CapacityRequest) -> CapacityReply:
     """Reserve, release or consume, answering with the contract's reply."""
     if operation == "reserve":
+        if request.unit is not None:
+            check_unit(_resource_or_raise(session, request.resource_id), request.unit)
         reservation, resource = _reserve(
             session, request.resource_id, request.referral_id, request.units
         )

@@ -2,19 +2,24 @@
 docs/resources-csv-template.md for the template a coordinator fills in.
 
 Reading turns each line into the body `POST /resources` takes, without judging it: the
-rules are checked once, by `ResourceCreate`, so a CSV row breaks the same named rules as an
-API call. Values may be given as codes or in Chinese (类型 慈善组织, 容量周期 每月, 服务类别
-助餐送餐 …). Lists are separated by `;` or `；`.
+rules are checked once, by `ResourceCreate`, so a CSV or XLSX row breaks the same named rules
+as an API call, and takes the same codes or Chinese labels (类型 社会组织, 容量单位 人, 容量周期
+月, 服务类别 助餐送餐 …: shared/contracts/vocabulary.py). Lists are separated by `;` `；` `,`
+`，` or `、`; opening hours as stations write them (opening_hours.py). Writing uses the Chinese
+labels, which read back as the same codes.
 """
 
 import csv
 import io
 import re
 from collections.abc import Iterable
+from datetime import date, datetime, time
 from typing import Any
 
+from services.resources import opening_hours
 from services.resources.models import Resource
-from shared import taxonomy
+from shared.contracts import vocabulary
+from shared.contracts.vocabulary import Vocabulary
 
 COLUMNS: list[tuple[str, str]] = [
     ("编号", "id"),
@@ -45,16 +50,8 @@ COLUMNS: list[tuple[str, str]] = [
 HEADERS = [zh for zh, _ in COLUMNS]
 FIELD_OF = {zh: key for zh, key in COLUMNS}
 
-KINDS = {"爱心企业": "enterprise", "慈善组织": "charity", "志愿者": "volunteer"}
-KINDS |= {"志愿服务队": "volunteer", "政府部门": "department", "企业": "enterprise"}
-PERIODS = {"一次": "once", "每周": "week", "每月": "month", "每年": "year"}
-MODES = {"停止": "capacity", "满额停止": "capacity", "候补": "waitlist", "排队候补": "waitlist"}
-UNITS = {"人": "persons", "人次": "persons", "小时": "hours", "元": "yuan", "件": "items"}
-DAYS = {"周一": "mon", "周二": "tue", "周三": "wed", "周四": "thu", "周五": "fri"}
-DAYS |= {"周六": "sat", "周日": "sun", "周天": "sun"}
 YES = {"是", "true", "1", "yes", "y", "已核实", "启用"}
 NO = {"否", "false", "0", "no", "n", "未核实", "停用"}
-CATEGORY_BY_LABEL = {c.zh: c.code for c in taxonomy.CATEGORIES.values()}
 LIST_SEPARATOR = re.compile(r"[;；,，、]")
 
 
@@ -73,21 +70,6 @@ def _flag(value: str, default: bool) -> bool | str:
     return value  # left for the model to reject with its own rule
 
 
-def _hours(value: str) -> list[dict[str, str]] | str:
-    slots: list[dict[str, str]] = []
-    for part in LIST_SEPARATOR.split(value):
-        match = re.fullmatch(r"\s*(\S+)\s+(\d{1,2}:\d{2})\s*[-–~至]\s*(\d{1,2}:\d{2})\s*", part)
-        if not part.strip():
-            continue
-        if match is None:
-            return value  # a list of slots is expected: the model names the broken rule
-        day, opens, closes = match.groups()
-        slots.append(
-            {"day": DAYS.get(day, day), "opens": opens.zfill(5), "closes": closes.zfill(5)}
-        )
-    return slots
-
-
 def _number(value: str) -> str | None:
     return value.strip() or None
 
@@ -100,9 +82,9 @@ def row_to_body(cells: dict[str, str]) -> dict[str, Any]:
 
     body: dict[str, Any] = {
         "name": get("name"),
-        "kind": KINDS.get(get("kind"), get("kind")),
+        "kind": get("kind"),
         "organization": get("organization") or None,
-        "categories": [CATEGORY_BY_LABEL.get(c, c) for c in _split(get("categories"))],
+        "categories": _split(get("categories")),
         "description": get("description"),
         "location": {"lat": _number(get("lat")), "lon": _number(get("lon"))},
         "radius_km": _number(get("radius_km")),
@@ -110,11 +92,11 @@ def row_to_body(cells: dict[str, str]) -> dict[str, Any]:
         "eligible_groups": _split(get("eligible_groups")),
         "capacity": {
             "total": _number(get("capacity_total")),
-            "unit": UNITS.get(get("capacity_unit"), get("capacity_unit") or "persons"),
-            "period": PERIODS.get(get("capacity_period"), get("capacity_period") or "month"),
-            "mode": MODES.get(get("capacity_mode"), get("capacity_mode") or "capacity"),
+            "unit": get("capacity_unit") or "persons",
+            "period": get("capacity_period") or "month",
+            "mode": get("capacity_mode") or "capacity",
         },
-        "hours": _hours(get("hours")),
+        "hours": opening_hours.parse(get("hours")),
         "available_from": get("available_from") or None,
         "available_until": get("available_until") or None,
         "contact_name": get("contact_name") or None,
@@ -127,14 +109,51 @@ def row_to_body(cells: dict[str, str]) -> dict[str, Any]:
 
 
 def read(content: bytes) -> list[dict[str, Any]]:
-    """The rows of a CSV file (UTF-8, with or without BOM) as import rows."""
-    text = content.decode("utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text))
+    """The rows of a CSV file (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves it in
+    China) as import rows; a title line above the header is skipped."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return rows_of(list(csv.reader(io.StringIO(text, newline=""))))
+    raise ValueError("the CSV is neither UTF-8 nor GB18030 text")
+
+
+def read_xlsx(content: bytes) -> list[dict[str, Any]]:
+    """The rows of the first sheet of an XLSX workbook, as `read` reads a CSV."""
+    import openpyxl  # only spreadsheet imports need it
+
+    workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    try:
+        table = [
+            [_cell(v) for v in row] for row in workbook.worksheets[0].iter_rows(values_only=True)
+        ]
+    finally:
+        workbook.close()
+    return rows_of(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()[:5] if isinstance(value, time) else value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def rows_of(table: list[list[str]]) -> list[dict[str, Any]]:
+    """Import rows from a table whose header is its first line naming `名称` (lines above it,
+    a title such as `XX镇资源清单`, are skipped); line numbers are the file's."""
+    start = next((i for i, cells in enumerate(table) if "名称" in [c.strip() for c in cells]), 0)
+    header = [FIELD_OF.get(h.strip(), h.strip()) for h in (table[start] if table else [])]
     rows: list[dict[str, Any]] = []
-    for line, raw in enumerate(reader, start=2):  # line 1 is the header
-        cells = {
-            FIELD_OF.get((k or "").strip(), (k or "").strip()): v or "" for k, v in raw.items()
-        }
+    for line, raw in enumerate(table[start + 1 :], start=start + 2):
+        cells = dict(zip(header, (c or "" for c in raw), strict=False))
         if not any(value.strip() for value in cells.values()):
             continue
         active = _flag(cells.get("active", ""), True)
@@ -155,26 +174,28 @@ def _cells(resource: Resource) -> list[str]:
     def yes(flag: bool) -> str:
         return "是" if flag else "否"
 
-    hours = "; ".join(f"{h['day']} {h['opens']}-{h['closes']}" for h in resource.hours)
+    def labels(vocab: Vocabulary, codes: Iterable[str]) -> str:
+        return "; ".join(vocab.label(code) for code in codes)
+
     return [
         resource.id,
         resource.name,
-        resource.kind,
+        vocabulary.RESOURCE_KINDS.label(resource.kind),
         resource.organization or "",
-        "; ".join(resource.categories),
+        labels(vocabulary.CATEGORIES, resource.categories),
         resource.description,
         repr(resource.lat),
         repr(resource.lon),
         "wgs84",
         "" if resource.radius_km is None else repr(resource.radius_km),
         "; ".join(resource.adcodes),
-        "; ".join(resource.eligible_groups),
+        labels(vocabulary.GROUPS, resource.eligible_groups),
         str(resource.capacity_total),
         str(resource.capacity_remaining),
-        resource.capacity_unit,
-        resource.capacity_period,
-        resource.capacity_mode,
-        hours,
+        vocabulary.CAPACITY_UNITS.label(resource.capacity_unit),
+        vocabulary.CAPACITY_PERIODS.label(resource.capacity_period),
+        vocabulary.CAPACITY_MODES.label(resource.capacity_mode),
+        opening_hours.write(resource.hours),
         resource.available_from.isoformat() if resource.available_from else "",
         resource.available_until.isoformat() if resource.available_until else "",
         resource.contact_name or "",
@@ -192,3 +213,19 @@ def write(resources: Iterable[Resource]) -> bytes:
     for resource in resources:
         writer.writerow(_cells(resource))
     return out.getvalue().encode("utf-8-sig")
+
+
+def write_xlsx(resources: Iterable[Resource]) -> bytes:
+    """The resources as an XLSX workbook in the template's columns, Chinese values."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None  # a new workbook has its sheet
+    sheet.title = "资源清单"
+    sheet.append(HEADERS)
+    for resource in resources:
+        sheet.append(_cells(resource))
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

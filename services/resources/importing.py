@@ -29,7 +29,7 @@ from shared.contracts.common import SUBJECT_TOKEN_RULE, subject_token_problem
 from shared.db import read_session, transaction
 from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
 
-FileFormat = Literal["csv", "hsds-json", "hsds-zip"]
+FileFormat = Literal["csv", "xlsx", "hsds-json", "hsds-zip"]
 MAX_ID_LENGTH = 36  # resource ids are UUIDs
 
 
@@ -91,9 +91,10 @@ class ImportReport(BaseModel):
 
 
 def detect_format(content: bytes) -> FileFormat:
-    """A zip is an HSDS tabular data package, JSON is HSDS, anything else is our CSV."""
+    """A zip is an XLSX workbook (it holds `xl/workbook.xml`) or an HSDS tabular data package,
+    JSON is HSDS, anything else is our CSV."""
     if content[:2] == b"PK":
-        return "hsds-zip"
+        return "xlsx" if b"xl/workbook.xml" in content else "hsds-zip"
     if content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
         return "hsds-json"
     return "csv"
@@ -127,8 +128,9 @@ def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[Imp
 
 
 def _read_rows(content: bytes, chosen: FileFormat) -> list[ImportRow]:
-    if chosen == "csv":
-        return [ImportRow.model_validate(r) for r in csv_io.read(content)]
+    if chosen in ("csv", "xlsx"):
+        read = csv_io.read if chosen == "csv" else csv_io.read_xlsx
+        return [ImportRow.model_validate(r) for r in read(content)]
     return [ImportRow.model_validate(r) for r in hsds_import.read(content, chosen)]
 
 
@@ -158,7 +160,9 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
                 found = drafted  # what a draft must keep too
         errors += [e for e in found if e.field not in masked_fields]
     if row.capacity_available is not None and row.capacity_available < 0:
-        errors.append(FieldError("capacity.available", "greater_than_equal", "at least 0"))
+        errors.append(
+            FieldError("capacity.available", "greater_than_equal", "at least 0", {"ge": 0})
+        )
     if errors:
         raise ValidationFailed(errors)
     resource, status = _store(session, row, data, existing, draft)
@@ -307,4 +311,6 @@ def export(
             setattr(resource, field, value)
     if file_format == "csv":
         return csv_io.write(resources)
+    if file_format == "xlsx":
+        return csv_io.write_xlsx(resources)
     return hsds_export.write(resources, file_format, unmasked=unmasked)

@@ -8,8 +8,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.access_log import AccessLogOut
-from shared.contracts.common import Adcode, CategoryCode, FiniteFloat, GeoPoint
+from shared.contracts.common import Adcode, FiniteFloat, GeoPoint
 from shared.contracts.resources import MAX_CAPACITY_UNITS, CapacityMode, ResourceKind
+from shared.contracts.vocabulary import (
+    CAPACITY_MODES,
+    CAPACITY_PERIODS,
+    CategoryCode,
+    Coded,
+    GroupCode,
+    KindCode,
+    UnitCode,
+    described,
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -30,9 +40,13 @@ class CapacityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     total: int = Field(ge=0, le=MAX_CAPACITY_UNITS, description="Units per period")
-    unit: str = Field("persons", min_length=1, max_length=20, description="persons, hours, yuan…")
-    period: CapacityPeriod = CapacityPeriod.MONTH
-    mode: CapacityMode = CapacityMode.HARD
+    unit: UnitCode = Field("persons", description="persons, hours, portions… or 人, 小时, 份")
+    period: Annotated[CapacityPeriod, Coded(CAPACITY_PERIODS), described(CAPACITY_PERIODS)] = (
+        CapacityPeriod.MONTH
+    )
+    mode: Annotated[CapacityMode, Coded(CAPACITY_MODES), described(CAPACITY_MODES)] = (
+        CapacityMode.HARD
+    )
 
 
 class OpeningHours(BaseModel):
@@ -57,14 +71,16 @@ class ResourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    kind: ResourceKind
+    kind: KindCode
     organization: str | None = Field(None, max_length=200)
     categories: list[CategoryCode] = Field(min_length=1, max_length=20)
     description: str = Field("", max_length=4000)
     location: GeoPoint
     radius_km: FiniteFloat | None = Field(None, gt=0, le=5000, description="Service radius")
     adcodes: list[Adcode] = Field(default_factory=list, max_length=500)
-    eligible_groups: list[str] = Field(default_factory=list, max_length=50)
+    eligible_groups: list[GroupCode] = Field(
+        default_factory=list, max_length=50, description="Empty: everyone"
+    )
     capacity: CapacityIn
     hours: list[OpeningHours] = Field(default_factory=list, max_length=50)
     available_from: date | None = None
@@ -97,7 +113,7 @@ class ResourcePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, max_length=200)
-    kind: ResourceKind | None = None
+    kind: KindCode | None = None
     organization: str | None = Field(None, max_length=200)
     categories: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=20)
     description: str | None = Field(None, max_length=4000)

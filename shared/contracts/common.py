@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from shared import divisions, geo, taxonomy
+from shared import divisions, geo
 
 CHINA_TIME = timezone(timedelta(hours=8))  # China keeps no daylight saving time
 
@@ -32,14 +32,6 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Latitude = Annotated[FiniteFloat, Field(ge=-90, le=90, description="WGS-84 latitude")]
 Longitude = Annotated[FiniteFloat, Field(ge=-180, le=180, description="WGS-84 longitude")]
 Urgency = Annotated[int, Field(ge=1, le=5, description="1 = can wait, 5 = today")]
-
-
-def _known_category(code: str) -> str:
-    if not taxonomy.is_known(code):
-        raise PydanticCustomError(
-            "unknown_category", "'{code}' is not a category of the taxonomy", {"code": code}
-        )
-    return code
 
 
 def _existing_adcode(code: str) -> str:
@@ -85,10 +77,6 @@ SubjectToken = Annotated[
     AfterValidator(_subject_token),
 ]
 """An id that becomes a token of a NATS subject (a resource id): validated wherever it comes in."""
-
-CategoryCode = Annotated[
-    str, Field(max_length=64, description="Taxonomy code"), AfterValidator(_known_category)
-]
 Adcode = Annotated[
     str, Field(description="Administrative division code"), AfterValidator(_existing_adcode)
 ]

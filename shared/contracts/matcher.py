@@ -4,8 +4,9 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from shared.contracts.common import CategoryCode, FiniteFloat, Latitude, Longitude, Urgency
+from shared.contracts.common import FiniteFloat, Latitude, Longitude, Urgency
 from shared.contracts.resources import ResourceKind
+from shared.contracts.vocabulary import CategoryCode, GroupCode
 
 RANK = "lianjie.matcher.rank.v1"
 MATCHER_QUEUE = "matcher"
@@ -20,7 +21,12 @@ class RankRequest(BaseModel):
     adcode: str | None = Field(None, description="Division code where the need lies")
     quantity: int = Field(1, ge=1)
     urgency: Urgency = 3
-    groups: list[str] = Field(default_factory=list, description="The person's groups")
+    groups: list[GroupCode] = Field(default_factory=list, description="The person's groups")
+    unit: str = Field(
+        "persons",
+        max_length=20,
+        description="The unit of `quantity` (GET /capacity-units): only resources counting in it",
+    )
     text: str = Field("", max_length=2000, description="Free-text description of the need")
     exclude: list[str] = Field(default_factory=list, description="Resource ids to leave out")
     k: int = Field(10, ge=1, le=100)

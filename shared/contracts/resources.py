@@ -95,6 +95,9 @@ class CapacityRequest(BaseModel):
     resource_id: str = Field(min_length=1, max_length=64)
     referral_id: str = Field(min_length=1, max_length=64)
     units: int = Field(1, ge=1, le=MAX_CAPACITY_UNITS)
+    unit: str | None = Field(
+        None, max_length=20, description="What `units` count (a capacity unit code); checked"
+    )
 
 
 class ReservationState(StrEnum):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from shared import taxonomy
-from shared.contracts import common, matcher, needs, resources, streams
+from shared.contracts import common, matcher, needs, resources, streams, vocabulary
 from shared.errors import field_errors
 
 CONTRACTS: list[type[BaseModel]] = sorted(
@@ -37,6 +37,7 @@ IN_CHINA = st.tuples(st.sampled_from(PLACES), st.floats(-0.2, 0.2), st.floats(-0
 )
 SPECIAL: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("RankRequest", "category"): CATEGORIES,
+    ("RankRequest", "groups"): st.lists(st.sampled_from(list(vocabulary.GROUPS.terms)), max_size=3),
 }
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

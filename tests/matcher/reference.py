@@ -82,6 +82,7 @@ def _feasible(s: ResourceUpserted, query: RankRequest, distance: float) -> bool:
         and (s.available_until is None or day <= s.available_until)
         and s.active
         and s.resource_id not in query.exclude
+        and s.capacity_unit == query.unit
         and (s.capacity_remaining >= query.quantity or s.capacity_mode == "waitlist")
         and (not s.eligible_groups or bool(set(s.eligible_groups) & set(query.groups)))
         and taxonomy.best_fit(s.categories, query.category)[1] is not None

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.matcher.index import ResourceIndex
-from services.matcher.ranking import rank_resources
+from services.matcher.ranking import FILTERS, rank_resources
 from services.matcher.reranker import Reranker
 from shared import divisions, taxonomy
 from shared.contracts.matcher import RankRequest
@@ -20,6 +20,7 @@ from tests.matcher.reference import as_reference, reference_ranking
 CATEGORIES = ["elderly_care", "elderly_care.meals", "elderly_care.home_care", "medical.clinic"]
 ADCODES = ["511523", "511523101", "511524"]
 GROUPS = ["dibao", "tekun", "disabled"]
+UNITS = ["persons", "portions"]
 TEXTS = ["", "助餐送餐", "居家照料老人", "就医陪诊", "独居老人 送餐上门"]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -44,6 +45,7 @@ def resource_states(draw: st.DrawFn, resource_id: str) -> ResourceUpserted:
         capacity_total=total,
         capacity_remaining=draw(st.integers(0, total)),
         capacity_mode=draw(st.sampled_from(["capacity", "waitlist"])),
+        capacity_unit=draw(st.sampled_from(UNITS)),
         open_referrals=draw(st.integers(0, 8)),
         active=draw(st.booleans()),
         available_from=draw(st.none() | days),
@@ -74,6 +76,7 @@ def worlds(draw: st.DrawFn) -> tuple[ResourceIndex, list[ResourceUpserted], Rank
         lon=CENTER[1] + draw(offsets),
         adcode=draw(st.none() | st.sampled_from(["511523101", "511524100"])),
         quantity=draw(st.integers(1, 3)),
+        unit=draw(st.sampled_from(UNITS)),
         groups=draw(st.lists(st.sampled_from(GROUPS), max_size=2)),
         text=draw(st.sampled_from(TEXTS)),
         exclude=draw(st.lists(st.sampled_from(sorted(latest) or ["none"]), max_size=2)),
@@ -93,6 +96,8 @@ def violations(resource: ResourceUpserted, query: RankRequest) -> list[str]:
         broken.append("active")
     if not any(taxonomy.category_fit(code, query.category) for code in resource.categories):
         broken.append("category")
+    if resource.capacity_unit != query.unit:
+        broken.append("unit")
     if resource.capacity_remaining < query.quantity and resource.capacity_mode != "waitlist":
         broken.append("capacity")
     radius = resource.radius_km
@@ -137,15 +142,7 @@ def test_no_infeasible_resource_ever_appears_and_no_feasible_one_is_missed(
     by_id = {r.resource_id: r for r in latest}
     for ranked in reply.results:
         assert violations(by_id[ranked.resource_id], query) == []
-        assert set(ranked.explanation.filters_passed) >= {
-            "active",
-            "category",
-            "capacity",
-            "service_area",
-            "eligibility",
-            "not_excluded",
-            "available",
-        }
+        assert set(ranked.explanation.filters_passed) >= set(FILTERS)
         assert (ranked.explanation.reranker is not None) == (reranker is not None)
     feasible = {r.resource_id for r in latest if not violations(r, query)}
     assert len(reply.results) == min(query.k, len(feasible))

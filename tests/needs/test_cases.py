@@ -38,7 +38,13 @@ def test_wrong_check_digit_is_422_that_never_echoes_the_number(
         f"/households/{household['id']}/persons", json={"name": "张三", "resident_id": bad}
     )
     assert problems(response) == {("resident_id", "resident_id_checksum")}
-    assert response.json()["errors"][0]["message"] == "the check digit does not match"
+    assert response.json()["errors"][0]["message"] == "身份证号校验位不对"
+    english = client.post(
+        f"/households/{household['id']}/persons",
+        json={"name": "张三", "resident_id": bad},
+        headers={"Accept-Language": "en"},
+    )
+    assert english.json()["errors"][0]["message"] == "the check digit does not match"
     assert bad not in response.text and bad[:17] not in response.text
     assert _persons(sessions) == 0
 
@@ -106,13 +112,20 @@ def test_groups_take_codes_or_chinese_labels_and_disability_needs_a_grade(
 def test_tier_outside_one_to_five_is_422(client: TestClient) -> None:
     household = new_household(client)
     url = f"/households/{household['id']}/persons"
-    assert problems(client.post(url, json={"name": "甲", "tier": 6})) == {
-        ("tier", "less_than_equal")
-    }
+    assert problems(client.post(url, json={"name": "甲", "tier": 6})) == {("tier", "unknown_tier")}
     person = new_person(client, household["id"], tier=3)
     assert problems(client.put(f"/persons/{person['id']}/tier", json={"tier": 0})) == {
-        ("tier", "greater_than_equal")
+        ("tier", "unknown_tier")
     }
+
+
+def test_a_tier_is_taken_by_its_chinese_label(client: TestClient) -> None:
+    household = new_household(client)
+    person = new_person(client, household["id"], tier="二级")
+    assert person["tier"] == 2
+    changed = client.put(f"/persons/{person['id']}/tier", json={"tier": "一级"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["tier"] == 1
 
 
 def test_case_needs_consent_before_it_becomes_active(client: TestClient) -> None:

@@ -25,7 +25,7 @@ def _run(stack: Stack, *args: str) -> Any:
 @pytest.mark.integration
 def test_social_worker_day_through_the_cli(stack: Stack) -> None:
     household = _run(
-        stack, "household", "江安县江安镇团结村2组8号", "--station", "511523101",
+        stack, "household", "江安县红桥镇团结村2组8号", "--station", "511523101",
         "--hardship", "特困",
     )  # fmt: skip
     assert (household["adcode"], household["location_precision"]) == (

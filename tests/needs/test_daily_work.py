@@ -17,7 +17,7 @@ from cli.stack import Stack
 from shared.auth import Role
 from tests.needs.conftest import JIANGAN_TOWN, resident_id
 
-OTHER_TOWN = "511523102"
+OTHER_TOWN = "511523105"  # 留耕镇, same county
 
 
 def _worker(stack: Stack, town: str = JIANGAN_TOWN, sub: str | None = None) -> httpx.Client:

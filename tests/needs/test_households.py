@@ -18,7 +18,8 @@ JIANGAN = divisions.get("511523")
 def test_address_resolves_to_its_county_and_centroid() -> None:
     assert JIANGAN is not None
     placed = place(address="江安县江安镇红星村3组12号", adcode=None)
-    assert (placed.adcode, placed.precision) == ("511523", LocationPrecision.DISTRICT_CENTROID)
+    # 江安镇 (511523100): the deepest level the address names; placed at its county's centroid
+    assert (placed.adcode, placed.precision) == ("511523100", LocationPrecision.DISTRICT_CENTROID)
     assert (placed.lat, placed.lon) == (JIANGAN.lat, JIANGAN.lon)
     assert place(address="宜宾市某街道", adcode=None).precision == LocationPrecision.CITY_CENTROID
     assert place(address="四川省某地", adcode=None).adcode == "510000"
@@ -43,7 +44,7 @@ def test_station_township_code_refines_an_address_in_its_county() -> None:
 
 def test_household_without_coordinates_sits_at_a_centroid_and_says_so(client: TestClient) -> None:
     body = new_household(client, adcode=None, location=None, station_adcode=None)
-    assert body["adcode"] == "511523"
+    assert body["adcode"] == "511523100"  # 江安镇, named in the address
     assert body["location_precision"] == "district_centroid"
     assert JIANGAN is not None and body["lat"] == pytest.approx(JIANGAN.lat)
 

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from tests.auth import bearer
 from tests.needs.conftest import JIANGAN_TOWN, new_household, new_person
 
-OTHER_TOWN = "511523102"  # 江安县留耕镇, same county
+OTHER_TOWN = "511523105"  # 江安县留耕镇, same county
 OTHER_COUNTY = "511524101"  # 长宁县, another county
 WORKER = bearer("social_worker", sub="sw-a", adcode=JIANGAN_TOWN)
 HUB = bearer("county_hub", sub="hub", adcode=JIANGAN_TOWN[:6])

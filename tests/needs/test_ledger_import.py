@@ -18,7 +18,7 @@ from services.needs.models import Household, Person
 from shared.actor import Actor
 from tests.needs.conftest import resident_id
 
-TOWNS = ["511523101", "511523102", "511523103", "511523104"]
+TOWNS = ["511523101", "511523104", "511523105", "511523108"]
 HARDSHIP = ["低保", "低保边缘", "特困", "支出型困难", "临时救助"]
 GROUPS = ["独居老人", "留守儿童", "困境儿童", "认知障碍", ""]
 
@@ -55,7 +55,7 @@ def _plant_bad_rows(rows: list[dict[str, str]]) -> dict[int, tuple[str, str]]:
         10: ("身份证号", bad_id, "resident_id_checksum"),
         20: ("身份证号", "", None),
         50: ("困难类型", "有钱", "unknown_hardship"),
-        70: ("服务等级", "7", "less_than_equal"),
+        70: ("服务等级", "7", "unknown_tier"),
         90: ("行政区划代码", "999999", "unknown_adcode"),
         110: ("纬度", "95", "less_than_equal"),
         130: ("身份证号", rows[5]["身份证号"], "unique"),
@@ -164,8 +164,8 @@ def test_xlsx_ledger_through_the_cli_shows_progress_and_writes_the_error_report(
             [
                 "9",
                 "服务等级",
-                "int_parsing",
-                "Input should be a valid integer, unable to parse string as an integer",
+                "unknown_tier",
+                "not a service tier of the vocabulary (GET /tiers)",
             ],
         ]
     assert _counts(sessions) == (30, 30)

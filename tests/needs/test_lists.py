@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from tests.auth import bearer
 from tests.needs.conftest import JIANGAN_TOWN, active_case, new_household, new_person, resident_id
 
-OTHER_TOWN = "511523102"
+OTHER_TOWN = "511523105"  # 留耕镇, same county
 
 
 def _ids(response: object) -> list[str]:

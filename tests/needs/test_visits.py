@@ -57,7 +57,7 @@ def test_visit_in_the_future_or_with_a_bad_tier_writes_nothing(client: TestClien
     person = active_case(client, household["id"], tier=2)
     body = {"visited_on": (TODAY + timedelta(days=1)).isoformat(), "social_worker": "李", "tier": 9}
     response = client.post(f"/persons/{person['id']}/visits", json=body)
-    assert problems(response) == {("visited_on", "not_in_future"), ("tier", "less_than_equal")}
+    assert problems(response) == {("visited_on", "not_in_future"), ("tier", "unknown_tier")}
     assert client.get(f"/persons/{person['id']}/visits").json() == []
 
 

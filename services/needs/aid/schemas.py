@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts.common import CategoryCode
+from shared.contracts.vocabulary import CategoryCode
 
 ProviderKind = Literal["department", "charity", "enterprise", "volunteer", "station", "other"]
 

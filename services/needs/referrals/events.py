@@ -37,9 +37,14 @@ PROMOTIONS = NEEDS_PROMOTIONS_CONSUMER
 """The durable consumer that brings a referral's waitlisted reservation up to date."""
 
 
-async def reserve(bus: Bus, *, resource_id: str, referral_id: str, units: int) -> CapacityReply:
-    """Hold capacity for the referral; RemoteError 409 (reason no_capacity) when there is none."""
-    request = CapacityRequest(resource_id=resource_id, referral_id=referral_id, units=units)
+async def reserve(
+    bus: Bus, *, resource_id: str, referral_id: str, units: int, unit: str | None = None
+) -> CapacityReply:
+    """Hold capacity for the referral; RemoteError 409 (reason no_capacity) when there is none,
+    409 (rule unit_mismatch) when the resource counts in another `unit`."""
+    request = CapacityRequest(
+        resource_id=resource_id, referral_id=referral_id, units=units, unit=unit
+    )
     return await bus.request(CAPACITY_RESERVE, request, CapacityReply, attempts=ATTEMPTS)
 
 

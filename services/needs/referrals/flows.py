@@ -126,15 +126,19 @@ async def _card(bus: Bus, resource_id: str) -> ResourceCard:
 async def accept(flow: Flow, *, referral_id: str) -> ReferralOut:
     """The resource accepts: its capacity is reserved. No capacity left → declined with reason
     `no_capacity`, raised as a 409 carrying the next match."""
-    referral = await flow.read(
-        lambda s: service.get_ready_for(session=s, referral_id=referral_id, to=S.ACCEPTED)
-    )
+
+    def ready(s: Session) -> tuple[Referral, str]:
+        referral = service.get_ready_for(session=s, referral_id=referral_id, to=S.ACCEPTED)
+        return referral, needs_service.get_need_or_raise(session=s, need_id=referral.need_id).unit
+
+    referral, unit = await flow.read(ready)
     try:
         reply = await events.reserve(
             flow.bus,
             resource_id=referral.resource_id,
             referral_id=referral.id,
             units=referral.units,
+            unit=unit,
         )
     except Exception as exc:
         if _is_no_capacity(exc):
@@ -289,12 +293,12 @@ async def claim_micro_wish(
     accepted, with the claimer's capacity reserved. `only_organization`, when given, is the
     one organization whose resources the caller may claim with (a coordinator's)."""
 
-    def claimable_units(s: Session) -> int:
+    def claimable_units(s: Session) -> tuple[int, str]:
         need = needs_service.get_need_or_raise(session=s, need_id=need_id)
         service.check_claimable(s, need)  # before reserving; again under the lock at commit
-        return need.quantity
+        return need.quantity, need.unit
 
-    need_units = await flow.read(claimable_units)
+    need_units, unit = await flow.read(claimable_units)
     card = await _card(flow.bus, data.resource_id)
     if only_organization is not None and card.organization != only_organization:
         raise Forbidden(
@@ -304,7 +308,11 @@ async def claim_micro_wish(
     referral_id = str(uuid.uuid4())
     try:
         reply = await events.reserve(
-            flow.bus, resource_id=data.resource_id, referral_id=referral_id, units=need_units
+            flow.bus,
+            resource_id=data.resource_id,
+            referral_id=referral_id,
+            units=need_units,
+            unit=unit,
         )
     except Exception as exc:
         if not _is_no_capacity(exc):  # unanswered: a reservation may be held under the id

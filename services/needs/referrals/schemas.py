@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.contracts.matcher import RankedResource
-from shared.contracts.resources import ResourceKind
+from shared.contracts.vocabulary import RESOURCE_KINDS, Coded, KindCode
 
 
 def _utc(moment: datetime) -> datetime:
@@ -39,7 +39,7 @@ class ReferralCreate(BaseModel):
         max_length=1000,
         description="Required when the resource is not the top match or not in the list at all",
     )
-    resource_kind: ResourceKind | None = Field(
+    resource_kind: KindCode | None = Field(
         None, description="Required only for a resource that is not among the matches"
     )
     resource_name: str | None = Field(None, min_length=1, max_length=200)
@@ -93,7 +93,7 @@ class ClaimCreate(BaseModel):
 
     resource_id: str = Field(min_length=1, max_length=64)
     resource_name: str = Field(min_length=1, max_length=200)
-    resource_kind: Literal["enterprise", "charity", "volunteer"]
+    resource_kind: Annotated[Literal["enterprise", "charity", "volunteer"], Coded(RESOURCE_KINDS)]
     note: str = Field("", max_length=2000)
 
 

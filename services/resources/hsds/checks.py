@@ -14,8 +14,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from services.resources.schemas import CapacityIn, ResourceCreate
 from shared import geo, taxonomy
-from shared.contracts.common import CategoryCode
 from shared.contracts.resources import MAX_CAPACITY_UNITS
+from shared.contracts.vocabulary import CategoryCode
 from shared.errors import FieldError, field_errors
 
 Json = dict[str, Any]
