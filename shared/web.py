@@ -1,30 +1,36 @@
 """What every service's FastAPI app shares: logging, problem+json errors, health endpoints."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import logs
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
 from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_read, session_factory
 from shared.errors import ValidationFailed
 from shared.health import Check, health_router
-from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
+from shared.idempotency import IdempotencyMiddleware
+from shared.idempotency_store import IdempotencyRecord, IdempotencyStore
 from shared.limits import BodyLimitMiddleware
 from shared.messaging import Bus
 from shared.metrics import Metrics
 from shared.nul_guard import NulGuardMiddleware
 from shared.outbox import OutboxRecord, OutboxRelay
 from shared.problems import install_problem_handlers
+from shared.revocation import TokenRevocations
 from shared.settings import CommonSettings, ServiceSettings
 
+log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 T = TypeVar("T")
 
@@ -36,8 +42,10 @@ def new_app(
     common: CommonSettings,
     lifespan: Callable[[FastAPI], AsyncIterator[None]] | Lifespan,
     checks: dict[str, Check],
+    bus: Bus,
 ) -> FastAPI:
-    """A FastAPI app with Lianjie's logging, error handling and health endpoints.
+    """A FastAPI app with Lianjie's logging, error handling and health endpoints, following
+    token revocations over `bus` (ready once they are replayed).
 
     Refuses to build without the sign-in public key: a service that cannot verify tokens
     must not start (production has to configure it)."""
@@ -46,7 +54,10 @@ def new_app(
     public_pem = load_public_key(common.auth_public_key_file)
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)  # type: ignore[arg-type]
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
-    app.include_router(health_router(checks))
+    revocations = TokenRevocations()
+    bus.on_connected(revocations.start)
+    app.state.revocations = revocations
+    app.include_router(health_router({**checks, "tokens": revocations.readiness}))
     app.state.metrics = Metrics(service)
     app.state.metrics.install(app)
     app.add_middleware(NulGuardMiddleware)  # before the database can 500 on it
@@ -59,7 +70,13 @@ def protect(app: FastAPI, *, router: APIRouter, policy: Policy, common: CommonSe
     middlewares added here wrap every other one)."""
     app.include_router(router, dependencies=[guard(policy)])
     check_complete(policy, router.routes)
-    app.add_middleware(AuthenticationMiddleware, public_pem=app.state.public_pem)
+    app.add_middleware(
+        AuthenticationMiddleware,
+        public_pem=app.state.public_pem,
+        revocations=app.state.revocations,
+    )
+    if common.trusted_proxies:  # X-Forwarded-For names the client only behind these proxies
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=common.trusted_proxies)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=common.max_body_bytes,
@@ -89,7 +106,7 @@ class DatabaseService:
     sessions: sessionmaker[Session]
     bus: Bus
     relay: OutboxRelay
-    idempotency_type: type[IdempotencyRecord]
+    idempotency: IdempotencyStore
 
     @classmethod
     def build(
@@ -103,7 +120,21 @@ class DatabaseService:
         sessions = session_factory(engine)
         bus = Bus(settings.common, name=settings.service_name)
         relay = OutboxRelay(sessions=sessions, record_type=record_type, bus=bus)
-        return cls(settings, engine, sessions, bus, relay, idempotency_type)
+        idempotency = IdempotencyStore(
+            idempotency_type,
+            ttl=timedelta(seconds=settings.common.idempotency_ttl_s),
+            stale_after=timedelta(seconds=60),
+        )
+        return cls(settings, engine, sessions, bus, relay, idempotency)
+
+    async def purge_idempotency_keys(self) -> None:
+        """Delete expired Idempotency-Key results every LIANJIE_IDEMPOTENCY_PURGE_INTERVAL_S."""
+        while True:
+            try:
+                await run_in_transaction(self.sessions, self.idempotency.purge_expired)
+            except Exception as exc:  # the next round tries again; look-ups ignore them anyway
+                log.warning("idempotency purge failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.settings.common.idempotency_purge_interval_s)
 
     def app(
         self,
@@ -121,7 +152,9 @@ class DatabaseService:
             await asyncio.to_thread(migrate, self.engine, migrations)
             await self.bus.start()
             await self.relay.start()
+            purge = asyncio.create_task(self.purge_idempotency_keys(), name="idempotency-purge")
             yield
+            purge.cancel()
             await self.relay.stop()
             await self.bus.close()
             self.engine.dispose()
@@ -132,6 +165,7 @@ class DatabaseService:
             common=self.settings.common,
             lifespan=lifespan,
             checks=standard_checks(self.engine, self.bus),
+            bus=self.bus,
         )
         app.state.settings = self.settings
         app.state.sessions = self.sessions
@@ -142,9 +176,7 @@ class DatabaseService:
             "Events written but not yet acknowledged by JetStream",
             self.relay.backlog,
         )
-        app.add_middleware(
-            IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
-        )
+        app.add_middleware(IdempotencyMiddleware, sessions=self.sessions, store=self.idempotency)
         protect(app, router=router, policy=policy, common=self.settings.common)
         return app
 

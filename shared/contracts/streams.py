@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from shared.contracts.resources import RESOURCE_UPSERTED
+from shared.contracts.tokens import TOKENS_REVOKED_ALL
 
 
 @dataclass(frozen=True)
@@ -49,4 +50,11 @@ class DeadLetter(BaseModel):
     at: datetime
 
 
-STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, DEADLETTER_STREAM]
+TOKENS_STREAM = StreamSpec(
+    name="LIANJIE_TOKENS",
+    subjects=[TOKENS_REVOKED_ALL],
+    # Only the newest revocation of each user counts: a starting service replays just those.
+    max_msgs_per_subject=1,
+)
+
+STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, DEADLETTER_STREAM, TOKENS_STREAM]

@@ -7,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs.users import service
+from services.needs.users import limits, service
+from services.needs.users.limits import SignInLimits
 from shared.auth import Role
 from shared.errors import ValidationFailed
 from tests.needs.conftest import JIANGAN_TOWN
@@ -67,20 +68,39 @@ def test_wrong_password_and_unknown_user_get_the_same_401(
     assert "WWW-Authenticate" in wrong.headers
 
 
-def test_sign_in_attempts_are_limited_per_user_and_client(
+def test_wrong_passwords_lock_the_user_for_that_client_only_with_growing_delays(
     make_client: Callable[..., TestClient], worker: str
 ) -> None:
-    client = make_client(auth_sign_in_attempts=3, auth_sign_in_window_s=60)
+    settings = {"auth_sign_in_attempts": 3, "auth_sign_in_lock_s": 60}
+    attacker = make_client(**settings)
+    app = attacker.app
     codes = [
-        client.post("/auth/token", json={"username": worker, "password": "wrong"}).status_code
+        attacker.post("/auth/token", json={"username": worker, "password": "wrong"}).status_code
         for _ in range(4)
     ]
     assert codes == [401, 401, 401, 429]
-    limited = client.post("/auth/token", json={"username": worker, "password": "correct horse"})
+    limited = attacker.post("/auth/token", json={"username": worker, "password": "correct horse"})
     assert limited.status_code == 429
-    assert 1 <= int(limited.headers["Retry-After"]) <= 61
-    other = client.post("/auth/token", json={"username": "someone.else", "password": "x"})
+    assert 50 <= int(limited.headers["Retry-After"]) <= 61
+    other = attacker.post("/auth/token", json={"username": "someone.else", "password": "x"})
     assert other.status_code == 401
+    # The owner, from their own client, signs in: the attacker locked out only themselves.
+    owner = TestClient(app, raise_server_exceptions=False, client=("10.0.0.7", 50000))
+    signed_in = owner.post("/auth/token", json={"username": worker, "password": "correct horse"})
+    assert signed_in.status_code == 200, signed_in.text
+
+
+def test_each_failure_past_the_limit_doubles_the_lock(
+    sessions: sessionmaker[Session],
+) -> None:
+    rules = SignInLimits(attempts=2, lock_s=10, max_lock_s=35)
+    assert [rules.lock_for(n) for n in range(1, 6)] == [0, 10, 20, 35, 35]
+    with sessions.begin() as s:
+        for _ in range(3):
+            limits.record_failure(s, "k", rules)
+    with sessions() as s, pytest.raises(limits.TooManyAttempts) as raised:
+        limits.check_not_locked(s, "k")
+    assert 15 <= raised.value.extra["retry_after_s"] <= 21
 
 
 def test_a_missing_field_is_422_naming_it(make_client: Callable[..., TestClient]) -> None:

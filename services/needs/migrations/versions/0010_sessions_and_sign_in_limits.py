@@ -1,0 +1,64 @@
+"""sessions and sign-in limits: refresh tokens, failed sign-ins, token versions; encrypted
+idempotency results
+
+Revision ID: 0010
+Revises: 0008
+Create Date: 2026-11-30 05:00:00
+
+Idempotency records stored before their bodies were encrypted are deleted (a replay cache whose
+clear bodies may name residents). Existing users start at token version 0.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from shared.idempotency_store import forget_clear_records
+
+# revision identifiers, used by Alembic.
+revision: str = "0010"
+down_revision: str | Sequence[str] | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    forget_clear_records(op)
+    with op.batch_alter_table("app_user", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("token_version", sa.Integer(), server_default="0", nullable=False)
+        )
+    op.create_table(
+        "sign_in_failure",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
+        "refresh_token",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("family_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    with op.batch_alter_table("refresh_token", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_refresh_token_family_id"), ["family_id"])
+        batch_op.create_index(batch_op.f("ix_refresh_token_user_id"), ["user_id"])
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    op.drop_table("refresh_token")
+    op.drop_table("sign_in_failure")
+    with op.batch_alter_table("app_user", schema=None) as batch_op:
+        batch_op.drop_column("token_version")
