@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cli.settings import JetStreamSettings
 from shared.contracts.streams import deadletter_subject
+from shared.contracts.tokens import TOKENS_REVOKED_ALL
 
 # Every service manages streams and consumers through the JetStream API (acks, and flow-control
 # answers on $JS.FC, without which a replaying consumer stalls) and receives replies on inboxes;
@@ -22,6 +23,7 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "lianjie.matcher.rank.v1",
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
+            TOKENS_REVOKED_ALL,  # it signs tokens, so it ends them (shared/contracts/tokens.py)
             *_COMMON_PUBLISH,
         ],
         "subscribe": [*_COMMON_SUBSCRIBE],
