@@ -85,7 +85,8 @@ def render(
 def write(*, folder: Path, host: str, port: int, passwords: dict[str, str]) -> Path:
     """Write the config (JetStream's sync policy from LIANJIE_JETSTREAM_SYNC_INTERVAL) and a
     users file (mode 0600) that local tools read for admin access."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the JetStream store: events, owner only
     config = folder / "nats.conf"
     sync_interval = JetStreamSettings().sync_interval
     config.write_text(

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.needs.resident_id import masked
@@ -43,7 +43,9 @@ class Need(Base):
     household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
     person_id: Mapped[str | None] = mapped_column(String(36), index=True)
     category: Mapped[str] = mapped_column(String(64), index=True)
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(
+        EncryptedText, default=""
+    )  # free text: may name people
     urgency: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     unit: Mapped[str] = mapped_column(String(20), default="persons")
@@ -114,7 +116,7 @@ class Visit(Base):
     household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
     visited_on: Mapped[date] = mapped_column(Date, index=True)
     social_worker: Mapped[str] = mapped_column(String(64))
-    findings: Mapped[str] = mapped_column(Text, default="")
+    findings: Mapped[str] = mapped_column(EncryptedText, default="")  # free text: may name people
     tier_before: Mapped[int | None] = mapped_column(Integer)
     tier_after: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))
