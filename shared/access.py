@@ -177,7 +177,9 @@ def authenticated(request: Request) -> Principal:
 
 
 def outside_scope(what: str) -> Forbidden:
-    """The 403 for a record outside the caller's jurisdiction (names the rule, not the data)."""
+    """The 403 for an area, organization or department outside the caller's jurisdiction (names
+    the rule, not the data: pass "this station", never the value sent). A record named by id is
+    answered as unknown instead (`shared.errors.unknown`)."""
     return Forbidden(f"{what} is outside your jurisdiction", extra={"rule": "scope"})
 
 

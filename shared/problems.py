@@ -33,6 +33,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _instance(request: Request) -> str | None:
+    """The route's path template (`/households/{household_id}`), never the path as sent: an id
+    in it may be personal data a client put there (an ID number sent as a household id)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
 def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     """Register the handlers that make every error of `app` a problem+json."""
 
@@ -51,7 +59,7 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         extra.pop("title", None), extra.pop("status", None), extra.pop("detail", None)
         extra.pop("type", None), extra.pop("instance", None)
         return problem(
-            exc.status, exc.title, exc.detail, instance=request.url.path, headers=headers, **extra
+            exc.status, exc.title, exc.detail, instance=_instance(request), headers=headers, **extra
         )
 
     @app.exception_handler(RequestValidationError)
@@ -65,7 +73,7 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             exc.status_code,
             str(exc.detail) if exc.status_code != 404 else "Not found",
             str(exc.detail),
-            instance=request.url.path,
+            instance=_instance(request),
             headers=getattr(exc, "headers", None),
         )
 

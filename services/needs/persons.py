@@ -16,7 +16,7 @@ from services.needs.service import get_household_or_raise
 from shared.actor import Actor
 from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
 from shared.crypto import index_of, phone_index
-from shared.errors import FieldError, InvalidTransition, NotFound, ValidationFailed
+from shared.errors import FieldError, InvalidTransition, ValidationFailed, unknown
 from shared.groups import Group
 from shared.outbox import add_event
 
@@ -119,7 +119,7 @@ def get_person_or_raise(*, session: Session, person_id: str) -> Person:
     """The person with this id, or NotFound."""
     person = session.get(Person, person_id)
     if person is None:
-        raise NotFound(f"no person with id {person_id}")
+        raise unknown("person")
     return person
 
 

@@ -19,7 +19,7 @@ from services.needs.schemas import HouseholdCreate, MatchRequest, NeedCreate, Ne
 from shared import groups as shared_groups
 from shared.contracts.matcher import RankRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
-from shared.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from shared.errors import Conflict, InvalidTransition, ValidationFailed, unknown
 from shared.outbox import add_event
 
 # Re-exported: the referrals sub-domain and older callers import these two from here.
@@ -73,7 +73,7 @@ def get_household_or_raise(*, session: Session, household_id: str) -> Household:
     """The household with this id, or NotFound."""
     household = session.get(Household, household_id)
     if household is None:
-        raise NotFound(f"no household with id {household_id}")
+        raise unknown("household")
     return household
 
 
@@ -87,9 +87,7 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
     """Record a need; it is located where the household is unless given its own location."""
     household = session.get(Household, data.household_id)
     if household is None:
-        raise ValidationFailed.one(
-            "household_id", "exists", f"no household with id {data.household_id}"
-        )
+        raise ValidationFailed.one("household_id", "exists", "no household with this id")
     if data.person_id is not None:
         person = session.get(Person, data.person_id)
         if person is None or person.household_id != household.id:
@@ -141,7 +139,7 @@ def get_need_or_raise(*, session: Session, need_id: str) -> Need:
     """The need with this id, or NotFound."""
     need = session.get(Need, need_id)
     if need is None:
-        raise NotFound(f"no need with id {need_id}")
+        raise unknown("need")
     return need
 
 

@@ -60,7 +60,7 @@ def _expected_version(if_match: str | None) -> int | None:
         return None
     found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
     if found is None:
-        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this service")
+        raise PreconditionFailed("If-Match is not an ETag of this service")
     return int(found.group(1))
 
 
@@ -96,9 +96,7 @@ async def list_resources(
 ) -> ResourcePage:
     """Resources that match every filter given; nearest first when lat/lon are given."""
     if category is not None and not taxonomy.is_known(category):
-        raise ValidationFailed.one(
-            "category", "unknown_category", f"'{category}' is not a category of the taxonomy"
-        )
+        raise ValidationFailed.one("category", "unknown_category", "not a category of the taxonomy")
     if (lat is None) != (lon is None):
         missing = "lon" if lon is None else "lat"
         raise ValidationFailed.one(missing, "missing", "give lat and lon together")

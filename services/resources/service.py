@@ -21,7 +21,7 @@ from services.resources.publication import announce, now_utc, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
 from shared import geo, taxonomy
 from shared.crypto import phone_index
-from shared.errors import NotFound, PreconditionFailed, ValidationFailed, field_errors
+from shared.errors import PreconditionFailed, ValidationFailed, field_errors, unknown
 
 DUPLICATE_WITHIN_KM = 0.3  # "the same place": a few hundred metres
 DUPLICATE_NAME_RATIO = 0.9  # difflib ratio of normalised names that counts as "the same name"
@@ -133,7 +133,7 @@ def get_or_raise(*, session: Session, resource_id: str) -> Resource:
     """The resource with this id, or NotFound."""
     resource = session.get(Resource, resource_id)
     if resource is None:
-        raise NotFound(f"no resource with id {resource_id}")
+        raise unknown("resource")
     return resource
 
 
@@ -141,7 +141,7 @@ def _locked_or_raise(session: Session, resource_id: str, expected_version: int |
     # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
     resource = session.get(Resource, resource_id, with_for_update=True)
     if resource is None:
-        raise NotFound(f"no resource with id {resource_id}")
+        raise unknown("resource")
     if expected_version is not None and expected_version != resource.version:
         raise PreconditionFailed(
             f"resource {resource_id} is at version {resource.version}, not {expected_version}",

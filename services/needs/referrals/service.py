@@ -38,7 +38,7 @@ from services.needs.referrals.transitions import ReferralState as S
 from services.needs.service import NeedStatus, check_takes_referrals
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
-from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.errors import Conflict, FieldError, ValidationFailed, unknown
 
 CLAIMABLE_PREFIX = "micro_wish."
 
@@ -308,7 +308,7 @@ def end(
     if holds_capacity(referral):
         if not released:
             # Accepted since the caller looked: its capacity was not released. Ask again.
-            raise Conflict(f"referral {referral_id} changed meanwhile; try again")
+            raise Conflict("the referral changed meanwhile; try again")
         referral.reservation = Reservation.RELEASED
     transition(session, referral, need, to, actor, now, reason=reason, comment=comment)
     return referral
@@ -359,7 +359,7 @@ def claim_micro_wish(
 
 def check_claimable(need: Need) -> None:
     if not need.category.startswith(CLAIMABLE_PREFIX):
-        raise Conflict(f"need {need.id} is not a micro-wish: only micro-wishes can be claimed")
+        raise Conflict("the need is not a micro-wish: only micro-wishes can be claimed")
 
 
 # ---------------------------------------------------------------- reading
@@ -368,7 +368,7 @@ def check_claimable(need: Need) -> None:
 def get_or_raise(*, session: Session, referral_id: str) -> Referral:
     referral = session.get(Referral, referral_id)
     if referral is None:
-        raise NotFound(f"no referral with id {referral_id}")
+        raise unknown("referral")
     return referral
 
 
@@ -503,7 +503,7 @@ def overrides_by_kind(*, session: Session, adcode_prefix: str | None) -> dict[st
 
 def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:
     if need.status in CLOSED_NEED:
-        raise Conflict(f"need {need.id} is {need.status}: it takes no new referrals")
+        raise Conflict(f"the need is {need.status}: it takes no new referrals")
     # Every way a referral is made (pick, override, claim, next match) ends here: consent too.
     check_takes_referrals(session=session, need=need)
     duplicate = session.scalar(
