@@ -36,6 +36,7 @@ class TokenRevocations:
             self.caught_up.set()
         await bus.js.subscribe(
             TOKENS_REVOKED_ALL,
+            stream=TOKENS_STREAM.name,  # named: no stream look-up by subject needed
             cb=self._on_message,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
