@@ -78,6 +78,14 @@ def record_failure(session: Session, key: str, limits: SignInLimits) -> None:
         session.execute(delete(SignInFailure).where(SignInFailure.key == key))
         row = None
     if row is None:
+        forgotten = now - timedelta(seconds=limits.max_lock_s)
+        # Guessed user names leave rows behind: a new one sweeps out those long forgotten.
+        session.execute(
+            delete(SignInFailure).where(
+                SignInFailure.last_failed_at < forgotten,
+                (SignInFailure.locked_until.is_(None)) | (SignInFailure.locked_until < now),
+            )
+        )
         try:
             with session.begin_nested():
                 session.add(SignInFailure(key=key, failures=1, last_failed_at=now))
