@@ -65,8 +65,9 @@ class IdempotencyMiddleware:
             return
         body = await read_body(receive)
         digest = request_digest(body)
-        # A key is the user's own: another user's retry with the same key is a new request.
-        where = f"POST {scope['path']} by {principal.sub}"[:300]
+        # A key is the user's own: another user's retry with the same key is a new request. The
+        # path may hold an id a client made of personal data: only its keyed hash is kept.
+        where = request_digest(f"POST {scope['path']} by {principal.sub}".encode())
         outcome = await _run_sync(self._claim, key, where, digest)
         if isinstance(outcome, Replay):
             await _send(send, outcome.status, outcome.content_type, outcome.body.encode(), True)

@@ -1,7 +1,7 @@
 """The `idempotency_key` table: what a retried POST needs to be answered again, and nothing
 personal in clear.
 
-A record holds the key, its scope (method, path, user), a keyed hash of the request body (the
+A record holds the key, a keyed hash of its scope (method, path, user), a keyed hash of the request body (the
 blind-index key of `shared.crypto`, so a guessed body cannot be confirmed from the table), the
 status and content type of the first answer, and that answer's body encrypted with the
 personal-data keys (it may name a resident). Records expire after `LIANJIE_IDEMPOTENCY_TTL_S`:
@@ -35,7 +35,7 @@ class IdempotencyRecord:
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    scope: Mapped[str] = mapped_column(String(300), doc="method, path and user")
+    scope: Mapped[str] = mapped_column(String(300), doc="keyed hash of method, path and user")
     request_hash: Mapped[str] = mapped_column(String(64), doc="keyed hash of the request body")
     status_code: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(100))

@@ -157,6 +157,14 @@ def _run_the_loop(stack: Stack) -> None:
         replayed = worker.post(persons, json=body, headers=again)
         assert replayed.headers.get("idempotent-replayed") == "true", "the replay works"
         assert ok(replayed, 201)["id"] == person_id
+        # An ID number where an id belongs, with a key: its answer is kept, the path is not.
+        misplaced = f"{needs}/households/{NUMBER}/persons"
+        assert (
+            worker.post(
+                misplaced, json=body, headers={"Idempotency-Key": "privacy-path"}
+            ).status_code
+            == 404
+        )
         # Errors about personal data name the field and the rule, never the value.
         for bad in ({**body, "name": "重复"}, {**body, "resident_id": NUMBER[:17] + "0"}):
             refused = worker.post(persons, json=bad)
