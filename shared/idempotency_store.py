@@ -1,9 +1,9 @@
 """The `idempotency_key` table: what a retried POST needs to be answered again, and nothing
 personal in clear.
 
-A record holds the key, a keyed hash of its scope (method, path, user), a keyed hash of the request body (the
-blind-index key of `shared.crypto`, so a guessed body cannot be confirmed from the table), the
-status and content type of the first answer, and that answer's body encrypted with the
+A record holds the key, keyed hashes of its scope (method, path, user) and of the request body
+(the blind-index key of `shared.crypto`: a guessed body or path cannot be confirmed from the
+table), the status and content type of the first answer, and that answer's body encrypted with the
 personal-data keys (it may name a resident). Records expire after `LIANJIE_IDEMPOTENCY_TTL_S`:
 an expired record is ignored on look-up and deleted by `purge_expired`, run on a timer.
 
