@@ -80,3 +80,30 @@ def test_a_reviewer_sees_only_their_departments_queue(client: TestClient) -> Non
     assert other.status_code == 403 and other.json()["rule"] == "scope"
     elsewhere = client.get("/referrals/review-queue?region=511524", headers=reviewer)
     assert elsewhere.status_code == 403
+
+
+def test_every_read_by_id_outside_the_area_answers_exactly_as_an_unknown_id(
+    client: TestClient,
+) -> None:
+    """Households, members, persons, visits, needs and their history: a record of another
+    station is answered 404 with the very body of an id that names nothing."""
+    files = _files(client)
+    person = new_person(client, files[OTHER_TOWN])
+    need = client.post(
+        "/needs", json={"household_id": files[OTHER_TOWN], "category": "elderly_care.meals"}
+    ).json()
+    ids = {"household": files[OTHER_TOWN], "person": person["id"], "need": need["id"]}
+    routes = [
+        ("household", "/households/{}"),
+        ("household", "/households/{}/persons"),
+        ("person", "/persons/{}"),
+        ("person", "/persons/{}/visits"),
+        ("need", "/needs/{}"),
+        ("need", "/needs/{}/history"),
+    ]
+    for kind, route in routes:
+        theirs = client.get(route.format(ids[kind]), headers=WORKER)
+        unknown = client.get(route.format(uuid.uuid4()), headers=WORKER)
+        assert theirs.status_code == unknown.status_code == 404, (route, theirs.text)
+        assert theirs.json() == unknown.json(), route
+        assert client.get(route.format(ids[kind])).status_code == 200, "the admin reads it"
