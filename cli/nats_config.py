@@ -21,6 +21,7 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
         "publish": [
             "lianjie.needs.>",
             "lianjie.matcher.rank.v1",
+            "lianjie.matcher.reverse.v1",
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
             TOKENS_REVOKED_ALL,  # it signs tokens, so it ends them (shared/contracts/tokens.py)
