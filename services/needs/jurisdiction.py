@@ -37,6 +37,8 @@ from shared.db import run_read
 from shared.errors import Forbidden, unknown
 
 AREA_ROLES = {Role.SOCIAL_WORKER, Role.STATION_LEAD, Role.COUNTY_HUB}
+# What an id names, as the route's own 404 says it (`shared.errors.unknown`): both must match.
+KINDS = {"task_id": "verification task"}
 
 
 def area_of(request: Request) -> str | None:
@@ -176,7 +178,7 @@ async def _check_area(request: Request, principal: Principal) -> None:
 
     for kind, adcode in (await run_read(request.app.state.sessions, adcodes)).items():
         if adcode is not None and not within(adcode, area):
-            raise unknown(kind.removesuffix("_id"))
+            raise unknown(KINDS.get(kind, kind.removesuffix("_id")))
 
 
 async def _named_referral(request: Request) -> Referral | None:
