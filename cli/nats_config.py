@@ -17,6 +17,7 @@ from typing import Any
 
 from cli.settings import JetStreamSettings
 from shared.contracts.streams import SERVICE_STREAMS, StreamUse, deadletter_subject, inbox_prefix
+from shared.contracts.tokens import TOKENS_REVOKED_ALL
 
 SERVICES = ("needs", "resources", "matcher")
 ADMIN = "admin"
@@ -33,6 +34,7 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
             deadletter_subject("needs_reservation_promotions"),
+            TOKENS_REVOKED_ALL,  # it signs tokens, so it ends them (shared/contracts/tokens.py)
         ],
         "subscribe": [],
     },
@@ -69,6 +71,14 @@ def jetstream_api(use: StreamUse) -> list[str]:
             f"{JS_API}.CONSUMER.CREATE.{spec.name}.{durable}.>",
             f"{JS_API}.CONSUMER.MSG.NEXT.{spec.name}.{durable}",
             f"$JS.ACK.{spec.name}.{durable}.>",
+        ]
+    for spec in use.follows:  # followed from the last value per subject, then let go
+        subjects += [
+            f"{JS_API}.STREAM.INFO.{spec.name}",
+            f"{JS_API}.CONSUMER.CREATE.{spec.name}",
+            f"{JS_API}.CONSUMER.CREATE.{spec.name}.>",
+            f"{JS_API}.CONSUMER.DELETE.{spec.name}.>",
+            f"$JS.FC.{spec.name}.>",
         ]
     return subjects
 
@@ -129,7 +139,8 @@ def render(
 def write(*, folder: Path, host: str, port: int, passwords: dict[str, str]) -> Path:
     """Write the config (JetStream's sync policy from LIANJIE_JETSTREAM_SYNC_INTERVAL) and a
     users file (mode 0600) that local tools read for admin access."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the JetStream store: events, owner only
     config = folder / "nats.conf"
     sync_interval = JetStreamSettings().sync_interval
     config.write_text(

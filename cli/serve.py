@@ -22,5 +22,7 @@ def serve(
         host=host,
         port=port,
         access_log=False,  # the app logs each request as JSON, with its request id
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=25,  # under k8s' 30 s: a long import still answers
+        # X-Forwarded-For is believed only from LIANJIE_TRUSTED_PROXIES (shared/web.py).
+        proxy_headers=False,
     )

@@ -62,8 +62,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _die_with_parent() -> None:
     os.setsid()
+    os.umask(0o077)  # databases, WAL files and the JetStream store: readable by their owner only
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def owner_only_folder(folder: Path) -> None:
+    """Make `folder` (the var dir: databases, keys, the NATS store) reachable by its owner only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
 
 
 def print_sink(name: str, line: str) -> None:
@@ -126,6 +133,7 @@ class Stack:
         self.processes: dict[str, Process] = {}
         self.nats_port = config.nats_port
         self.passwords = nats_config.new_passwords()
+        owner_only_folder(config.var_dir)
         self.private_key, self.public_key = ensure_keypair(
             config.keys_dir or config.var_dir / "keys"
         )
@@ -221,6 +229,9 @@ class Stack:
             f"services.{service}.app:create_app",
         ]
         command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
+        # X-Forwarded-For is believed only from LIANJIE_TRUSTED_PROXIES (shared/web.py), never
+        # from loopback by default as uvicorn would.
+        command += ["--no-proxy-headers"]
         command += ["--timeout-graceful-shutdown", str(self.config.graceful_shutdown_s)]
         self._spawn(name or service, command, env=env)
 

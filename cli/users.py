@@ -1,11 +1,14 @@
-"""`lianjie users …`: add users who sign in, and mint a token for one (operators only: these
-commands write the needs database and read the signing key directly)."""
+"""`lianjie users …`: add users who sign in, disable, enable or delete them, set a password, and
+mint a token for one (operators only: these commands write the needs database and read the
+signing key directly)."""
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import Session
 
 from services.needs.app import MIGRATIONS
 from services.needs.settings import NeedsSettings
@@ -52,6 +55,19 @@ def add_user(
                 department=department,
             )
         return True
+    finally:
+        engine.dispose()
+
+
+def change_user(*, database_url: str, change: Callable[[Session], object]) -> None:
+    """Run `change` on the needs database in one transaction (migrating it first). Changes that
+    end a user's tokens queue their revocation in the outbox: the running needs service
+    publishes it within a second or so, and every service refuses the tokens from then on."""
+    engine = create_db_engine(database_url)
+    try:
+        migrate(engine, MIGRATIONS)
+        with session_factory(engine).begin() as session:
+            change(session)
     finally:
         engine.dispose()
 
@@ -136,3 +152,78 @@ def token_command(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(token)
+
+
+def _apply(username: str, change: Callable[[Session], object], done: str, database: str) -> None:
+    try:
+        change_user(database_url=database, change=change)
+    except DomainError as exc:
+        typer.echo(f"cannot change {username}: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(done)
+
+
+@users_app.command("disable")
+def disable_command(
+    username: str = typer.Argument(..., help="An existing user"),
+    database_url: str | None = DATABASE,
+    var_dir: Path = VAR_DIR,
+) -> None:
+    """Disable USERNAME: no more sign-in, and every token and session of theirs ends."""
+    _apply(
+        username,
+        lambda s: service.set_active(session=s, username=username, active=False),
+        f"disabled {username}; their tokens end within seconds",
+        needs_database_url(database_url, var_dir),
+    )
+
+
+@users_app.command("enable")
+def enable_command(
+    username: str = typer.Argument(..., help="An existing user"),
+    database_url: str | None = DATABASE,
+    var_dir: Path = VAR_DIR,
+) -> None:
+    """Enable USERNAME again (they sign in anew; ended tokens stay ended)."""
+    _apply(
+        username,
+        lambda s: service.set_active(session=s, username=username, active=True),
+        f"enabled {username}",
+        needs_database_url(database_url, var_dir),
+    )
+
+
+@users_app.command("delete")
+def delete_command(
+    username: str = typer.Argument(..., help="An existing user"),
+    database_url: str | None = DATABASE,
+    var_dir: Path = VAR_DIR,
+) -> None:
+    """Delete USERNAME; every token and session of theirs ends."""
+    _apply(
+        username,
+        lambda s: service.delete(session=s, username=username),
+        f"deleted {username}; their tokens end within seconds",
+        needs_database_url(database_url, var_dir),
+    )
+
+
+@users_app.command("password")
+def password_command(
+    username: str = typer.Argument(..., help="An existing user"),
+    password: str | None = typer.Option(
+        None, help="Default: a random one, printed once", show_default=False
+    ),
+    database_url: str | None = DATABASE,
+    var_dir: Path = VAR_DIR,
+) -> None:
+    """Set USERNAME's password; every token and session of theirs ends."""
+    chosen = password or secrets.token_urlsafe(12)
+    _apply(
+        username,
+        lambda s: service.change_password(session=s, username=username, password=chosen),
+        f"new password set for {username}; their tokens end within seconds",
+        needs_database_url(database_url, var_dir),
+    )
+    if password is None:
+        typer.echo(f"password: {chosen}")

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.auth import Principal, Role, verify_token
 from shared.errors import Forbidden, Unauthorized
+from shared.revocation import TokenRevocations
 
 PRINCIPAL_KEY = "lianjie.principal"
 AUTH_ERROR_KEY = "lianjie.auth_error"
@@ -127,16 +128,22 @@ def load_public_key(path: Path | None) -> bytes:
 class AuthenticationMiddleware:
     """Verify the bearer token, if any, and leave the principal (or the error) in the scope."""
 
-    def __init__(self, app: ASGIApp, *, public_pem: bytes) -> None:
+    def __init__(
+        self, app: ASGIApp, *, public_pem: bytes, revocations: TokenRevocations | None = None
+    ) -> None:
         self.app = app
         self.public_pem = public_pem
+        self.revocations = revocations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             token = _bearer(scope)
             if token:
                 try:
-                    scope[PRINCIPAL_KEY] = verify_token(token, public_pem=self.public_pem)
+                    principal = verify_token(token, public_pem=self.public_pem)
+                    if self.revocations is not None and self.revocations.revoked(principal):
+                        raise Unauthorized("the token was ended (sign-out, password or account)")
+                    scope[PRINCIPAL_KEY] = principal
                 except Unauthorized as exc:
                     scope[AUTH_ERROR_KEY] = exc.detail
         await self.app(scope, receive, send)
@@ -170,7 +177,9 @@ def authenticated(request: Request) -> Principal:
 
 
 def outside_scope(what: str) -> Forbidden:
-    """The 403 for a record outside the caller's jurisdiction (names the rule, not the data)."""
+    """The 403 for an area, organization or department outside the caller's jurisdiction (names
+    the rule, not the data: pass "this station", never the value sent). A record named by id is
+    answered as unknown instead (`shared.errors.unknown`)."""
     return Forbidden(f"{what} is outside your jurisdiction", extra={"rule": "scope"})
 
 

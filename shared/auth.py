@@ -15,7 +15,7 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.errors import Unauthorized
 
@@ -42,6 +42,7 @@ class Principal(BaseModel):
     adcode: str | None = None
     organization: str | None = None
     department: str | None = None
+    ver: int = Field(0, ge=0, description="the user's token version when it was issued")
 
 
 def generate_keypair() -> tuple[bytes, bytes]:
@@ -59,13 +60,14 @@ def generate_keypair() -> tuple[bytes, bytes]:
 
 
 def ensure_keypair(folder: Path) -> tuple[Path, Path]:
-    """The signing key pair in `folder`, created (private key mode 0600) when missing."""
+    """The signing key pair in `folder` (mode 0700), created (files mode 0600) when missing."""
     private, public = folder / "signing-key.pem", folder / "signing-key.pub.pem"
     if not private.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         private_pem, public_pem = generate_keypair()
         private.touch(mode=0o600)
         private.write_bytes(private_pem)
+        public.touch(mode=0o600)
         public.write_bytes(public_pem)
     return private, public
 

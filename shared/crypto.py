@@ -182,7 +182,7 @@ def ensure_key_file(path: Path) -> dict[str, str]:
     and sets the variables itself (docs/personal-data.md).
     """
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lines = [
             f"LIANJIE_PII_KEYS=k1:{new_key()}",
             "LIANJIE_PII_CURRENT_KEY=k1",

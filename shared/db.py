@@ -1,6 +1,8 @@
 """Database helpers: engines with the right SQLite pragmas, sessions, Alembic migrations."""
 
 import asyncio
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -87,9 +89,13 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _ensure_sqlite_folder(url: str) -> None:
-    path = url.split("///", 1)[-1]
+    """The folder (mode 0700 when made here) and an empty file (mode 0600) of a SQLite database,
+    so it is readable by its owner only; SQLite gives its WAL and journal files the same mode."""
+    path = url.split("///", 1)[-1].split("?", 1)[0]
     if path and path != ":memory:" and not path.startswith("file:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

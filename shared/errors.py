@@ -35,6 +35,13 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+def unknown(kind: str) -> NotFound:
+    """The 404 for an id that names no `kind` the caller may see: the same answer whether none
+    exists or it lies outside their scope (a 403 would tell that it exists), and never the id
+    itself (a client may have sent personal data in its place)."""
+    return NotFound(f"no {kind} with this id")
+
+
 class Conflict(DomainError):
     status = 409
     title = "Conflict"

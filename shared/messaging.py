@@ -84,7 +84,7 @@ class Bus:
 
     def _streams(self) -> tuple[StreamSpec, ...]:
         use = SERVICE_STREAMS.get(self.name)
-        return use.checks if use is not None else tuple(STREAMS)
+        return (*use.checks, *use.follows) if use is not None else tuple(STREAMS)
 
     def _connect_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {

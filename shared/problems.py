@@ -41,6 +41,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _instance(request: Request) -> str | None:
+    """The route's path template (`/households/{household_id}`), never the path as sent: an id
+    in it may be personal data a client put there (an ID number sent as a household id)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
 def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     """Register the handlers that make every error of `app` a problem+json."""
 
@@ -70,7 +78,7 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         extra.pop("type", None), extra.pop("instance", None)
         title = messages.title(exc.title, lang)
         return problem(
-            exc.status, title, detail, instance=request.url.path, headers=headers, **extra
+            exc.status, title, detail, instance=_instance(request), headers=headers, **extra
         )
 
     @app.exception_handler(RequestValidationError)
@@ -85,8 +93,8 @@ def install_problem_handlers(app: FastAPI, *, retry_after_s: int) -> None:
         return problem(
             exc.status_code,
             messages.title(english, lang),
-            messages.title(str(exc.detail), lang),
-            instance=request.url.path,
+            messages.title(english, lang),
+            instance=_instance(request),
             headers=getattr(exc, "headers", None),
         )
 

@@ -121,6 +121,18 @@ class CommonSettings(FileSettings):
     max_import_body_bytes: int = Field(
         33_554_432, ge=1024, description="Largest request body of an import endpoint"
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Addresses or networks (JSON list, e.g. ["10.0.0.5", "10.1.0.0/16"]) '
+        "of the reverse proxies whose X-Forwarded-For is believed; none by default, so the "
+        "client is the peer that connected",
+    )
+    idempotency_ttl_s: float = Field(
+        86_400, gt=0, description="How long a stored Idempotency-Key result is replayed"
+    )
+    idempotency_purge_interval_s: float = Field(
+        600, gt=0, description="How often expired Idempotency-Key results are deleted"
+    )
 
 
 class ServiceSettings(FileSettings):

@@ -1,16 +1,19 @@
 """What every service's FastAPI app shares: logging, problem+json errors, health endpoints."""
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import logs, tracing
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
@@ -18,7 +21,8 @@ from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_r
 from shared.docs_ui import install_docs
 from shared.errors import PreconditionFailed, ValidationFailed
 from shared.health import Check, health_router
-from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
+from shared.idempotency import IdempotencyMiddleware
+from shared.idempotency_store import IdempotencyRecord, IdempotencyStore
 from shared.limits import BodyLimitMiddleware
 from shared.messaging import Bus
 from shared.metrics import Metrics
@@ -26,9 +30,11 @@ from shared.nul_guard import NulGuardMiddleware
 from shared.outbox import OutboxRecord, OutboxRelay
 from shared.outbox_admin import outbox_router
 from shared.problems import install_problem_handlers
+from shared.revocation import TokenRevocations
 from shared.settings import CommonSettings, ServiceSettings
 from shared.vocabulary_api import vocabulary_router
 
+log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 T = TypeVar("T")
 
@@ -40,8 +46,10 @@ def new_app(
     common: CommonSettings,
     lifespan: Callable[[FastAPI], AsyncIterator[None]] | Lifespan,
     checks: dict[str, Check],
+    bus: Bus,
 ) -> FastAPI:
-    """A FastAPI app with Lianjie's logging, error handling and health endpoints.
+    """A FastAPI app with Lianjie's logging, error handling and health endpoints, following
+    token revocations over `bus` (ready once they are replayed).
 
     Refuses to build without the sign-in public key: a service that cannot verify tokens
     must not start (production has to configure it)."""
@@ -59,8 +67,11 @@ def new_app(
     )
     install_docs(app)
     install_problem_handlers(app, retry_after_s=common.retry_after_s)
-    app.include_router(health_router(checks))
     app.include_router(vocabulary_router())
+    revocations = TokenRevocations()
+    bus.on_connected(revocations.start)
+    app.state.revocations = revocations
+    app.include_router(health_router({**checks, "tokens": revocations.readiness}))
     app.state.metrics = Metrics(service)
     app.state.metrics.install(app)
     app.add_middleware(NulGuardMiddleware)  # before the database can 500 on it
@@ -73,7 +84,13 @@ def protect(app: FastAPI, *, router: APIRouter, policy: Policy, common: CommonSe
     middlewares added here wrap every other one)."""
     app.include_router(router, dependencies=[guard(policy)])
     check_complete(policy, router.routes)
-    app.add_middleware(AuthenticationMiddleware, public_pem=app.state.public_pem)
+    app.add_middleware(
+        AuthenticationMiddleware,
+        public_pem=app.state.public_pem,
+        revocations=app.state.revocations,
+    )
+    if common.trusted_proxies:  # X-Forwarded-For names the client only behind these proxies
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=common.trusted_proxies)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=common.max_body_bytes,
@@ -102,7 +119,7 @@ class DatabaseService:
     sessions: sessionmaker[Session]
     bus: Bus
     relay: OutboxRelay
-    idempotency_type: type[IdempotencyRecord]
+    idempotency: IdempotencyStore
 
     @classmethod
     def build(
@@ -123,7 +140,21 @@ class DatabaseService:
             max_attempts=common.outbox_max_attempts,
             retry_pause_s=common.outbox_retry_pause_s,
         )
-        return cls(settings, engine, sessions, bus, relay, idempotency_type)
+        idempotency = IdempotencyStore(
+            idempotency_type,
+            ttl=timedelta(seconds=common.idempotency_ttl_s),
+            stale_after=timedelta(seconds=60),
+        )
+        return cls(settings, engine, sessions, bus, relay, idempotency)
+
+    async def purge_idempotency_keys(self) -> None:
+        """Delete expired Idempotency-Key results every LIANJIE_IDEMPOTENCY_PURGE_INTERVAL_S."""
+        while True:
+            try:
+                await run_in_transaction(self.sessions, self.idempotency.purge_expired)
+            except Exception as exc:  # the next round tries again; look-ups ignore them anyway
+                log.warning("idempotency purge failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.settings.common.idempotency_purge_interval_s)
 
     def app(
         self,
@@ -141,7 +172,9 @@ class DatabaseService:
             await asyncio.to_thread(migrate, self.engine, migrations)
             await self.bus.start()
             await self.relay.start()
+            purge = asyncio.create_task(self.purge_idempotency_keys(), name="idempotency-purge")
             yield
+            purge.cancel()
             await self.relay.stop()
             await self.bus.close()
             self.engine.dispose()
@@ -152,6 +185,7 @@ class DatabaseService:
             common=self.settings.common,
             lifespan=lifespan,
             checks=standard_checks(self.engine, self.bus) | {"outbox": self._outbox_check},
+            bus=self.bus,
         )
         app.state.settings = self.settings
         app.state.sessions = self.sessions
@@ -172,9 +206,7 @@ class DatabaseService:
             "Events the relay gave up on after their attempts, waiting for an operator's re-drive",
             self.relay.parked_count,
         )
-        app.add_middleware(
-            IdempotencyMiddleware, sessions=self.sessions, record_type=self.idempotency_type
-        )
+        app.add_middleware(IdempotencyMiddleware, sessions=self.sessions, store=self.idempotency)
         routes = APIRouter()
         routes.include_router(router)
         routes.include_router(outbox_router())
@@ -250,5 +282,5 @@ def expected_version(if_match: str | None) -> int | None:
         return None
     found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
     if found is None:
-        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this service")
+        raise PreconditionFailed("If-Match is not an ETag of this service")
     return int(found.group(1))

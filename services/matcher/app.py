@@ -47,6 +47,7 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         common=settings.common,
         lifespan=lifespan,
         checks={"nats": bus.answering, "index": index},
+        bus=bus,
     )
     metrics = app.state.metrics
     rank_latency = metrics.histogram(

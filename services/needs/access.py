@@ -1,7 +1,7 @@
 """Who may call which route of the needs service (see `shared/access.py`, `docs/access.md`)."""
 
 from services.needs import jurisdiction
-from shared.access import CASE_READERS, PUBLIC, Policy, Reach, rule
+from shared.access import CASE_READERS, PUBLIC, Policy, Reach, Rule, rule
 from shared.auth import Role
 from shared.outbox_admin import OUTBOX_RULES
 
@@ -36,6 +36,9 @@ POLICY = Policy(
     "needs",
     {
         ("POST", "/auth/token"): PUBLIC,
+        ("POST", "/auth/refresh"): Rule(frozenset(), Reach.NONE, "the refresh token is the key"),
+        ("POST", "/auth/logout"): Rule(frozenset(), Reach.NONE, "ends the refresh token's session"),
+        ("POST", "/auth/password"): rule(*CASE_READERS, COORD, REVIEWER, scope=Reach.SELF),
         ("GET", "/auth/me"): rule(*CASE_READERS, COORD, REVIEWER, scope=Reach.SELF),
         ("POST", "/households"): CASE_WRITE,
         ("GET", "/households"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),

@@ -3,20 +3,21 @@
 - Case side (social workers, station leads, the county hub): case data only within the caller's
   area — a station's adcode prefix, the county's for the hub. The record a request names (in
   its path, or the household or need in its body) is looked up and its household adcode
-  compared; lists are filtered by `area_of`. Social workers and station leads also record the
+  compared: one outside the area is answered 404, exactly as an unknown id (a 403 would tell
+  that it exists); lists are filtered by `area_of`. Social workers and station leads also record the
   answer (accept, decline) of a resource without an organization — an individual volunteer,
   whom they phone — for referrals in their area; a resource with an organization answers
   through its coordinator only (403, rule `organization`).
 - Coordinators: referrals to resources of their own organization only. A referral records its
   resource's organization (`resource_organization`, asked of the resources service when it is
   made); a referral naming another organization, or none (made before that was recorded), is a
-  403. Their list is filtered by `organization_of`; a micro-wish is claimed only with their own
-  organization's resource (checked in `referrals.flows`). A coordinator token without an
-  organization is refused, naming the missing scope.
+  404, as an unknown one. Their list is filtered by `organization_of`; a micro-wish is claimed
+  only with their own organization's resource (checked in `referrals.flows`). A coordinator
+  token without an organization is refused, naming the missing scope.
 - Alliance reviewers: referrals their department reviews (named in `review_departments`), and
-  within their region when their token has one. A reviewer without a region reviews for their
-  department county-wide — their department's referrals, never others' — and a reviewer
-  without a department is refused, naming the missing scope.
+  within their region when their token has one (others: 404, as unknown). A reviewer without
+  a region reviews for their department county-wide — their department's referrals, never
+  others' — and a reviewer without a department is refused, naming the missing scope.
 - Admins: everything.
 """
 
@@ -33,9 +34,11 @@ from services.needs.referrals.models import Referral
 from shared.access import Reach, Rule, outside_scope, principal_of, well_formed_adcode, within
 from shared.auth import Principal, Role
 from shared.db import run_read
-from shared.errors import Forbidden
+from shared.errors import Forbidden, unknown
 
 AREA_ROLES = {Role.SOCIAL_WORKER, Role.STATION_LEAD, Role.COUNTY_HUB}
+# What an id names, as the route's own 404 says it (`shared.errors.unknown`): both must match.
+KINDS = {"task_id": "verification task"}
 
 
 def area_of(request: Request) -> str | None:
@@ -76,12 +79,12 @@ def review_scope(
         if not principal.department:
             raise missing_scope("department", principal.role)
         if department is not None and department != principal.department:
-            raise outside_scope(f"department {department}")
+            raise outside_scope("this department")
         department = principal.department
     area = principal.adcode
     if area:
         if region is not None and well_formed_adcode(region) and not within(region, area):
-            raise outside_scope(f"region {region}")
+            raise outside_scope("this region")
         region = region or area
     elif principal.role is not Role.ALLIANCE_REVIEWER:
         region = "-"  # an area role without an area sees nothing
@@ -127,7 +130,9 @@ async def _named_in_body(request: Request) -> dict[str, str]:
 
 
 async def check(request: Request, principal: Principal, rule: Rule) -> None:
-    """403 when the request names a record outside the caller's scope (see the module doc)."""
+    """404 when the request names a record (by id) outside the caller's scope, exactly as for an
+    id that names nothing, so an answer never tells that a record exists; 403 for an area, a
+    department or a region outside it (see the module doc)."""
     if rule.scope in (Reach.NONE, Reach.ANY, Reach.SELF):
         return
     if principal.role is Role.COORDINATOR:
@@ -154,7 +159,7 @@ async def _check_area(request: Request, principal: Principal) -> None:
     area = principal.adcode
     station = request.query_params.get("station")
     if station is not None and well_formed_adcode(station) and not within(station, area):
-        raise outside_scope(f"station {station}")
+        raise outside_scope("this station")
     named = {
         k: v
         for k, v in request.path_params.items()
@@ -164,7 +169,7 @@ async def _check_area(request: Request, principal: Principal) -> None:
     if request.url.path == "/households" and request.method == "POST":
         adcode = await _body_adcode(request)
         if adcode is not None and well_formed_adcode(adcode) and not within(adcode, area):
-            raise outside_scope(f"adcode {adcode}")
+            raise outside_scope("this adcode")
     if not named:
         return
 
@@ -173,7 +178,7 @@ async def _check_area(request: Request, principal: Principal) -> None:
 
     for kind, adcode in (await run_read(request.app.state.sessions, adcodes)).items():
         if adcode is not None and not within(adcode, area):
-            raise outside_scope(f"this {kind.removesuffix('_id')}")
+            raise unknown(KINDS.get(kind, kind.removesuffix("_id")))
 
 
 async def _named_referral(request: Request) -> Referral | None:
@@ -190,7 +195,7 @@ async def _check_organization(request: Request, principal: Principal) -> None:
         raise missing_scope("organization", principal.role)
     referral = await _named_referral(request)
     if referral is not None and referral.resource_organization != principal.organization:
-        raise outside_scope("this referral's resource")
+        raise unknown("referral")
 
 
 async def _check_review(request: Request, principal: Principal) -> None:
@@ -200,9 +205,9 @@ async def _check_review(request: Request, principal: Principal) -> None:
     if referral is None:
         return
     if principal.department not in (referral.review_departments or []):
-        raise outside_scope(f"this referral (not reviewed by {principal.department})")
+        raise unknown("referral")
     if principal.adcode and not within(referral.adcode, principal.adcode):
-        raise outside_scope("this referral")
+        raise unknown("referral")
 
 
 async def _body_adcode(request: Request) -> str | None:

@@ -28,7 +28,7 @@ from services.needs.ledger_import import (
 from services.needs.models import LedgerImportJob
 from shared.actor import Actor
 from shared.db import transaction
-from shared.errors import NotFound
+from shared.errors import unknown
 
 log = logging.getLogger(__name__)
 
@@ -167,5 +167,5 @@ def get(*, session: Session, job_id: str, actor: Actor) -> LedgerImportJob:
     """The job, if the caller started it (admins see every job); else NotFound."""
     job = session.get(LedgerImportJob, job_id)
     if job is None or (actor.role != "admin" and job.actor != actor.id):
-        raise NotFound(f"no import with id {job_id}")
+        raise unknown("import")
     return job

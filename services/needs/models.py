@@ -2,13 +2,13 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.needs.resident_id import masked
 from shared.access_log import AccessLogRecord
 from shared.crypto import EncryptedText
-from shared.idempotency import IdempotencyRecord
+from shared.idempotency_store import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
 
 
@@ -47,7 +47,9 @@ class Need(Base):
     household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
     person_id: Mapped[str | None] = mapped_column(String(36), index=True)
     category: Mapped[str] = mapped_column(String(64), index=True)
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(
+        EncryptedText, default=""
+    )  # free text: may name people
     urgency: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     unit: Mapped[str] = mapped_column(String(20), default="persons")
@@ -119,7 +121,7 @@ class Visit(Base):
     household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
     visited_on: Mapped[date] = mapped_column(Date, index=True)
     social_worker: Mapped[str] = mapped_column(String(64))
-    findings: Mapped[str] = mapped_column(Text, default="")
+    findings: Mapped[str] = mapped_column(EncryptedText, default="")  # free text: may name people
     # Codes of the county's visit checklist (early warning reads them; no free text).
     observations: Mapped[list[str]] = mapped_column(JSON, default=list)
     tier_before: Mapped[int | None] = mapped_column(Integer)

@@ -17,7 +17,7 @@ from shared.actor import Actor
 from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
 from shared.contracts.vocabulary import Group
 from shared.crypto import index_of, name_index, phone_index
-from shared.errors import FieldError, InvalidTransition, NotFound, ValidationFailed
+from shared.errors import FieldError, InvalidTransition, ValidationFailed, unknown
 from shared.outbox import add_event
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def update_person(
     with consent); the edit is kept in the history, field names only."""
     person = session.get(Person, person_id, with_for_update=True)
     if person is None:
-        raise NotFound(f"no person with id {person_id}")
+        raise unknown("person")
     history.check_version("person", person.version, expected_version)
     changes = data.model_dump(exclude_unset=True)
     for name in ("name", "is_head", "groups", "household_id"):
@@ -194,7 +194,7 @@ def get_person_or_raise(*, session: Session, person_id: str) -> Person:
     """The person with this id, or NotFound."""
     person = session.get(Person, person_id)
     if person is None:
-        raise NotFound(f"no person with id {person_id}")
+        raise unknown("person")
     return person
 
 

@@ -29,7 +29,13 @@ from shared.contracts.common import GeoPoint
 from shared.contracts.matcher import RankRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
 from shared.crypto import name_index
-from shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    ValidationFailed,
+    unknown,
+)
 from shared.outbox import add_event
 
 # Re-exported: the referrals sub-domain and older callers import these two from here.
@@ -210,7 +216,7 @@ def locked_household(
     """The household, locked for a change, at the version expected (412 otherwise)."""
     household = session.get(Household, household_id, with_for_update=True)
     if household is None:
-        raise NotFound(f"no household with id {household_id}")
+        raise unknown("household")
     history.check_version("household", household.version, expected_version)
     return household
 
@@ -219,7 +225,7 @@ def get_household_or_raise(*, session: Session, household_id: str) -> Household:
     """The household with this id, or NotFound."""
     household = session.get(Household, household_id)
     if household is None:
-        raise NotFound(f"no household with id {household_id}")
+        raise unknown("household")
     return household
 
 
@@ -233,9 +239,7 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
     """Record a need; it is located where the household is unless given its own location."""
     household = session.get(Household, data.household_id)
     if household is None:
-        raise ValidationFailed.one(
-            "household_id", "exists", f"no household with id {data.household_id}"
-        )
+        raise ValidationFailed.one("household_id", "exists", "no household with this id")
     if data.person_id is not None:
         person = session.get(Person, data.person_id)
         if person is None or person.household_id != household.id:
@@ -287,7 +291,7 @@ def get_need_or_raise(*, session: Session, need_id: str) -> Need:
     """The need with this id, or NotFound."""
     need = session.get(Need, need_id)
     if need is None:
-        raise NotFound(f"no need with id {need_id}")
+        raise unknown("need")
     return need
 
 

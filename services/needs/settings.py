@@ -186,8 +186,22 @@ class NeedsSettings(ServiceSettings):
         900, ge=30, le=86_400, description="How long a sign-in token stays valid"
     )
     auth_sign_in_attempts: int = Field(
-        5, ge=1, description="Sign-in attempts allowed per user name and client in a window"
+        5, ge=1, description="Wrong passwords in a row, per user name and client, before a lock"
     )
-    auth_sign_in_window_s: float = Field(
-        60, gt=0, description="The window of the sign-in rate limit (429 with Retry-After)"
+    auth_sign_in_lock_s: float = Field(
+        60,
+        gt=0,
+        description="How long the first sign-in lock lasts (429 with Retry-After); each further "
+        "wrong password from that client doubles it",
+    )
+    auth_sign_in_max_lock_s: float = Field(
+        3600,
+        gt=0,
+        description="The longest sign-in lock; failures older than this are forgotten",
+    )
+    auth_refresh_ttl_s: int = Field(
+        43_200,
+        ge=60,
+        le=2_592_000,
+        description="How long a refresh token (POST /auth/refresh) lives; each use replaces it",
     )

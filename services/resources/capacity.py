@@ -35,7 +35,7 @@ from shared.contracts.resources import (
     CapacityRequest,
     ReservationState,
 )
-from shared.errors import CapacityExhausted, Conflict, NotFound
+from shared.errors import CapacityExhausted, Conflict, NotFound, unknown
 
 
 def period_start(*, period: str, now: datetime) -> datetime | None:
@@ -63,7 +63,7 @@ def _as_utc(moment: datetime | None) -> datetime | None:
 def _resource_or_raise(session: Session, resource_id: str) -> Resource:
     resource = session.get(Resource, resource_id)
     if resource is None:
-        raise NotFound(f"no resource with id {resource_id}")
+        raise unknown("resource")
     return resource
 
 
@@ -189,7 +189,7 @@ def _reserve(
     try:
         session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"referral {referral_id} was reserved concurrently; retry") from exc
+        raise Conflict("the referral was reserved concurrently; retry") from exc
     # The failed take held no row lock, so a release may have committed since and found no
     # waitlisted referral to promote: this one. Now, under the lock `_touched` took, promote
     # whoever fits (this one included) before telling anyone what is left.
@@ -250,7 +250,7 @@ def _waitlisted_or_raise(session: Session, resource_id: str, units: int) -> Reso
     resource that keeps a waitlist takes the referral on it (its version still grows)."""
     resource = _resource_or_raise(session, resource_id)
     if not resource.active:
-        raise Conflict(f"resource {resource_id} is not active")
+        raise Conflict("the resource is not active")
     if resource.capacity_mode != CapacityMode.WAITLIST.value:
         raise CapacityExhausted(
             f"resource {resource_id} has fewer than {units} units left",
@@ -272,7 +272,7 @@ def release(*, session: Session, resource_id: str, referral_id: str) -> Reservat
     if reservation.state == ReservationState.RELEASED.value:
         return reservation
     if reservation.state == ReservationState.CONSUMED.value:
-        raise Conflict(f"referral {referral_id}'s units were already consumed")
+        raise Conflict("the referral's units were already consumed")
     was_holding = reservation.state == ReservationState.RESERVED.value
     reservation.state = ReservationState.RELEASED.value
     reservation.updated_at = now_utc()
@@ -290,9 +290,9 @@ def consume(*, session: Session, resource_id: str, referral_id: str) -> Reservat
     if reservation.state == ReservationState.CONSUMED.value:
         return reservation
     if reservation.state == ReservationState.RELEASED.value:
-        raise Conflict(f"referral {referral_id}'s units were released")
+        raise Conflict("the referral's units were released")
     if reservation.state == ReservationState.WAITLISTED.value:
-        raise Conflict(f"referral {referral_id} is still waitlisted: it holds no units")
+        raise Conflict("the referral is still waitlisted: it holds no units")
     reservation.state = ReservationState.CONSUMED.value
     reservation.updated_at = now_utc()
     _after_change(session, _resource_or_raise(session, resource_id))
@@ -342,7 +342,7 @@ def _reservation_or_raise(session: Session, resource_id: str, referral_id: str) 
         .execution_options(populate_existing=True)
     )
     if reservation is None or reservation.resource_id != resource_id:
-        raise NotFound(f"no reservation of resource {resource_id} for referral {referral_id}")
+        raise unknown("reservation")
     return reservation
 
 
@@ -384,5 +384,5 @@ def apply_capacity(*, session: Session, operation: str, request: CapacityRequest
             session=session, resource_id=request.resource_id, referral_id=request.referral_id
         )
     else:
-        raise NotFound(f"no capacity operation '{operation}'")
+        raise NotFound("no such capacity operation")
     return capacity_reply(reservation, _resource_or_raise(session, request.resource_id))

@@ -35,11 +35,11 @@ async def check(request: Request, principal: Principal, rule: Rule) -> None:
     if writes_whole:
         body = await _body(request)
         if body is not None and body.get("organization") != own:
-            raise outside_scope(f"organization {body.get('organization')}")
+            raise outside_scope("this organization")
     elif request.method == "PATCH":
         body = await _body(request)
         if body is not None and "organization" in body and body["organization"] != own:
-            raise outside_scope(f"organization {body['organization']}")
+            raise outside_scope("this organization")
 
 
 async def _body(request: Request) -> dict[str, Any] | None:

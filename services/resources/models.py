@@ -8,7 +8,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.access_log import AccessLogRecord
 from shared.crypto import EncryptedText
-from shared.idempotency import IdempotencyRecord
+from shared.idempotency_store import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
 
 

@@ -24,10 +24,10 @@ from shared import geo, taxonomy
 from shared.crypto import phone_index
 from shared.errors import (
     FieldError,
-    NotFound,
     PreconditionFailed,
     ValidationFailed,
     field_errors,
+    unknown,
 )
 
 DUPLICATE_WITHIN_KM = 0.3  # "the same place": a few hundred metres
@@ -145,7 +145,7 @@ def get_or_raise(*, session: Session, resource_id: str) -> Resource:
     """The resource with this id, or NotFound."""
     resource = session.get(Resource, resource_id)
     if resource is None:
-        raise NotFound(f"no resource with id {resource_id}")
+        raise unknown("resource")
     return resource
 
 
@@ -153,7 +153,7 @@ def _locked_or_raise(session: Session, resource_id: str, expected_version: int |
     # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
     resource = session.get(Resource, resource_id, with_for_update=True)
     if resource is None:
-        raise NotFound(f"no resource with id {resource_id}")
+        raise unknown("resource")
     if expected_version is not None and expected_version != resource.version:
         raise PreconditionFailed(
             f"resource {resource_id} is at version {resource.version}, not {expected_version}",

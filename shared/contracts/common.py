@@ -38,9 +38,7 @@ def _existing_adcode(code: str) -> str:
     if not divisions.is_well_formed(code):
         raise PydanticCustomError("adcode_format", "an adcode has 6, 9 or 12 digits")
     if not divisions.exists(code):
-        raise PydanticCustomError(
-            "unknown_adcode", "no administrative division has code '{code}'", {"code": code}
-        )
+        raise PydanticCustomError("unknown_adcode", "no administrative division has this code")
     return code
 
 
@@ -95,8 +93,7 @@ class GeoPoint(BaseModel):
         if not geo.in_china(self.lat, self.lon):
             raise PydanticCustomError(
                 "outside_china",
-                "the point ({lat}, {lon}) lies outside China",
-                {"lat": self.lat, "lon": self.lon},
+                "the point lies outside China",
             )
         if self.crs is not geo.Crs.WGS84:
             self.lat, self.lon = geo.to_wgs84(self.lat, self.lon, self.crs)

@@ -11,6 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from shared.contracts.resources import RESERVATION_PROMOTED, RESOURCE_UPSERTED
+from shared.contracts.tokens import TOKENS_REVOKED_ALL
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,14 @@ class DeadLetter(BaseModel):
     at: datetime
 
 
-STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, RESERVATIONS_STREAM, DEADLETTER_STREAM]
+TOKENS_STREAM = StreamSpec(
+    name="LIANJIE_TOKENS",
+    subjects=[TOKENS_REVOKED_ALL],
+    # Only the newest revocation of each user counts: a starting service replays just those.
+    max_msgs_per_subject=1,
+)
+
+STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, RESERVATIONS_STREAM, DEADLETTER_STREAM, TOKENS_STREAM]
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ class StreamUse:
     checks: tuple[StreamSpec, ...] = ()
     reads: tuple[StreamSpec, ...] = ()
     durables: tuple[tuple[StreamSpec, str], ...] = ()
+    # Streams it follows from their last value per subject with ephemeral consumers it also
+    # deletes (token revocations: every service, shared/revocation.py).
+    follows: tuple[StreamSpec, ...] = (TOKENS_STREAM,)
 
 
 MATCHER_INDEX_CONSUMER = "matcher_index"

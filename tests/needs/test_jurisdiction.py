@@ -1,6 +1,8 @@
 """Jurisdiction: a social worker sees and changes only their station's case data, the county
 hub reads the whole county, and lists are filtered to the caller's area; a 403 names the rule
-(scope), never the record's data."""
+(scope), never the record's data; a record named by id outside the area is a 404, as unknown."""
+
+import uuid
 
 from fastapi.testclient import TestClient
 
@@ -23,12 +25,14 @@ def _files(client: TestClient) -> dict[str, str]:
 def test_a_social_worker_reads_their_station_and_nothing_else(client: TestClient) -> None:
     files = _files(client)
     assert client.get(f"/households/{files[JIANGAN_TOWN]}", headers=WORKER).status_code == 200
+    # Out of scope answers exactly as an unknown id: a 403 would tell that the record exists.
     refused = client.get(f"/households/{files[OTHER_TOWN]}", headers=WORKER)
-    assert refused.status_code == 403
-    assert refused.json()["rule"] == "scope"
+    never = client.get(f"/households/{uuid.uuid4()}", headers=WORKER)
+    assert refused.status_code == never.status_code == 404
+    assert refused.json() == never.json()
     assert OTHER_TOWN not in refused.text
     person = new_person(client, files[OTHER_TOWN])
-    assert client.get(f"/persons/{person['id']}", headers=WORKER).status_code == 403
+    assert client.get(f"/persons/{person['id']}", headers=WORKER).status_code == 404
 
 
 def test_a_social_worker_writes_only_in_their_station(client: TestClient) -> None:
@@ -40,7 +44,7 @@ def test_a_social_worker_writes_only_in_their_station(client: TestClient) -> Non
     }
     assert client.post("/households", json=body, headers=WORKER).status_code == 403
     need = {"household_id": files[OTHER_TOWN], "category": "elderly_care.meals"}
-    assert client.post("/needs", json=need, headers=WORKER).status_code == 403
+    assert client.post("/needs", json=need, headers=WORKER).status_code == 404
     need["household_id"] = files[JIANGAN_TOWN]
     assert client.post("/needs", json=need, headers=WORKER).status_code == 201
 
@@ -48,7 +52,7 @@ def test_a_social_worker_writes_only_in_their_station(client: TestClient) -> Non
 def test_the_county_hub_reads_its_county_but_does_not_write(client: TestClient) -> None:
     files = _files(client)
     assert client.get(f"/households/{files[OTHER_TOWN]}", headers=HUB).status_code == 200
-    assert client.get(f"/households/{files[OTHER_COUNTY]}", headers=HUB).status_code == 403
+    assert client.get(f"/households/{files[OTHER_COUNTY]}", headers=HUB).status_code == 404
     need = {"household_id": files[OTHER_TOWN], "category": "elderly_care.meals"}
     refused = client.post("/needs", json=need, headers=HUB)
     assert refused.status_code == 403 and refused.json()["rule"] == "role"
@@ -76,3 +80,30 @@ def test_a_reviewer_sees_only_their_departments_queue(client: TestClient) -> Non
     assert other.status_code == 403 and other.json()["rule"] == "scope"
     elsewhere = client.get("/referrals/review-queue?region=511524", headers=reviewer)
     assert elsewhere.status_code == 403
+
+
+def test_every_read_by_id_outside_the_area_answers_exactly_as_an_unknown_id(
+    client: TestClient,
+) -> None:
+    """Households, members, persons, visits, needs and their history: a record of another
+    station is answered 404 with the very body of an id that names nothing."""
+    files = _files(client)
+    person = new_person(client, files[OTHER_TOWN])
+    need = client.post(
+        "/needs", json={"household_id": files[OTHER_TOWN], "category": "elderly_care.meals"}
+    ).json()
+    ids = {"household": files[OTHER_TOWN], "person": person["id"], "need": need["id"]}
+    routes = [
+        ("household", "/households/{}"),
+        ("household", "/households/{}/persons"),
+        ("person", "/persons/{}"),
+        ("person", "/persons/{}/visits"),
+        ("need", "/needs/{}"),
+        ("need", "/needs/{}/history"),
+    ]
+    for kind, route in routes:
+        theirs = client.get(route.format(ids[kind]), headers=WORKER)
+        unknown = client.get(route.format(uuid.uuid4()), headers=WORKER)
+        assert theirs.status_code == unknown.status_code == 404, (route, theirs.text)
+        assert theirs.json() == unknown.json(), route
+        assert client.get(route.format(ids[kind])).status_code == 200, "the admin reads it"

@@ -5,19 +5,24 @@ line of any process, or any service's metrics."""
 
 import asyncio
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
+import sqlalchemy as sa
 from nats.js.errors import NotFoundError
 
 from cli.stack import SERVICES, Stack
 from services.needs import resident_id as resident_ids
 from services.needs.resident_id import check_digit
+from shared.crypto import pii_key_file
+from shared.db import create_db_engine
 
 NAME = "测试隐私张三丰"
 _FIRST17 = "51152319470707857"
@@ -136,7 +141,10 @@ def _run_the_loop(stack: Stack) -> None:
             "contact_name": CONTACT_NAME,
             "contact_phone": CONTACT_PHONE,
         }
-        resource_id = ok(admin.post(f"{resources}/resources", json=resource), 201)["id"]
+        again = {"Idempotency-Key": "privacy-resource"}  # its answer is kept for a replay
+        resource_id = ok(admin.post(f"{resources}/resources", json=resource, headers=again), 201)[
+            "id"
+        ]
 
         home = {"address": ADDRESS, "adcode": "511523101", "location": HERE}
         household_id = ok(worker.post(f"{needs}/households", json=home), 201)["id"]
@@ -144,7 +152,19 @@ def _run_the_loop(stack: Stack) -> None:
         body = {"name": NAME, "resident_id": NUMBER, "phone": PHONE, "is_head": True}
         body |= {"groups": ["独居老人"], "consent": consent, "tier": 2}
         persons = f"{needs}/households/{household_id}/persons"
-        person_id = ok(worker.post(persons, json=body), 201)["id"]
+        again = {"Idempotency-Key": "privacy-person"}
+        person_id = ok(worker.post(persons, json=body, headers=again), 201)["id"]
+        replayed = worker.post(persons, json=body, headers=again)
+        assert replayed.headers.get("idempotent-replayed") == "true", "the replay works"
+        assert ok(replayed, 201)["id"] == person_id
+        # An ID number where an id belongs, with a key: its answer is kept, the path is not.
+        misplaced = f"{needs}/households/{NUMBER}/persons"
+        assert (
+            worker.post(
+                misplaced, json=body, headers={"Idempotency-Key": "privacy-path"}
+            ).status_code
+            == 404
+        )
         # Errors about personal data name the field and the rule, never the value.
         for bad in ({**body, "name": "重复"}, {**body, "resident_id": NUMBER[:17] + "0"}):
             refused = worker.post(persons, json=bad)
@@ -153,7 +173,8 @@ def _run_the_loop(stack: Stack) -> None:
         ok(worker.post(f"{needs}/persons/{person_id}/status", json={"status": "active"}))
         visit = {"visited_on": "2026-02-01", "social_worker": "sw-privacy", "tier": 1}
         visit["findings"] = f"{NAME}独居, 电话{PHONE}, 住{ADDRESS}"
-        ok(worker.post(f"{needs}/persons/{person_id}/visits", json=visit), 201)
+        again = {"Idempotency-Key": "privacy-visit"}
+        ok(worker.post(f"{needs}/persons/{person_id}/visits", json=visit, headers=again), 201)
         full = ok(worker.get(f"{needs}/persons/{person_id}", params={"purpose": "home_visit"}))
         assert full["resident_id"] == NUMBER, "the unmasked read itself works"
 
@@ -170,7 +191,8 @@ def _run_the_loop(stack: Stack) -> None:
 
         note = f"{NAME}, 身份证{NUMBER}, 电话{PHONE}, 住{ADDRESS}"
         referral = {"need_id": need_id, "resource_id": resource_id, "note": note}
-        referral_id = ok(worker.post(f"{needs}/referrals", json=referral), 201)["id"]
+        again = {"Idempotency-Key": "privacy-referral"}
+        referral_id = ok(worker.post(f"{needs}/referrals", json=referral, headers=again), 201)["id"]
         act = f"{needs}/referrals/{referral_id}"
         state = ok(worker.get(act))["state"]
         if state == "pending_review":
@@ -219,3 +241,67 @@ def test_the_referral_loop_leaves_no_personal_data_in_events_logs_or_metrics(
     assert _leaks(stored) == [], "personal data stored in JetStream"
     assert _leaks(lines) == [], "personal data in a log line"
     assert _leaks(metrics) == [], "personal data in metrics"
+
+
+def _database_url(stack: Stack, service: str) -> str:
+    return stack.config.service_env[service][f"LIANJIE_{service.upper()}_DATABASE_URL"]
+
+
+def _rows(url: str, table: str | None = None) -> list[str]:
+    """Every row of `table` (or of every table) of a service's database, as text."""
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = [table] if table else sa.inspect(conn).get_table_names()
+            return [
+                f"{name} {tuple(row)}"
+                for name in tables
+                for row in conn.execute(sa.text(f'SELECT * FROM "{name}"'))
+            ]
+    finally:
+        engine.dispose()
+
+
+def _sqlite_bytes(url: str) -> list[str]:
+    """The raw bytes of a SQLite database and its WAL, as text (empty for PostgreSQL)."""
+    if not url.startswith("sqlite"):
+        return []
+    path = Path(url.split("///", 1)[1])
+    files = [path, path.with_name(path.name + "-wal")]
+    return [f.read_bytes().decode("utf-8", "replace") for f in files if f.exists()]
+
+
+@pytest.mark.integration
+def test_personal_data_is_not_at_rest_in_clear_in_the_idempotency_table_or_database_files(
+    stack: Stack,
+) -> None:
+    """Runs after the loop above planted personal data, some of it in POSTs with an
+    Idempotency-Key (issue 13, item 3)."""
+    if not any("privacy-person" in row for row in _rows(_database_url(stack, "needs"))):
+        _run_the_loop(stack)
+    for service in ("needs", "resources"):
+        url = _database_url(stack, service)
+        kept = _rows(url, "idempotency_key")
+        assert len(kept) >= 1, f"the {service} idempotency table was read"
+        assert _leaks(kept) == [], f"personal data in clear in {service}'s idempotency table"
+        in_tables = _leaks(_rows(url))
+        tables = sorted({leak.split("]: ", 1)[1].split(" ", 1)[0] for leak in in_tables})
+        assert in_tables == [], f"personal data in clear in {service}'s tables {tables}"
+        assert _leaks(_sqlite_bytes(url)) == [], f"personal data in {service}'s database file"
+
+
+@pytest.mark.integration
+def test_the_stack_keeps_its_files_readable_by_their_owner_only(stack: Stack) -> None:
+    var_dir = stack.config.var_dir
+    assert stat.S_IMODE(var_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((var_dir / "nats").stat().st_mode) == 0o700
+    for key_file in [pii_key_file(var_dir), stack.private_key, stack.public_key]:
+        if key_file.exists():
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, key_file
+    for service in ("needs", "resources"):
+        url = _database_url(stack, service)
+        if url.startswith("sqlite"):
+            for path in Path(url.split("///", 1)[1]).parent.glob("*.db*"):
+                assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    stored = [p for p in (var_dir / "nats").rglob("*") if p.is_file()]
+    assert stored and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in stored)

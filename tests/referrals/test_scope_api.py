@@ -3,6 +3,7 @@ only on referrals to their organization's resources, a reviewer only on referral
 department reviews (in their region, if they have one), a token without the scope its role is
 limited by is refused naming what is missing; every referral list is paged with a cap."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -31,6 +32,13 @@ def _pick(resource_id: str, organization: str | None) -> service.Pick:
     )
 
 
+def _unknown(response: object) -> None:
+    """Answered exactly as an id that names nothing: 404, and the same body."""
+    assert getattr(response, "status_code", None) == 404, getattr(response, "text", response)
+    problem = response.json()  # type: ignore[attr-defined]
+    assert problem["detail"] == "no referral with this id" and "rule" not in problem
+
+
 def _refuses(response: object, rule: str = "scope") -> None:
     assert getattr(response, "status_code", None) == 403, getattr(response, "text", response)
     problem = response.json()  # type: ignore[attr-defined]
@@ -50,10 +58,10 @@ def test_a_coordinator_sees_and_acts_on_their_organizations_referrals_only(
     assert listed["items"][0]["resource_organization"] == OWN
     assert client.get(f"/referrals/{own}", headers=COORDINATOR).status_code == 200
     for referral_id in (other, unknown):
-        _refuses(client.get(f"/referrals/{referral_id}", headers=COORDINATOR))
-        _refuses(client.get(f"/referrals/{referral_id}/fhir", headers=COORDINATOR))
-        _refuses(client.post(f"/referrals/{referral_id}/accept", headers=COORDINATOR))
-        _refuses(
+        _unknown(client.get(f"/referrals/{referral_id}", headers=COORDINATOR))
+        _unknown(client.get(f"/referrals/{referral_id}/fhir", headers=COORDINATOR))
+        _unknown(client.post(f"/referrals/{referral_id}/accept", headers=COORDINATOR))
+        _unknown(
             client.post(
                 f"/referrals/{referral_id}/decline",
                 json={"reason": "not_eligible"},
@@ -61,10 +69,12 @@ def test_a_coordinator_sees_and_acts_on_their_organizations_referrals_only(
             )
         )
         body = {"result": "met"}
-        _refuses(client.post(f"/referrals/{referral_id}/complete", json=body, headers=COORDINATOR))
+        _unknown(client.post(f"/referrals/{referral_id}/complete", json=body, headers=COORDINATOR))
         assert state_of(sessions, referral_id) == "sent", "a refused coordinator changed it"
     refused = client.get(f"/referrals/{other}", headers=COORDINATOR)
-    assert OTHER not in refused.text, "a 403 names the rule, not the other organization"
+    never = client.get(f"/referrals/{uuid.uuid4()}", headers=COORDINATOR)
+    assert refused.json() == never.json(), "out of scope answers as unknown"
+    assert OTHER not in refused.text, "the answer names nothing of the other organization"
 
     declined = client.post(
         f"/referrals/{own}/decline", json={"reason": "not_eligible"}, headers=COORDINATOR
@@ -88,9 +98,9 @@ def test_the_case_side_answers_for_a_resource_without_an_organization_in_its_are
     owned = refer(sessions, new_need(sessions), _pick("res-own", OWN))
     decline = {"reason": "not_eligible"}
 
-    _refuses(client.post(f"/referrals/{volunteer}/decline", json=decline, headers=elsewhere))
-    _refuses(client.post(f"/referrals/{volunteer}/accept", headers=elsewhere))
-    _refuses(client.post(f"/referrals/{volunteer}/decline", json=decline, headers=COORDINATOR))
+    _unknown(client.post(f"/referrals/{volunteer}/decline", json=decline, headers=elsewhere))
+    _unknown(client.post(f"/referrals/{volunteer}/accept", headers=elsewhere))
+    _unknown(client.post(f"/referrals/{volunteer}/decline", json=decline, headers=COORDINATOR))
     for case_side in (worker, lead):
         answered = client.post(f"/referrals/{owned}/decline", json=decline, headers=case_side)
         _refuses(answered, rule="organization")
@@ -134,16 +144,16 @@ def test_a_reviewer_sees_only_referrals_their_department_reviews(
 
     for reviewer in (CIVIL, CIVIL_HERE):  # a region-less reviewer: their department, anywhere
         assert client.get(f"/referrals/{reviewed}", headers=reviewer).status_code == 200
-        _refuses(client.get(f"/referrals/{joint}", headers=reviewer))
-        _refuses(client.get(f"/referrals/{direct}", headers=reviewer))
-    _refuses(client.get(f"/referrals/{reviewed}", headers=CIVIL_ELSEWHERE))
+        _unknown(client.get(f"/referrals/{joint}", headers=reviewer))
+        _unknown(client.get(f"/referrals/{direct}", headers=reviewer))
+    _unknown(client.get(f"/referrals/{reviewed}", headers=CIVIL_ELSEWHERE))
     assert client.get(f"/referrals/{joint}", headers=HEALTH).status_code == 200
-    _refuses(client.get(f"/referrals/{reviewed}/fhir", headers=HEALTH))
+    _unknown(client.get(f"/referrals/{reviewed}/fhir", headers=HEALTH))
 
     decision = {"department": "health", "decision": "approve"}
-    _refuses(client.post(f"/referrals/{reviewed}/review", json=decision, headers=HEALTH))
+    _unknown(client.post(f"/referrals/{reviewed}/review", json=decision, headers=HEALTH))
     elsewhere = {"department": "civil_affairs", "decision": "approve"}
-    _refuses(client.post(f"/referrals/{reviewed}/review", json=elsewhere, headers=CIVIL_ELSEWHERE))
+    _unknown(client.post(f"/referrals/{reviewed}/review", json=elsewhere, headers=CIVIL_ELSEWHERE))
     assert state_of(sessions, reviewed) == "pending_review"
     approved = client.post(f"/referrals/{reviewed}/review", json=elsewhere, headers=CIVIL)
     assert (approved.status_code, approved.json()["state"]) == (200, "sent")

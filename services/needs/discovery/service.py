@@ -26,7 +26,7 @@ from shared.contracts.needs import (
     VERIFICATION_TASK_OPENED,
     VerificationTaskEvent,
 )
-from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.errors import Conflict, FieldError, NotFound, ValidationFailed, unknown
 from shared.outbox import add_event
 
 
@@ -151,7 +151,7 @@ def get_task_or_raise(*, session: Session, task_id: str) -> VerificationTask:
     """The task with this id, or NotFound."""
     task = session.get(VerificationTask, task_id)
     if task is None:
-        raise NotFound("no such verification task")
+        raise unknown("verification task")
     return task
 
 

@@ -13,7 +13,7 @@ from services.needs.procedures.clocks import StepLimit, due
 from services.needs.procedures.models import Procedure, ProcedureStep
 from services.needs.procedures.schemas import ProcedureCreate, StepDone
 from shared.contracts.needs import PROCEDURE_STEP_OVERDUE, ProcedureStepEvent
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed, unknown
 from shared.outbox import add_event
 
 Limits = Mapping[str, Mapping[str, StepLimit]]
@@ -76,7 +76,7 @@ def get_or_raise(*, session: Session, procedure_id: str) -> Procedure:
     """The procedure with this id, or NotFound."""
     procedure = session.get(Procedure, procedure_id)
     if procedure is None:
-        raise NotFound("no such procedure")
+        raise unknown("procedure")
     return procedure
 
 

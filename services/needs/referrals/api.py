@@ -321,7 +321,7 @@ async def review_referral(
     """A department approves or returns (with a comment); sent once all have approved.
     A reviewer decides for their own department only."""
     if actor.role == Role.ALLIANCE_REVIEWER and body.department != actor.department:
-        raise outside_scope(f"department {body.department}")
+        raise outside_scope("this department")
     policy = _policy(request)
     return await _flow(request, actor).commit(
         lambda s, now: review.review(

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.needs.models import Base
+from shared.crypto import EncryptedText
 from shared.outbox import utcnow
 
 
@@ -36,7 +37,7 @@ class Referral(Base):
     state: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     origin: Mapped[str] = mapped_column(String(20))
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(EncryptedText, default="")  # free text, encrypted
     units: Mapped[int] = mapped_column(Integer, default=1)
     # The match as the social worker saw it; None rank = a resource not in the list (override).
     match_rank: Mapped[int | None] = mapped_column(Integer)
@@ -44,7 +45,7 @@ class Referral(Base):
     match_distance_km: Mapped[float | None] = mapped_column(Float)
     match_explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     override_kind: Mapped[str | None] = mapped_column(String(20), index=True)
-    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_reason: Mapped[str | None] = mapped_column(EncryptedText)
     for_minor: Mapped[bool] = mapped_column(Boolean, default=False)
     amount_yuan: Mapped[int | None] = mapped_column(Integer)
     review_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -54,7 +55,7 @@ class Referral(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     outcome_result: Mapped[str | None] = mapped_column(String(20))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
-    feedback: Mapped[str | None] = mapped_column(Text)
+    feedback: Mapped[str | None] = mapped_column(EncryptedText)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The head of the referral's audit chain, written with each entry in the same transaction:
@@ -78,7 +79,7 @@ class ReferralApproval(Base):
     review_round: Mapped[int] = mapped_column(Integer)
     department: Mapped[str] = mapped_column(String(64), index=True)
     decision: Mapped[str] = mapped_column(String(12))
-    comment: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(EncryptedText)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

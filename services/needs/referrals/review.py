@@ -137,7 +137,7 @@ def review(
             "department", "one_of", f"this referral awaits the sign-off of: {waiting}"
         )
     if approval.decision != "pending":
-        raise Conflict(f"{department} has already decided ({approval.decision}) in this round")
+        raise Conflict(f"this department has already decided ({approval.decision}) in this round")
     approval.decision = "approved" if approve else "returned"
     approval.comment = comment
     approval.decided_by = actor.id

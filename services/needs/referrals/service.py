@@ -45,7 +45,7 @@ from services.needs.service import NeedStatus, age_on, check_takes_referrals
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
 from shared.db import page_of
-from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.errors import Conflict, FieldError, ValidationFailed, unknown
 from shared.masking import mask_name
 
 CLAIMABLE_PREFIX = "micro_wish."
@@ -323,7 +323,7 @@ def end(
     if holds_capacity(referral):
         if not released:
             # Accepted since the caller looked: its capacity was not released. Ask again.
-            raise Conflict(f"referral {referral_id} changed meanwhile; try again")
+            raise Conflict("the referral changed meanwhile; try again")
         referral.reservation = Reservation.RELEASED
     transition(session, referral, need, to, actor, now, reason=reason, comment=comment)
     return referral
@@ -393,11 +393,11 @@ def claim_micro_wish(
 def check_claimable(session: Session, need: Need) -> None:
     """A micro-wish with no open claim: anything else is a 409 (naming the open claim)."""
     if not need.category.startswith(CLAIMABLE_PREFIX):
-        raise Conflict(f"need {need.id} is not a micro-wish: only micro-wishes can be claimed")
+        raise Conflict("the need is not a micro-wish: only micro-wishes can be claimed")
     claim = open_claim(session=session, need_id=need.id)
     if claim is not None:
         raise Conflict(
-            f"micro-wish {need.id} is already claimed (referral {claim}): one open claim a wish",
+            f"the micro-wish is already claimed (referral {claim}): one open claim a wish",
             extra={"rule": "one_open_claim", "referral_id": claim},
         )
 
@@ -447,7 +447,7 @@ def need_summary(*, session: Session, need_id: str, today: date) -> NeedSummary 
 def get_or_raise(*, session: Session, referral_id: str) -> Referral:
     referral = session.get(Referral, referral_id)
     if referral is None:
-        raise NotFound(f"no referral with id {referral_id}")
+        raise unknown("referral")
     return referral
 
 
@@ -592,7 +592,7 @@ def overrides_by_kind(*, session: Session, adcode_prefix: str | None) -> dict[st
 
 def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:
     if need.status in CLOSED_NEED:
-        raise Conflict(f"need {need.id} is {need.status}: it takes no new referrals")
+        raise Conflict(f"the need is {need.status}: it takes no new referrals")
     # Every way a referral is made (pick, override, claim, next match) ends here: consent too.
     check_takes_referrals(session=session, need=need)
     duplicate = session.scalar(

@@ -17,7 +17,7 @@ from services.needs.referrals.models import Referral
 from services.needs.service import NeedStatus, set_need_status
 from shared.actor import Actor
 from shared.contracts.needs import MatchSnapshot, ReferralEvent, ReferralOutcome, referral_subject
-from shared.errors import InvalidTransition, NotFound, ValidationFailed
+from shared.errors import InvalidTransition, ValidationFailed, unknown
 from shared.outbox import add_event
 
 
@@ -246,8 +246,8 @@ def lock_need(session: Session, need_id: str, *, field: str | None) -> Need:
     )
     if need is None:
         if field is not None:
-            raise ValidationFailed.one(field, "exists", f"no need with id {need_id}")
-        raise NotFound(f"no need with id {need_id}")
+            raise ValidationFailed.one(field, "exists", "no need with this id")
+        raise unknown("need")
     return need
 
 
@@ -255,7 +255,7 @@ def lock(session: Session, referral_id: str) -> tuple[Referral, Need]:
     """The referral, fresh, and its need, locked: take this before changing a referral."""
     need_id = session.scalar(select(Referral.need_id).where(Referral.id == referral_id))
     if need_id is None:
-        raise NotFound(f"no referral with id {referral_id}")
+        raise unknown("referral")
     need = lock_need(session, need_id, field=None)
     referral = session.scalar(
         select(Referral).where(Referral.id == referral_id).execution_options(populate_existing=True)

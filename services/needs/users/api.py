@@ -1,4 +1,5 @@
-"""Sign-in routes: exchange a user name and password for a short-lived bearer token."""
+"""Sign-in routes: a user name and password for a short-lived bearer token and a refresh token;
+refresh, sign out, change one's password."""
 
 import json
 from datetime import timedelta
@@ -6,16 +7,19 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from services.needs.settings import NeedsSettings
-from services.needs.users import service
-from services.needs.users.schemas import MeOut, SignIn, TokenOut
+from services.needs.users import limits, service
+from services.needs.users import sessions as user_sessions
+from services.needs.users.limits import SignInLimits
+from services.needs.users.schemas import MeOut, PasswordChange, RefreshIn, SignIn, TokenOut
 from shared.access import authenticated
 from shared.auth import Principal, issue_token
-from shared.db import run_read
-from shared.errors import ServiceUnavailable, ValidationFailed, field_errors
+from shared.db import run_in_transaction, run_read
+from shared.errors import ServiceUnavailable, Unauthorized, ValidationFailed, field_errors
 
 router = APIRouter(tags=["auth"])
 
@@ -24,14 +28,13 @@ def _settings(request: Request) -> NeedsSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _limiter(request: Request) -> service.SignInLimiter:
-    state = request.app.state
-    if not hasattr(state, "sign_in_limiter"):
-        settings = _settings(request)
-        state.sign_in_limiter = service.SignInLimiter(
-            attempts=settings.auth_sign_in_attempts, window_s=settings.auth_sign_in_window_s
-        )
-    return state.sign_in_limiter  # type: ignore[no-any-return]
+def _limits(request: Request) -> SignInLimits:
+    settings = _settings(request)
+    return SignInLimits(
+        attempts=settings.auth_sign_in_attempts,
+        lock_s=settings.auth_sign_in_lock_s,
+        max_lock_s=settings.auth_sign_in_max_lock_s,
+    )
 
 
 @cache
@@ -66,27 +69,104 @@ async def _sign_in_body(request: Request) -> SignIn:
     },
 )
 async def sign_in(request: Request) -> TokenOut:
-    """Sign in: a bearer token for `Authorization: Bearer …`, valid `expires_in` seconds.
-    Attempts are limited per user name and client (429 with Retry-After)."""
+    """Sign in: a bearer token for `Authorization: Bearer …`, valid `expires_in` seconds, and a
+    refresh token (POST /auth/refresh). Wrong passwords lock the user name for the client that
+    sent them, for longer each time (429 with Retry-After); other clients are not locked."""
     body = await _sign_in_body(request)
     settings = _settings(request)
+    _signing_key(settings)
+    client = request.client.host if request.client else "unknown"
+    key = limits.failure_key(body.username, client)
+    sessions = request.app.state.sessions
+    await run_read(sessions, lambda s: limits.check_not_locked(s, key))
+    try:
+        user = await run_read(
+            sessions,
+            lambda s: service.authenticate(
+                session=s, username=body.username, password=body.password
+            ),
+        )
+    except Unauthorized:
+        await run_in_transaction(
+            sessions, lambda s: limits.record_failure(s, key, _limits(request))
+        )
+        raise
+
+    def start_session(session: Session) -> str:
+        limits.clear_failures(session, key)
+        return user_sessions.issue(session, user, timedelta(seconds=settings.auth_refresh_ttl_s))
+
+    refresh_token = await run_in_transaction(sessions, start_session)
+    return _token_pair(settings, service.principal_of(user), refresh_token)
+
+
+@router.post("/auth/refresh", response_model=TokenOut)
+async def refresh(body: RefreshIn, request: Request) -> TokenOut:
+    """A new token pair for a refresh token, which is spent: use the new one next time. A spent
+    refresh token used again ends its whole session (401; sign in again)."""
+    settings = _settings(request)
+    _signing_key(settings)
+    ttl = timedelta(seconds=settings.auth_refresh_ttl_s)
+    outcome = await run_in_transaction(
+        request.app.state.sessions, lambda s: user_sessions.rotate(s, body.refresh_token, ttl)
+    )
+    if outcome == "reused":
+        raise Unauthorized("this refresh token was used before: the session is ended, sign in")
+    if not isinstance(outcome, user_sessions.Rotated):
+        raise Unauthorized("the refresh token is not valid: sign in again")
+    return _token_pair(settings, service.principal_of(outcome.user), outcome.refresh_token)
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(body: RefreshIn, request: Request) -> Response:
+    """Sign out: the session of this refresh token ends (its access token lapses within
+    LIANJIE_NEEDS_AUTH_TOKEN_TTL_S). Answers 204 for an unknown token too."""
+    await run_in_transaction(
+        request.app.state.sessions, lambda s: user_sessions.sign_out(s, body.refresh_token)
+    )
+    return Response(status_code=204)
+
+
+@router.post("/auth/password", status_code=204)
+async def change_password(
+    body: PasswordChange, request: Request, principal: Principal = Depends(authenticated)
+) -> Response:
+    """Change your password: every token and session of yours ends on every service (sign in
+    again with the new password)."""
+
+    def change(session: Session) -> None:
+        try:
+            service.authenticate(
+                session=session, username=principal.sub, password=body.current_password
+            )
+        except Unauthorized as exc:
+            raise ValidationFailed.one(
+                "current_password", "password_mismatch", "the current password is not right"
+            ) from exc
+        service.change_password(session=session, username=principal.sub, password=body.new_password)
+
+    await run_in_transaction(request.app.state.sessions, change)
+    return Response(status_code=204)
+
+
+def _signing_key(settings: NeedsSettings) -> bytes:
     if settings.auth_private_key_file is None:
         raise ServiceUnavailable("sign-in is not configured (LIANJIE_NEEDS_AUTH_PRIVATE_KEY_FILE)")
-    client = request.client.host if request.client else "unknown"
-    key = f"{body.username}|{client}"
-    limiter = _limiter(request)
-    limiter.check(key)
-    principal = await run_read(
-        request.app.state.sessions,
-        lambda s: service.authenticate(session=s, username=body.username, password=body.password),
-    )
-    limiter.forget(key)
+    return _private_key(settings.auth_private_key_file)
+
+
+def _token_pair(settings: NeedsSettings, principal: Principal, refresh_token: str) -> TokenOut:
     token = issue_token(
         principal=principal,
-        private_pem=_private_key(settings.auth_private_key_file),
+        private_pem=_signing_key(settings),
         ttl=timedelta(seconds=settings.auth_token_ttl_s),
     )
-    return TokenOut(access_token=token, expires_in=settings.auth_token_ttl_s)
+    return TokenOut(
+        access_token=token,
+        expires_in=settings.auth_token_ttl_s,
+        refresh_token=refresh_token,
+        refresh_expires_in=settings.auth_refresh_ttl_s,
+    )
 
 
 @router.get("/auth/me", response_model=MeOut)

@@ -13,11 +13,26 @@ class SignIn(BaseModel):
 
 
 class TokenOut(BaseModel):
-    """A bearer token and how many seconds it lives."""
+    """A bearer token and how many seconds it lives; a refresh token for the next one."""
 
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    refresh_token: str = Field(description="POST /auth/refresh gives a new pair; use once")
+    refresh_expires_in: int
+
+
+class RefreshIn(BaseModel):
+    """A refresh token from sign-in or the last refresh."""
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class PasswordChange(BaseModel):
+    """The current password and the new one (every token issued before ends)."""
+
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=8, max_length=200)
 
 
 class MeOut(BaseModel):

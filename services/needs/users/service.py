@@ -1,16 +1,19 @@
-"""Users and sign-in: create a user, check a password, limit sign-in attempts."""
+"""Users and sign-in: create a user, check a password, end a user's tokens (disable, delete,
+change of password)."""
 
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.needs.users.models import User
+from services.needs.models import OutboxEvent
+from services.needs.users.models import RefreshToken, User
 from shared.auth import Principal, Role, check_password, hash_password
-from shared.errors import Conflict, DomainError, Unauthorized, ValidationFailed
+from shared.contracts.tokens import TokensRevoked, tokens_subject, user_key
+from shared.errors import Conflict, DomainError, NotFound, Unauthorized, ValidationFailed
+from shared.outbox import add_event
 
 # Checked when the user name is unknown too, so the answer takes as long either way.
 _DUMMY_HASH = hash_password("not a password of anyone")
@@ -40,8 +43,7 @@ def create(
 ) -> User:
     """A new user; the scope a role needs must be given (a social worker's adcode, …)."""
     _check_scope(role=role, adcode=adcode, organization=organization, department=department)
-    if len(password) < 8:
-        raise ValidationFailed.one("password", "min_length", "a password has at least 8 characters")
+    _check_password_rules(password)
     if get_by_username(session=session, username=username) is not None:
         raise Conflict(f"user {username} exists already")
     user = User(
@@ -53,10 +55,18 @@ def create(
         organization=organization,
         department=department,
         active=True,
+        # Versions grow with the clock, so a user re-created under a deleted one's name does not
+        # inherit the revocation that ended the old tokens, nor escape it.
+        token_version=int(time.time()),
     )
     session.add(user)
     session.flush()
     return user
+
+
+def _check_password_rules(password: str) -> None:
+    if len(password) < 8:
+        raise ValidationFailed.one("password", "min_length", "a password has at least 8 characters")
 
 
 def _check_scope(
@@ -83,44 +93,71 @@ def principal_of(user: User) -> Principal:
         adcode=user.adcode,
         organization=user.organization,
         department=user.department,
+        ver=user.token_version,
     )
 
 
-def authenticate(*, session: Session, username: str, password: str) -> Principal:
-    """The principal of a user whose password matches; Unauthorized otherwise (the same answer
-    for an unknown user and a wrong password)."""
+def authenticate(*, session: Session, username: str, password: str) -> User:
+    """The user whose password matches; Unauthorized otherwise (the same answer for an unknown
+    user, a wrong password and a disabled account)."""
     user = get_by_username(session=session, username=username)
     matches = check_password(password, user.password_hash if user else _DUMMY_HASH)
     if user is None or not matches or not user.active:
         raise Unauthorized("user name or password is wrong")
-    return principal_of(user)
+    return user
 
 
-@dataclass
-class SignInLimiter:
-    """At most `attempts` sign-in attempts per key (user name and client) in `window_s`."""
+def end_tokens(session: Session, user: User) -> None:
+    """End every token of `user` on every service, within seconds: raise their token version,
+    publish the new lowest valid one (`shared.contracts.tokens`, through the outbox, so it goes
+    out only if this change commits), and revoke their refresh tokens."""
+    now = datetime.now(UTC)
+    user.token_version = max(user.token_version + 1, int(time.time()))
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    add_event(
+        session,
+        OutboxEvent,
+        subject=tokens_subject(user.username),
+        aggregate_id=user.id,
+        payload=TokensRevoked(
+            user_key=user_key(user.username), min_version=user.token_version, at=now
+        ),
+    )
+    session.flush()
 
-    attempts: int
-    window_s: float
-    seen: dict[str, deque[float]] = field(default_factory=dict)
 
-    def check(self, key: str) -> None:
-        """Count an attempt; TooManyAttempts (with Retry-After) once the window is full."""
-        now = time.monotonic()
-        times = self.seen.setdefault(key, deque())
-        while times and now - times[0] >= self.window_s:
-            times.popleft()
-        if len(times) >= self.attempts:
-            retry = max(1, int(self.window_s - (now - times[0])) + 1)
-            raise TooManyAttempts(
-                "too many sign-in attempts: wait before trying again",
-                extra={"retry_after_s": retry},
-            )
-        times.append(now)
-        if len(self.seen) > 10_000:  # forget idle keys rather than grow without bound
-            for idle in [k for k, v in self.seen.items() if now - v[-1] >= self.window_s]:
-                del self.seen[idle]
+def _existing(session: Session, username: str) -> User:
+    user = get_by_username(session=session, username=username)
+    if user is None:
+        raise NotFound("no user with this name")
+    return user
 
-    def forget(self, key: str) -> None:
-        """A successful sign-in clears the count."""
-        self.seen.pop(key, None)
+
+def set_active(*, session: Session, username: str, active: bool) -> User:
+    """Enable or disable a user; disabling ends their tokens."""
+    user = _existing(session, username)
+    if user.active and not active:
+        end_tokens(session, user)
+    user.active = active
+    return user
+
+
+def delete(*, session: Session, username: str) -> None:
+    """Delete a user; their tokens end with them."""
+    user = _existing(session, username)
+    end_tokens(session, user)
+    session.delete(user)
+    session.flush()
+
+
+def change_password(*, session: Session, username: str, password: str) -> User:
+    """Set a new password; every token issued before ends (sign in again)."""
+    _check_password_rules(password)
+    user = _existing(session, username)
+    user.password_hash = hash_password(password)
+    end_tokens(session, user)
+    return user

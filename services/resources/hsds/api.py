@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.resources import service
 from services.resources.hsds import documents, exporting, mapping
 from shared.db import run_read
-from shared.errors import NotFound
+from shared.errors import unknown
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 Page = Annotated[int, Query(ge=1, le=2**31 - 1, description="Page number, from 1")]
@@ -57,7 +57,7 @@ async def get_service(service_id: str, request: Request) -> Json:
         for item in found:
             if item.get("id") in wanted:
                 return item
-        raise NotFound(f"no service with id {service_id}")
+        raise unknown("service")
 
     return await _read(request, pick)  # type: ignore[no-any-return]
 
@@ -85,7 +85,7 @@ async def get_organization(organization_id: str, request: Request) -> Json:
         for organization in _organizations(found):
             if organization["id"] == organization_id:
                 return organization
-        raise NotFound(f"no organization with id {organization_id}")
+        raise unknown("organization")
 
     return await _read(request, pick)  # type: ignore[no-any-return]
 

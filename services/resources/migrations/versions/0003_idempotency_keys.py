@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from shared.idempotency import create_idempotency_table, drop_idempotency_table
+from shared.idempotency_store import create_idempotency_table, drop_idempotency_table
 
 # revision identifiers, used by Alembic.
 revision: str = "0003"
