@@ -42,9 +42,9 @@ def _alive(pid: int) -> bool:
 def _port_base() -> int:
     for _ in range(50):
         base = free_port() - 1
-        if all(port_is_free(base + i) for i in (1, 2, 3)):
+        if all(port_is_free(base + i) for i in (0, 1, 2, 3)):  # console, services
             return base
-    raise RuntimeError("no three consecutive free ports")
+    raise RuntimeError("no four consecutive free ports")
 
 
 @pytest.mark.integration
