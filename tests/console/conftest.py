@@ -5,8 +5,12 @@ No browser is ever downloaded: without /usr/bin/chromium, the Playwright package
 console (`make console`), every test here is skipped, and the run's summary says so loudly.
 """
 
+import contextlib
 import os
 import shutil
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +23,7 @@ import httpx
 import pytest
 
 from cli.demo import load_demo
+from cli.stack import free_port
 from cli.users import add_user
 from services.console.settings import WEB_DIR
 from shared.auth import Role
@@ -59,9 +64,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     reason = _why_not()
     if reason is None:
         return
-    here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.skip(reason=f"CONSOLE BROWSER TESTS SKIPPED: {reason}"))
             SKIPPED.append(item.nodeid)
 
@@ -175,3 +179,32 @@ def only_local(hosts_seen: set[str]) -> Any:
             route.abort()
 
     return handle
+
+
+@contextlib.contextmanager
+def running_console(upstreams: dict[str, str], **env: str) -> Iterator[str]:
+    """A console process forwarding to `upstreams` (service → base URL); yields its URL."""
+    port = free_port()
+    environment = {**os.environ, **env}
+    for service, url in upstreams.items():
+        environment[f"LIANJIE_CONSOLE_{service.upper()}_URL"] = url
+    command = [sys.executable, "-m", "uvicorn", "--factory", "services.console.app:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the console exited at start"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise TimeoutError("the console did not start within 30 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

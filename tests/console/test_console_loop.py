@@ -47,7 +47,7 @@ class Visit:
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.locale}-{self.size}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=True, animations="disabled")
         print(f"screenshot: {path.resolve()}")
         return path
 
@@ -92,9 +92,7 @@ def _state(console: ConsoleStack, referral_id: str) -> str:
     indirect=True,
     ids=["zh-desktop", "en-phone", "zh-phone", "en-desktop"],
 )
-def test_need_to_completed_referral_across_three_roles(
-    visit: Visit, console: ConsoleStack
-) -> None:
+def test_need_to_completed_referral_across_three_roles(visit: Visit, console: ConsoleStack) -> None:
     page, labels = visit.page, LABELS[visit.locale]
     category = taxonomy.CATEGORIES[console.resource_category]
     category_label = category.zh if visit.locale == "zh-CN" else category.en
@@ -108,6 +106,18 @@ def test_need_to_completed_referral_across_three_roles(
     page.fill("input[name=address]", "四川省宜宾市江安县江安镇柏杨村3组")
     page.click("[data-test=save-household]")
     page.wait_for_url(re.compile(r".*/households/[^/]+$"))
+    # A member, and a home visit that changes the tier (a field page: phone too).
+    page.click("[data-test=new-person]")
+    page.fill("[data-test=person-form] input[name=name]", "张桂兰")
+    page.click("[data-test=save-person]")
+    page.locator("[data-test=record-visit]").first.click()
+    page.fill("textarea[name=findings]", "独居,行动不便")
+    visit.pick("visit-tier", "2")
+    page.click("[data-test=save-visit]")
+    page.locator("[data-test=visit-form]").wait_for(state="hidden")
+    member = page.locator("[data-test=persons] .el-table__row", has_text="张桂兰")
+    assert member.locator("td").nth(3).inner_text().strip() == "2"  # the tier the visit set
+    visit.shot("household")
     page.click("[data-test=new-need]")
     page.fill("textarea[name=description]", "老人独居,水电费用困难")
     page.click("[data-test=save-need]")  # no category: the API refuses, the field says why

@@ -53,6 +53,7 @@ const en: Messages = {
     no: 'No',
     none: 'No data',
     refresh: 'Refresh',
+    separator: ', ',
   },
   caseload: {
     station: 'Station division',
@@ -84,7 +85,8 @@ const en: Messages = {
     expenditure: 'Expenditure hardship',
     temporary_assistance: 'Temporary assistance',
   },
-  person: { name: 'Name', tier: 'Tier', residentId: 'ID number', head: 'Head', nextVisit: 'Next visit' },
+  person: { name: 'Name', tier: 'Tier', residentId: 'ID number', phone: 'Phone', head: 'Head', nextVisit: 'Next visit', create: 'Add a member' },
+  visit: { record: 'Record a visit', visitedOn: 'Visited on', findings: 'Findings', tierAfter: 'Tier after the visit (if it changes)', tierN: 'Tier {n}' },
   need: {
     title: 'Need',
     create: 'Record a need',

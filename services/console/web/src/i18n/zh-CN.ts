@@ -51,6 +51,7 @@ const zhCN = {
     no: '否',
     none: '暂无数据',
     refresh: '刷新',
+    separator: '、',
   },
   caseload: {
     station: '社工站区划',
@@ -82,7 +83,8 @@ const zhCN = {
     expenditure: '支出型困难',
     temporary_assistance: '临时救助',
   },
-  person: { name: '姓名', tier: '分级', residentId: '身份证号', head: '户主', nextVisit: '下次走访' },
+  person: { name: '姓名', tier: '分级', residentId: '身份证号', phone: '电话', head: '户主', nextVisit: '下次走访', create: '登记成员' },
+  visit: { record: '记录走访', visitedOn: '走访日期', findings: '走访情况', tierAfter: '走访后分级(如有变化)', tierN: '{n} 级' },
   need: {
     title: '需求',
     create: '记录需求',
