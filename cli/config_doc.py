@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
 from cli.settings import JetStreamSettings
+from services.console.settings import ConsoleSettings
 from services.matcher.settings import MatcherSettings
 from services.needs.settings import NeedsSettings
 from services.resources.settings import ResourcesSettings
@@ -54,6 +55,7 @@ def render() -> str:
     rows += _rows(ResourcesSettings, "LIANJIE_RESOURCES_", service_skip)
     rows += _rows(MatcherSettings, "LIANJIE_MATCHER_", service_skip | {"database_url"})
     rows += _rows(JetStreamSettings, "LIANJIE_JETSTREAM_", set())
+    rows += _rows(ConsoleSettings, "LIANJIE_CONSOLE_", service_skip | {"database_url"})
     return HEADER + "\n".join(rows) + "\n"
 
 

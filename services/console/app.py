@@ -55,7 +55,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             for c in taxonomy.CATEGORIES.values()
         ]
 
-    _serve_browser_app(app, settings.assets_dir)
+    _serve_browser_app(app, settings.resolved_assets_dir())
     return app
 
 

@@ -23,9 +23,14 @@ class ConsoleSettings(ServiceSettings):
     upstream_timeout_s: float = Field(
         15.0, gt=0, description="How long the console waits for a service before answering 503"
     )
-    assets_dir: Path = Field(
-        WEB_DIR / "dist", description="The built browser app (`make run` builds it)"
+    assets_dir: Path | None = Field(
+        None,
+        description="The built browser app; default services/console/web/dist (`make run` "
+        "builds it there)",
     )
+
+    def resolved_assets_dir(self) -> Path:
+        return self.assets_dir or WEB_DIR / "dist"
 
     def upstreams(self) -> dict[str, str]:
         """Which service answers `/api/<name>/…`."""
