@@ -127,6 +127,9 @@ def test_need_to_completed_referral_across_three_roles(visit: Visit, console: Co
     assert error.inner_text().strip()
     assert page.input_value("textarea[name=description]") == "老人独居,水电费用困难"
     visit.shot("household-need-error")
+    page.reload()  # a refresh keeps the sign-in and what was typed
+    page.click("[data-test=new-need]")
+    assert page.input_value("textarea[name=description]") == "老人独居,水电费用困难"
     visit.pick("need-category", category_label, type_to_filter=True)
     page.click("[data-test=save-need]")
     page.wait_for_url(re.compile(r".*/needs/[^/]+$"))
@@ -195,5 +198,9 @@ def test_need_to_completed_referral_across_three_roles(visit: Visit, console: Co
     page.goto("/overrides")
     page.locator("[data-test=overrides]").wait_for()
     visit.shot("hub-overrides")
+    page.goto("/referrals")
+    page.locator("[data-test=referrals] .el-table__expand-icon").first.click()
+    page.locator("[data-test=audit-trail] .el-table__row").first.wait_for()
+    visit.shot("hub-audit")
 
     assert visit.hosts <= {"127.0.0.1"}, f"requests left 127.0.0.1: {sorted(visit.hosts)}"

@@ -219,6 +219,16 @@ const en: Messages = {
     overrideKinds: { skipped_top: 'Skipped the top', not_in_list: 'Not suggested' },
     by: 'By',
   },
+  audit: {
+    title: 'Audit trail',
+    intact: 'Chain intact',
+    broken: 'Chain broken at entry {seq}',
+    seq: 'No.',
+    at: 'At',
+    action: 'Action',
+    actor: 'By',
+    actions: { created: 'Created', signed_off: 'Signed off', claimed: 'Claimed' },
+  },
   resource: {
     create: 'Register a resource',
     name: 'Name',

@@ -217,6 +217,16 @@ const zhCN = {
     overrideKinds: { skipped_top: '未选首位', not_in_list: '不在推荐中' },
     by: '经办人',
   },
+  audit: {
+    title: '审计记录',
+    intact: '链完整',
+    broken: '链在第 {seq} 条断开',
+    seq: '序号',
+    at: '时间',
+    action: '操作',
+    actor: '经办人',
+    actions: { created: '创建', signed_off: '审核签署', claimed: '认领' },
+  },
   resource: {
     create: '登记资源',
     name: '资源名称',
