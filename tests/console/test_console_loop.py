@@ -204,3 +204,41 @@ def test_need_to_completed_referral_across_three_roles(visit: Visit, console: Co
     visit.shot("hub-audit")
 
     assert visit.hosts <= {"127.0.0.1"}, f"requests left 127.0.0.1: {sorted(visit.hosts)}"
+
+
+@pytest.mark.parametrize("visit", [("zh-CN", "desktop")], indirect=True, ids=["zh-desktop"])
+def test_coordinator_registers_and_deactivates_a_resource(
+    visit: Visit, console: ConsoleStack
+) -> None:
+    page = visit.page
+    visit.sign_in("coordinator", "/incoming")
+    page.click("[data-test=menu-resources]")
+    page.wait_for_url("**/resources")
+    page.click("[data-test=new-resource]")
+    name = "链接测试法律援助站"
+    page.fill("[data-test=resource-form] input[name=name]", name)
+    page.click("[data-test=save-resource]")  # no category, no place: the API names the fields
+    errors = page.locator("[data-test=resource-form] .el-form-item__error")
+    errors.first.wait_for()
+    assert errors.count() >= 2
+    assert page.input_value("[data-test=resource-form] input[name=name]") == name
+    visit.shot("resource-errors")
+    visit.pick("resource-categories", "法律咨询", type_to_filter=True)
+    page.fill("[data-test=resource-lat] input", "28.72")
+    page.fill("[data-test=resource-lon] input", "105.06")
+    page.click("[data-test=save-resource]")
+    page.locator("[data-test=resource-form]").wait_for(state="hidden")
+    row = page.locator("[data-test=resources] .el-table__row", has_text=name)
+    visit.pick("resource-filter-category", "法律咨询", type_to_filter=True)
+    page.click("[data-test=resource-search]")
+    row.wait_for()
+    visit.shot("resources")
+    row.locator("[data-test=toggle-active]").click()
+    row.locator("td", has_text="否").wait_for()
+    with console.stack.client(Role.COORDINATOR, organization="demo") as client:
+        listed = client.get(
+            f"{console.stack.url('resources')}/resources",
+            params={"category": "legal_aid.consultation", "active": "false"},
+        ).json()["items"]
+    assert [r["name"] for r in listed if r["name"] == name] == [name]
+    assert visit.hosts <= {"127.0.0.1"}, sorted(visit.hosts)

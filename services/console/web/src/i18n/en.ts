@@ -198,9 +198,9 @@ const en: Messages = {
     comment: 'Comment',
     approve: 'Approve',
     return: 'Return',
-    decisions: { approve: 'Approved', return: 'Returned', pending: 'Pending' },
+    decisions: { approve: 'Approved', approved: 'Approved', return: 'Returned', returned: 'Returned', pending: 'Pending' },
   },
-  actions: { accept: 'Accept', decline: 'Decline', start: 'Start service', complete: 'Record outcome' },
+  actions: { accept: 'Accept', decline: 'Decline', start: 'Start service', complete: 'Record outcome', resubmit: 'Submit again' },
   decline: {
     reason: 'Reason',
     no_capacity: 'No capacity',

@@ -196,9 +196,9 @@ const zhCN = {
     comment: '审核意见',
     approve: '同意',
     return: '退回',
-    decisions: { approve: '同意', return: '退回', pending: '待审' },
+    decisions: { approve: '同意', approved: '同意', return: '退回', returned: '退回', pending: '待审' },
   },
-  actions: { accept: '接单', decline: '拒绝', start: '开始服务', complete: '记录结果' },
+  actions: { accept: '接单', decline: '拒绝', start: '开始服务', complete: '记录结果', resubmit: '修改后重新提交' },
   decline: {
     reason: '拒绝原因',
     no_capacity: '名额已满',
