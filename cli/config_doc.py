@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings
 
 from cli.settings import JetStreamSettings
@@ -43,7 +44,11 @@ def _rows(settings: type[BaseSettings], prefix: str, skip: set[str]) -> list[str
 
 
 def _row(env: str, default: Any, meaning: str) -> str:
-    shown = json.dumps(default, ensure_ascii=False) if isinstance(default, dict) else default
+    shown = (
+        json.dumps(to_jsonable_python(default), ensure_ascii=False)
+        if isinstance(default, dict)
+        else default
+    )
     return f"| `{env}` | `{shown}` | {meaning} |"
 
 

@@ -15,6 +15,7 @@ from cli.needs import needs_app
 from cli.pii import pii_app
 from cli.referrals import referrals_app
 from cli.resources import resources_app
+from cli.service_url import DEFAULT_PORT_BASE, PORT_BASE_VARIABLE
 from cli.stack import CONSOLE, SERVICES, Stack, StackConfig
 from cli.users import add_user, needs_database_url, users_app
 from shared.auth import Role
@@ -44,7 +45,10 @@ def up(
     var_dir: Path = typer.Option(Path("var"), help="Where SQLite files and the NATS store live"),
     nats_port: int = typer.Option(4222, help="NATS port (another free one if it is taken)"),
     port_base: int = typer.Option(
-        8000, help="The console listens on base, the services on base+1 (needs), +2, +3"
+        DEFAULT_PORT_BASE,
+        envvar=PORT_BASE_VARIABLE,
+        help="The console listens on base, the services on base+1 (needs), +2, +3; the CLI's "
+        "commands read the same LIANJIE_PORT_BASE",
     ),
     seed: int = typer.Option(2026, help="Seed of the demo county"),
     county: str = typer.Option(DEFAULT_COUNTY, help="Adcode of the demo county"),

@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
         "publish": [
             "lianjie.needs.>",
             "lianjie.matcher.rank.v1",
+            "lianjie.matcher.reverse.v1",
             "lianjie.resources.capacity.>",
             "lianjie.resources.resource.card.v1",
             *_COMMON_PUBLISH,

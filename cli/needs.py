@@ -1,18 +1,19 @@
 """`lianjie needs …`: work on the needs service's records from the command line.
 
-Day-to-day commands (`household`, `person`, `visit`, `due`, `need`, `match`, `stats`) call the
-running needs service over HTTP, so they pass the same rules, transactions and events as any
-other client, and `match` can reach the matcher over NATS through it.
+Every command calls the running needs service over HTTP (`--url`, else LIANJIE_PORT_BASE as
+`lianjie up` uses it; `--token`), so it passes the same rules, transactions and events as any
+other client. Answers print as tables with Chinese labels; `--json` prints them for scripts.
+Options sit after the command, the same ones in the same places: filters, `--limit/--offset`,
+`--json`, `--url`, `--token`.
 
-`import` writes straight into the needs database through the same domain functions the API
-calls (`services.needs.ledger_import` → `service`/`persons`), not through HTTP: a 10,000-row
-ledger then takes seconds rather than 10,000 round trips, each row still gets its own
-transaction, and a station can load its ledger before the stack runs. The database is migrated
-first; events the rows raise (tier changes) wait in the outbox until the service relays them.
+`import` uploads the ledger (POST /households/import) and follows the job's progress, so a
+station imports remotely with its token. `import --offline` writes straight into a local needs
+database through the same domain functions, for a station loading its ledger before the stack
+runs (events wait in the outbox until the service relays them).
 """
 
 import csv
-import json
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,74 +21,131 @@ from typing import Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cli.output import JSON, problem, show
+from cli.service_url import resolved, url_option
 from cli.token_option import TOKEN, auth_headers
 from services.needs.app import MIGRATIONS
 from services.needs.ledger_import import (
     HEADERS,
     ImportReport,
+    Ledger,
     LedgerFormatError,
+    Outcome,
+    RowError,
+    RowOutcome,
     import_ledger,
     read_ledger,
 )
 from services.needs.settings import NeedsSettings
+from shared.actor import Actor
+from shared.auth import Role
 from shared.crypto import PiiKeysMissing, configure_for_tool
 from shared.db import create_db_engine, migrate, session_factory
 
 needs_app = typer.Typer(help="Household files, cases and needs (the needs service's records).")
 ERRORS_SHOWN = 20
-URL = typer.Option("http://127.0.0.1:8001", envvar="LIANJIE_NEEDS_URL", help="Needs service")
+URL = url_option("needs")
+POLL_S = 0.5
+LIMIT = typer.Option(50, min=1, help="Rows per page (the service caps it)")
+OFFSET = typer.Option(0, min=0, help="Rows to skip")
 
 
 @needs_app.command("import")
 def import_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Ledger (.csv or .xlsx)"),
-    database_url: str | None = typer.Option(
-        None, help="Needs database (default: LIANJIE_NEEDS_DATABASE_URL or var/needs.db)"
-    ),
     errors: Path | None = typer.Option(
         None, "--errors", help="Write every row error to this CSV (row, field, rule, message)"
     ),
-    actor: str = typer.Option("ledger-import", help="Who the records are stamped with"),
+    offline: bool = typer.Option(
+        False, "--offline", help="Write into the local database, not through the service"
+    ),
+    database_url: str | None = typer.Option(
+        None, help="With --offline: the needs database (default: var/needs.db)"
+    ),
+    actor: str = typer.Option("ledger-import", help="With --offline: who records are stamped with"),
+    url: str | None = URL,
+    token: str = TOKEN,
 ) -> None:
-    """Import a household ledger (台账); rows that break a rule are reported, not imported."""
+    """Import a station's ledger (台账, docs/ledger-import.md) through the needs service, as
+    the signed-in user of --token: new rows are created, changed ones updated, each row
+    reported. --offline writes into a local database before the stack runs."""
     console = Console(stderr=True)
     try:
         ledger = read_ledger(file)
     except LedgerFormatError as exc:
-        console.print(f"[red]cannot import {file.name}:[/red] {exc}")
+        console.print(f"[red]cannot import {escape(file.name)}:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    settings = NeedsSettings()
-    try:
-        configure_for_tool(settings.common)
-    except PiiKeysMissing as exc:
-        console.print(f"[red]cannot import {file.name}:[/red] {exc}")
-        raise typer.Exit(2) from None
-    engine = create_db_engine(database_url or settings.resolved_database_url())
-    try:
-        migrate(engine, MIGRATIONS)
-        with Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("rows", total=len(ledger.rows))
-            report = import_ledger(
-                sessions=session_factory(engine),
-                ledger=ledger,
-                actor=actor,
-                on_row=lambda: progress.advance(task),
-            )
-    finally:
-        engine.dispose()
+    if offline or database_url:
+        report = _import_offline(console, file, ledger, database_url, actor)
+    else:
+        report = _import_remote(console, file, url, token)
     _print_report(console, report)
     if errors is not None:
         _write_errors(errors, report)
     if report.errors:
         raise typer.Exit(1)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _import_remote(console: Console, file: Path, url: str | None, token: str) -> ImportReport:
+    """POST the file, poll the job until it is done, read its rows into a report."""
+    job = _call(url, "POST", "/households/import", token, content=file.read_bytes(),
+                file_name=file.name)  # fmt: skip
+    with _progress(console) as progress:
+        task = progress.add_task("rows", total=job["total"])
+        while job["state"] == "running":
+            time.sleep(POLL_S)
+            job = _call(url, "GET", f"/households/imports/{job['id']}", token)
+            progress.update(task, completed=job["processed"])
+    if job["state"] != "done":
+        console.print(f"[red]the import failed:[/red] {escape(str(job.get('error')))}")
+        raise typer.Exit(2)
+    report = ImportReport(rows=job["total"], ignored_columns=job["ignored_columns"])
+    for row in job["rows"]:
+        report.outcomes.append(
+            RowOutcome(row["row"], Outcome(row["outcome"]), row["household_id"],
+                       row["person_id"], tuple(row["fields"]))
+        )  # fmt: skip
+        report.errors += [
+            RowError(row["row"], e["field"], e["rule"], e["message"]) for e in row["errors"]
+        ]
+    return report
+
+
+def _import_offline(
+    console: Console, file: Path, ledger: Ledger, database_url: str | None, actor: str
+) -> ImportReport:
+    settings = NeedsSettings()
+    try:
+        configure_for_tool(settings.common)
+    except PiiKeysMissing as exc:
+        console.print(f"[red]cannot import {escape(file.name)}:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    engine = create_db_engine(database_url or settings.resolved_database_url())
+    try:
+        migrate(engine, MIGRATIONS)
+        with _progress(console) as progress:
+            task = progress.add_task("rows", total=len(ledger.rows))
+            return import_ledger(
+                sessions=session_factory(engine),
+                ledger=ledger,
+                actor=Actor(actor, Role.ADMIN.value),
+                on_row=lambda _outcome: progress.advance(task),
+            )
+    finally:
+        engine.dispose()
 
 
 @needs_app.command("template")
@@ -96,19 +154,24 @@ def template_command(
 ) -> None:
     """Write an empty ledger CSV with every header the import reads."""
     with file.open("w", encoding="utf-8-sig", newline="") as out:
-        csv.writer(out).writerow(HEADERS)
+        csv.writer(out).writerow(HEADERS)  # docs/ledger-template.csv has example rows
     typer.echo(f"wrote {file}")
 
 
 def _print_report(console: Console, report: ImportReport) -> None:
+    counts = {o: report.count(o) for o in Outcome}
     console.print(
-        f"{report.imported} of {report.rows} households imported; "
-        f"{report.failed_rows} rows refused ({len(report.errors)} errors)"
+        f"共 {report.rows} 行 (rows): 新建 {counts[Outcome.CREATED]} (created), "
+        f"更新 {counts[Outcome.UPDATED]} (updated), 未变 {counts[Outcome.UNCHANGED]} "
+        f"(unchanged), 拒绝 {counts[Outcome.REFUSED]} (refused; {len(report.errors)} errors)"
     )
     if report.ignored_columns:
-        console.print(f"columns ignored: {', '.join(report.ignored_columns)}")
+        console.print(escape(f"忽略的列 (columns ignored): {', '.join(report.ignored_columns)}"))
     for error in report.errors[:ERRORS_SHOWN]:
-        console.print(f"  row {error.row}: {error.field} [{error.rule}] {error.message}")
+        # escape: rich would read "[rule]" as markup and swallow it
+        console.print(
+            escape(f"  第 {error.row} 行 (row): {error.field} [{error.rule}] {error.message}")
+        )
     if len(report.errors) > ERRORS_SHOWN:
         console.print(f"  … {len(report.errors) - ERRORS_SHOWN} more (use --errors FILE)")
 
@@ -120,24 +183,143 @@ def _write_errors(path: Path, report: ImportReport) -> None:
         writer.writerows((e.row, e.field, e.rule, e.message) for e in report.errors)
 
 
-def _call(url: str, method: str, path: str, token: str, body: Any = None, **params: Any) -> Any:
+def _call(
+    url: str | None,
+    method: str,
+    path: str,
+    token: str,
+    body: Any = None,
+    content: bytes | None = None,
+    **params: Any,
+) -> Any:
     """One request to the needs service; a problem answer is printed and exits non-zero."""
     headers = auth_headers(token)
+    base = resolved("needs", url)
     query = {k: v for k, v in params.items() if v is not None}
     try:
-        with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
-            response = client.request(method, path, json=body, params=query)
+        with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
+            response = client.request(method, path, json=body, content=content, params=query)
     except httpx.TransportError as exc:
-        typer.echo(f"cannot reach the needs service at {url}: {type(exc).__name__}", err=True)
+        typer.echo(f"cannot reach the needs service at {base}: {type(exc).__name__}", err=True)
         raise typer.Exit(1) from None
     if response.is_error:
-        typer.echo(json.dumps(response.json(), ensure_ascii=False, indent=2), err=True)
+        try:
+            problem(response.status_code, response.json())
+        except ValueError:
+            typer.echo(f"{response.status_code}: {response.text}", err=True)
         raise typer.Exit(1)
     return response.json()
 
 
-def _show(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+HOUSEHOLD_COLUMNS = ("id", "address", "adcode", "hardship_categories", "social_worker", "version")
+PERSON_COLUMNS = (
+    "id", "household_id", "name", "resident_id", "is_head", "groups", "tier", "case_status",
+    "next_visit_due",
+)  # fmt: skip
+NEED_COLUMNS = ("id", "household_id", "category", "urgency", "status", "created_at")
+
+
+@needs_app.command("households")
+def households_command(
+    station: str | None = typer.Option(None, help="Village, township or county code (prefix)"),
+    hardship: str | None = typer.Option(None, help="困难类型: 低保, 特困 …"),
+    group: str | None = typer.Option(None, help="人员类别: 独居老人 …"),
+    tier: int | None = typer.Option(None),
+    visit: str | None = typer.Option(None, help="due or overdue"),
+    open_needs: bool | None = typer.Option(None, "--open-needs/--no-open-needs"),
+    name: str | None = typer.Option(None, help="Exact name of a member"),
+    id_number: str | None = typer.Option(
+        None, help="Exact ID number of a member ('-': asked without echo)"
+    ),
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str = TOKEN,
+) -> None:
+    """List or find household files (一户一档) of your area."""
+    filters = {"station": station, "hardship": hardship, "group": group, "tier": tier}
+    filters |= {"visit": visit, "open_needs": open_needs}
+    _list(url, token, "households", filters, name, id_number, limit, offset, as_json)
+
+
+@needs_app.command("persons")
+def persons_command(
+    station: str | None = typer.Option(None, help="Village, township or county code (prefix)"),
+    group: str | None = typer.Option(None, help="人员类别: 独居老人 …"),
+    tier: int | None = typer.Option(None),
+    case_status: str | None = typer.Option(None, help="applied, active or exited"),
+    visit: str | None = typer.Option(None, help="due or overdue"),
+    name: str | None = typer.Option(None, help="Exact name"),
+    id_number: str | None = typer.Option(None, help="Exact ID number ('-': asked without echo)"),
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str = TOKEN,
+) -> None:
+    """List or find persons (一人一案) of your area; ID numbers and phones masked."""
+    filters = {"station": station, "group": group, "tier": tier, "case_status": case_status}
+    filters |= {"visit": visit}
+    _list(url, token, "persons", filters, name, id_number, limit, offset, as_json)
+
+
+def _list(
+    url: str | None,
+    token: str,
+    what: str,
+    filters: dict[str, Any],
+    name: str | None,
+    id_number: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """GET the list, or POST a search (names and ID numbers stay out of URLs)."""
+    if id_number == "-":
+        id_number = typer.prompt("ID number", hide_input=True)
+    page = {"limit": limit, "offset": offset}
+    if name is None and id_number is None:
+        found = _call(url, "GET", f"/{what}", token, None, None, **filters, **page)
+    else:
+        body = {k: v for k, v in filters.items() if v is not None}
+        body |= {k: v for k, v in (("name", name), ("resident_id", id_number)) if v}
+        found = _call(url, "POST", f"/{what}/search", token, body, None, **page)
+    columns = HOUSEHOLD_COLUMNS if what == "households" else PERSON_COLUMNS
+    show(found, as_json=as_json, columns=columns, title="户档" if what == "households" else "人员")
+
+
+@needs_app.command("needs")
+def needs_command(
+    station: str | None = typer.Option(None, help="Village, township or county code (prefix)"),
+    status: str | None = typer.Option(None, help="open, matching, referred …"),
+    category: str | None = typer.Option(None, help="A category or its parent"),
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str = TOKEN,
+) -> None:
+    """List the needs (需求) of your area."""
+    found = _call(
+        url, "GET", "/needs", token, station=station, status=status, category=category,
+        limit=limit, offset=offset,
+    )  # fmt: skip
+    show(found, as_json=as_json, columns=NEED_COLUMNS, title="需求")
+
+
+@needs_app.command("history")
+def history_command(
+    record_id: str = typer.Argument(..., help="A household's or a person's id"),
+    person: bool = typer.Option(False, "--person", help="The id is a person's"),
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str = TOKEN,
+) -> None:
+    """Who changed which fields of a household file or a person, and when."""
+    path = f"/{'persons' if person else 'households'}/{record_id}/history"
+    columns = ("version", "fields", "actor", "role", "source", "changed_at")
+    show(_call(url, "GET", path, token), as_json=as_json, columns=columns, title="修改记录")
 
 
 @needs_app.command("household")
@@ -152,7 +334,8 @@ def household_command(
     lon: float | None = typer.Option(None),
     crs: str = typer.Option("wgs84", help="wgs84, gcj02 (高德/腾讯) or bd09 (百度)"),
     social_worker: str | None = typer.Option(None),
-    url: str = URL,
+    as_json: bool = JSON,
+    url: str | None = URL,
     token: str = TOKEN,
 ) -> None:
     """Open a household file (一户一档)."""
@@ -160,9 +343,10 @@ def household_command(
     body |= {"adcode": adcode, "station_adcode": station, "social_worker": social_worker}
     if lat is not None or lon is not None:
         body["location"] = {"lat": lat, "lon": lon, "crs": crs}
-    _show(
-        _call(url, "POST", "/households", token, {k: v for k, v in body.items() if v is not None})
+    made = _call(
+        url, "POST", "/households", token, {k: v for k, v in body.items() if v is not None}
     )
+    show(made, as_json=as_json)
 
 
 @needs_app.command("person")
@@ -180,7 +364,8 @@ def person_command(
     consent_date: str | None = typer.Option(
         None, help="Date of informed consent to the case file; the case then becomes active"
     ),
-    url: str = URL,
+    as_json: bool = JSON,
+    url: str | None = URL,
     token: str = TOKEN,
 ) -> None:
     """Add a person and their case (一人一案); with consent the case is activated."""
@@ -195,39 +380,44 @@ def person_command(
     person = _call(url, "POST", path, token, {k: v for k, v in body.items() if v is not None})
     if consent_date is not None:
         person = _call(url, "POST", f"/persons/{person['id']}/status", token, {"status": "active"})
-    _show(person)
+    show(person, as_json=as_json)
 
 
 @needs_app.command("visit")
 def visit_command(
     person_id: str = typer.Argument(...),
-    social_worker: str = typer.Option(..., help="Who visited"),
+    social_worker: str | None = typer.Option(
+        None, help="Who visited: you, unless a station lead records another's visit"
+    ),
     on: str | None = typer.Option(None, help="Date of the visit (default today)"),
     findings: str = typer.Option("", help="What was found"),
     tier: int | None = typer.Option(None, help="The tier after this visit, if it changes"),
-    url: str = URL,
+    as_json: bool = JSON,
+    url: str | None = URL,
     token: str = TOKEN,
 ) -> None:
     """Record a home visit (入户探访); prints when the next one is due."""
-    body: dict[str, Any] = {
-        "visited_on": on or date.today().isoformat(),
-        "social_worker": social_worker,
-        "findings": findings,
-    }
+    body: dict[str, Any] = {"visited_on": on or date.today().isoformat(), "findings": findings}
+    if social_worker is not None:
+        body["social_worker"] = social_worker
     if tier is not None:
         body["tier"] = tier
-    _show(_call(url, "POST", f"/persons/{person_id}/visits", token, body))
+    show(_call(url, "POST", f"/persons/{person_id}/visits", token, body), as_json=as_json)
 
 
 @needs_app.command("due")
 def due_command(
     station: str = typer.Option(..., help="Station code or a prefix of it"),
     within_days: int | None = typer.Option(None, help="Look this far ahead"),
-    url: str = URL,
+    as_json: bool = JSON,
+    url: str | None = URL,
     token: str = TOKEN,
 ) -> None:
     """List overdue and upcoming visits of a station."""
-    _show(_call(url, "GET", "/visits/due", token, station=station, within_days=within_days))
+    show(
+        _call(url, "GET", "/visits/due", token, station=station, within_days=within_days),
+        as_json=as_json,
+    )
 
 
 @needs_app.command("need")
@@ -238,7 +428,8 @@ def need_command(
     description: str = typer.Option(""),
     urgency: int = typer.Option(3, help="1 = can wait, 5 = today"),
     quantity: int = typer.Option(1),
-    url: str = URL,
+    as_json: bool = JSON,
+    url: str | None = URL,
     token: str = TOKEN,
 ) -> None:
     """Record a need (需求) of a household or one of its persons."""
@@ -246,27 +437,29 @@ def need_command(
     body |= {"description": description, "urgency": urgency, "quantity": quantity}
     if person_id is not None:
         body["person_id"] = person_id
-    _show(_call(url, "POST", "/needs", token, body))
+    show(_call(url, "POST", "/needs", token, body), as_json=as_json)
 
 
 @needs_app.command("match")
 def match_command(
     need_id: str = typer.Argument(...),
     k: int | None = typer.Option(None, help="How many resources"),
-    url: str = URL,
+    as_json: bool = JSON,
+    url: str | None = URL,
     token: str = TOKEN,
 ) -> None:
     """Ask for ranked, explained resources for a need."""
     body = {"k": k} if k is not None else {}
-    _show(_call(url, "POST", f"/needs/{need_id}/matches", token, body))
+    show(_call(url, "POST", f"/needs/{need_id}/matches", token, body), as_json=as_json)
 
 
 @needs_app.command("stats")
 def stats_command(
     station: str = typer.Option(..., help="Station code or a prefix of it"),
     since: str | None = typer.Option(None, help="Start of the period (default 1 January)"),
-    url: str = URL,
+    as_json: bool = JSON,
+    url: str | None = URL,
     token: str = TOKEN,
 ) -> None:
     """A station's figures: files, visits, needs, links and outcomes."""
-    _show(_call(url, "GET", "/stats", token, station=station, since=since))
+    show(_call(url, "GET", "/stats", token, station=station, since=since), as_json=as_json)

@@ -1,12 +1,16 @@
 """`lianjie referrals`: the referral loop from the command line, over the needs HTTP API."""
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import typer
 
+from cli.service_url import resolved, url_option
 from cli.token_option import TOKEN, auth_headers
 
 referrals_app = typer.Typer(help="Referrals (转介): match → referral → review → accept → outcome.")
@@ -23,13 +27,51 @@ class Target:
 @referrals_app.callback()
 def main(
     ctx: typer.Context,
-    url: str = typer.Option(
-        "http://127.0.0.1:8001", envvar="LIANJIE_NEEDS_URL", help="The needs service"
-    ),
+    url: str | None = url_option("needs"),
     token: str = TOKEN,
 ) -> None:
-    """Work on referrals; every change is stamped with the signed-in user of --token."""
-    ctx.obj = Target(url=url.rstrip("/"), headers=auth_headers(token) if token else {})
+    """Work on referrals; every change is stamped with the signed-in user of --token.
+    `--url` and `--token` go after the command, as in `lianjie needs …` (before it still works)."""
+    ctx.obj = Target(url=resolved("needs", url), headers=auth_headers(token) if token else {})
+
+
+def _with_connection(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command `--url` and `--token` of its own, so they sit after the command name as
+    on every other command of the CLI; given there, they win over the group's."""
+    signature = inspect.signature(command)
+    extra = [
+        inspect.Parameter(
+            "url",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=url_option("needs"),
+            annotation=str | None,
+        ),
+        inspect.Parameter("token", inspect.Parameter.KEYWORD_ONLY, default=TOKEN, annotation=str),
+    ]
+
+    @functools.wraps(command)
+    def run(ctx: typer.Context, *args: Any, url: str | None, token: str, **kwargs: Any) -> None:
+        group: Target = ctx.obj
+        ctx.obj = Target(
+            url=resolved("needs", url) if url else group.url,
+            headers=auth_headers(token) if token else group.headers,
+        )
+        command(ctx, *args, **kwargs)
+
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), *extra]
+    )
+    return run
+
+
+def _command(name: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`referrals_app.command`, with the connection options of `_with_connection`."""
+
+    def register(command: Callable[..., None]) -> Callable[..., None]:
+        referrals_app.command(name)(_with_connection(command))
+        return command
+
+    return register
 
 
 def _call(
@@ -78,7 +120,7 @@ def _show(referral: dict[str, Any]) -> None:
     )
 
 
-@referrals_app.command()
+@_command()
 def create(
     ctx: typer.Context,
     need_id: str = typer.Argument(..., help="The need to refer"),
@@ -105,7 +147,7 @@ def create(
     _show(_call(ctx, "POST", "/referrals", body))
 
 
-@referrals_app.command()
+@_command()
 def show(ctx: typer.Context, referral_id: str) -> None:
     """Print a referral as JSON."""
     typer.echo(
@@ -113,7 +155,7 @@ def show(ctx: typer.Context, referral_id: str) -> None:
     )
 
 
-@referrals_app.command()
+@_command()
 def review(
     ctx: typer.Context,
     referral_id: str,
@@ -126,7 +168,7 @@ def review(
     _move(ctx, referral_id, "review", {**body, "comment": comment})
 
 
-@referrals_app.command()
+@_command()
 def queue(
     ctx: typer.Context,
     department: str | None = typer.Option(None, help="Your department"),
@@ -143,7 +185,7 @@ def queue(
     typer.echo(f"{page['total']} waiting for review")
 
 
-@referrals_app.command()
+@_command()
 def decline(
     ctx: typer.Context,
     referral_id: str,
@@ -155,7 +197,7 @@ def decline(
     _move(ctx, referral_id, "decline", {"reason": reason})
 
 
-@referrals_app.command()
+@_command()
 def complete(
     ctx: typer.Context,
     referral_id: str,
@@ -192,7 +234,7 @@ def _transition_command(action: str, doc: str, *, reasons: str | None = None) ->
 
     command = move if reasons is None else end
     command.__doc__ = doc
-    referrals_app.command(action)(command)
+    _command(action)(command)
 
 
 _transition_command("submit", "Submit a draft, or a returned referral again.")
@@ -212,7 +254,7 @@ _transition_command(
 )
 
 
-@referrals_app.command()
+@_command()
 def overdue(ctx: typer.Context, limit: int = LIMIT, offset: int = OFFSET) -> None:
     """Referrals not reviewed or not accepted in time."""
     page = _call(ctx, "GET", f"/referrals/overdue?limit={limit}&offset={offset}")

@@ -12,8 +12,10 @@ from pathlib import Path
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.service_url import resolved, url_option
 from cli.token_option import TOKEN, auth_headers
 from services.resources.importing import (
     FileFormat,
@@ -24,7 +26,6 @@ from services.resources.importing import (
 )
 from shared.errors import ValidationFailed
 
-DEFAULT_URL = "http://127.0.0.1:8002"
 SUFFIXES: dict[str, FileFormat] = {".csv": "csv", ".json": "hsds-json", ".zip": "hsds-zip"}
 
 resources_app = typer.Typer(help="The resource library (资源库): import and export.")
@@ -34,7 +35,7 @@ console = Console()
 @resources_app.command("import")
 def import_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, HSDS JSON or zip"),
-    url: str = typer.Option(DEFAULT_URL, help="Base URL of the resources service"),
+    url: str | None = url_option("resources"),
     batch_size: int = typer.Option(50, min=1, max=500, help="Rows sent per request"),
     token: str = TOKEN,
 ) -> None:
@@ -45,6 +46,7 @@ def import_command(
         console.print(f"[red]{file}: {exc.detail}[/red]")
         raise typer.Exit(2) from exc
     try:
+        url = resolved("resources", url)
         report = _send(rows, url, batch_size, auth_headers(token))
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach the resources service at {url}: {type(exc).__name__}")
@@ -70,7 +72,8 @@ def _send(
                 "/resources/import/rows", json=[r.model_dump(mode="json") for r in batch]
             )
             if response.status_code != 200:
-                console.print(f"[red]the service answered {response.status_code}: {response.text}")
+                answered = f"[red]the service answered {response.status_code}:[/red]"
+                console.print(f"{answered} {escape(response.text)}")
                 raise typer.Exit(2)
             for outcome in ImportReport.model_validate(response.json()).rows:
                 report.add(outcome)
@@ -80,19 +83,25 @@ def _send(
 
 def _print_report(report: ImportReport) -> None:
     for row in report.rows:
-        if row.status in ("rejected", "flagged"):
+        if row.status in ("rejected", "flagged", "draft"):
             for field, rule, detail in _reasons(row):
                 line = f"{row.ref}: {row.status.value} {field} [{rule}] {detail}"
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{report.total} rows: {report.accepted} accepted, {report.updated} updated, "
-        f"{report.flagged} flagged as possible duplicates, {report.rejected} rejected"
+        f"{report.flagged} flagged as possible duplicates, {report.draft} drafts to complete, "
+        f"{report.rejected} rejected",
+        soft_wrap=True,
     )
 
 
 def _reasons(row: RowOutcome) -> list[tuple[str, str, str]]:
     if row.status == "flagged":
         return [("", "possible_duplicate", f"looks like resource {row.duplicate_of}")]
+    if row.status == "draft":  # from another directory: inactive until a coordinator completes it
+        suggested = ", ".join(row.suggested_categories) or "none"
+        detail = f"to complete before matching (suggested categories: {suggested})"
+        return [(field, "missing", detail) for field in row.missing]
     return [(e.field, e.rule, e.message) for e in row.errors]
 
 
@@ -102,7 +111,7 @@ def export_command(
     format: str = typer.Option(
         "", "--format", help="csv, hsds-json or hsds-zip (default: from the file's suffix)"
     ),
-    url: str = typer.Option(DEFAULT_URL, help="Base URL of the resources service"),
+    url: str | None = url_option("resources"),
     token: str = TOKEN,
 ) -> None:
     """Export every resource as the CSV template, HSDS 3.1 JSON, or a zipped HSDS package."""
@@ -110,6 +119,7 @@ def export_command(
     if chosen not in SUFFIXES.values():
         console.print(f"[red]unknown format {chosen!r}: use csv, hsds-json or hsds-zip")
         raise typer.Exit(2)
+    url = resolved("resources", url)
     try:
         response = httpx.get(
             f"{url}/resources/export",
@@ -121,7 +131,9 @@ def export_command(
         console.print(f"[red]cannot reach the resources service at {url}: {type(exc).__name__}")
         raise typer.Exit(2) from exc
     if response.status_code != 200:
-        console.print(f"[red]the service answered {response.status_code}: {response.text}")
+        console.print(
+            f"[red]the service answered {response.status_code}:[/red] {escape(response.text)}"
+        )
         raise typer.Exit(2)
     output.write_bytes(response.content)
     console.print(f"wrote {output} ({chosen}, {len(response.content)} bytes)")

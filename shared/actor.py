@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from shared.access import authenticated
+from shared.errors import Forbidden
 
 
 @dataclass(frozen=True)
@@ -28,4 +29,22 @@ def actor_from_request(request: Request) -> Actor:
         adcode=principal.adcode,
         organization=principal.organization,
         department=principal.department,
+    )
+
+
+# Who may record that someone else did something (a visit, a consent, a household in their
+# care): the lead of a station, for its workers, and admins. Everyone else is the doer.
+MAY_NAME_OTHERS = frozenset({"station_lead", "admin"})
+
+
+def stamp(field: str, given: str | None, actor: Actor) -> str:
+    """The who-did-it value of `field`: the caller's account id, or `given` when the caller's
+    role may name another (403 naming the field otherwise; rule `set_by_token`)."""
+    if given is None or given == actor.id:
+        return actor.id
+    if actor.role in MAY_NAME_OTHERS:
+        return given
+    raise Forbidden(
+        f"{field} is taken from your sign-in: a {actor.role} records only what they did",
+        extra={"rule": "set_by_token", "field": field},
     )

@@ -118,6 +118,16 @@ def index_of(value: str | None) -> str | None:
     return None if value is None else field_cipher().blind_index(value)
 
 
+def normalise_text(text: str) -> str:
+    """A name or address as its blind index sees it: whitespace (also full-width) taken out."""
+    return re.sub(r"\s+", "", text.replace("\u3000", " "))
+
+
+def name_index(text: str | None) -> str | None:
+    """The blind index of a name or an address, however it was spaced: exact look-ups only."""
+    return None if text is None else index_of(normalise_text(text))
+
+
 def phone_index(phone: str | None) -> str | None:
     """The blind index of a phone number, however it was written."""
     return None if phone is None else index_of(normalise_phone(phone))

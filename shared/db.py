@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Select, create_engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -57,6 +58,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error: nothing half-written."""
     with factory() as session, session.begin():
         yield session
+
+
+def page_of(session: Session, query: "Select[R]", limit: int, offset: int) -> tuple[list[R], int]:
+    """One page of `query` (already ordered) and how many rows it has in all."""
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = session.scalars(query.limit(limit).offset(offset))
+    return list(rows), total
 
 
 def ping(engine: Engine) -> None:

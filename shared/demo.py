@@ -112,15 +112,52 @@ class Township:
     lon: float
 
 
+# The demo coordinator's organization: it owns some of the charities' resources, and the demo
+# loader refers needs to them, so the coordinator has referrals to answer.
+DEMO_ORGANIZATION = "江安县链接公益服务中心"
+DEMO_ORGANIZATION_SHARE = 4  # every 4th charity resource is the demo organization's
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = ["秀英", "桂兰", "建国", "国华", "德明", "玉珍", "志强", "淑芬", "小红", "子涵", "浩然"]
+PERSON_GROUPS = [
+    (["elderly", "elderly_living_alone"], 35),
+    (["elderly", "elderly_left_behind"], 20),
+    (["left_behind_child"], 15),
+    (["child_in_difficulty"], 10),
+    ([], 20),
+]
+
+
 @dataclass
 class DemoCounty:
-    """Payloads for the APIs: resources, households, and needs (by household index)."""
+    """Payloads for the APIs: resources, households, persons and needs (by household index).
+
+    A person's payload carries `visit_days_ago` (when they were last visited, so that visits
+    fall due); the loader turns it into a visit dated that many days before the load."""
 
     county: divisions.Division
     townships: list[Township]
     resources: list[dict[str, Any]] = field(default_factory=list)
     households: list[dict[str, Any]] = field(default_factory=list)
     needs: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    persons: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+
+def _persons(rng: random.Random) -> list[dict[str, Any]]:
+    """A household's persons: its head, and sometimes a member; each with a tier and a
+    last visit between a week and half a year ago."""
+    people = []
+    for i in range(rng.choice([1, 1, 2, 3])):
+        groups = list(rng.choices([g for g, _ in PERSON_GROUPS], [w for _, w in PERSON_GROUPS])[0])
+        people.append(
+            {
+                "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+                "is_head": i == 0,
+                "groups": groups,
+                "tier": rng.choice([1, 2, 2, 3, 3, 4]),
+                "visit_days_ago": rng.randint(5, 180),
+            }
+        )
+    return people
 
 
 def _offset(rng: random.Random, lat: float, lon: float, max_km: float) -> tuple[float, float]:
@@ -208,8 +245,15 @@ def generate_county(
     rest = resources - len(kinds)
     kinds += ["enterprise"] * (rest // 4) + ["charity"] * (rest // 6)
     kinds += ["volunteer"] * (resources - len(kinds))
+    people = random.Random(seed + 1)  # its own stream: the rest of the county stays as it was
+    charities = 0
     for i, kind in enumerate(kinds):
-        demo.resources.append(resource_payload(rng, kind, i, towns[i % len(towns)], county))
+        payload = resource_payload(rng, kind, i, towns[i % len(towns)], county)
+        if kind == "charity":
+            if charities % DEMO_ORGANIZATION_SHARE == 0:
+                payload["organization"] = DEMO_ORGANIZATION
+            charities += 1
+        demo.resources.append(payload)
     for h in range(households):
         town = towns[h % len(towns)]
         village = f"{rng.choice(VILLAGE_STEMS)}村"
@@ -224,6 +268,7 @@ def generate_county(
                 "station_adcode": town.adcode,
             }
         )
+        demo.persons += [(h, person) for person in _persons(people)]
         for _ in range(rng.choice([1, 1, 2])):
             category = _weighted(rng, NEED_CATEGORIES)
             demo.needs.append(

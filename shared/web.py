@@ -1,20 +1,21 @@
 """What every service's FastAPI app shares: logging, problem+json errors, health endpoints."""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import logs
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
 from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_read, session_factory
-from shared.errors import ValidationFailed
+from shared.errors import PreconditionFailed, ValidationFailed
 from shared.health import Check, health_router
 from shared.idempotency import IdempotencyMiddleware, IdempotencyRecord
 from shared.limits import BodyLimitMiddleware
@@ -193,3 +194,17 @@ def pages(cap_of: Callable[[Request], int], *, default: int, cap_name: str) -> C
         return Page(limit=limit or min(default, cap), offset=offset)
 
     return page
+
+
+IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "3"')]
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match names; None for no header or `*` (optimistic concurrency: a
+    record's version is its ETag, and a change sent with a stale one is refused with 412)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
+    if found is None:
+        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this service")
+    return int(found.group(1))

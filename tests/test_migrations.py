@@ -7,6 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect
 
+import services.needs.aid.models
+import services.needs.discovery.models
+import services.needs.procedures.models
 import services.needs.referrals.models
 import services.needs.users.models  # noqa: F401  (user tables join the metadata)
 from services.needs.app import MIGRATIONS as NEEDS_MIGRATIONS

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from services.matcher.access import POLICY
 from services.matcher.api import router
-from services.matcher.events import IndexFeed, OutcomeFeed, serve_rank
+from services.matcher.events import IndexFeed, OutcomeFeed, serve_rank, serve_reverse
 from services.matcher.service import Ranker
 from services.matcher.settings import MatcherSettings
 from shared.messaging import Bus
@@ -26,6 +26,7 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         # Answer only once caught up: until then callers get "no responders", hence a 503.
         await feed.caught_up.wait()
         await serve_rank(connected, ranker, latency=rank_latency)
+        await serve_reverse(connected, ranker)
         await outcomes.start(connected)
 
     bus.on_connected(on_connected)

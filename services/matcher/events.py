@@ -14,9 +14,18 @@ from prometheus_client import Histogram
 from pydantic import ValidationError
 
 from services.matcher.index import ResourceIndex
+from services.matcher.reverse import qualifying
 from services.matcher.service import Ranker
 from shared.consumers import DurableConsumer, dead_letter, malformed_reason
-from shared.contracts.matcher import MATCHER_QUEUE, RANK, RankReply, RankRequest
+from shared.contracts.matcher import (
+    MATCHER_QUEUE,
+    RANK,
+    REVERSE,
+    RankReply,
+    RankRequest,
+    ReverseReply,
+    ReverseRequest,
+)
 from shared.contracts.needs import REFERRAL_ALL_STATES, ReferralEvent
 from shared.contracts.resources import RESOURCE_UPSERTED, ResourceUpserted
 from shared.contracts.streams import NEEDS_STREAM, RESOURCES_STREAM
@@ -100,6 +109,15 @@ async def serve_rank(bus: Bus, ranker: Ranker, latency: Histogram | None = None)
                 latency.labels(ranker.settings.service_name).observe(time.perf_counter() - started)
 
     await bus.serve(RANK, queue=MATCHER_QUEUE, request_type=RankRequest, handler=handle)
+
+
+async def serve_reverse(bus: Bus, ranker: Ranker) -> None:
+    """Answer `lianjie.matcher.reverse.v1` (which needs may a resource serve) in the queue."""
+
+    async def handle(request: ReverseRequest) -> ReverseReply:
+        return qualifying(index=ranker.index, request=request)
+
+    await bus.serve(REVERSE, queue=MATCHER_QUEUE, request_type=ReverseRequest, handler=handle)
 
 
 class OutcomeFeed:

@@ -37,10 +37,26 @@ POLICY = Policy(
         ("POST", "/auth/token"): PUBLIC,
         ("GET", "/auth/me"): rule(*CASE_READERS, COORD, REVIEWER, scope=Reach.SELF),
         ("POST", "/households"): CASE_WRITE,
+        ("GET", "/households"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("POST", "/households/search"): rule(
+            SW, SL, HUB, note=f"by exact ID number or name, in the caller's area; {PAGED}"
+        ),
         ("GET", "/households/{household_id}"): CASE_READ,
+        ("PATCH", "/households/{household_id}"): CASE_WRITE,
+        ("GET", "/households/{household_id}/history"): CASE_READ,
+        ("POST", "/households/import"): rule(
+            SW, SL, note="a station's ledger; every row checked against the caller's area"
+        ),
+        ("GET", "/households/imports/{job_id}"): rule(SW, SL, note="the caller's own imports"),
         ("POST", "/households/{household_id}/persons"): CASE_WRITE,
         ("GET", "/households/{household_id}/persons"): CASE_READ,
+        ("GET", "/persons"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("POST", "/persons/search"): rule(
+            SW, SL, HUB, note=f"by exact ID number or name, in the caller's area; {PAGED}"
+        ),
         ("GET", "/persons/{person_id}"): CASE_READ,
+        ("PATCH", "/persons/{person_id}"): CASE_WRITE,
+        ("GET", "/persons/{person_id}/history"): CASE_READ,
         ("GET", "/access-log"): rule(
             HUB, note="unmasked reads of personal data (privacy.py), for the hub's review"
         ),
@@ -52,6 +68,7 @@ POLICY = Policy(
         ("GET", "/persons/{person_id}/visits"): CASE_READ,
         ("GET", "/visits/due"): CASE_READ,
         ("POST", "/needs"): CASE_WRITE,
+        ("GET", "/needs"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
         ("GET", "/needs/{need_id}"): CASE_READ,
         ("PATCH", "/needs/{need_id}"): CASE_WRITE,
         ("POST", "/needs/{need_id}/status"): CASE_WRITE,
@@ -98,6 +115,46 @@ POLICY = Policy(
             note="a micro-wish claimed with a resource of the coordinator's organization",
         ),
         ("GET", "/referrals/{referral_id}/audit"): rule(SL, HUB, note="audit trail"),
+        ("GET", "/observations"): CASE_READ,
+        ("POST", "/warning-rules"): rule(HUB, note="the county defines early-warning rules"),
+        ("GET", "/warning-rules"): CASE_READ,
+        ("POST", "/warning-rules/preview"): rule(
+            SL, HUB, note="a count of the persons flagged in the caller's area, no list"
+        ),
+        ("POST", "/warning-rules/evaluate"): rule(HUB, note="evaluate every rule now"),
+        ("GET", "/warning-rules/report"): rule(SL, HUB, note="per rule, in the caller's area"),
+        ("GET", "/verification-tasks"): rule(
+            SW, SL, HUB, note=f"tasks of the caller's area; {PAGED}"
+        ),
+        ("POST", "/verification-tasks/{task_id}/close"): CASE_WRITE,
+        ("GET", "/procedure-kinds"): CASE_READ,
+        ("GET", "/reverse-matches/count"): rule(
+            SW,
+            SL,
+            HUB,
+            COORD,
+            scope=Reach.ANY,
+            note="a count of open needs the resource may serve (the caller's area; a "
+            "coordinator's: every area), no persons",
+        ),
+        ("GET", "/reverse-matches"): rule(
+            SW, SL, HUB, note=f"open needs of the caller's area the resource may serve; {PAGED}"
+        ),
+        ("GET", "/watch-list"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("POST", "/watch-list"): rule(
+            SW, SL, HUB, note="a partner's flag on a person of the caller's area"
+        ),
+        ("POST", "/households/{household_id}/benefits"): CASE_WRITE,
+        ("GET", "/households/{household_id}/aid-chain"): CASE_READ,
+        ("GET", "/aid-chain/flags"): rule(
+            SL, HUB, note=f"double aid and needs left waiting, in the caller's area; {PAGED}"
+        ),
+        ("POST", "/procedures"): CASE_WRITE,
+        ("GET", "/procedures/overdue"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
+        ("GET", "/procedures/{procedure_id}"): CASE_READ,
+        ("POST", "/procedures/{procedure_id}/steps/{step}/start"): CASE_WRITE,
+        ("POST", "/procedures/{procedure_id}/steps/{step}/done"): CASE_WRITE,
+        ("POST", "/procedures/{procedure_id}/steps/{step}/extend"): CASE_WRITE,
         ("GET", "/needs/{need_id}/audit"): rule(SL, HUB, note="audit trail"),
     },
     jurisdiction=jurisdiction.check,

@@ -62,3 +62,31 @@ class ConsentGiver(StrEnum):
 
     SELF = "self"
     GUARDIAN = "guardian"
+
+
+class VisitFilter(StrEnum):
+    """Cases whose next home visit is overdue, or due within the station's window."""
+
+    DUE = "due"
+    OVERDUE = "overdue"
+
+
+class HouseholdSort(StrEnum):
+    NEWEST = "-created_at"
+    OLDEST = "created_at"
+    RECENTLY_CHANGED = "-updated_at"
+    ADCODE = "adcode"
+
+
+class PersonSort(StrEnum):
+    NEWEST = "-created_at"
+    OLDEST = "created_at"
+    TIER = "tier"
+    HOUSEHOLD = "household"
+
+
+class NeedSort(StrEnum):
+    NEWEST = "-created_at"
+    OLDEST = "created_at"
+    MOST_URGENT = "-urgency"
+    NEEDED_BY = "needed_by"

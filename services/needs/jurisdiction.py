@@ -26,7 +26,9 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.needs.discovery.models import VerificationTask
 from services.needs.models import Household, Need, Person
+from services.needs.procedures.models import Procedure
 from services.needs.referrals.models import Referral
 from shared.access import Reach, Rule, outside_scope, principal_of, within
 from shared.auth import Principal, Role
@@ -101,6 +103,10 @@ def _adcode(session: Session, kind: str, key: str) -> str | None:
             .join(Need, Need.household_id == Household.id)
             .where(Need.id == key)
         )
+    if kind == "procedure_id":
+        return session.scalar(select(Procedure.adcode).where(Procedure.id == key))
+    if kind == "task_id":
+        return session.scalar(select(VerificationTask.adcode).where(VerificationTask.id == key))
     return session.scalar(select(Referral.adcode).where(Referral.id == key))
 
 
@@ -114,7 +120,9 @@ async def _named_in_body(request: Request) -> dict[str, str]:
     if not isinstance(body, dict):
         return {}
     return {
-        k: v for k, v in body.items() if k in ("household_id", "need_id") and isinstance(v, str)
+        k: v
+        for k, v in body.items()
+        if k in ("household_id", "need_id", "person_id") and isinstance(v, str)
     }
 
 
@@ -150,7 +158,7 @@ async def _check_area(request: Request, principal: Principal) -> None:
     named = {
         k: v
         for k, v in request.path_params.items()
-        if k in ("household_id", "person_id", "need_id", "referral_id")
+        if k in ("household_id", "person_id", "need_id", "referral_id", "task_id", "procedure_id")
     }
     named |= await _named_in_body(request)
     if request.url.path == "/households" and request.method == "POST":

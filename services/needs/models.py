@@ -23,6 +23,9 @@ class Household(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     address: Mapped[str] = mapped_column(EncryptedText)
+    # Blind index of the address as written (spaces out): a re-imported ledger row without an
+    # ID number finds its household by head's name and address (ledger_import.py).
+    address_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     adcode: Mapped[str] = mapped_column(String(12), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -30,6 +33,7 @@ class Household(Base):
     hardship_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     station_adcode: Mapped[str | None] = mapped_column(String(12), index=True)
     social_worker: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -71,6 +75,7 @@ class Person(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     household_id: Mapped[str] = mapped_column(ForeignKey("household.id"), index=True)
     name: Mapped[str] = mapped_column(EncryptedText)
+    name_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     gender: Mapped[str | None] = mapped_column(String(10))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     resident_id: Mapped[str | None] = mapped_column(EncryptedText)
@@ -115,6 +120,8 @@ class Visit(Base):
     visited_on: Mapped[date] = mapped_column(Date, index=True)
     social_worker: Mapped[str] = mapped_column(String(64))
     findings: Mapped[str] = mapped_column(Text, default="")
+    # Codes of the county's visit checklist (early warning reads them; no free text).
+    observations: Mapped[list[str]] = mapped_column(JSON, default=list)
     tier_before: Mapped[int | None] = mapped_column(Integer)
     tier_after: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))
@@ -133,6 +140,49 @@ class NeedStatusChange(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(200))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RecordChange(Base):
+    """One edit of a household file or a case: who, in which role, when, which fields.
+
+    Field names only, never their old or new values: the history is read by the station and
+    the county hub, and personal values stay where they are encrypted (issue 16)."""
+
+    __tablename__ = "record_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_type: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LedgerImportJob(Base):
+    """A ledger upload being imported: counts for a page to poll, and each row's outcome
+    (row numbers, headers and rules only: a ledger's cells are personal data)."""
+
+    __tablename__ = "ledger_import_job"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    ignored_columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(64))
+    area: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PiiAccess(Base, AccessLogRecord):

@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.needs import privacy, resident_id
+from services.needs import history, privacy, resident_id
 from services.needs.enums import CaseStatus, ConsentScope, ExitReason
 from services.needs.models import ConsentWithdrawal, Household, OutboxEvent, Person
-from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate
+from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate, PersonPatch
 from services.needs.service import get_household_or_raise
 from shared.actor import Actor
 from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
-from shared.crypto import index_of, phone_index
+from shared.crypto import index_of, name_index, phone_index
 from shared.errors import FieldError, InvalidTransition, NotFound, ValidationFailed
 from shared.groups import Group
 from shared.outbox import add_event
@@ -47,17 +47,13 @@ def create_person(
         born=born,
     )
     number_hash = index_of(data.resident_id)
-    if number_hash is not None and session.scalar(
-        select(Person.id).where(Person.resident_id_hash == number_hash)
-    ):
-        raise ValidationFailed.one(
-            "resident_id", "unique", "a person with this ID number is already on file"
-        )
+    _number_is_free(session, number_hash, None)
     now = _now()
     person = Person(
         id=str(uuid.uuid4()),
         household_id=household.id,
         name=data.name,
+        name_hash=name_index(data.name),
         gender=gender,
         date_of_birth=born,
         resident_id=data.resident_id,
@@ -101,18 +97,97 @@ def _identity_checked(data: PersonCreate) -> tuple[str | None, date | None]:
                 FieldError("date_of_birth", "matches_resident_id", "differs from the ID number's")
             )
         gender, born = facts.gender, facts.date_of_birth
-    disabled = Group.DISABLED.value in data.groups
-    if disabled and data.disability_grade is None:
-        errors.append(
-            FieldError("disability_grade", "required_if_disabled", "give the grade (1-4)")
-        )
-    if not disabled and data.disability_grade is not None:
-        errors.append(
-            FieldError("disability_grade", "requires_disabled", "only for the disabled group")
-        )
+    errors += _grade_errors(data.groups, data.disability_grade)
     if errors:
         raise ValidationFailed(errors)
     return gender, born
+
+
+def _grade_errors(groups: list[str], grade: int | None) -> list[FieldError]:
+    """A disability grade goes with the disabled group, and only with it."""
+    disabled = Group.DISABLED.value in groups
+    if disabled and grade is None:
+        return [FieldError("disability_grade", "required_if_disabled", "give the grade (1-4)")]
+    if not disabled and grade is not None:
+        return [FieldError("disability_grade", "requires_disabled", "only for the disabled group")]
+    return []
+
+
+def _number_is_free(session: Session, number_hash: str | None, person_id: str | None) -> None:
+    """422 when another person on file has this ID number (its blind index)."""
+    if number_hash is None:
+        return
+    other = session.scalar(select(Person.id).where(Person.resident_id_hash == number_hash))
+    if other is not None and other != person_id:
+        raise ValidationFailed.one(
+            "resident_id", "unique", "a person with this ID number is already on file"
+        )
+
+
+PERSON_FIELDS = (
+    "name",
+    "resident_id",
+    "phone",
+    "is_head",
+    "groups",
+    "disability_grade",
+    "household_id",
+)
+
+
+def update_person(
+    *,
+    session: Session,
+    person_id: str,
+    data: PersonPatch,
+    actor: Actor | None,
+    expected_version: int | None,
+    source: str = "api",
+) -> Person:
+    """Change a person (412 on a stale version): the same rules as a new one (ID number unique
+    and read for gender and birth date, disability grade with the group, sensitive data only
+    with consent); the edit is kept in the history, field names only."""
+    person = session.get(Person, person_id, with_for_update=True)
+    if person is None:
+        raise NotFound(f"no person with id {person_id}")
+    history.check_version("person", person.version, expected_version)
+    changes = data.model_dump(exclude_unset=True)
+    for name in ("name", "is_head", "groups", "household_id"):
+        if name in changes and changes[name] is None:
+            raise ValidationFailed.one(name, "not_null", "give a value or leave the field out")
+    if "groups" in changes:
+        changes["groups"] = sorted(set(changes["groups"]))
+    changed = [k for k in PERSON_FIELDS if k in changes and getattr(person, k) != changes[k]]
+    if not changed:
+        return person
+    if "household_id" in changed:
+        get_household_or_raise(session=session, household_id=changes["household_id"])
+    groups = changes.get("groups", person.groups)
+    grade = changes.get("disability_grade", person.disability_grade)
+    errors = _grade_errors(groups, grade)
+    if errors:
+        raise ValidationFailed(errors)
+    if "resident_id" in changed and changes["resident_id"] is not None:
+        facts = resident_id.facts(changes["resident_id"])
+        _number_is_free(session, index_of(changes["resident_id"]), person.id)
+        person.gender, person.date_of_birth = facts.gender, facts.date_of_birth
+    if {"groups", "disability_grade"} & set(changed):
+        privacy.check_sensitive_consent(
+            fields=privacy.sensitive_fields(groups=groups, disability_grade=grade),
+            scope=person.consent_scope or [],
+            given_by=person.consent_given_by,
+            born=person.date_of_birth,
+        )
+    for name in changed:
+        setattr(person, name, changes[name])
+    person.name_hash = name_index(person.name)
+    person.resident_id_hash = index_of(person.resident_id)
+    person.phone_hash = phone_index(person.phone)
+    _touch(person)
+    history.record(
+        session, person, record_type="person", fields=changed, actor=actor, source=source
+    )
+    return person
 
 
 def get_person_or_raise(*, session: Session, person_id: str) -> Person:

@@ -2,7 +2,7 @@
 
 import re
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -15,6 +15,7 @@ from services.needs.enums import (
     ExitReason,
     Gender,
     NeedStatus,
+    VisitFilter,
 )
 from shared import groups
 from shared.access_log import PURPOSE_MAX_LENGTH
@@ -86,7 +87,25 @@ class HouseholdCreate(BaseModel):
     location: GeoPoint | None = Field(None, description="Omit to use the division's centroid")
     hardship_categories: list[HardshipCode] = Field(default_factory=list, max_length=10)
     station_adcode: Adcode | None = None
-    social_worker: str | None = Field(None, max_length=64)
+    social_worker: str | None = Field(
+        None,
+        max_length=64,
+        description="The account in charge: the caller unless a station lead names another",
+    )
+
+
+class HouseholdPatch(BaseModel):
+    """What may change in a household file; omitted fields stay as they are. A new address
+    without an adcode is placed again from the address (and the station)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(None, min_length=1, max_length=300)
+    adcode: Adcode | None = None
+    location: GeoPoint | None = None
+    hardship_categories: list[HardshipCode] | None = Field(None, max_length=10)
+    station_adcode: Adcode | None = None
+    social_worker: str | None = Field(None, min_length=1, max_length=64)
 
 
 class HouseholdOut(BaseModel):
@@ -101,7 +120,35 @@ class HouseholdOut(BaseModel):
     hardship_categories: list[str]
     station_adcode: str | None
     social_worker: str | None
+    version: int
     created_at: datetime
+    updated_at: datetime
+
+
+class CaseFilters(BaseModel):
+    """What a list of households or cases is narrowed to (every filter optional, all apply)."""
+
+    station: str | None = Field(
+        None,
+        pattern=r"^\d{2,12}$",
+        description="Adcode prefix: a village's (12), township's (9) or the county's (6)",
+    )
+    hardship: HardshipCode | None = Field(None, description="困难类型, code or label")
+    group: GroupCode | None = Field(None, description="人员类别, code or label")
+    tier: Tier | None = None
+    case_status: CaseStatus | None = None
+    visit: VisitFilter | None = Field(None, description="due: due soon or overdue; overdue")
+    open_needs: bool | None = Field(None, description="With (true) or without open needs")
+
+
+class CaseSearch(CaseFilters):
+    """A look-up by exact ID number or exact name (in a body, so they stay out of URLs and
+    proxies' logs), with the list's filters. Compared through blind indexes, never decrypted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resident_id: ResidentId | None = Field(None, description="Exact, 18 characters")
+    name: str | None = Field(None, min_length=1, max_length=50, description="Exact full name")
 
 
 class ConsentIn(BaseModel):
@@ -130,6 +177,47 @@ class PersonCreate(BaseModel):
     disability_grade: int | None = Field(None, ge=1, le=4, description="残疾等级 1–4")
     consent: ConsentIn | None = None
     tier: Tier | None = Field(None, description="Omit until the case is assessed")
+
+
+class PersonPatch(BaseModel):
+    """What may change in a case's person; omitted fields stay as they are. A member leaves
+    one household for another by naming it (`household_id`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=50)
+    resident_id: ResidentId | None = None
+    phone: Phone | None = None
+    is_head: bool | None = None
+    groups: list[GroupCode] | None = Field(None, max_length=20)
+    disability_grade: int | None = Field(None, ge=1, le=4)
+    household_id: str | None = Field(None, min_length=1, max_length=ID_MAX_LENGTH)
+
+
+class RecordChangeOut(BaseModel):
+    """One edit: the version it made, which fields, who, in which role, from where, when.
+    Field names only: the values stay in the record (encrypted where personal)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    fields: list[str]
+    actor: str | None
+    role: str | None
+    source: str = Field(description="api (an edit) or ledger (a re-imported ledger row)")
+    changed_at: datetime
+
+
+Item = TypeVar("Item")
+
+
+class Listing(BaseModel, Generic[Item]):
+    """One page of a list: its rows, how many match the filter in all, and the page asked."""
+
+    items: list[Item]
+    total: int
+    limit: int
+    offset: int
 
 
 class PersonOut(BaseModel):
@@ -234,8 +322,18 @@ class VisitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     visited_on: PastDate
-    social_worker: str = Field(min_length=1, max_length=64)
+    social_worker: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Who visited: the caller unless a station lead records another's visit",
+    )
     findings: str = Field("", max_length=8000)
+    observations: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Codes of the county's visit checklist (GET /observations) seen on this visit",
+    )
     tier: Tier | None = Field(None, description="The tier after this visit, if it changes")
 
 
@@ -248,6 +346,7 @@ class VisitOut(BaseModel):
     visited_on: date
     social_worker: str
     findings: str
+    observations: list[str]
     tier_before: int | None
     tier_after: int | None
     created_at: datetime
@@ -385,3 +484,35 @@ class StatsOut(BaseModel):
     needs_by_category: dict[str, int]
     links_made: int
     outcomes: dict[str, int]
+
+
+class ImportRowOut(BaseModel):
+    """What became of one ledger row: ids, and each broken rule's header and rule."""
+
+    row: int
+    outcome: str = Field(description="created, updated, unchanged or refused")
+    household_id: str | None
+    person_id: str | None
+    fields: list[str] = Field(description="What an update changed")
+    errors: list[dict[str, str]]
+
+
+class ImportJobOut(BaseModel):
+    """A ledger import: `processed` of `total` rows so far; `rows` once it is done."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    file_name: str
+    state: str = Field(description="running, done or failed")
+    total: int
+    processed: int
+    created: int
+    updated: int
+    unchanged: int
+    refused: int
+    ignored_columns: list[str]
+    rows: list[ImportRowOut]
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -11,15 +11,25 @@ from datetime import UTC, date, datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from services.needs import address, privacy
+from services.needs import address, history, privacy
 from services.needs.address import LocationPrecision
 from services.needs.enums import CLOSED_NEED_STATES, ConsentScope, NeedStatus
 from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
-from services.needs.schemas import HouseholdCreate, MatchRequest, NeedCreate, NeedUpdate
+from services.needs.schemas import (
+    HouseholdCreate,
+    HouseholdPatch,
+    MatchRequest,
+    NeedCreate,
+    NeedUpdate,
+)
 from shared import groups as shared_groups
+from shared.access import within
+from shared.actor import Actor
+from shared.contracts.common import GeoPoint
 from shared.contracts.matcher import RankRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
-from shared.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from shared.crypto import name_index
+from shared.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from shared.outbox import add_event
 
 # Re-exported: the referrals sub-domain and older callers import these two from here.
@@ -42,18 +52,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_household(*, session: Session, data: HouseholdCreate) -> Household:
-    """Open a household file; without coordinates it is placed at its division's centroid."""
-    placed = address.place(
-        address=data.address, adcode=data.adcode, station_adcode=data.station_adcode
-    )
-    if data.location is not None:
-        placed = address.Placement(
-            placed.adcode, data.location.lat, data.location.lon, LocationPrecision.EXACT
-        )
+def create_household(
+    *, session: Session, data: HouseholdCreate, area: str | None = None
+) -> Household:
+    """Open a household file; without coordinates it is placed at its division's centroid.
+    The adcode it ends up with (given, from the address, or the station's) and its station must
+    lie in `area`, the caller's (403 otherwise)."""
+    placed = _placement(data.address, data.adcode, data.location, data.station_adcode)
+    now = _now()
     household = Household(
         id=str(uuid.uuid4()),
         address=data.address,
+        address_hash=name_index(data.address),
         adcode=placed.adcode,
         lat=placed.lat,
         lon=placed.lon,
@@ -61,11 +71,147 @@ def create_household(*, session: Session, data: HouseholdCreate) -> Household:
         hardship_categories=list(data.hardship_categories),
         station_adcode=data.station_adcode,
         social_worker=data.social_worker,
-        created_at=_now(),
-        updated_at=_now(),
+        version=1,
+        created_at=now,
+        updated_at=now,
     )
+    check_in_area(household, area)
     session.add(household)
     session.flush()
+    return household
+
+
+def _placement(
+    address_text: str, adcode: str | None, location: GeoPoint | None, station: str | None
+) -> address.Placement:
+    placed = address.place(address=address_text, adcode=adcode, station_adcode=station)
+    if location is not None:
+        placed = address.Placement(
+            placed.adcode, location.lat, location.lon, LocationPrecision.EXACT
+        )
+    return placed
+
+
+def check_in_area(household: Household, area: str | None) -> None:
+    """403 naming the field when the household's adcode or station lies outside `area` (None:
+    the caller sees every area). Checked on create and on every edit (issue 13, item 6)."""
+    if area is None:
+        return
+    for name, code in (("adcode", household.adcode), ("station_adcode", household.station_adcode)):
+        if code is not None and not within(code, area):
+            raise Forbidden(
+                f"the household's {name} would lie outside your jurisdiction",
+                extra={"rule": "scope", "field": name},
+            )
+
+
+HOUSEHOLD_FIELDS = ("address", "hardship_categories", "station_adcode", "social_worker")
+PLACEMENT_FIELDS = ("adcode", "lat", "lon", "location_precision")
+
+
+def update_household(
+    *,
+    session: Session,
+    household_id: str,
+    data: HouseholdPatch,
+    actor: Actor,
+    area: str | None,
+    expected_version: int | None,
+    source: str = "api",
+) -> Household:
+    """Change a household file (412 on a stale version); a new address or adcode places it
+    again, checked against the caller's area; the edit is kept in its history (field names)."""
+    household = locked_household(session, household_id, expected_version)
+    changes = {
+        k: v
+        for k, v in data.model_dump(exclude_unset=True).items()
+        if k not in ("address", "adcode", "station_adcode") or v != getattr(household, k)
+    }
+    for name in ("address", "hardship_categories"):
+        if name in changes and changes[name] is None:
+            raise ValidationFailed.one(name, "not_null", "give a value or leave the field out")
+    wanted = {k: changes[k] for k in HOUSEHOLD_FIELDS if k in changes}
+    if {"address", "adcode", "location", "station_adcode"} & changes.keys():
+        wanted |= _placed_again(household, changes, data)
+    changed = [k for k, v in wanted.items() if getattr(household, k) != v]
+    was_at = (household.lat, household.lon)
+    for name in changed:
+        setattr(household, name, wanted[name])
+    if "address" in changed:
+        household.address_hash = name_index(household.address)
+    check_in_area(household, area)
+    if changed:
+        household.version += 1
+        household.updated_at = _now()
+        history.record(
+            session, household, record_type="household", fields=changed, actor=actor, source=source
+        )
+    if set(PLACEMENT_FIELDS) & set(changed):
+        _open_needs_follow(session, household, was_at)
+    return household
+
+
+def _open_needs_follow(
+    session: Session, household: Household, was_at: tuple[float | None, float | None]
+) -> None:
+    """A household that moved takes its open needs along: those located where it was (not
+    given a place of their own) and their division, announced so the matcher sees the move."""
+    open_needs = session.scalars(
+        select(Need).where(
+            Need.household_id == household.id, Need.status.not_in(list(CLOSED_NEED_STATES))
+        )
+    )
+    for need in open_needs:
+        if (
+            (need.lat, need.lon) == was_at
+            and household.lat is not None
+            and household.lon is not None
+        ):
+            need.lat, need.lon = household.lat, household.lon
+        elif need.adcode == household.adcode:
+            continue
+        need.adcode = household.adcode
+        need.version += 1
+        need.updated_at = _now()
+        _publish(session, need, NEED_UPDATED)
+
+
+def _placed_again(
+    household: Household, changes: dict[str, object], data: HouseholdPatch
+) -> dict[str, object]:
+    """Where an edit puts the household: a new address is resolved again unless an adcode is
+    given; coordinates follow the new place unless given, and stay when only the station moves."""
+    if "adcode" in changes:
+        adcode = data.adcode
+    else:
+        adcode = None if "address" in changes else household.adcode
+    placed = _placement(
+        data.address or household.address,
+        adcode,
+        data.location,
+        data.station_adcode if "station_adcode" in changes else household.station_adcode,
+    )
+    if not {"address", "adcode", "location"} & changes.keys():
+        placed = address.Placement(
+            placed.adcode, household.lat, household.lon, household.location_precision
+        )
+    return dict(
+        zip(
+            PLACEMENT_FIELDS,
+            (placed.adcode, placed.lat, placed.lon, placed.precision),
+            strict=True,
+        )
+    )
+
+
+def locked_household(
+    session: Session, household_id: str, expected_version: int | None
+) -> Household:
+    """The household, locked for a change, at the version expected (412 otherwise)."""
+    household = session.get(Household, household_id, with_for_update=True)
+    if household is None:
+        raise NotFound(f"no household with id {household_id}")
+    history.check_version("household", household.version, expected_version)
     return household
 
 
@@ -206,16 +352,22 @@ def match_request(
     need = get_need_or_raise(session=session, need_id=need_id)
     check_takes_referrals(session=session, need=need)
     person = session.get(Person, need.person_id) if need.person_id is not None else None
-    groups: list[str] = []
-    if person is not None:
-        household = get_household_or_raise(session=session, household_id=need.household_id)
-        groups = shared_groups.for_eligibility(
-            person.groups,
-            age=age_on(person.date_of_birth, date.today()),
-            hardship=household.hardship_categories,
-        )
+    household = get_household_or_raise(session=session, household_id=need.household_id)
+    groups = eligibility_groups(person, household)
     known = personal_data_of(session=session, need=need)
     return rank_request(need=need, request=request, default_k=default_k, groups=groups, known=known)
+
+
+def eligibility_groups(person: Person | None, household: Household) -> list[str]:
+    """The groups a resource's eligibility is checked against: the person's, with those their
+    age and the household's hardship imply; none for a need of the whole household."""
+    if person is None:
+        return []
+    return shared_groups.for_eligibility(
+        person.groups,
+        age=age_on(person.date_of_birth, date.today()),
+        hardship=household.hardship_categories,
+    )
 
 
 def check_takes_referrals(*, session: Session, need: Need) -> None:

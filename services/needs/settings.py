@@ -5,7 +5,21 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.needs.procedures.clocks import DEFAULT_PROCEDURES, StepLimit
 from shared.settings import ServiceSettings
+
+# The visit checklist (走访观察项) a county starts from; its own replaces it by setting.
+DEFAULT_OBSERVATIONS: dict[str, dict[str, str]] = {
+    "lives_alone": {"zh": "独居", "en": "lives alone"},
+    "income_lost": {"zh": "收入中断", "en": "income lost"},
+    "unemployed_6_months": {"zh": "失业超过6个月", "en": "unemployed more than 6 months"},
+    "rarely_goes_out": {"zh": "每周外出少于3次", "en": "goes out fewer than 3 times a week"},
+    "sleeps_badly": {"zh": "睡眠差", "en": "sleeps badly"},
+    "illness_worse": {"zh": "病情加重", "en": "illness worse"},
+    "housing_unsafe": {"zh": "住房不安全", "en": "housing unsafe"},
+    "child_unattended": {"zh": "儿童无人照料", "en": "child left unattended"},
+    "short_of_food": {"zh": "缺少食物", "en": "short of food"},
+}
 
 # Tier 1 is the most intensive care (weekly), tier 5 the lightest (yearly): 分类分级动态服务.
 DEFAULT_FOLLOW_UP_DAYS = {1: 7, 2: 30, 3: 90, 4: 180, 5: 365}
@@ -30,6 +44,65 @@ class NeedsSettings(ServiceSettings):
         description="The largest page (`limit`) a list answers: persons, visits, visits due, "
         "need history, access log, referrals",
     )
+
+    observation_checklist: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_OBSERVATIONS.items()},
+        description='The visit checklist, as JSON: {"lives_alone": {"zh": "独居", "en": "lives '
+        'alone"}, …}; codes are what visits record and early-warning rules test',
+    )
+    warning_evaluation_interval_s: float = Field(
+        3600, gt=0, description="How often early-warning rules are evaluated over every case"
+    )
+
+    procedure_limits: dict[str, dict[str, StepLimit]] = Field(
+        default_factory=lambda: {
+            kind: {name: limit.model_copy() for name, limit in steps.items()}
+            for kind, steps in DEFAULT_PROCEDURES.items()
+        },
+        description='Procedures and the legal limits of their steps, as JSON: {"dibao": '
+        '{"decision": {"label_zh": "审批决定", "label_en": "decision", "days": 25, "max_days": '
+        '40, "kind": "working", "starts_with_application": true, "next_on": {"refused": '
+        '"refusal_notice"}}, …}}; days count Chinese working days unless kind is calendar',
+    )
+    watch_days: int = Field(
+        365,
+        ge=1,
+        le=3660,
+        description="How long a person who left assistance or was refused stays on the watch list",
+    )
+    aid_unserved_days: int = Field(
+        90,
+        ge=1,
+        le=3660,
+        description="A household with open needs and no aid received in this many days is flagged",
+    )
+    procedure_escalation_interval_s: float = Field(
+        3600, gt=0, description="How often procedure steps past their limit are escalated"
+    )
+
+    @field_validator("procedure_limits")
+    @classmethod
+    def _next_steps_exist(
+        cls, value: dict[str, dict[str, StepLimit]]
+    ) -> dict[str, dict[str, StepLimit]]:
+        for kind, steps in value.items():
+            for name, limit in steps.items():
+                for follows in limit.next_on.values():
+                    if follows not in steps:
+                        raise ValueError(f"{kind}.{name} starts {follows}, which is not a step")
+        return value
+
+    @field_validator("observation_checklist")
+    @classmethod
+    def _checklist_items_have_codes_and_labels(
+        cls, value: dict[str, dict[str, str]]
+    ) -> dict[str, dict[str, str]]:
+        for code, labels in value.items():
+            if not code.isidentifier() or not code.islower() or len(code) > 64:
+                raise ValueError(f"checklist codes are lower_snake_case: {code!r}")
+            if not labels.get("zh") or not labels.get("en"):
+                raise ValueError(f"checklist item {code} needs a zh and an en label")
+        return value
 
     @field_validator("tier_follow_up_days")
     @classmethod

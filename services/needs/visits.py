@@ -6,6 +6,7 @@ Due dates are computed, not stored, so a changed interval applies to every case 
 """
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from services.needs.models import Household, Person, Visit
 from services.needs.persons import change_tier
 from services.needs.schemas import DueVisit, VisitCreate
 from services.needs.service import in_station
-from shared.errors import Conflict
+from shared.errors import Conflict, ValidationFailed
 
 
 def next_visit_due(*, person: Person, follow_up_days: dict[int, int]) -> date | None:
@@ -30,9 +31,20 @@ def next_visit_due(*, person: Person, follow_up_days: dict[int, int]) -> date | 
 
 
 def record_visit(
-    *, session: Session, person: Person, data: VisitCreate, actor: str | None
+    *,
+    session: Session,
+    person: Person,
+    data: VisitCreate,
+    actor: str | None,
+    checklist: Collection[str] | None = None,
 ) -> Visit:
-    """Record a home visit on a case, with the tier it leaves the case in."""
+    """Record a home visit on a case, with the tier it leaves the case in and what the county's
+    checklist items it observed (each must be on `checklist`, when given)."""
+    for i, code in enumerate(data.observations):
+        if checklist is not None and code not in checklist:
+            raise ValidationFailed.one(
+                f"observations[{i}]", "unknown_observation", "not on the county's checklist"
+            )
     if person.case_status == CaseStatus.EXITED:
         raise Conflict("the case has exited: it must apply again before visits are recorded")
     tier_before = person.tier
@@ -47,6 +59,7 @@ def record_visit(
         visited_on=data.visited_on,
         social_worker=data.social_worker,
         findings=data.findings,
+        observations=list(dict.fromkeys(data.observations)),
         tier_before=tier_before,
         tier_after=person.tier,
         created_by=actor,

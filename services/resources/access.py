@@ -16,6 +16,14 @@ IMPORT = rule(
     note="every row of the coordinator's organization, else nothing is imported",
 )
 
+HSDS_READ = (
+    "services",
+    "services/{service_id}",
+    "organizations",
+    "organizations/{organization_id}",
+    "service_at_locations",
+)
+
 POLICY = Policy(
     "resources",
     {
@@ -33,6 +41,7 @@ POLICY = Policy(
             note="contact in full with ?purpose= for social worker, station lead, county hub, "
             "coordinator (own organization); logged",
         ),
+        **{("GET", f"/hsds/{path}"): READ for path in HSDS_READ},
         ("GET", "/access-log"): rule(
             HUB, scope=Reach.ANY, note="unmasked reads of contacts (privacy.py), for review"
         ),

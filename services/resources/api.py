@@ -1,16 +1,16 @@
 """HTTP routes of the resources service: parse, call the service, shape the response."""
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, importing, privacy, service
+from services.resources.hsds import api as hsds_api
 from services.resources.importing import FileFormat, ImportReport, ImportRow
 from services.resources.models import Resource
 from services.resources.schemas import (
@@ -25,11 +25,12 @@ from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request
 from shared.contracts.resources import CapacityReply, CapacityRequest, ResourceKind
 from shared.db import run_in_transaction, run_read
-from shared.errors import PreconditionFailed, ValidationFailed
+from shared.errors import ValidationFailed
+from shared.web import IfMatch, expected_version
 
 router = APIRouter(tags=["resources"])
+router.include_router(hsds_api.router)
 
-IfMatch = Annotated[str | None, Header(description='The ETag you read, e.g. "3"')]
 MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)
 MEDIA_TYPES = {"csv": "text/csv", "hsds-json": "application/json", "hsds-zip": "application/zip"}
 FILE_NAMES = {"csv": "resources.csv", "hsds-json": "hsds.json", "hsds-zip": "hsds.zip"}
@@ -52,16 +53,6 @@ def _out(resource: Resource, response: Response, *, unmasked: bool = False) -> R
 
 
 _purpose = access_log.purpose_dependency(privacy.Purpose, "Why you need the contact in full")
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match names; None for no header or `*`."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
-    if found is None:
-        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this service")
-    return int(found.group(1))
 
 
 @router.post("/resources", status_code=status.HTTP_201_CREATED, response_model=ResourceOut)
@@ -91,6 +82,9 @@ async def list_resources(
     has_capacity: bool | None = None,
     active: bool | None = None,
     flagged: Annotated[bool | None, Query(description="Flagged as a possible duplicate")] = None,
+    draft: Annotated[
+        bool | None, Query(description="Read from another directory, to complete (草稿)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ResourcePage:
@@ -113,6 +107,7 @@ async def list_resources(
         has_capacity=has_capacity,
         active=active,
         flagged=flagged,
+        draft=draft,
     )
     limit = min(limit, request.app.state.settings.page_size_max)
     return await _page(request, where, limit, offset)
@@ -242,7 +237,7 @@ async def _change(
 ) -> ResourceOut:
     """Run `change(session=…, expected_version=…)`, the version the If-Match names, in one
     transaction, and answer with the resource it leaves."""
-    expected = _expected_version(if_match)
+    expected = expected_version(if_match)
     return await run_in_transaction(
         _sessions(request),
         lambda s: _out(change(session=s, expected_version=expected), response),

@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import csv_io, hsds, privacy, service
+from services.resources import csv_io, privacy, service
+from services.resources.hsds import exporting as hsds_export
+from services.resources.hsds import importing as hsds_import
 from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
@@ -30,6 +32,12 @@ FileFormat = Literal["csv", "hsds-json", "hsds-zip"]
 MAX_ID_LENGTH = 36  # resource ids are UUIDs
 
 
+class RowError(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
 class ImportRow(BaseModel):
     """One resource read from a file, before validation."""
 
@@ -38,19 +46,17 @@ class ImportRow(BaseModel):
     active: bool = True
     capacity_available: int | None = Field(None, description="Units left this period")
     data: dict[str, Any]
+    hsds: dict[str, Any] | None = Field(
+        None, description="The HSDS service as read: kept with the resource, given back on export"
+    )
 
 
 class RowStatus(StrEnum):
     ACCEPTED = "accepted"
     UPDATED = "updated"
     FLAGGED = "flagged"  # added, and flagged as a possible duplicate for a coordinator
+    DRAFT = "draft"  # from another directory, lacking a category, service area or capacity
     REJECTED = "rejected"
-
-
-class RowError(BaseModel):
-    field: str
-    rule: str
-    message: str
 
 
 class RowOutcome(BaseModel):
@@ -59,6 +65,10 @@ class RowOutcome(BaseModel):
     resource_id: str | None = None
     duplicate_of: str | None = None
     errors: list[RowError] = Field(default_factory=list)
+    mapped: list[str] = Field(default_factory=list, description="HSDS fields read into Lianjie's")
+    kept: list[str] = Field(default_factory=list, description="HSDS fields kept as they came")
+    missing: list[str] = Field(default_factory=list, description="What a draft still lacks")
+    suggested_categories: list[str] = Field(default_factory=list)
 
 
 class ImportReport(BaseModel):
@@ -68,6 +78,7 @@ class ImportReport(BaseModel):
     accepted: int = 0
     updated: int = 0
     flagged: int = 0
+    draft: int = 0
     rejected: int = 0
     rows: list[RowOutcome] = Field(default_factory=list)
 
@@ -88,21 +99,27 @@ def detect_format(content: bytes) -> FileFormat:
 
 
 def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[ImportRow]:
-    """The rows of a file in any of the formats; an unreadable file is a ValidationFailed."""
+    """The rows of a file in any of the formats; an unreadable file, or one with content and
+    no rows, is a ValidationFailed."""
     try:
-        return _read_rows(content, file_format or detect_format(content))
+        rows = _read_rows(content, file_format or detect_format(content))
     except (ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, csv.Error) as exc:
         # ValueError covers broken JSON, bad UTF-8 and pydantic's ValidationError; the others,
         # JSON of the wrong shape (a string where HSDS has an object, …).
         message = f"cannot read the file as {file_format or detect_format(content)}"
         raise ValidationFailed.one("file", "unreadable_file", message) from exc
+    if not rows and content.strip(b"\xef\xbb\xbf \t\r\n"):
+        chosen = file_format or detect_format(content)
+        raise ValidationFailed.one(
+            "file", "no_rows", f"no resources read from the file as {chosen}"
+        )
+    return rows
 
 
 def _read_rows(content: bytes, chosen: FileFormat) -> list[ImportRow]:
     if chosen == "csv":
         return [ImportRow.model_validate(r) for r in csv_io.read(content)]
-    services = hsds.read_package(content) if chosen == "hsds-zip" else hsds.read_json(content)
-    return [ImportRow.model_validate(r) for r in hsds.rows_from_services(services)]
+    return [ImportRow.model_validate(r) for r in hsds_import.read(content, chosen)]
 
 
 def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
@@ -113,15 +130,44 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
     existing = session.get(Resource, row.resource_id) if row.resource_id and not errors else None
     body, masked = privacy.unmask_kept(row.data, existing)
     errors += masked
+    if row.hsds is not None:  # judged here, whoever read the file
+        errors += hsds_import.refused(row.hsds)
+    draft: dict[str, list[str]] | None = None
     try:
         data = ResourceCreate.model_validate(body)
     except ValidationError as exc:
         masked_fields = {e.field for e in masked}
-        errors += [e for e in field_errors(list(exc.errors())) if e.field not in masked_fields]
+        found = field_errors(list(exc.errors()))
+        if row.hsds is not None:  # another directory's record: a draft if only ours is missing
+            drafted = hsds_import.draft(body, row.hsds)
+            if isinstance(drafted, tuple):
+                (data, draft), found = drafted, []
+            else:
+                found = drafted  # what a draft must keep too
+        errors += [e for e in found if e.field not in masked_fields]
     if row.capacity_available is not None and row.capacity_available < 0:
         errors.append(FieldError("capacity.available", "greater_than_equal", "at least 0"))
     if errors:
         raise ValidationFailed(errors)
+    resource, status = _store(session, row, data, existing, draft)
+    if row.hsds is not None:
+        hsds_import.keep(resource, row.hsds, existing)
+    return RowOutcome(
+        ref=row.ref,
+        status=RowStatus.DRAFT if draft else status,
+        resource_id=resource.id,
+        duplicate_of=resource.duplicate_of,
+        **hsds_import.report(row.hsds, draft),
+    )
+
+
+def _store(
+    session: Session,
+    row: ImportRow,
+    data: ResourceCreate,
+    existing: Resource | None,
+    draft: dict[str, list[str]] | None,
+) -> tuple[Resource, RowStatus]:
     if existing is not None:
         resource = service.update(
             session=session, resource_id=existing.id, data=data, expected_version=None
@@ -133,15 +179,16 @@ def import_row(*, session: Session, row: ImportRow) -> RowOutcome:
             data=data,
             resource_id=row.resource_id,
             capacity_remaining=row.capacity_available,
+            draft=draft,
         )
         status = RowStatus.FLAGGED if resource.duplicate_of else RowStatus.ACCEPTED
-    if not row.active:
+    if draft is not None:
+        resource.draft = draft  # updated again as a draft: still inactive till completed
+    if not row.active or draft is not None:
         service.deactivate(session=session, resource_id=resource.id)
     elif not resource.active:
         service.activate(session=session, resource_id=resource.id)
-    return RowOutcome(
-        ref=row.ref, status=status, resource_id=resource.id, duplicate_of=resource.duplicate_of
-    )
+    return resource, status
 
 
 def check_organization(*, session: Session, rows: list[ImportRow], actor: Actor | None) -> None:
@@ -248,7 +295,4 @@ def export(
             setattr(resource, field, value)
     if file_format == "csv":
         return csv_io.write(resources)
-    services = [hsds.service_from_resource(r) for r in resources]
-    if file_format == "hsds-zip":
-        return hsds.write_package(services)
-    return hsds.write_json(services)
+    return hsds_export.write(resources, file_format, unmasked=unmasked)

@@ -1,6 +1,7 @@
 """Tables of the resources service."""
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -50,6 +51,11 @@ class Resource(Base):
     # Set when registration looked like an organization already in the library: for review.
     duplicate_of: Mapped[str | None] = mapped_column(String(36), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    # Read from another directory without a category, service area or capacity: what is
+    # missing and the categories suggested, until a coordinator completes it (inactive till then).
+    draft: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
+    # The HSDS service it was read from, as read, and Lianjie's values then (see hsds.mapping).
+    hsds_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -114,6 +114,15 @@ class ResourcePatch(BaseModel):
     verified: bool | None = None
 
 
+class ResourceDraftState(BaseModel):
+    """What a resource read from another directory still lacks before it can be matched."""
+
+    missing: list[str] = Field(description="categories, service_area, capacity")
+    suggested_categories: list[str] = Field(
+        default_factory=list, description="From its HSDS taxonomy terms and text"
+    )
+
+
 class ResourceOut(BaseModel):
     id: str
     name: str
@@ -140,6 +149,9 @@ class ResourceOut(BaseModel):
     masked: bool = Field(True, description="Contact masked; in full only with ?purpose= (logged)")
     verified: bool
     active: bool
+    draft: "ResourceDraftState | None" = Field(
+        None, description="Read from another directory and not complete yet (inactive till then)"
+    )
     duplicate_of: str | None
     version: int
     created_at: datetime

@@ -21,7 +21,13 @@ from services.resources.publication import announce, now_utc, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
 from shared import geo, taxonomy
 from shared.crypto import phone_index
-from shared.errors import NotFound, PreconditionFailed, ValidationFailed, field_errors
+from shared.errors import (
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+    field_errors,
+)
 
 DUPLICATE_WITHIN_KM = 0.3  # "the same place": a few hundred metres
 DUPLICATE_NAME_RATIO = 0.9  # difflib ratio of normalised names that counts as "the same name"
@@ -40,6 +46,7 @@ class ListFilter:
     has_capacity: bool | None = None
     active: bool | None = None
     flagged: bool | None = None
+    draft: bool | None = None
 
 
 def create(
@@ -48,12 +55,15 @@ def create(
     data: ResourceCreate,
     resource_id: str | None = None,
     capacity_remaining: int | None = None,
+    draft: dict[str, list[str]] | None = None,
 ) -> Resource:
     """Register (flagged if it looks registered already) and announce; `capacity_remaining`
-    carries over what another system had left of this period."""
+    carries over what another system had left of this period. A `draft` (what it still
+    lacks) is registered inactive: the matcher hears of it only as inactive."""
     resource = Resource(
         id=resource_id or str(uuid.uuid4()),
-        active=True,
+        active=draft is None,
+        draft=draft,
         version=1,
         created_at=now_utc(),
         updated_at=now_utc(),
@@ -159,6 +169,7 @@ def update(
     data = data.model_copy(update=_contacts_kept(contacts, resource))
     used = capacity.used_units(session=session, resource=resource)
     _apply(resource, data)
+    resource.draft = None  # every rule of a complete resource held: nothing is missing now
     resource.capacity_remaining = max(resource.capacity_total - used, 0)
     session.flush()
     capacity.promote_waitlist(session=session, resource_id=resource.id)
@@ -220,8 +231,14 @@ def deactivate(
 def activate(
     *, session: Session, resource_id: str, expected_version: int | None = None
 ) -> Resource:
-    """Bring a deactivated resource back into matching."""
+    """Bring a deactivated resource back into matching; a draft must be completed first."""
     resource = _locked_or_raise(session, resource_id, expected_version)
+    if resource.draft:
+        message = "a draft read from another directory: give it with PUT or PATCH first"
+        missing = resource.draft.get("missing") or ["draft"]
+        raise ValidationFailed(
+            [FieldError(field, "draft_incomplete", message) for field in missing]
+        )
     if not resource.active:
         resource.active = True
         touch(resource)
@@ -248,6 +265,8 @@ def get_all(
     # Categories and adcodes are JSON lists: filtered here, which a county's library affords.
     if where.category:
         rows = [r for r in rows if any(_within(c, where.category) for c in r.categories)]
+    if where.draft is not None:
+        rows = [r for r in rows if bool(r.draft) == where.draft]
     if where.adcode:
         prefix = where.adcode
         rows = [r for r in rows if any(a.startswith(prefix) for a in r.adcodes)]

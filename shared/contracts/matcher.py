@@ -61,3 +61,41 @@ class RankReply(BaseModel):
     candidates_considered: int
     index_size: int
     answered_by: str | None = Field(None, description="Which matcher replica answered")
+
+
+REVERSE = "lianjie.matcher.reverse.v1"
+REVERSE_MAX_CANDIDATES = 5000
+
+
+class ReverseCandidate(BaseModel):
+    """An open need as reverse matching sees it: codes and a location, never who it is for."""
+
+    id: str = Field(min_length=1, max_length=64)
+    category: CategoryCode
+    lat: Latitude
+    lon: Longitude
+    adcode: str | None = None
+    quantity: int = Field(1, ge=1)
+    groups: list[str] = Field(default_factory=list)
+
+
+class ReverseRequest(BaseModel):
+    """Which of these needs may one resource serve (政策找人: the policy finds its people)?"""
+
+    resource_id: str = Field(min_length=1, max_length=64)
+    candidates: list[ReverseCandidate] = Field(max_length=REVERSE_MAX_CANDIDATES)
+
+
+class ReverseMatch(BaseModel):
+    """A need the resource passes every hard filter for, with the distance and category fit."""
+
+    id: str
+    distance_km: FiniteFloat
+    category_fit: FiniteFloat
+    filters_passed: list[str]
+
+
+class ReverseReply(BaseModel):
+    resource_id: str
+    known: bool = Field(description="False: the matcher's index has no such resource")
+    matches: list[ReverseMatch]

@@ -1,6 +1,6 @@
 """Events the needs service publishes: ids, codes, coarse location and urgency, never PII."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -84,4 +84,53 @@ class CaseTierChanged(BaseModel):
     to_tier: int = Field(ge=1, le=5)
     adcode: str | None = Field(None, description="Township or county, never the street address")
     version: int
+    occurred_at: datetime
+
+
+VERIFICATION_TASK_OPENED = "lianjie.needs.verification.opened.v1"
+VERIFICATION_TASK_CLOSED = "lianjie.needs.verification.closed.v1"
+
+
+class VerificationTaskEvent(BaseModel):
+    """An early-warning rule opened a verification task (核实), or the station closed it.
+    Ids and codes only."""
+
+    task_id: str
+    rule_code: str
+    person_id: str
+    household_id: str
+    adcode: str
+    status: Literal["open", "confirmed", "not_confirmed"]
+    due_on: date
+    occurred_at: datetime
+
+
+PROCEDURE_STEP_OVERDUE = "lianjie.needs.procedure.overdue.v1"
+
+
+class ProcedureStepEvent(BaseModel):
+    """A procedure's step passed its legal limit undone (escalated). Ids and codes only."""
+
+    procedure_id: str
+    kind: str
+    step: str
+    person_id: str
+    adcode: str
+    due_on: date
+    occurred_at: datetime
+
+
+BENEFIT_RECORDED = "lianjie.needs.benefit.recorded.v1"
+
+
+class BenefitEvent(BaseModel):
+    """A benefit was put on a household's aid chain. Ids and codes only."""
+
+    benefit_id: str
+    household_id: str
+    category: str
+    provider_kind: str
+    source: str
+    start_on: date
+    adcode: str
     occurred_at: datetime

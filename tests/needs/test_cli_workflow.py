@@ -16,7 +16,7 @@ from tests.needs.conftest import resident_id
 
 def _run(stack: Stack, *args: str) -> Any:
     result = CliRunner().invoke(
-        app, ["needs", *args, "--url", stack.url("needs"), "--token", token()]
+        app, ["needs", *args, "--json", "--url", stack.url("needs"), "--token", token()]
     )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)

@@ -70,3 +70,44 @@ def test_matches_respect_the_persons_groups_and_move_the_need_to_matching(stack:
     assert elderly_only not in young_ids, "an elderly-only resource was offered to a 30-year-old"
     assert young["status"] == "matching"
     assert [h["to_status"] for h in history] == ["open", "matching"]
+
+
+@pytest.mark.integration
+def test_a_resource_finds_the_open_needs_it_may_serve(stack: Stack) -> None:
+    """政策找人 over the real stack: the needs service picks open needs, the matcher's hard
+    filters decide; coordinators get a count, case workers the ranked list with reasons."""
+    needs = stack.url("needs")
+    with httpx.Client(timeout=10, headers=bearer()) as client:
+        elderly_only = post(
+            client,
+            f"{stack.url('resources')}/resources",
+            resource(name="长者助餐点(反向)", eligible_groups=["elderly"], location=HERE),
+        )["id"]
+        elder_need = _case(client, needs, groups=["独居老人"], born_years_ago=81)
+        young_need = _case(client, needs, groups=[], born_years_ago=33)
+        deadline = time.monotonic() + 10
+        while True:
+            listed = client.get(f"{needs}/reverse-matches", params={"resource_id": elderly_only})
+            if listed.status_code == 200:
+                break
+            assert listed.status_code == 422, listed.text  # not indexed yet
+            assert time.monotonic() < deadline, "the resource never reached the matcher"
+            time.sleep(0.1)
+        body = listed.json()
+        found = {m["need_id"]: m for m in body["items"]}
+        assert elder_need in found and young_need not in found
+        assert {"category", "eligibility", "service_area"} <= set(found[elder_need]["reasons"])
+        assert body["qualifying"] == len(body["items"]) <= body["considered"]
+        coordinator = bearer("coordinator", organization="demo")
+        count = client.get(
+            f"{needs}/reverse-matches/count",
+            params={"resource_id": elderly_only},
+            headers=coordinator,
+        )
+        assert count.status_code == 200 and count.json()["qualifying"] >= 1
+        names = client.get(
+            f"{needs}/reverse-matches", params={"resource_id": elderly_only}, headers=coordinator
+        )
+        assert names.status_code == 403
+        unknown = client.get(f"{needs}/reverse-matches", params={"resource_id": "no-such"})
+        assert unknown.status_code == 422

@@ -10,8 +10,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import hsds, importing
+from services.resources import importing
 from services.resources import service as registry
+from services.resources.hsds import documents
+from services.resources.hsds import importing as hsds_import
 from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
@@ -112,7 +114,7 @@ def test_hsds_json_export_round_trips(client: TestClient, other_client: TestClie
     client.post(f"/resources/{DEPARTMENT}/deactivate")
     exported = export(client, "hsds-json")
     assert exported.status_code == 200
-    services = exported.json()
+    services = exported.json()["contents"]
     assert {s["id"] for s in services} == {TUITION, DEPARTMENT, CANTEEN}
     for service in services:  # the HSDS 3.x required fields
         assert service["name"] and service["status"] in ("active", "inactive")
@@ -122,7 +124,7 @@ def test_hsds_json_export_round_trips(client: TestClient, other_client: TestClie
     report = import_file(other_client, exported.content)
     assert report["accepted"] == 3, report
     assert library(other_client) == library(client)
-    again = export(other_client, "hsds-json").json()
+    again = export(other_client, "hsds-json").json()["contents"]
 
     def without_capacity_dates(service: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in service.items() if k != "capacities"}
@@ -139,7 +141,7 @@ def test_hsds_tabular_package_round_trips(client: TestClient, other_client: Test
     with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
         package = json.loads(archive.read("datapackage.json"))
         names = {r["name"] for r in package["resources"]}
-        assert set(hsds.TABLES) <= names
+        assert set(documents.TABLES) <= names
         assert {"service_at_location", "service_area", "schedule", "service_capacity"} <= names
         for resource in package["resources"]:
             assert resource["path"] in archive.namelist()
@@ -175,20 +177,20 @@ def test_an_unreadable_file_is_a_422(client: TestClient) -> None:
 
 
 def test_rows_keep_their_source_in_the_report() -> None:
-    services = hsds.read_json((DATA / "hsds_example.json").read_bytes())
-    rows = [importing.ImportRow.model_validate(r) for r in hsds.rows_from_services(services)]
+    content = (DATA / "hsds_example.json").read_bytes()
+    rows = [importing.ImportRow.model_validate(r) for r in hsds_import.read(content, "hsds-json")]
     assert [r.ref for r in rows][:1] == [f"service {TUITION}"]
     assert importing.detect_format((DATA / "resources_example.csv").read_bytes()) == "csv"
 
 
 def test_a_bad_id_or_negative_available_rejects_that_row_only(client: TestClient) -> None:
-    services = hsds.read_json((DATA / "hsds_example.json").read_bytes())[:2]
+    services = documents.read_json((DATA / "hsds_example.json").read_bytes())[:2]
     services[0]["capacities"][0]["available"] = -1
     services[1]["id"] = "x" * 80  # a foreign id: mapped to a stable UUID, not rejected
-    report = import_file(client, hsds.write_json(services))
+    report = import_file(client, documents.write_json(services))
     assert errors_of(report, f"service {TUITION}") == {("capacity.available", "greater_than_equal")}
     assert report["accepted"] == 1
-    again = import_file(client, hsds.write_json(services))
+    again = import_file(client, documents.write_json(services))
     assert again["updated"] == 1, "importing the foreign id again did not find the same resource"
     csv_rows = importing.read_rows((DATA / "resources_example.csv").read_bytes())
     csv_rows[0].resource_id = "y" * 40

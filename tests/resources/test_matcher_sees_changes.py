@@ -17,9 +17,11 @@ from typer.testing import CliRunner
 
 from cli.resources import resources_app
 from cli.stack import Stack
+from services.resources.hsds import documents
 from shared.contracts.resources import CAPACITY_RESERVE
 from tests.auth import bearer, token
 from tests.resources.conftest import resource_body
+from tests.resources.hsds_documents import full_service
 
 DATA = Path(__file__).parent / "data"
 CANTEEN = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c03"  # 红星社区食堂, 3 km radius
@@ -164,3 +166,34 @@ def test_200_concurrent_nats_reservations_of_capacity_10_reserve_exactly_10(stac
     assert (len(reserved), len(refused)) == (10, 190)
     assert after["capacity_remaining"] == 0
     assert min(r["capacity_remaining"] for r in reserved) == 0
+
+
+@pytest.mark.integration
+def test_a_foreign_hsds_draft_reaches_the_matcher_only_once_completed(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """An HSDS package (plural CSV names) through the CLI: the service without a Lianjie
+    category comes in as a draft the matcher never ranks, until a coordinator completes it."""
+    service = full_service(name="老人助餐送餐服务")
+    package = tmp_path / "directory.zip"
+    package.write_bytes(documents.write_package([service]))
+    runner = CliRunner()
+    result = runner.invoke(
+        resources_app,
+        ["import", str(package), "--url", stack.url("resources"), "--token", token()],
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 drafts to complete" in result.output and "elderly_care.meals" in result.output
+    rid = service["id"]
+    with httpx.Client(base_url=stack.url("resources"), timeout=10, headers=bearer()) as client:
+        # The directory said 3 of 10 are left this period: 7 stay used under the new total.
+        capacity = {"total": 20, "unit": "persons", "period": "month"}
+        body = {**resource_body(name=service["name"], capacity=capacity), "contact_phone": None}
+        assert client.put(f"/resources/{rid}", json=body).status_code == 200
+        meals = lambda: rank(client, stack, "elderly_care.meals")  # noqa: E731
+        index = lambda: client.get(f"{stack.url('matcher')}/index").json()  # noqa: E731
+        eventually(index, lambda seen: seen["events_applied"] >= 2, "the draft's events")
+        assert rid not in meals(), "a draft (or an inactive resource) was ranked"
+        assert client.post(f"/resources/{rid}/activate").status_code == 200
+        seen = eventually(meals, lambda seen: rid in seen, "the completed draft")
+    assert seen[rid]["capacity_remaining"] == 13

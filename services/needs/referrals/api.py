@@ -39,6 +39,7 @@ from services.needs.settings import NeedsSettings
 from shared.access import outside_scope
 from shared.actor import Actor, actor_from_request
 from shared.auth import Role
+from shared.errors import ValidationFailed
 from shared.web import Page, pages, read
 
 
@@ -151,7 +152,12 @@ async def list_referrals(
     state: str | None = Query(None, max_length=20),
     page: Page = Depends(_page),
 ) -> ReferralList:
-    """Referrals of the caller's area, or, for a coordinator, to their organization's resources."""
+    """Referrals of the caller's area, or, for a coordinator, to their organization's resources;
+    `state` one of the referral states (422 otherwise, as the other lists' filters)."""
+    if state is not None and state not in transitions.TRANSITIONS:
+        raise ValidationFailed.one(
+            "state", "enum", "not a referral state: " + ", ".join(transitions.TRANSITIONS)
+        )
     now = _now(request)
     area, organization = jurisdiction.area_of(request), jurisdiction.organization_of(request)
 
@@ -165,7 +171,12 @@ async def list_referrals(
             limit=page.limit,
             offset=page.offset,
         )
-        return ReferralList(items=[_out(s, r, now) for r in rows], total=total)
+        return ReferralList(
+            items=[_out(s, r, now) for r in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+        )
 
     return await read(request, work)
 
@@ -192,7 +203,12 @@ async def review_queue(
             limit=page.limit,
             offset=page.offset,
         )
-        return ReferralList(items=[_out(s, r, now) for r in rows], total=total)
+        return ReferralList(
+            items=[_out(s, r, now) for r in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+        )
 
     return await read(request, work)
 

@@ -149,8 +149,12 @@ class ReferralOut(BaseModel):
 
 
 class ReferralList(BaseModel):
+    """One page of referrals, shaped as every list of the needs service (`Listing`)."""
+
     items: list[ReferralOut]
     total: int
+    limit: int
+    offset: int
 
 
 class OverdueLine(BaseModel):

@@ -38,6 +38,7 @@ from services.needs.referrals.transitions import ReferralState as S
 from services.needs.service import NeedStatus, check_takes_referrals
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
+from shared.db import page_of
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 CLAIMABLE_PREFIX = "micro_wish."
@@ -372,15 +373,6 @@ def get_or_raise(*, session: Session, referral_id: str) -> Referral:
     return referral
 
 
-def _page(
-    session: Session, query: Select[Referral], limit: int, offset: int
-) -> tuple[list[Referral], int]:
-    """One page of `query` (already ordered) and how many rows it has in all."""
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(query.limit(limit).offset(offset))
-    return list(rows), total
-
-
 def _scoped(
     query: Select[Referral], adcode_prefix: str | None, organization: str | None = None
 ) -> Select[Referral]:
@@ -410,7 +402,7 @@ def get_all(
     if state:
         query = query.where(Referral.state == state)
     query = query.order_by(Referral.created_at.desc(), Referral.id)
-    return _page(session, query, limit, offset)
+    return page_of(session, query, limit, offset)
 
 
 def review_queue(
@@ -423,7 +415,7 @@ def review_queue(
 ) -> tuple[list[Referral], int]:
     """A page of the review queue of one department and region, and its length."""
     query = review.queue_query(department=department, adcode_prefix=adcode_prefix)
-    return _page(session, query, limit, offset)
+    return page_of(session, query, limit, offset)
 
 
 def next_match_exclusions(*, session: Session, need_id: str) -> list[str]:
@@ -460,7 +452,7 @@ def overdue_page(
     *, session: Session, now: datetime, adcode_prefix: str | None, limit: int, offset: int
 ) -> tuple[list[Referral], int]:
     """A page of the overdue referrals within an area, and how many there are."""
-    return _page(session, _scoped(_overdue_query(now), adcode_prefix), limit, offset)
+    return page_of(session, _scoped(_overdue_query(now), adcode_prefix), limit, offset)
 
 
 def escalate_overdue(*, session: Session, now: datetime, actor: Actor) -> list[Referral]:
