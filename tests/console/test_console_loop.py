@@ -119,6 +119,14 @@ def test_need_to_completed_referral_across_three_roles(visit: Visit, console: Co
     # The tier the visit set, once the members are read again.
     member.locator("td").filter(has_text=re.compile(r"^\s*2\s*$")).first.wait_for()
     visit.shot("household")
+    household_url = page.url
+    # Found again by the member's exact name (blind index, in a POST body).
+    page.goto("/households")
+    page.fill("input[name=lookup]", "张桂兰")
+    page.click("[data-test=households-search]")
+    page.locator("[data-test=households] .el-table__row", has_text="柏杨村3组").first.wait_for()
+    visit.shot("households")
+    page.goto(household_url)
     page.click("[data-test=new-need]")
     page.fill("textarea[name=description]", "老人独居,水电费用困难")
     page.click("[data-test=save-need]")  # no category: the API refuses, the field says why

@@ -22,6 +22,11 @@ const pages: RouteRecordRaw[] = [
     meta: { title: 'menu.caseload', group: 'menu.casework', roles: WORKER, menu: true },
   },
   {
+    path: 'households',
+    component: () => import('./views/HouseholdsView.vue'),
+    meta: { title: 'menu.households', group: 'menu.casework', roles: [...WORKER, 'county_hub'], menu: true },
+  },
+  {
     path: 'households/:id',
     component: () => import('./views/HouseholdView.vue'),
     meta: { title: 'household.title', group: 'menu.casework', roles: [...WORKER, 'county_hub'] },

@@ -6,6 +6,7 @@ const en: Messages = {
   menu: {
     casework: 'Casework',
     caseload: 'My caseload',
+    households: 'Households',
     referrals: 'Referrals',
     resources: 'Resource side',
     incoming: 'Incoming referrals',
@@ -78,6 +79,7 @@ const en: Messages = {
     persons: 'Members',
     noPersons: 'No members recorded yet',
   },
+  households: { nameOrId: 'Name or ID number', visit: 'Visits', due: 'Due soon' },
   hardship: {
     dibao: 'Minimum living allowance',
     near_dibao: 'Near minimum allowance',

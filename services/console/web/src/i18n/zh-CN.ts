@@ -4,6 +4,7 @@ const zhCN = {
   menu: {
     casework: '个案工作',
     caseload: '我的个案',
+    households: '家庭档案',
     referrals: '转介跟进',
     resources: '资源方',
     incoming: '待接转介',
@@ -76,6 +77,7 @@ const zhCN = {
     persons: '家庭成员',
     noPersons: '尚未登记家庭成员',
   },
+  households: { nameOrId: '姓名或身份证号', visit: '走访', due: '即将到期' },
   hardship: {
     dibao: '低保',
     near_dibao: '低保边缘',
