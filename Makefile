@@ -4,7 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint pytest bench clean lock
+.PHONY: install run test lint pytest bench clean console console-check lock
+
+# The console's browser app: npm packages (package-lock.json) and a vite build, redone only
+# when its sources change; nothing is fetched at run time.
+WEB := services/console/web
+NPM_STAMP := $(WEB)/node_modules/.installed
+WEB_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null) $(wildcard $(WEB)/*.ts $(WEB)/*.json $(WEB)/*.html)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,10 +20,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+$(NPM_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB)/dist/index.html: $(NPM_STAMP) $(WEB_SOURCES)
+	cd $(WEB) && npx vite build
+	touch $@
+
+console: $(WEB)/dist/index.html
+
+console-check: $(NPM_STAMP)
+	cd $(WEB) && npx vue-tsc --noEmit -p tsconfig.json
+	cd $(WEB) && npx eslint --max-warnings 0 src
+
+run: install console
+	@echo "Console 控制台: http://127.0.0.1:8000"
 	$(BIN)/lianjie up --demo
 
-lint: install
+lint: install console-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services cli
@@ -26,7 +47,7 @@ pytest: install
 	LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}" \
 		$(BIN)/pytest
 
-test: lint pytest
+test: lint console pytest
 
 # The image's dependencies, pinned with hashes (Dockerfile): base for needs/resources, matcher.
 LOCK := $(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
@@ -39,4 +60,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/dist

@@ -9,6 +9,7 @@ from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings
 
 from cli.settings import JetStreamSettings
+from services.console.settings import ConsoleSettings
 from services.matcher.settings import MatcherSettings
 from services.needs.settings import NeedsSettings
 from services.resources.settings import ResourcesSettings
@@ -63,6 +64,7 @@ def render() -> str:
     rows += _rows(ResourcesSettings, "LIANJIE_RESOURCES_", service_skip)
     rows += _rows(MatcherSettings, "LIANJIE_MATCHER_", service_skip | {"database_url"})
     rows += _rows(JetStreamSettings, "LIANJIE_JETSTREAM_", set())
+    rows += _rows(ConsoleSettings, "LIANJIE_CONSOLE_", service_skip | {"database_url"})
     return HEADER + "\n".join(rows) + "\n"
 
 

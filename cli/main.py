@@ -19,7 +19,7 @@ from cli.referrals import referrals_app
 from cli.resources import resources_app
 from cli.serve import serve
 from cli.service_url import DEFAULT_PORT_BASE, PORT_BASE_VARIABLE
-from cli.stack import SERVICES, Stack, StackConfig
+from cli.stack import CONSOLE, SERVICES, Stack, StackConfig
 from cli.streams import streams_app
 from cli.users import add_user, needs_database_url, users_app
 from shared.auth import Role
@@ -56,17 +56,18 @@ def up(
     port_base: int = typer.Option(
         DEFAULT_PORT_BASE,
         envvar=PORT_BASE_VARIABLE,
-        help="Services listen on base+1 (needs), +2, +3; the CLI's commands read the same "
-        "LIANJIE_PORT_BASE",
+        help="The console listens on base, the services on base+1 (needs), +2, +3; the CLI's "
+        "commands read the same LIANJIE_PORT_BASE",
     ),
     seed: int = typer.Option(2026, help="Seed of the demo county"),
     county: str = typer.Option(DEFAULT_COUNTY, help="Adcode of the demo county"),
     households: int = typer.Option(200, help="Households in the demo county"),
     resources: int = typer.Option(120, help="Resources in the demo county"),
 ) -> None:
-    """Start NATS and the three services on 127.0.0.1; Ctrl-C stops them all."""
+    """Start NATS, the three services and the console on 127.0.0.1; Ctrl-C stops them all."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
     ports = {service: port_base + offset for offset, service in enumerate(SERVICES, start=1)}
+    ports[CONSOLE] = port_base
     stack = Stack(StackConfig(var_dir=var_dir, nats_port=nats_port, ports=ports))
     try:
         stack.start()
@@ -133,7 +134,7 @@ def _demo_password(var_dir: Path, username: str) -> str | None:
 
 def _print_where_to_look(stack: Stack, need_id: str | None, *, demo: bool) -> None:
     var_dir = stack.config.var_dir
-    lines = ["", "Lianjie is up:"]
+    lines = ["", f"Console 控制台: {stack.url(CONSOLE)}", "", "Lianjie is up:"]
     for service in SERVICES:
         lines.append(f"  {service:<10} {stack.url(service)}/docs")
     lines.append(f"  nats       {stack.nats_plain_url} (users in {var_dir}/nats)")

@@ -29,7 +29,8 @@ from shared.crypto import PII_VARIABLES, ensure_key_file, pii_key_file
 
 SERVICES = ("needs", "resources", "matcher")
 PII_SERVICES = ("needs", "resources")
-DEFAULT_PORTS = {"needs": 8001, "resources": 8002, "matcher": 8003}
+CONSOLE = "console"  # the web workplace: started when its port is configured
+DEFAULT_PORTS = {CONSOLE: 8000, "needs": 8001, "resources": 8002, "matcher": 8003}
 LogSink = Callable[[str, str], None]
 
 
@@ -175,7 +176,9 @@ class Stack:
             self.provision_streams()
             for service in SERVICES:
                 self.start_service(service)
-            self.wait_ready(timeout=timeout)
+            if CONSOLE in self.config.ports:
+                self.start_console()
+            self.wait_ready(timeout=timeout, services=self.started_services())
         except BaseException:
             self.stop()
             raise
@@ -234,6 +237,27 @@ class Stack:
         command += ["--no-proxy-headers"]
         command += ["--timeout-graceful-shutdown", str(self.config.graceful_shutdown_s)]
         self._spawn(name or service, command, env=env)
+
+    def started_services(self) -> tuple[str, ...]:
+        """The HTTP processes this stack runs: the services, and the console if configured."""
+        return SERVICES + ((CONSOLE,) if CONSOLE in self.config.ports else ())
+
+    def start_console(self) -> None:
+        """The console: the built browser app, forwarding `/api/<service>/…` to the services.
+        It holds no keys and does not talk to NATS."""
+        port = self.config.ports[CONSOLE]
+        if not port_is_free(port, self.config.host):
+            raise RuntimeError(f"port {port} for the console is taken: stop whatever holds it")
+        env = os.environ.copy()
+        env.update(self.config.env)
+        env.update(self.config.service_env.get(CONSOLE, {}))
+        for variable in PII_VARIABLES:
+            env.pop(variable, None)
+        for service in SERVICES:
+            env[f"LIANJIE_CONSOLE_{service.upper()}_URL"] = self.url(service)
+        command = [sys.executable, "-m", "uvicorn", "--factory", "services.console.app:create_app"]
+        command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
+        self._spawn(CONSOLE, command, env=env)
 
     def _spawn(self, name: str, command: list[str], *, env: dict[str, str]) -> None:
         popen = subprocess.Popen(

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from cli.stack import SERVICES, Stack, StackConfig, free_port
+from cli.stack import CONSOLE, SERVICES, Stack, StackConfig, free_port
 from shared.crypto import new_key
 from shared.db import create_db_engine
 from tests.auth import install_test_keys
@@ -93,9 +93,17 @@ class LogCapture:
 
 
 def start_stack(
-    tmp: Path, databases: Databases, backend: str, env: dict[str, str] | None = None
+    tmp: Path,
+    databases: Databases,
+    backend: str,
+    env: dict[str, str] | None = None,
+    *,
+    console: bool = False,
 ) -> tuple[Stack, LogCapture]:
+    """The stack as real processes on free ports; with `console`, the web console too."""
     ports = {service: free_port() for service in SERVICES}
+    if console:
+        ports[CONSOLE] = free_port()
     service_env = {
         service: {f"LIANJIE_{service.upper()}_DATABASE_URL": databases.url(backend, service)}
         for service in ("needs", "resources")

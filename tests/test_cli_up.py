@@ -42,9 +42,9 @@ def _alive(pid: int) -> bool:
 def _port_base() -> int:
     for _ in range(50):
         base = free_port() - 1
-        if all(port_is_free(base + i) for i in (1, 2, 3)):
+        if all(port_is_free(base + i) for i in (0, 1, 2, 3)):  # console, services
             return base
-    raise RuntimeError("no three consecutive free ports")
+    raise RuntimeError("no four consecutive free ports")
 
 
 @pytest.mark.integration
@@ -63,6 +63,11 @@ def test_ctrl_c_on_lianjie_up_stops_every_child(tmp_path: Path) -> None:
             if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
                 break
         assert any("Lianjie is up" in line for line in lines), "".join(lines[-30:])
+        console = f"http://127.0.0.1:{base}"
+        up_at = next(i for i, line in enumerate(lines) if "Lianjie is up" in line)
+        assert any(console in line for line in lines[:up_at]), "the console is named first"
+        # Signing in through the console's one origin reaches the needs service.
+        assert httpx.post(f"{console}/api/needs/auth/token", json={}).status_code == 422
         need_line = next(line for line in lines if "/matches" in line)
         url = need_line.split("POST ", 1)[1].split()[0]
         needs = url.split("/needs/", 1)[0]
