@@ -7,6 +7,7 @@ PR_SET_PDEATHSIG), so neither Ctrl-C nor a killed supervisor leaves an orphan be
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -59,6 +60,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+CONSOLE_SOURCE_ADDRESS = "127.0.0.2"
+"""The loopback address the console calls the services from under `lianjie up`."""
 
 
 def _die_with_parent() -> None:
@@ -198,7 +203,8 @@ class Stack:
 
     def provision_streams(self) -> None:
         """Create or update the JetStream streams as admin: services only wait for them."""
-        streams.provision_now(self.nats_url)
+        replicas = self.config.env.get("LIANJIE_JETSTREAM_REPLICAS")
+        streams.provision_now(self.nats_url, replicas=int(replicas) if replicas else None)
 
     def start_service(
         self, service: str, *, name: str | None = None, port: int | None = None
@@ -222,6 +228,9 @@ class Stack:
                 env.pop(variable, None)
         if service == "needs":  # only the needs service signs tokens
             env["LIANJIE_NEEDS_AUTH_PRIVATE_KEY_FILE"] = str(self.private_key)
+            # The console calls from its own loopback address: its X-Forwarded-For (the
+            # browser's address) is believed, nobody else's.
+            env.setdefault("LIANJIE_TRUSTED_PROXIES", json.dumps([CONSOLE_SOURCE_ADDRESS]))
         else:
             env.pop("LIANJIE_NEEDS_AUTH_PRIVATE_KEY_FILE", None)
         command = [
@@ -255,6 +264,7 @@ class Stack:
             env.pop(variable, None)
         for service in SERVICES:
             env[f"LIANJIE_CONSOLE_{service.upper()}_URL"] = self.url(service)
+        env["LIANJIE_CONSOLE_SOURCE_ADDRESS"] = CONSOLE_SOURCE_ADDRESS
         command = [sys.executable, "-m", "uvicorn", "--factory", "services.console.app:create_app"]
         command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
         self._spawn(CONSOLE, command, env=env)

@@ -1,6 +1,7 @@
 """`lianjie streams provision`: create the JetStream streams, or bring their configuration up to
 date, as the NATS `admin` user. Services never do this (their users may not): `lianjie up` runs
-it after starting nats-server; compose and k8s run it as a one-off job before the services."""
+it after starting nats-server; compose and k8s run `lianjie deploy streams` (the same step,
+retried while a cluster forms) as a one-off job before the services."""
 
 import asyncio
 import threading
@@ -17,19 +18,21 @@ from shared.settings import CommonSettings
 streams_app = typer.Typer(help="JetStream streams (an operator's step, as NATS admin).")
 
 
-async def provision(url: str, *, timeout_s: float = 10.0) -> list[str]:
-    """Create or update every stream over the admin connection at `url`; their names."""
+async def provision(url: str, *, timeout_s: float = 10.0, replicas: int | None = None) -> list[str]:
+    """Create or update every stream over the admin connection at `url`, with `replicas`
+    copies each (default LIANJIE_JETSTREAM_REPLICAS); their names."""
     nc = await nats.connect(
         servers=url.split(","), connect_timeout=timeout_s, max_reconnect_attempts=3
     )
     try:
-        await ensure_streams(nc.jetstream(), replicas=CommonSettings().jetstream_replicas)
+        copies = replicas if replicas is not None else CommonSettings().jetstream_replicas
+        await ensure_streams(nc.jetstream(), replicas=copies)
     finally:
         await nc.close()
     return [spec.name for spec in STREAMS]
 
 
-def provision_now(url: str, *, timeout_s: float = 10.0) -> list[str]:
+def provision_now(url: str, *, timeout_s: float = 10.0, replicas: int | None = None) -> list[str]:
     """`provision`, from synchronous code, on a thread of its own (the caller may be running
     an event loop: an async test, say)."""
     done: list[list[str]] = []
@@ -37,7 +40,7 @@ def provision_now(url: str, *, timeout_s: float = 10.0) -> list[str]:
 
     def run() -> None:
         try:
-            done.append(asyncio.run(provision(url, timeout_s=timeout_s)))
+            done.append(asyncio.run(provision(url, timeout_s=timeout_s, replicas=replicas)))
         except BaseException as exc:
             failed.append(exc)
 

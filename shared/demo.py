@@ -287,7 +287,11 @@ def generate_county(
 BENCH_EPOCH = (
     "2026-01-01T00:00:00+00:00"  # every generated state carries this time: same seed, same data
 )
-NEED_GROUPS = [("elderly", 30), ("child", 15), ("disabled", 10)]  # shares (%) of needs per group
+NEED_GROUPS = [
+    ("elderly", 30),
+    ("left_behind_child", 15),
+    ("disabled", 10),
+]  # shares (%) of needs per group
 
 
 def province_counties(province: str) -> list[divisions.Division]:

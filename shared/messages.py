@@ -183,13 +183,29 @@ CATALOG: dict[str, Message] = {
     "unknown_observation": Message("不在本县的探访观察清单中", "not on the county's checklist"),
     "state": Message("任务已经关闭", "the task is closed already"),
     "too_many": Message("结果太多，请缩小范围", "too many results: narrow the area"),
-    "unknown": Message("没有这个资源", "no such resource"),
+    "unknown": Message("找不到该记录", "no such record"),
     "draft_incomplete": Message("草稿还缺必填项，不能启用", "the draft lacks required fields"),
     "impossible_value": Message("数值不合理", "an impossible value"),
     "malformed_phone": Message("不是电话号码", "not a phone number"),
     "no_rows": Message("文件中没有读到任何资源", "no resources read from the file"),
     "ledger_format": Message("台账格式不对", "the ledger's format is wrong"),
     "set_by_token": Message("该字段由登录身份决定，不能填写", "set by the sign-in token"),
+    "one_open_claim": Message(
+        "这个微心愿已被认领：每个微心愿同时只能有一个认领",
+        "the micro-wish is already claimed: one open claim a wish",
+    ),
+    "not_available": Message(
+        "该资源在这一天不提供服务（不在服务期内）",
+        "the resource is not available on that day (outside its dates)",
+    ),
+    "password_mismatch": Message("原密码不正确", "the current password is wrong"),
+    "service_unavailable": Message(
+        "服务暂时没有响应，请稍后重试", "the service did not answer: try again shortly"
+    ),
+    "subject_token": Message(
+        "编号只能由 1 到 64 个英文字母、数字、- 或 _ 组成",
+        "an id has 1 to 64 characters, each an ASCII letter, a digit, - or _",
+    ),
 }
 
 TITLES: dict[str, str] = {
@@ -207,6 +223,7 @@ TITLES: dict[str, str] = {
     "Internal error": "内部错误",
     "Method Not Allowed": "不支持该请求方法",
     "Too Many Requests": "请求过于频繁",
+    "Too many requests": "请求过于频繁",
 }
 
 

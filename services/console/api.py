@@ -1,7 +1,8 @@
 """`/api/<service>/…`: the browser's one origin forwards each call to the service that owns it.
 
 Method, query, body and the headers that carry meaning (token, content type, language,
-concurrency, idempotency) go through as they are; the services still decide everything. A
+concurrency, idempotency, request id) go through as they are, and the browser's address as
+X-Forwarded-For (believed only from LIANJIE_TRUSTED_PROXIES); the services decide everything. A
 service that does not answer becomes a 503 problem+json with Retry-After, never a hang.
 """
 
@@ -20,6 +21,7 @@ REQUEST_HEADERS = (
     "if-match",
     "if-none-match",
     "idempotency-key",
+    "x-request-id",
 )
 RESPONSE_HEADERS = (
     "content-type",
@@ -39,6 +41,8 @@ async def forward(service: str, path: str, request: Request) -> Response:
         raise NotFound(f"no service named {service}: use needs, resources or matcher")
     client: httpx.AsyncClient = request.app.state.http
     headers = {k: v for k, v in request.headers.items() if k.lower() in REQUEST_HEADERS}
+    if request.client is not None:  # the browser, for the services' per-client sign-in limits
+        headers["x-forwarded-for"] = request.client.host
     try:
         answer = await client.request(
             request.method,

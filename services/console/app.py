@@ -30,7 +30,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=settings.upstream_timeout_s) as client:
+        transport = httpx.AsyncHTTPTransport(local_address=settings.source_address)
+        async with httpx.AsyncClient(
+            timeout=settings.upstream_timeout_s, transport=transport
+        ) as client:
             app.state.http = client
             yield
 

@@ -23,6 +23,12 @@ class ConsoleSettings(ServiceSettings):
     upstream_timeout_s: float = Field(
         15.0, gt=0, description="How long the console waits for a service before answering 503"
     )
+    source_address: str | None = Field(
+        None,
+        description="The local address the console calls the services from (`lianjie up`: "
+        "127.0.0.2, the one address the needs service believes X-Forwarded-For from, so "
+        "sign-in limits count each browser, not the console)",
+    )
     assets_dir: Path | None = Field(
         None,
         description="The built browser app; default services/console/web/dist (`make run` "

@@ -15,6 +15,7 @@ from services.needs.referrals import service as referrals
 from services.needs.referrals.events import reservation_promotions
 from services.needs.settings import NeedsSettings
 from shared import crypto
+from shared.db import read_session
 from shared.messaging import Bus
 from shared.metrics import Metrics
 from shared.web import DatabaseService
@@ -63,11 +64,11 @@ def _business_metrics(metrics: Metrics, sessions: sessionmaker[Session]) -> None
     """Referrals by state and overdue ones, read from the database at scrape time."""
 
     def by_state() -> dict[str, float]:
-        with sessions() as session:
+        with read_session(sessions) as session:
             return dict(referrals.counts_by_state(session))
 
     def overdue() -> float:
-        with sessions() as session:
+        with read_session(sessions) as session:
             return referrals.overdue_count(session=session, now=datetime.now(UTC))
 
     metrics.gauges("lianjie_referrals", "Referrals by state", "state", by_state)

@@ -38,6 +38,10 @@ IN_CHINA = st.tuples(st.sampled_from(PLACES), st.floats(-0.2, 0.2), st.floats(-0
 SPECIAL: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("RankRequest", "category"): CATEGORIES,
     ("RankRequest", "groups"): st.lists(st.sampled_from(list(vocabulary.GROUPS.terms)), max_size=3),
+    ("ReverseCandidate", "category"): CATEGORIES,
+    ("ReverseCandidate", "groups"): st.lists(
+        st.sampled_from(list(vocabulary.GROUPS.terms)), max_size=3
+    ),
 }
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -79,6 +83,8 @@ def _from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrat
     if kind == "string":
         if schema.get("format") == "date-time":
             return st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat())
+        if schema.get("format") == "date":
+            return st.dates().map(lambda d: d.isoformat())
         return st.text(min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 30))
     if kind == "array":
         return st.lists(

@@ -17,6 +17,7 @@ import nats
 
 from cli import deploy
 from cli.stack import free_port, nats_server_binary
+from shared.messaging import ensure_streams
 
 
 @dataclass
@@ -87,6 +88,15 @@ class Cluster:
     def stop_all(self) -> None:
         for node in self.nodes:
             self.kill(node)
+
+    async def provision(self, replicas: int) -> None:
+        """Create the streams with `replicas` copies, as admin (what `lianjie deploy streams`
+        does in compose and k8s): services only wait for them."""
+        nc = await nats.connect(self.url.split(","), user="admin", password=self.password("admin"))
+        try:
+            await ensure_streams(nc.jetstream(), replicas=replicas)
+        finally:
+            await nc.close()
 
     async def replicas_of(self, stream: str) -> int:
         """How many copies of `stream` the cluster keeps."""

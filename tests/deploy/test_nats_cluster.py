@@ -53,6 +53,7 @@ def system(tmp_path: Path) -> Iterator[ClusterStack]:
     stack = ClusterStack(config, cluster, LogCapture(tmp_path / "stack.log"))
     try:
         cluster.start_all()
+        asyncio.run(cluster.provision(replicas=3))
         for service in ("needs", "resources", "matcher"):
             stack.start_service(service)
         stack.config.ports["matcher-2"] = free_port()

@@ -37,6 +37,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     running = Cluster.make(tmp_path_factory.mktemp("cluster"))
     try:
         running.start_all()
+        # What compose's and k8s' `streams` step does first: services only wait for streams.
+        asyncio.run(running.provision(replicas=3))
         yield running
     finally:
         running.stop_all()

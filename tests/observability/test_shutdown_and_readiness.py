@@ -31,6 +31,7 @@ def matcher_alone(tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(config, sink=LogCapture(tmp_path / "stack.log"))
     try:
         stack.start_nats()
+        stack.provision_streams()
         stack.start_service("matcher")
         stack.wait_ready(timeout=60, services=("matcher",))
         yield stack

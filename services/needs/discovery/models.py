@@ -4,10 +4,11 @@ verification tasks (核实) it opened."""
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.needs.models import Base
+from shared.crypto import EncryptedText
 from shared.outbox import utcnow
 
 
@@ -58,7 +59,7 @@ class VerificationTask(Base):
     due_on: Mapped[date] = mapped_column(Date, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(64))
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(EncryptedText)
     need_id: Mapped[str | None] = mapped_column(String(36))
     tier_after: Mapped[int | None] = mapped_column(Integer)
 
@@ -72,7 +73,7 @@ class PartnerFlag(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
     partner: Mapped[str] = mapped_column(String(200))
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(EncryptedText, default="")
     since: Mapped[date] = mapped_column(Date)
     until: Mapped[date] = mapped_column(Date, index=True)
     created_by: Mapped[str | None] = mapped_column(String(64))
