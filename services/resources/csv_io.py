@@ -124,13 +124,15 @@ def read_xlsx(content: bytes) -> list[dict[str, Any]]:
     """The rows of the first sheet of an XLSX workbook, as `read` reads a CSV."""
     import openpyxl  # only spreadsheet imports need it
 
-    workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     try:
-        table = [
-            [_cell(v) for v in row] for row in workbook.worksheets[0].iter_rows(values_only=True)
-        ]
-    finally:
-        workbook.close()
+        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        try:
+            sheet = workbook.worksheets[0]
+            table = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        finally:
+            workbook.close()
+    except Exception as exc:  # a zip that is no workbook: openpyxl raises many kinds
+        raise ValueError("the file is not a readable XLSX workbook") from exc
     return rows_of(table)
 
 

@@ -195,6 +195,7 @@ CAPACITY_UNITS = Vocabulary(
         Term("items", "件", "Items", ("个", "台", "套", "item")),
         Term("sessions", "次", "Sessions", ("场", "节", "课时", "session")),
         Term("yuan", "元", "Yuan", ("人民币", "rmb", "cny")),
+        Term("beds", "床位", "Beds", ("床", "张床", "bed")),
     ],
 )
 

@@ -211,7 +211,8 @@ def test_nothing_read_from_a_non_empty_file_is_an_error(
 def test_a_zip_without_services_or_a_workbook_is_an_error(client: TestClient) -> None:
     for names, rule in (
         (["organizations.csv"], "no_service"),
-        (["[Content_Types].xml", "xl/workbook.xml"], "not_hsds"),
+        # A workbook is read as a spreadsheet of resources: a broken one is unreadable.
+        (["[Content_Types].xml", "xl/workbook.xml"], "unreadable_file"),
     ):
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:

@@ -32,6 +32,7 @@ from typing import Any
 from services.resources.hsds import checks
 from services.resources.models import Resource
 from shared import divisions, taxonomy
+from shared.contracts.vocabulary import CAPACITY_UNITS
 from shared.masking import mask_name, mask_phone
 
 NAMESPACE = uuid.UUID("6f1f3c1e-6b7a-4f43-9a55-6c69616e6a69")
@@ -435,7 +436,12 @@ def row_from_service(service: Json, position: int = 1) -> Json:
             adcodes.append(extent.split(":", 1)[1])
     hours, valid_from, valid_to = _hours(service)
     capacity: Json = next(iter(service.get("capacities") or []), {})
-    unit = capacity.get("unit") or {}
+    named_unit = (capacity.get("unit") or {}).get("identifier") or (capacity.get("unit") or {}).get(
+        "name"
+    )
+    # A unit Lianjie does not count in leaves the capacity to the coordinator (a draft); the
+    # directory's own stays in the source document, so an export gives it back.
+    unit = CAPACITY_UNITS.code_of(named_unit) if named_unit else "persons"
     phones = service.get("phones") or []
     contacts = service.get("contacts") or []
     body = {
@@ -449,8 +455,8 @@ def row_from_service(service: Json, position: int = 1) -> Json:
         "adcodes": adcodes,
         "eligible_groups": _codes(service, GROUP),
         "capacity": {
-            "total": capacity.get("maximum"),
-            "unit": unit.get("identifier") or unit.get("name") or "persons",
+            "total": capacity.get("maximum") if unit else None,
+            "unit": unit or "persons",
             "period": next(iter(_codes(service, PERIOD)), "month"),
             "mode": next(iter(_codes(service, MODE)), "capacity"),
         },
