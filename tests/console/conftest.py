@@ -164,8 +164,10 @@ def console(
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, per module: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and every later `asyncio.run` (and async test) would fail beside it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
