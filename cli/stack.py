@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -57,9 +58,30 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    """A port free now, chosen below the kernel's ephemeral range: outgoing connections (to
+    NATS, to PostgreSQL) take their local ports from that range, and on a busy machine one took
+    a port picked there before the service that was to listen on it had started."""
+    below = _ephemeral_start()
+    for _ in range(200):
+        port = _PICK.randint(10_000, below - 1)
+        if port not in _GIVEN and port_is_free(port, host):
+            _GIVEN.add(port)  # not handed out twice by this process, bound yet or not
+            return port
+    with socket.socket() as sock:  # the low range is crowded: let the kernel choose
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+_PICK = random.SystemRandom()  # unaffected by a test seeding `random`
+_GIVEN: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32_768
+    return max(first, 10_001)
 
 
 CONSOLE_SOURCE_ADDRESS = "127.0.0.2"
