@@ -8,7 +8,7 @@ One row never blocks the others: a row JetStream refuses (a subject no stream ta
 subject) is retried with a growing pause while later rows go out — except later rows of the same
 aggregate, which keep their order behind it — and after `max_attempts` it is parked
 (`parked_at` set, counted in `lianjie_outbox_parked`), listed and re-driven by an operator
-(`GET /admin/outbox/parked`, `POST /admin/outbox/parked/{event_id}/redrive`). When NATS itself
+(`GET /admin/outbox/parked`, `POST /admin/outbox/parked/redrive`). When NATS itself
 is away nothing is counted against any row: the relay waits for the connection.
 """
 
