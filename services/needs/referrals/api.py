@@ -7,8 +7,8 @@ scope of each caller (area, organization, department) is checked in `jurisdictio
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from sqlalchemy.orm import Session
@@ -40,6 +40,7 @@ from services.needs.settings import NeedsSettings
 from shared.access import outside_scope
 from shared.actor import Actor, actor_from_request
 from shared.auth import Role
+from shared.clock import clock_of
 from shared.web import Page, pages, read
 
 
@@ -50,7 +51,7 @@ async def _escalation(app: FastAPI) -> AsyncIterator[None]:
         flows.escalate_forever(
             sessions=app.state.sessions,
             interval_s=settings.referral_escalation_interval_s,
-            clock=lambda: _clock(app)(),
+            clock=lambda: clock_of(app)(),
         ),
         name="referral-escalation",
     )
@@ -63,14 +64,8 @@ async def _escalation(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["referrals"], lifespan=_escalation)
 
 
-def _clock(app: FastAPI) -> Callable[[], datetime]:
-    """`app.state.clock` when a test injects one, else the wall clock (UTC)."""
-    clock: Callable[[], datetime] | None = getattr(app.state, "clock", None)
-    return clock or (lambda: datetime.now(UTC))
-
-
 def _now(request: Request) -> datetime:
-    return _clock(request.app)()
+    return clock_of(request.app)()
 
 
 def _settings(request: Request) -> NeedsSettings:
@@ -91,7 +86,7 @@ def _flow(request: Request, actor: Actor) -> flows.Flow:
     return flows.Flow(
         sessions=request.app.state.sessions,
         bus=request.app.state.bus,
-        clock=_clock(request.app),
+        clock=clock_of(request.app),
         actor=actor,
         shape=_out,
     )
