@@ -319,14 +319,20 @@ class OutboxRelay:
             oldest = oldest.replace(tzinfo=UTC)
         return max((utcnow() - oldest).total_seconds(), 0.0)
 
-    def parked(self, limit: int = 100) -> list[ParkedEvent]:
-        """The parked events, oldest first."""
+    def parked(self, limit: int = 100) -> tuple[int, list[ParkedEvent]]:
+        """How many events are parked in all, and the first `limit` of them, oldest first.
+        One statement, so the count and the list are read from the same snapshot even while
+        the relay parks or an operator re-drives."""
         record = self.record_type
+        total = func.count().over().label("total")
         with read_session(self.sessions) as session:
-            rows = session.scalars(
-                select(record).where(record.parked_at.is_not(None)).order_by(record.id).limit(limit)
-            )
-            return [
+            rows = session.execute(
+                select(record, total)
+                .where(record.parked_at.is_not(None))
+                .order_by(record.id)
+                .limit(limit)
+            ).all()
+            events = [
                 ParkedEvent(
                     event_id=r.event_id,
                     subject=r.subject,
@@ -336,8 +342,9 @@ class OutboxRelay:
                     created_at=r.created_at,
                     parked_at=r.parked_at,  # type: ignore[arg-type]
                 )
-                for r in rows
+                for r, _ in rows
             ]
+            return (int(rows[0][1]) if rows else 0), events
 
     def redrive(self, event_ids: list[str] | None = None) -> int:
         """Put parked events back in the queue (all of them when `event_ids` is None) with

@@ -47,8 +47,8 @@ def outbox_router() -> APIRouter:
     @router.get(PARKED, response_model=ParkedList, summary="Events the outbox relay parked")
     async def parked(request: Request, limit: int = Query(100, ge=1, le=1000)) -> ParkedList:
         relay = _relay(request)
-        events = await asyncio.to_thread(relay.parked, limit)
-        return ParkedList(count=await asyncio.to_thread(relay.parked_count), events=events)
+        count, events = await asyncio.to_thread(relay.parked, limit)
+        return ParkedList(count=count, events=events)
 
     @router.post(REDRIVE, response_model=Redriven, summary="Queue parked events again")
     async def redrive(request: Request, body: Redrive) -> Redriven:

@@ -62,7 +62,7 @@ def _referral_entries(session: Session, household_ids: list[str]) -> list[tuple[
         .where(Need.household_id.in_(household_ids), Referral.state.in_(GIVING_STATES))
     )
     found = []
-    for referral, household_id, category in session.execute(query).tuples():
+    for referral, household_id, category in session.execute(query).all():
         found.append(
             (
                 household_id,

@@ -47,7 +47,7 @@ def candidates(*, session: Session, area: str | None) -> dict[str, Waiting]:
     if area is not None:
         query = query.where(Household.adcode.startswith(area))
     found: dict[str, Waiting] = {}
-    for need, household, person in session.execute(query).tuples():
+    for need, household, person in session.execute(query).all():
         if person is not None and privacy.withdrawn_for_referrals(person):
             continue
         if len(found) == REVERSE_MAX_CANDIDATES:

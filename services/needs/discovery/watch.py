@@ -60,7 +60,7 @@ def _exited(session: Session, since: date, days: int) -> list[Watched]:
         .where(Person.case_status == CaseStatus.EXITED, Person.exit_reason.in_(FOLLOWED_EXITS))
     )
     out = []
-    for person, adcode in session.execute(query).tuples():
+    for person, adcode in session.execute(query).all():
         left = person.case_status_changed_at.date()
         if left >= since:
             out.append(_watched(person, adcode, "exited", person.exit_reason, left, days))
@@ -76,7 +76,7 @@ def _refused(session: Session, since: date, days: int) -> list[Watched]:
     )
     return [
         _watched(person, procedure.adcode, "refused", procedure.kind, step.done_on, days)
-        for person, procedure, step in session.execute(query).tuples()
+        for person, procedure, step in session.execute(query).all()
         if step.done_on is not None
     ]
 
@@ -98,7 +98,7 @@ def _flagged(session: Session, today: date) -> list[Watched]:
             since=flag.since,
             until=flag.until,
         )
-        for flag, person, adcode in session.execute(query).tuples()
+        for flag, person, adcode in session.execute(query).all()
     ]
 
 

@@ -153,7 +153,7 @@ def overdue(
     if area is not None:
         query = query.where(Procedure.adcode.startswith(area))
     query = query.order_by(ProcedureStep.due_on, ProcedureStep.id)
-    return [(p, s) for p, s in session.execute(query).tuples()]
+    return [(p, s) for p, s in session.execute(query).all()]
 
 
 def escalate_overdue(*, session: Session, today: date, now: datetime) -> int:
