@@ -289,6 +289,7 @@ class Stack:
         env["LIANJIE_CONSOLE_SOURCE_ADDRESS"] = CONSOLE_SOURCE_ADDRESS
         command = [sys.executable, "-m", "uvicorn", "--factory", "services.console.app:create_app"]
         command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
+        command += ["--no-proxy-headers"]  # as for the services: LIANJIE_TRUSTED_PROXIES only
         self._spawn(CONSOLE, command, env=env)
 
     def _spawn(self, name: str, command: list[str], *, env: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.console.api import router
 from services.console.settings import ConsoleSettings
@@ -46,6 +47,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.upstreams = settings.upstreams()
+    if settings.common.trusted_proxies:  # behind an ingress: forward the browser's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.common.trusted_proxies)
     install_problem_handlers(app, retry_after_s=settings.common.retry_after_s)
     app.include_router(health_router({}))
     app.include_router(router)

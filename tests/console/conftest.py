@@ -198,7 +198,7 @@ def running_console(upstreams: dict[str, str], **env: str) -> Iterator[str]:
     for service, url in upstreams.items():
         environment[f"LIANJIE_CONSOLE_{service.upper()}_URL"] = url
     command = [sys.executable, "-m", "uvicorn", "--factory", "services.console.app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--no-proxy-headers"]
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -1,6 +1,9 @@
 """The console's forwarding, over real HTTP: `/api/<service>/…` reaches the service with its
 method, query, body and headers, and a service that does not answer becomes a 503."""
 
+import http.server
+import json
+import threading
 import time
 from typing import Any
 
@@ -91,3 +94,36 @@ def test_sign_in_shows_a_retry_message_and_keeps_the_input(browser: Any) -> None
         finally:
             context.close()
     assert hosts <= {"127.0.0.1"}, sorted(hosts)
+
+
+class _EchoHeaders(http.server.BaseHTTPRequestHandler):
+    """A stand-in upstream over real HTTP that answers with the X-Forwarded-For it received."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"xff": self.headers.get("x-forwarded-for")}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"), [(None, "127.0.0.1"), ('["127.0.0.1"]', "203.0.113.7")]
+)
+def test_the_browser_address_is_believed_only_from_a_trusted_proxy(
+    trusted: str | None, expected: str
+) -> None:
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHeaders)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{upstream.server_address[1]}"
+    env = {"LIANJIE_TRUSTED_PROXIES": trusted} if trusted else {}
+    try:
+        with running_console({"needs": base}, **env) as url:
+            seen = httpx.get(f"{url}/api/needs/x", headers={"X-Forwarded-For": "203.0.113.7"})
+        assert seen.json() == {"xff": expected}
+    finally:
+        upstream.shutdown()

