@@ -172,6 +172,13 @@ class NeedsSettings(ServiceSettings):
         description="Which categories, resource kinds and organizations the alliance reviews and "
         "by which departments, as JSON (docs/referrals.md lists the defaults)",
     )
+    county_adcode: str | None = Field(
+        None,
+        pattern=r"^[0-9]{2,12}$",
+        description="The area this deployment serves, usually its county's 6-digit adcode: an "
+        "alliance reviewer whose account names no region reviews here (docs/referrals.md); "
+        "unset, such a reviewer is refused and cannot be added",
+    )
     referral_escalation_interval_s: float = Field(
         60, gt=0, description="How often overdue referrals are looked for and escalated"
     )

@@ -19,7 +19,7 @@ from tests.auth import bearer, token
 # show up in one another's matches (nor in the vertical slice's, around 105.07).
 _SPOTS = count()
 WORKER = bearer("social_worker", sub="sw-7", adcode="51")
-REVIEWER = bearer("alliance_reviewer", sub="rv-3", department="civil_affairs")
+REVIEWER = bearer("alliance_reviewer", sub="rv-3", department="civil_affairs", adcode="51")
 COORDINATOR = bearer("coordinator", sub="co-9", organization="demo")
 
 
