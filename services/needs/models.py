@@ -188,6 +188,8 @@ class LedgerImportJob(Base):
     actor: Mapped[str] = mapped_column(String(64))
     area: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Written with the counts while the job runs: a job whose process died stops beating.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
