@@ -98,7 +98,12 @@ def demo_users(county: str) -> list[dict[str, str]]:
         {"username": "demo-station-lead", "role": "station_lead", "adcode": county},
         {"username": "demo-county-hub", "role": "county_hub", "adcode": county},
         {"username": "demo-coordinator", "role": "coordinator", "organization": DEMO_ORGANIZATION},
-        {"username": "demo-reviewer", "role": "alliance_reviewer", "department": REVIEWED_BY},
+        {
+            "username": "demo-reviewer",
+            "role": "alliance_reviewer",
+            "department": REVIEWED_BY,
+            "adcode": county,
+        },
         {"username": "demo-admin", "role": "admin"},
     ]
 

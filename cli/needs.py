@@ -13,6 +13,7 @@ runs (events wait in the outbox until the service relays them).
 """
 
 import csv
+import functools
 import time
 from datetime import date
 from pathlib import Path
@@ -24,9 +25,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.output import JSON, problem, show
-from cli.service_url import resolved, url_option
-from cli.token_option import TOKEN, auth_headers
+from cli.connection import Connection, service_command
+from cli.output import problem, show
 from services.needs.app import MIGRATIONS
 from services.needs.ledger_import import (
     HEADERS,
@@ -47,14 +47,15 @@ from shared.db import create_db_engine, migrate, session_factory
 
 needs_app = typer.Typer(help="Household files, cases and needs (the needs service's records).")
 ERRORS_SHOWN = 20
-URL = url_option("needs")
+_command = functools.partial(service_command, needs_app, "needs")
 POLL_S = 0.5
 LIMIT = typer.Option(50, min=1, help="Rows per page (the service caps it)")
 OFFSET = typer.Option(0, min=0, help="Rows to skip")
 
 
-@needs_app.command("import")
+@_command("import")
 def import_command(
+    connection: Connection,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Ledger (.csv or .xlsx)"),
     errors: Path | None = typer.Option(
         None, "--errors", help="Write every row error to this CSV (row, field, rule, message)"
@@ -66,8 +67,6 @@ def import_command(
         None, help="With --offline: the needs database (default: var/needs.db)"
     ),
     actor: str = typer.Option("ledger-import", help="With --offline: who records are stamped with"),
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """Import a station's ledger (台账, docs/ledger-import.md) through the needs service, as
     the signed-in user of --token: new rows are created, changed ones updated, each row
@@ -81,8 +80,11 @@ def import_command(
     if offline or database_url:
         report = _import_offline(console, file, ledger, database_url, actor)
     else:
-        report = _import_remote(console, file, url, token)
-    _print_report(console, report)
+        report = _import_remote(console, file, connection)
+    if connection.as_json:
+        show(_report_data(report), as_json=True)
+    else:
+        _print_report(console, report)
     if errors is not None:
         _write_errors(errors, report)
     if report.errors:
@@ -99,18 +101,19 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _import_remote(console: Console, file: Path, url: str | None, token: str) -> ImportReport:
+def _import_remote(console: Console, file: Path, connection: Connection) -> ImportReport:
     """POST the file, poll the job until it is done, read its rows into a report."""
-    job = _call(url, "POST", "/households/import", token, content=file.read_bytes(),
+    job = _call(connection, "POST", "/households/import", content=file.read_bytes(),
                 file_name=file.name)  # fmt: skip
     with _progress(console) as progress:
         task = progress.add_task("rows", total=job["total"])
         while job["state"] == "running":
             time.sleep(POLL_S)
-            job = _call(url, "GET", f"/households/imports/{job['id']}", token)
+            job = _call(connection, "GET", f"/households/imports/{job['id']}")
             progress.update(task, completed=job["processed"])
-    if job["state"] != "done":
-        console.print(f"[red]the import failed:[/red] {escape(str(job.get('error')))}")
+    if job["state"] != "done":  # failed, or interrupted: the error says what to do
+        state = escape(str(job["state"]))
+        console.print(f"[red]the import {state}:[/red] {escape(str(job.get('error')))}")
         raise typer.Exit(2)
     report = ImportReport(rows=job["total"], ignored_columns=job["ignored_columns"])
     for row in job["rows"]:
@@ -176,6 +179,15 @@ def _print_report(console: Console, report: ImportReport) -> None:
         console.print(f"  … {len(report.errors) - ERRORS_SHOWN} more (use --errors FILE)")
 
 
+def _report_data(report: ImportReport) -> dict[str, Any]:
+    """The report as `--json` prints it: counts by outcome, ignored columns, every row error."""
+    counts = {o.value: report.count(o) for o in Outcome}
+    errors = [{"row": e.row, "field": e.field, "rule": e.rule, "message": e.message}
+              for e in report.errors]  # fmt: skip
+    return {"rows": report.rows, **counts, "ignored_columns": report.ignored_columns,
+            "errors": errors}  # fmt: skip
+
+
 def _write_errors(path: Path, report: ImportReport) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
@@ -184,17 +196,15 @@ def _write_errors(path: Path, report: ImportReport) -> None:
 
 
 def _call(
-    url: str | None,
+    connection: Connection,
     method: str,
     path: str,
-    token: str,
     body: Any = None,
     content: bytes | None = None,
     **params: Any,
 ) -> Any:
     """One request to the needs service; a problem answer is printed and exits non-zero."""
-    headers = auth_headers(token)
-    base = resolved("needs", url)
+    headers, base = connection.headers(), connection.url
     query = {k: v for k, v in params.items() if v is not None}
     try:
         with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
@@ -219,8 +229,9 @@ PERSON_COLUMNS = (
 NEED_COLUMNS = ("id", "household_id", "category", "urgency", "status", "created_at")
 
 
-@needs_app.command("households")
+@_command("households")
 def households_command(
+    connection: Connection,
     station: str | None = typer.Option(None, help="Village, township or county code (prefix)"),
     hardship: str | None = typer.Option(None, help="困难类型: 低保, 特困 …"),
     group: str | None = typer.Option(None, help="人员类别: 独居老人 …"),
@@ -233,18 +244,16 @@ def households_command(
     ),
     limit: int = LIMIT,
     offset: int = OFFSET,
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """List or find household files (一户一档) of your area."""
     filters = {"station": station, "hardship": hardship, "group": group, "tier": tier}
     filters |= {"visit": visit, "open_needs": open_needs}
-    _list(url, token, "households", filters, name, id_number, limit, offset, as_json)
+    _list(connection, "households", filters, name, id_number, limit, offset)
 
 
-@needs_app.command("persons")
+@_command("persons")
 def persons_command(
+    connection: Connection,
     station: str | None = typer.Option(None, help="Village, township or county code (prefix)"),
     group: str | None = typer.Option(None, help="人员类别: 独居老人 …"),
     tier: int | None = typer.Option(None),
@@ -254,76 +263,73 @@ def persons_command(
     id_number: str | None = typer.Option(None, help="Exact ID number ('-': asked without echo)"),
     limit: int = LIMIT,
     offset: int = OFFSET,
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """List or find persons (一人一案) of your area; ID numbers and phones masked."""
     filters = {"station": station, "group": group, "tier": tier, "case_status": case_status}
     filters |= {"visit": visit}
-    _list(url, token, "persons", filters, name, id_number, limit, offset, as_json)
+    _list(connection, "persons", filters, name, id_number, limit, offset)
 
 
 def _list(
-    url: str | None,
-    token: str,
+    connection: Connection,
     what: str,
     filters: dict[str, Any],
     name: str | None,
     id_number: str | None,
     limit: int,
     offset: int,
-    as_json: bool,
 ) -> None:
     """GET the list, or POST a search (names and ID numbers stay out of URLs)."""
     if id_number == "-":
         id_number = typer.prompt("ID number", hide_input=True)
     page = {"limit": limit, "offset": offset}
     if name is None and id_number is None:
-        found = _call(url, "GET", f"/{what}", token, None, None, **filters, **page)
+        found = _call(connection, "GET", f"/{what}", None, None, **filters, **page)
     else:
         body = {k: v for k, v in filters.items() if v is not None}
         body |= {k: v for k, v in (("name", name), ("resident_id", id_number)) if v}
-        found = _call(url, "POST", f"/{what}/search", token, body, None, **page)
+        found = _call(connection, "POST", f"/{what}/search", body, None, **page)
     columns = HOUSEHOLD_COLUMNS if what == "households" else PERSON_COLUMNS
-    show(found, as_json=as_json, columns=columns, title="户档" if what == "households" else "人员")
+    title = "户档" if what == "households" else "人员"
+    show(found, as_json=connection.as_json, columns=columns, title=title)
 
 
-@needs_app.command("needs")
+@_command("needs")
 def needs_command(
+    connection: Connection,
     station: str | None = typer.Option(None, help="Village, township or county code (prefix)"),
     status: str | None = typer.Option(None, help="open, matching, referred …"),
     category: str | None = typer.Option(None, help="A category or its parent"),
     limit: int = LIMIT,
     offset: int = OFFSET,
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """List the needs (需求) of your area."""
-    found = _call(
-        url, "GET", "/needs", token, station=station, status=status, category=category,
+    found = _call(connection, "GET", "/needs", station=station, status=status, category=category,
         limit=limit, offset=offset,
     )  # fmt: skip
-    show(found, as_json=as_json, columns=NEED_COLUMNS, title="需求")
+    show(found, as_json=connection.as_json, columns=NEED_COLUMNS, title="需求")
 
 
-@needs_app.command("history")
+@_command("history")
 def history_command(
+    connection: Connection,
     record_id: str = typer.Argument(..., help="A household's or a person's id"),
     person: bool = typer.Option(False, "--person", help="The id is a person's"),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """Who changed which fields of a household file or a person, and when."""
     path = f"/{'persons' if person else 'households'}/{record_id}/history"
     columns = ("version", "fields", "actor", "role", "source", "changed_at")
-    show(_call(url, "GET", path, token), as_json=as_json, columns=columns, title="修改记录")
+    show(
+        _call(connection, "GET", path),
+        as_json=connection.as_json,
+        columns=columns,
+        title="修改记录",
+    )
 
 
-@needs_app.command("household")
+@_command("household")
 def household_command(
+    connection: Connection,
     address: str = typer.Argument(..., help="As written, e.g. 江安县江安镇红星村3组12号"),
     adcode: str | None = typer.Option(
         None, help="Division code; resolved from the address if omitted"
@@ -334,9 +340,6 @@ def household_command(
     lon: float | None = typer.Option(None),
     crs: str = typer.Option("wgs84", help="wgs84, gcj02 (高德/腾讯) or bd09 (百度)"),
     social_worker: str | None = typer.Option(None),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """Open a household file (一户一档)."""
     body: dict[str, Any] = {"address": address, "hardship_categories": hardship}
@@ -344,13 +347,14 @@ def household_command(
     if lat is not None or lon is not None:
         body["location"] = {"lat": lat, "lon": lon, "crs": crs}
     made = _call(
-        url, "POST", "/households", token, {k: v for k, v in body.items() if v is not None}
+        connection, "POST", "/households", {k: v for k, v in body.items() if v is not None}
     )
-    show(made, as_json=as_json)
+    show(made, as_json=connection.as_json)
 
 
-@needs_app.command("person")
+@_command("person")
 def person_command(
+    connection: Connection,
     household_id: str = typer.Argument(...),
     name: str = typer.Argument(...),
     id_number: str | None = typer.Option(
@@ -366,9 +370,6 @@ def person_command(
     consent_date: str | None = typer.Option(
         None, help="Date of informed consent to the case file; the case then becomes active"
     ),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """Add a person and their case (一人一案); with consent the case is activated."""
     if id_number == "-":
@@ -379,14 +380,15 @@ def person_command(
     if consent_date is not None:
         body["consent"] = {"given_on": consent_date, "scope": ["case_file"]}
     path = f"/households/{household_id}/persons"
-    person = _call(url, "POST", path, token, {k: v for k, v in body.items() if v is not None})
+    person = _call(connection, "POST", path, {k: v for k, v in body.items() if v is not None})
     if consent_date is not None:
-        person = _call(url, "POST", f"/persons/{person['id']}/status", token, {"status": "active"})
-    show(person, as_json=as_json)
+        person = _call(connection, "POST", f"/persons/{person['id']}/status", {"status": "active"})
+    show(person, as_json=connection.as_json)
 
 
-@needs_app.command("visit")
+@_command("visit")
 def visit_command(
+    connection: Connection,
     person_id: str = typer.Argument(...),
     social_worker: str | None = typer.Option(
         None, help="Who visited: you, unless a station lead records another's visit"
@@ -394,9 +396,6 @@ def visit_command(
     on: str | None = typer.Option(None, help="Date of the visit (default today)"),
     findings: str = typer.Option("", help="What was found"),
     tier: str | None = typer.Option(None, help="The tier after this visit (1-5 or 一级…五级)"),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """Record a home visit (入户探访); prints when the next one is due."""
     body: dict[str, Any] = {"visited_on": on or date.today().isoformat(), "findings": findings}
@@ -404,26 +403,27 @@ def visit_command(
         body["social_worker"] = social_worker
     if tier is not None:
         body["tier"] = tier
-    show(_call(url, "POST", f"/persons/{person_id}/visits", token, body), as_json=as_json)
-
-
-@needs_app.command("due")
-def due_command(
-    station: str = typer.Option(..., help="Station code or a prefix of it"),
-    within_days: int | None = typer.Option(None, help="Look this far ahead"),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
-) -> None:
-    """List overdue and upcoming visits of a station."""
     show(
-        _call(url, "GET", "/visits/due", token, station=station, within_days=within_days),
-        as_json=as_json,
+        _call(connection, "POST", f"/persons/{person_id}/visits", body), as_json=connection.as_json
     )
 
 
-@needs_app.command("need")
+@_command("due")
+def due_command(
+    connection: Connection,
+    station: str = typer.Option(..., help="Station code or a prefix of it"),
+    within_days: int | None = typer.Option(None, help="Look this far ahead"),
+) -> None:
+    """List overdue and upcoming visits of a station."""
+    show(
+        _call(connection, "GET", "/visits/due", station=station, within_days=within_days),
+        as_json=connection.as_json,
+    )
+
+
+@_command("need")
 def need_command(
+    connection: Connection,
     household_id: str = typer.Argument(...),
     category: str = typer.Argument(
         ..., help="Category code or label: elderly_care.meals, 助餐送餐"
@@ -432,38 +432,33 @@ def need_command(
     description: str = typer.Option(""),
     urgency: int = typer.Option(3, help="1 = can wait, 5 = today"),
     quantity: int = typer.Option(1),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """Record a need (需求) of a household or one of its persons."""
     body: dict[str, Any] = {"household_id": household_id, "category": category}
     body |= {"description": description, "urgency": urgency, "quantity": quantity}
     if person_id is not None:
         body["person_id"] = person_id
-    show(_call(url, "POST", "/needs", token, body), as_json=as_json)
+    show(_call(connection, "POST", "/needs", body), as_json=connection.as_json)
 
 
-@needs_app.command("match")
+@_command("match")
 def match_command(
+    connection: Connection,
     need_id: str = typer.Argument(...),
     k: int | None = typer.Option(None, help="How many resources"),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """Ask for ranked, explained resources for a need."""
     body = {"k": k} if k is not None else {}
-    show(_call(url, "POST", f"/needs/{need_id}/matches", token, body), as_json=as_json)
+    show(_call(connection, "POST", f"/needs/{need_id}/matches", body), as_json=connection.as_json)
 
 
-@needs_app.command("stats")
+@_command("stats")
 def stats_command(
+    connection: Connection,
     station: str = typer.Option(..., help="Station code or a prefix of it"),
     since: str | None = typer.Option(None, help="Start of the period (default 1 January)"),
-    as_json: bool = JSON,
-    url: str | None = URL,
-    token: str = TOKEN,
 ) -> None:
     """A station's figures: files, visits, needs, links and outcomes."""
-    show(_call(url, "GET", "/stats", token, station=station, since=since), as_json=as_json)
+    show(
+        _call(connection, "GET", "/stats", station=station, since=since), as_json=connection.as_json
+    )

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.service_url import resolved, url_option
-from cli.token_option import TOKEN, auth_headers
+from cli.connection import Connection, service_command
+from cli.output import show
 from services.resources.importing import (
     FileFormat,
     ImportReport,
@@ -37,26 +37,28 @@ resources_app = typer.Typer(help="The resource library (资源库): import and e
 console = Console()
 
 
-@resources_app.command("import")
+@service_command(resources_app, "resources", "import")
 def import_command(
+    connection: Connection,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, HSDS JSON or zip"),
-    url: str | None = url_option("resources"),
     batch_size: int = typer.Option(50, min=1, max=500, help="Rows sent per request"),
-    token: str = TOKEN,
 ) -> None:
     """Import resources; every row is accepted, updated, flagged or rejected with reasons."""
     try:
         rows = read_rows(file.read_bytes(), SUFFIXES.get(file.suffix.lower()))
     except ValidationFailed as exc:
-        console.print(f"[red]{file}: {exc.detail}[/red]")
+        console.print(f"[red]{escape(str(file))}: {escape(exc.detail)}[/red]")
         raise typer.Exit(2) from exc
     try:
-        url = resolved("resources", url)
-        report = _send(rows, url, batch_size, auth_headers(token))
+        report = _send(rows, connection.url, batch_size, connection.headers())
     except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the resources service at {url}: {type(exc).__name__}")
+        where = escape(connection.url)
+        console.print(f"[red]cannot reach the resources service at {where}: {type(exc).__name__}")
         raise typer.Exit(2) from exc
-    _print_report(report)
+    if connection.as_json:
+        show(report.model_dump(mode="json"), as_json=True)
+    else:
+        _print_report(report)
     if report.rejected:
         raise typer.Exit(1)
 
@@ -110,30 +112,29 @@ def _reasons(row: RowOutcome) -> list[tuple[str, str, str]]:
     return [(e.field, e.rule, e.message) for e in row.errors]
 
 
-@resources_app.command("export")
+@service_command(resources_app, "resources", "export")
 def export_command(
+    connection: Connection,
     output: Path = typer.Argument(..., dir_okay=False, help="File to write"),
     format: str = typer.Option(
         "", "--format", help="csv, xlsx, hsds-json or hsds-zip (default: from the file's suffix)"
     ),
-    url: str | None = url_option("resources"),
-    token: str = TOKEN,
 ) -> None:
     """Export every resource as the CSV template, HSDS 3.1 JSON, or a zipped HSDS package."""
     chosen = format or SUFFIXES.get(output.suffix.lower(), "hsds-json")
     if chosen not in SUFFIXES.values():
         console.print(f"[red]unknown format {chosen!r}: use csv, xlsx, hsds-json or hsds-zip")
         raise typer.Exit(2)
-    url = resolved("resources", url)
     try:
         response = httpx.get(
-            f"{url}/resources/export",
+            f"{connection.url}/resources/export",
             params={"format": chosen},
-            headers=auth_headers(token),
+            headers=connection.headers(),
             timeout=120,
         )
     except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the resources service at {url}: {type(exc).__name__}")
+        where = escape(connection.url)
+        console.print(f"[red]cannot reach the resources service at {where}: {type(exc).__name__}")
         raise typer.Exit(2) from exc
     if response.status_code != 200:
         console.print(
@@ -141,4 +142,8 @@ def export_command(
         )
         raise typer.Exit(2)
     output.write_bytes(response.content)
-    console.print(f"wrote {output} ({chosen}, {len(response.content)} bytes)")
+    written = {"file": str(output), "format": chosen, "bytes": len(response.content)}
+    if connection.as_json:
+        show(written, as_json=True)
+    else:
+        console.print(f"wrote {escape(str(output))} ({chosen}, {len(response.content)} bytes)")

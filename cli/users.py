@@ -37,8 +37,10 @@ def add_user(
     adcode: str | None = None,
     organization: str | None = None,
     department: str | None = None,
+    county: str | None = None,
 ) -> bool:
-    """Create a user (migrating the database first); False when the name is taken."""
+    """Create a user (migrating the database first); False when the name is taken. A reviewer
+    without an adcode needs the deployment's `county` (LIANJIE_NEEDS_COUNTY_ADCODE)."""
     engine = create_db_engine(database_url)
     try:
         migrate(engine, MIGRATIONS)
@@ -53,6 +55,7 @@ def add_user(
                 adcode=adcode,
                 organization=organization,
                 department=department,
+                county=county,
             )
         return True
     finally:
@@ -90,7 +93,9 @@ def mint_token(*, database_url: str, username: str, private_key: Path, ttl: time
 def add_command(
     username: str = typer.Argument(..., help="User name to sign in with"),
     role: Role = typer.Option(..., help="social_worker, station_lead, county_hub, …"),
-    adcode: str | None = typer.Option(None, help="Station or county adcode (prefix)"),
+    adcode: str | None = typer.Option(
+        None, help="Station or county adcode (prefix); a reviewer's region"
+    ),
     organization: str | None = typer.Option(None, help="A coordinator's organization"),
     department: str | None = typer.Option(None, help="A reviewer's department"),
     password: str | None = typer.Option(
@@ -110,6 +115,7 @@ def add_command(
             adcode=adcode,
             organization=organization,
             department=department,
+            county=NeedsSettings().county_adcode,
         )
     except DomainError as exc:
         typer.echo(f"cannot add {username}: {exc.detail}", err=True)

@@ -108,6 +108,12 @@ CATALOG: dict[str, Message] = {
     ),
     "unmask_role": Message("您的角色无权查看完整信息", "your role may not read this unmasked"),
     "organization": Message("不属于您的机构", "not of your organization"),
+    "region_required": Message(
+        "审核人的账号没有区域代码，本系统也没有设置所在县（LIANJIE_NEEDS_COUNTY_ADCODE）："
+        "审核人只审核一个区域内的转介，请管理员为账号设置区域代码，或为本系统设置所在县",
+        "a reviewer's account names no region and this deployment sets no county "
+        "(LIANJIE_NEEDS_COUNTY_ADCODE): a reviewer reviews within one region only",
+    ),
     # Records and workflow
     "exists": Message("没有这条记录", "no such record"),
     "in_household": Message("该人员不在这户中", "no person with this id in the household"),

@@ -64,7 +64,7 @@ def _scope(role: Role) -> dict[str, str]:
         Role.STATION_LEAD: {"adcode": JIANGAN_TOWN},
         Role.COUNTY_HUB: {"adcode": JIANGAN_TOWN[:6]},
         Role.COORDINATOR: {"organization": "江安县爱心餐饮有限公司"},
-        Role.ALLIANCE_REVIEWER: {"department": "civil_affairs"},
+        Role.ALLIANCE_REVIEWER: {"department": "civil_affairs", "adcode": JIANGAN_TOWN[:6]},
         Role.ADMIN: {},
     }[role]
 

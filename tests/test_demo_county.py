@@ -29,6 +29,7 @@ def test_the_demo_county_has_visits_due_referrals_to_answer_and_a_review_queue(
         answers = client.get(f"{needs}/referrals").json()
         assert {r["id"] for r in answers["items"]} & set(loaded.referral_ids)
     reviewer = users["demo-reviewer"]
-    with stack.client(Role.ALLIANCE_REVIEWER, department=reviewer["department"]) as client:
+    scope = {"department": reviewer["department"], "adcode": reviewer["adcode"]}
+    with stack.client(Role.ALLIANCE_REVIEWER, **scope) as client:
         queue = client.get(f"{needs}/referrals/review-queue").json()
         assert {r["id"] for r in queue["items"]} & set(loaded.referral_ids)

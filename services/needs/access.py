@@ -17,7 +17,7 @@ REFERRAL_READ = rule(
     COORD,
     REVIEWER,
     note="the referral, not the case: a coordinator's if to their organization's resource, "
-    "a reviewer's if their department reviews it (in their region, if they have one)",
+    "a reviewer's if their department reviews it, in their region (none: the county's)",
 )
 RESOURCE_SIDE = rule(
     SW, SL, COORD, note="the resource's answer; a coordinator for their organization's only"
@@ -92,7 +92,7 @@ POLICY = Policy(
             REVIEWER,
             HUB,
             scope=Reach.REVIEW,
-            note=f"the reviewer's department, in their region if they have one; {PAGED}",
+            note=f"the reviewer's department, in their region (none: the county's); {PAGED}",
         ),
         ("GET", "/referrals/overdue"): rule(SL, HUB, note=f"of the caller's area; {PAGED}"),
         ("POST", "/referrals/overdue/escalate"): rule(
@@ -105,7 +105,7 @@ POLICY = Policy(
         ("POST", "/referrals/{referral_id}/review"): rule(
             REVIEWER,
             scope=Reach.REVIEW,
-            note="approve or return for the reviewer's department (in their region, if any)",
+            note="approve or return for the reviewer's department, in their region",
         ),
         ("POST", "/referrals/{referral_id}/accept"): RESOURCE_ANSWER,
         ("POST", "/referrals/{referral_id}/decline"): RESOURCE_ANSWER,

@@ -15,9 +15,11 @@
   only with their own organization's resource (checked in `referrals.flows`). A coordinator
   token without an organization is refused, naming the missing scope.
 - Alliance reviewers: referrals their department reviews (named in `review_departments`), and
-  within their region when their token has one (others: 404, as unknown). A reviewer without
-  a region reviews for their department county-wide — their department's referrals, never
-  others' — and a reviewer without a department is refused, naming the missing scope.
+  within their region (others: 404, as unknown). A reviewer's region is their token's adcode;
+  a reviewer without one reviews for their department in the deployment's county
+  (`LIANJIE_NEEDS_COUNTY_ADCODE`), never in other counties. With no county configured either,
+  a region-less reviewer is refused (403, rule `region_required`), as is a reviewer without a
+  department (naming the missing scope).
 - Admins: everything.
 """
 
@@ -67,28 +69,42 @@ def missing_scope(what: str, role: Role) -> Forbidden:
     )
 
 
+def reviewer_region(request: Request, principal: Principal) -> str:
+    """The area a reviewer reviews in: their token's region, else the deployment's county;
+    403 (rule `region_required`) when there is neither."""
+    if principal.adcode:
+        return principal.adcode
+    county: str | None = request.app.state.settings.county_adcode
+    if county:
+        return county
+    raise Forbidden(
+        "your account names no region and this deployment sets no county "
+        "(LIANJIE_NEEDS_COUNTY_ADCODE): a reviewer reviews within one region only",
+        extra={"rule": "region_required", "missing": "region"},
+    )
+
+
 def review_scope(
     request: Request, department: str | None, region: str | None
 ) -> tuple[str | None, str | None]:
     """The department and region of the review queue a caller may look at: their own (403 for
-    another's). A reviewer without a region sees their department's queue in every region."""
+    another's). A reviewer without a region sees their department's queue in the county."""
     principal = principal_of(request.scope)
     if principal is None or principal.role is Role.ADMIN:
         return department, region
+    area = principal.adcode
     if principal.role is Role.ALLIANCE_REVIEWER:
         if not principal.department:
             raise missing_scope("department", principal.role)
         if department is not None and department != principal.department:
             raise outside_scope("this department")
         department = principal.department
-    area = principal.adcode
-    if area:
-        if region is not None and well_formed_adcode(region) and not within(region, area):
-            raise outside_scope("this region")
-        region = region or area
-    elif principal.role is not Role.ALLIANCE_REVIEWER:
-        region = "-"  # an area role without an area sees nothing
-    return department, region
+        area = reviewer_region(request, principal)
+    if not area:
+        return department, "-"  # an area role without an area sees nothing
+    if region is not None and well_formed_adcode(region) and not within(region, area):
+        raise outside_scope("this region")
+    return department, region or area
 
 
 def _adcode(session: Session, kind: str, key: str) -> str | None:
@@ -201,12 +217,13 @@ async def _check_organization(request: Request, principal: Principal) -> None:
 async def _check_review(request: Request, principal: Principal) -> None:
     if not principal.department:
         raise missing_scope("department", principal.role)
+    region = reviewer_region(request, principal)
     referral = await _named_referral(request)
     if referral is None:
         return
     if principal.department not in (referral.review_departments or []):
         raise unknown("referral")
-    if principal.adcode and not within(referral.adcode, principal.adcode):
+    if not within(referral.adcode, region):
         raise unknown("referral")
 
 

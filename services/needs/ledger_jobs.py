@@ -5,15 +5,24 @@ the job; the rows are imported in a worker thread, each in its own transaction, 
 counts (processed of total; created, updated, unchanged, refused) are written as it goes, so
 `GET /households/imports/{id}` shows progress and, at the end, every row's outcome (row
 numbers, headers, rules and ids: never a cell's value).
+
+The file lives only in the process that reads it. A job whose process died (killed, restarted)
+stops writing its heartbeat; `interrupt_stale` — at start and on a timer — marks it
+`interrupted`, and the station uploads the ledger again: rows already imported come back
+`unchanged`. The heartbeat, not the start of a process, decides, so a replica that starts
+never interrupts the imports another replica is running.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import FastAPI
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.ledger_import import (
@@ -27,7 +36,8 @@ from services.needs.ledger_import import (
 )
 from services.needs.models import LedgerImportJob
 from shared.actor import Actor
-from shared.db import transaction
+from shared.background import running
+from shared.db import run_in_transaction, transaction
 from shared.errors import unknown
 
 log = logging.getLogger(__name__)
@@ -39,6 +49,13 @@ class JobState:
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # its process died mid-import: upload the ledger again
+
+
+INTERRUPTED_MESSAGE = (
+    "导入因服务重启而中断，请重新上传台账（已导入的行将记为未变）/ the import was interrupted "
+    "(the service restarted): upload the ledger again; rows already imported count as unchanged"
+)
 
 
 def start(
@@ -51,6 +68,7 @@ def start(
 ) -> LedgerImportJob:
     """Record a new job for `ledger` (its rows not yet imported)."""
     ignored = [h for h in ledger.headers if h and h not in HEADERS and h != HEAD_NAME]
+    now = datetime.now(UTC)
     job = LedgerImportJob(
         id=str(uuid.uuid4()),
         file_name=file_name[:200],
@@ -65,7 +83,8 @@ def start(
         ignored_columns=ignored,
         actor=actor.id,
         area=area,
-        created_at=datetime.now(UTC),
+        created_at=now,
+        heartbeat_at=now,
     )
     with transaction(sessions) as session:
         session.add(job)
@@ -135,6 +154,7 @@ def _save(
         job.updated = counts[Outcome.UPDATED]
         job.unchanged = counts[Outcome.UNCHANGED]
         job.refused = counts[Outcome.REFUSED]
+        job.heartbeat_at = datetime.now(UTC)
         if state is not None:
             job.state = state
             job.finished_at = datetime.now(UTC)
@@ -161,6 +181,54 @@ def run_in_background(
     )
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+
+
+def interrupt_stale(*, session: Session, now: datetime, stale_after: timedelta) -> int:
+    """Mark interrupted every running job silent for `stale_after`; how many were."""
+    silent_since = now - stale_after
+    result = session.execute(
+        update(LedgerImportJob)
+        .where(
+            LedgerImportJob.state == JobState.RUNNING,
+            or_(
+                LedgerImportJob.heartbeat_at < silent_since,
+                LedgerImportJob.heartbeat_at.is_(None),
+            ),
+        )
+        .values(state=JobState.INTERRUPTED, error=INTERRUPTED_MESSAGE, finished_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def interrupt_stale_forever(
+    *, sessions: sessionmaker[Session], interval_s: float, stale_after: timedelta
+) -> None:
+    """`interrupt_stale` now and every `interval_s`, until cancelled."""
+    while True:
+        try:
+            found = await run_in_transaction(
+                sessions,
+                lambda s: interrupt_stale(
+                    session=s, now=datetime.now(UTC), stale_after=stale_after
+                ),
+            )
+        except Exception as exc:  # the timer must outlive a database hiccup; next round retries
+            log.warning("looking for interrupted ledger imports failed: %s", type(exc).__name__)
+        else:
+            if found:
+                log.info("marked %d ledger imports interrupted (their process stopped)", found)
+        await asyncio.sleep(interval_s)
+
+
+def lifespan(app: FastAPI) -> contextlib.AbstractAsyncContextManager[None]:
+    """Run `interrupt_stale_forever` while the app serves."""
+    settings = app.state.settings
+    sweep = interrupt_stale_forever(
+        sessions=app.state.sessions,
+        interval_s=settings.ledger_job_sweep_interval_s,
+        stale_after=timedelta(seconds=settings.ledger_job_stale_s),
+    )
+    return running(sweep, name="ledger-import-interruptions")
 
 
 def get(*, session: Session, job_id: str, actor: Actor) -> LedgerImportJob:

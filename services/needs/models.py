@@ -59,6 +59,10 @@ class Need(Base):
     adcode: Mapped[str] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The head of the need's audit chain (its referrals' steps), written with each entry in the
+    # same transaction: a chain cut short no longer reaches it. None: no entry since 0016.
+    audit_head_hash: Mapped[str | None] = mapped_column(String(64))
+    audit_length: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -184,6 +188,8 @@ class LedgerImportJob(Base):
     actor: Mapped[str] = mapped_column(String(64))
     area: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Written with the counts while the job runs: a job whose process died stops beating.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -491,7 +491,10 @@ class ImportJobOut(BaseModel):
 
     id: str
     file_name: str
-    state: str = Field(description="running, done or failed")
+    state: str = Field(
+        description="running, done, failed, or interrupted (the service stopped mid-import: "
+        "upload the ledger again; `error` says so in Chinese and English)"
+    )
     total: int
     processed: int
     created: int

@@ -123,6 +123,15 @@ class NeedsSettings(ServiceSettings):
         le=3660,
         description="A household with open needs and no aid received in this many days is flagged",
     )
+    ledger_job_stale_s: float = Field(
+        120,
+        gt=0,
+        description="A ledger import that has not written its progress for this long is marked "
+        "interrupted (its process died): the station uploads the ledger again",
+    )
+    ledger_job_sweep_interval_s: float = Field(
+        60, gt=0, description="How often ledger imports left running are looked for"
+    )
     procedure_escalation_interval_s: float = Field(
         3600, gt=0, description="How often procedure steps past their limit are escalated"
     )
@@ -171,6 +180,13 @@ class NeedsSettings(ServiceSettings):
         default_factory=lambda: list(DEFAULT_REVIEW_RULES),
         description="Which categories, resource kinds and organizations the alliance reviews and "
         "by which departments, as JSON (docs/referrals.md lists the defaults)",
+    )
+    county_adcode: str | None = Field(
+        None,
+        pattern=r"^[0-9]{2,12}$",
+        description="The area this deployment serves, usually its county's 6-digit adcode: an "
+        "alliance reviewer whose account names no region reviews here (docs/referrals.md); "
+        "unset, such a reviewer is refused and cannot be added",
     )
     referral_escalation_interval_s: float = Field(
         60, gt=0, description="How often overdue referrals are looked for and escalated"

@@ -103,7 +103,11 @@ class ConsoleStack:
 USERS = {
     "sw": {"role": Role.SOCIAL_WORKER, "adcode": DEFAULT_COUNTY},
     "coordinator": {"role": Role.COORDINATOR, "organization": ORGANIZATION},
-    "reviewer": {"role": Role.ALLIANCE_REVIEWER, "department": "civil_affairs"},
+    "reviewer": {
+        "role": Role.ALLIANCE_REVIEWER,
+        "department": "civil_affairs",
+        "adcode": DEFAULT_COUNTY,
+    },
     "hub": {"role": Role.COUNTY_HUB, "adcode": DEFAULT_COUNTY},
 }
 

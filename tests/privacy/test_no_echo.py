@@ -21,7 +21,7 @@ CALLERS = {
     "admin": {},
     "social_worker": {"adcode": "511523101"},
     "coordinator": {"organization": "demo"},
-    "alliance_reviewer": {"department": "civil_affairs"},
+    "alliance_reviewer": {"department": "civil_affairs", "adcode": "511523"},
     "county_hub": {"adcode": "511523"},
 }
 

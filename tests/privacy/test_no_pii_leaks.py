@@ -127,7 +127,9 @@ def _run_the_loop(stack: Stack) -> None:
     admin = stack.client("admin")
     worker = stack.client("social_worker", sub="sw-privacy", adcode="511523")
     coordinator = stack.client("coordinator", sub="co-privacy", organization="demo")
-    reviewer = stack.client("alliance_reviewer", sub="rv-privacy", department="civil_affairs")
+    reviewer = stack.client(
+        "alliance_reviewer", sub="rv-privacy", department="civil_affairs", adcode="511523"
+    )
     with admin, worker, coordinator, reviewer:
         resource = {
             "name": "隐私测试助餐点",

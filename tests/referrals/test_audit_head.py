@@ -1,5 +1,6 @@
-"""The audit chain's head (hash and length) lives on the referral row, written with each entry:
-a chain whose last entries were deleted no longer verifies (real stack, both backends)."""
+"""The audit chain's head (hash and length) lives on the referral row, and the need chain's on
+the need row, written with each entry: a chain whose last entries were deleted no longer
+verifies (real stack, both backends)."""
 
 import httpx
 import pytest
@@ -22,28 +23,49 @@ def _execute(stack: Stack, sql: str, **params: str) -> None:
         engine.dispose()
 
 
+def _completed_referral(client: httpx.Client, stack: Stack) -> tuple[str, str]:
+    """(need id, referral id) of a referral taken through to its outcome."""
+    where = spot()
+    resource_id = new_resource(client, stack, where, total=2)
+    need_id = new_need(client, stack, where)
+    wait_matched(client, stack, need_id, resource_id)
+    body = {"need_id": need_id, "resource_id": resource_id}
+    referral_id = ok(
+        client.post(f"{stack.url('needs')}/referrals", json=body, headers=WORKER), 201
+    )["id"]
+    for action, payload in (("accept", None), ("start", None), ("complete", {"result": "met"})):
+        ok(act(client, stack, referral_id, action, payload))
+    return need_id, referral_id
+
+
+def _cut_last_entry(client: httpx.Client, stack: Stack, path: str, chain: str) -> None:
+    """Delete the chain's last entry in the database: the audit answer must say not intact."""
+    trail = ok(client.get(f"{stack.url('needs')}{path}"))
+    assert trail["intact"] is True and trail["chain"] == chain
+    length = len(trail["entries"])
+    _execute(
+        stack,
+        "DELETE FROM audit_entry WHERE chain = :chain AND seq = "
+        "(SELECT max(seq) FROM audit_entry WHERE chain = :chain)",
+        chain=chain,
+    )
+    cut = ok(client.get(f"{stack.url('needs')}{path}"))
+    assert len(cut["entries"]) == length - 1
+    assert (cut["intact"], cut["broken_at"]) == (False, length)
+
+
 @pytest.mark.integration
 def test_deleting_the_last_audit_entry_of_a_completed_referral_is_detected(stack: Stack) -> None:
-    needs = stack.url("needs")
     with httpx.Client(timeout=15, headers=bearer()) as client:
-        where = spot()
-        resource_id = new_resource(client, stack, where, total=2)
-        need_id = new_need(client, stack, where)
-        wait_matched(client, stack, need_id, resource_id)
-        body = {"need_id": need_id, "resource_id": resource_id}
-        referral_id = ok(client.post(f"{needs}/referrals", json=body, headers=WORKER), 201)["id"]
-        for action, payload in (("accept", None), ("start", None), ("complete", {"result": "met"})):
-            ok(act(client, stack, referral_id, action, payload))
-        trail = ok(client.get(f"{needs}/referrals/{referral_id}/audit"))
-        assert trail["intact"] is True
-        length = len(trail["entries"])
-        chain = f"referral:{referral_id}"
-        _execute(
-            stack,
-            "DELETE FROM audit_entry WHERE chain = :chain AND seq = "
-            "(SELECT max(seq) FROM audit_entry WHERE chain = :chain)",
-            chain=chain,
-        )
-        cut = ok(client.get(f"{needs}/referrals/{referral_id}/audit"))
-        assert len(cut["entries"]) == length - 1
-        assert (cut["intact"], cut["broken_at"]) == (False, length)
+        _need_id, referral_id = _completed_referral(client, stack)
+        path = f"/referrals/{referral_id}/audit"
+        _cut_last_entry(client, stack, path, f"referral:{referral_id}")
+
+
+@pytest.mark.integration
+def test_deleting_the_last_audit_entry_of_a_need_is_detected(stack: Stack) -> None:
+    with httpx.Client(timeout=15, headers=bearer()) as client:
+        need_id, referral_id = _completed_referral(client, stack)
+        _cut_last_entry(client, stack, f"/needs/{need_id}/audit", f"need:{need_id}")
+        referral = ok(client.get(f"{stack.url('needs')}/referrals/{referral_id}/audit"))
+        assert referral["intact"] is True, "the referral's own chain was not touched"

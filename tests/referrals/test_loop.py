@@ -19,7 +19,7 @@ from tests.auth import bearer, token
 # show up in one another's matches (nor in the vertical slice's, around 105.07).
 _SPOTS = count()
 WORKER = bearer("social_worker", sub="sw-7", adcode="51")
-REVIEWER = bearer("alliance_reviewer", sub="rv-3", department="civil_affairs")
+REVIEWER = bearer("alliance_reviewer", sub="rv-3", department="civil_affairs", adcode="51")
 COORDINATOR = bearer("coordinator", sub="co-9", organization="demo")
 
 
@@ -263,10 +263,10 @@ def test_accept_while_resources_is_down_is_503_and_the_referral_stays_sent(stack
 @pytest.mark.integration
 def test_the_loop_runs_through_the_cli(stack: Stack) -> None:
     runner = CliRunner()
-    base = ["referrals", "--url", stack.url("needs"), "--token", token(sub="sw-cli")]
+    connection = ["--url", stack.url("needs"), "--token", token(sub="sw-cli")]
 
     def run(*args: str) -> str:
-        result = runner.invoke(cli, [*base, *args])
+        result = runner.invoke(cli, ["referrals", *args, *connection])
         assert result.exit_code == 0, result.output
         return result.output
 
@@ -287,7 +287,7 @@ def test_the_loop_runs_through_the_cli(stack: Stack) -> None:
     with httpx.Client(timeout=15, headers=bearer()) as client:
         need = ok(client.get(f"{stack.url('needs')}/needs/{need_id}"))
     assert need["status"] == "met"
-    refused = runner.invoke(cli, [*base, "accept", referral_id])
+    refused = runner.invoke(cli, ["referrals", "accept", referral_id, *connection])
     assert refused.exit_code == 1 and "allowed next: none" in refused.output
     assert "overdue" in run("overdue")
 

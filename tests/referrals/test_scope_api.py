@@ -1,7 +1,8 @@
 """Who sees and acts on which referral, through the HTTP API (issues 8 and 9): a coordinator
 only on referrals to their organization's resources, a reviewer only on referrals their
-department reviews (in their region, if they have one), a token without the scope its role is
-limited by is refused naming what is missing; every referral list is paged with a cap."""
+department reviews, in their region (region-less ones: test_reviewer_region.py), a token
+without the scope its role is limited by is refused naming what is missing; every referral
+list is paged with a cap."""
 
 import uuid
 from datetime import timedelta
@@ -17,12 +18,12 @@ from tests.referrals.domain import MEALS, PAGE_MAX, T0, Clock, new_need, refer, 
 OWN, OTHER = "江安县爱心餐饮有限公司", "长宁县慈善会"
 COORDINATOR = bearer("coordinator", sub="co-1", organization=OWN)
 OTHER_COORDINATOR = bearer("coordinator", sub="co-2", organization=OTHER)
-CIVIL = bearer("alliance_reviewer", sub="rv-1", department="civil_affairs")
+CIVIL = bearer("alliance_reviewer", sub="rv-1", department="civil_affairs", adcode="51")
 CIVIL_HERE = bearer("alliance_reviewer", sub="rv-2", department="civil_affairs", adcode="511523")
 CIVIL_ELSEWHERE = bearer(
     "alliance_reviewer", sub="rv-3", department="civil_affairs", adcode="511524"
 )
-HEALTH = bearer("alliance_reviewer", sub="rv-4", department="health")
+HEALTH = bearer("alliance_reviewer", sub="rv-4", department="health", adcode="51")
 DEPARTMENT = service.Pick(resource_id="res-dept", name="县民政局", kind="department", rank=1)
 
 
@@ -142,7 +143,7 @@ def test_a_reviewer_sees_only_referrals_their_department_reviews(
     joint = refer(sessions, new_need(sessions), MEALS, review_departments=["health"])
     direct = refer(sessions, new_need(sessions), _pick("res-own", OWN))  # no review at all
 
-    for reviewer in (CIVIL, CIVIL_HERE):  # a region-less reviewer: their department, anywhere
+    for reviewer in (CIVIL, CIVIL_HERE):  # a province's reviewer and a county's
         assert client.get(f"/referrals/{reviewed}", headers=reviewer).status_code == 200
         _unknown(client.get(f"/referrals/{joint}", headers=reviewer))
         _unknown(client.get(f"/referrals/{direct}", headers=reviewer))

@@ -427,21 +427,19 @@ async def referral_audit(referral_id: str, request: Request) -> AuditOut:
 
     def work(s: Session) -> AuditOut:
         referral = service.get_or_raise(session=s, referral_id=referral_id)
-        head = None
-        if referral.audit_length is not None and referral.audit_head_hash is not None:
-            head = audit.Head(hash=referral.audit_head_hash, length=referral.audit_length)
-        return _audit_out(s, audit.referral_chain(referral_id), head)
+        return _audit_out(s, audit.referral_chain(referral_id), audit.head_of(referral))
 
     return await read(request, work)
 
 
 @router.get("/needs/{need_id}/audit", response_model=AuditOut, tags=["needs"])
 async def need_audit(need_id: str, request: Request) -> AuditOut:
-    """Every referral step taken for a need, hash-chained, verified."""
+    """Every referral step taken for a need, hash-chained, verified (against the head the
+    need keeps, so a chain cut short is caught too)."""
 
     def work(s: Session) -> AuditOut:
-        needs_service.get_need_or_raise(session=s, need_id=need_id)
-        return _audit_out(s, audit.need_chain(need_id))
+        need = needs_service.get_need_or_raise(session=s, need_id=need_id)
+        return _audit_out(s, audit.need_chain(need_id), audit.head_of(need))
 
     return await read(request, work)
 

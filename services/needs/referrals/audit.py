@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,6 +75,13 @@ class Verification:
     broken_at: int | None
 
 
+class HeadHolder(Protocol):
+    """A row that keeps the head of its audit chain: a referral, a need."""
+
+    audit_head_hash: str | None
+    audit_length: int | None
+
+
 @dataclass(frozen=True)
 class Head:
     """Where a chain must end: the hash of its last entry and how many entries it has, kept
@@ -82,6 +89,18 @@ class Head:
 
     hash: str
     length: int
+
+
+def head_of(record: HeadHolder) -> Head | None:
+    """The head a referral or need row keeps; None for one written before heads were kept."""
+    if record.audit_head_hash is None or record.audit_length is None:
+        return None
+    return Head(hash=record.audit_head_hash, length=record.audit_length)
+
+
+def move_head(record: HeadHolder, entry: AuditEntry) -> None:
+    """Keep `entry`, just appended to the record's chain, as the record's head."""
+    record.audit_head_hash, record.audit_length = entry.hash, entry.seq
 
 
 def verify(chain_entries: list[AuditEntry], head: Head | None = None) -> Verification:

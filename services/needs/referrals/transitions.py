@@ -162,25 +162,19 @@ def record(
     action: str,
     data: dict[str, Any],
 ) -> None:
-    """Append to the referral's chain and to its need's chain."""
+    """Append to the referral's chain and to its need's chain; each row keeps its new head."""
     data = {"referral_id": referral.id, "resource_id": referral.resource_id, **data}
-    head = audit.append(
-        session=session,
-        chain=audit.referral_chain(referral.id),
-        action=action,
-        actor=actor,
-        at=now,
-        data=data,
-    )
-    referral.audit_head_hash, referral.audit_length = head.hash, head.seq
-    audit.append(
-        session=session,
-        chain=audit.need_chain(referral.need_id),
-        action=action,
-        actor=actor,
-        at=now,
-        data=data,
-    )
+    need = session.get(Need, referral.need_id)  # locked by the caller, so already loaded
+    chains: list[tuple[str, audit.HeadHolder | None]] = [
+        (audit.referral_chain(referral.id), referral),
+        (audit.need_chain(referral.need_id), need),
+    ]
+    for chain, holder in chains:
+        entry = audit.append(
+            session=session, chain=chain, action=action, actor=actor, at=now, data=data
+        )
+        if holder is not None:
+            audit.move_head(holder, entry)
 
 
 def match_snapshot(referral: Referral) -> MatchSnapshot:

@@ -40,9 +40,18 @@ def create(
     adcode: str | None = None,
     organization: str | None = None,
     department: str | None = None,
+    county: str | None = None,
 ) -> User:
-    """A new user; the scope a role needs must be given (a social worker's adcode, …)."""
+    """A new user; the scope a role needs must be given (a social worker's adcode, …). A
+    reviewer without a region reviews in `county` (the deployment's): without either, refused."""
     _check_scope(role=role, adcode=adcode, organization=organization, department=department)
+    if role is Role.ALLIANCE_REVIEWER and not adcode and not county:
+        raise ValidationFailed.one(
+            "adcode",
+            "region_required",
+            "a reviewer needs a region (adcode) where the deployment sets no county "
+            "(LIANJIE_NEEDS_COUNTY_ADCODE)",
+        )
     _check_password_rules(password)
     if get_by_username(session=session, username=username) is not None:
         raise Conflict(f"user {username} exists already")
