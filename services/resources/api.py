@@ -86,6 +86,10 @@ async def create_resource(
 async def list_resources(
     request: Request,
     kind: Annotated[KindCode | None, Query(description="A kind's code or Chinese label")] = None,
+    organization: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Only this organization's (exactly)"),
+    ] = None,
     category: Annotated[
         CategoryCode | None, Query(description="Code or Chinese label; includes sub-categories")
     ] = None,
@@ -115,6 +119,7 @@ async def list_resources(
         raise ValidationFailed.one("lat", "missing", "within_km needs lat and lon")
     where = service.ListFilter(
         kind=kind.value if kind else None,
+        organization=organization,
         category=category,
         adcode=adcode,
         near=(lat, lon) if lat is not None and lon is not None else None,

@@ -37,6 +37,26 @@ def test_every_role_reads_the_library(client: TestClient) -> None:
         assert page.status_code == 200 and page.json()["total"] >= 1
 
 
+def test_our_resources_are_the_organization_filter_the_library_stays_open(
+    client: TestClient,
+) -> None:
+    """`?organization=` narrows the list to one organization's resources (the console's "our
+    resources"); without it a coordinator still reads the whole library, as every role does."""
+    client.post("/resources", json=resource_body(name="我们的助餐点"), headers=COORDINATOR)
+    client.post("/resources", json=resource_body(name="别家助餐点", organization="别的公司"))
+    client.post("/resources", json=resource_body(name="无组织的志愿者", organization=None))
+    ours = client.get("/resources", params={"organization": OURS}, headers=COORDINATOR)
+    assert ours.status_code == 200, ours.text
+    assert [r["name"] for r in ours.json()["items"]] == ["我们的助餐点"]
+    assert ours.json()["total"] == 1
+    everything = client.get("/resources", headers=COORDINATOR).json()
+    assert everything["total"] == 3
+    theirs = client.get("/resources", params={"organization": "别的公司"}, headers=COORDINATOR)
+    assert [r["name"] for r in theirs.json()["items"]] == ["别家助餐点"]
+    empty = client.get("/resources", params={"organization": ""}, headers=COORDINATOR)
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "organization"
+
+
 HEADER = "名称,类型,所属组织,服务类别,纬度,经度,服务半径(公里),容量"
 
 
