@@ -467,6 +467,7 @@ def get_all(
     session: Session,
     need_id: str | None = None,
     state: str | None = None,
+    origin: str | None = None,
     adcode_prefix: str | None = None,
     organization: str | None = None,
     limit: int = 50,
@@ -479,6 +480,8 @@ def get_all(
         query = query.where(Referral.need_id == need_id)
     if state:
         query = query.where(Referral.state == state)
+    if origin:
+        query = query.where(Referral.origin == origin)
     query = query.order_by(Referral.created_at.desc(), Referral.id)
     return page_of(session, query, limit, offset)
 
