@@ -113,3 +113,13 @@ def test_a_coordinator_without_an_organization_imports_nothing(client: TestClien
     response = client.post("/resources/import", content=csv_file(OURS), headers=nobody)
     assert response.status_code == 403
     assert client.get("/resources").json()["total"] == 0
+
+
+def test_an_imports_row_messages_are_in_the_language_asked_for(client: TestClient) -> None:
+    content = csv_file(OURS).replace(b"28.73", b"north")
+    for language, expected in (("zh-CN,zh;q=0.9", "应为数字"), ("en", "number")):
+        headers = {**COORDINATOR, "Accept-Language": language}
+        report = client.post("/resources/import", content=content, headers=headers).json()
+        [error] = report["rows"][0]["errors"]
+        assert (error["field"], error["rule"]) == ("location.lat", "float_parsing")
+        assert expected in error["message"], error
