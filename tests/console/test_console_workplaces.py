@@ -11,10 +11,19 @@ from typing import Any
 
 import pytest
 
+from cli.stack import free_port
 from services.resources.csv_io import COLUMNS
 from shared.auth import Role
 from shared.demo import DEFAULT_COUNTY
-from tests.console.conftest import ORGANIZATION, PASSWORD, ConsoleStack, Visit
+from tests.console.conftest import (
+    ARTIFACTS,
+    ORGANIZATION,
+    PASSWORD,
+    ConsoleStack,
+    Visit,
+    only_local,
+    running_console,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +141,8 @@ def test_coordinator_sees_our_resources_and_imports_a_spreadsheet(
     refused = dialog.locator("[data-test=import-rows] .el-table__row")
     assert refused.count() == 1
     assert refused.locator("[data-status=rejected]").count() == 1
-    assert "lat" in refused.inner_text()
+    assert "lat" in refused.inner_text() and "第 3 行" in refused.inner_text()
+    assert "应为数字" in refused.inner_text(), "the row's message in the user's language"
     visit.shot("resources-import")
     with console.stack.client(Role.COORDINATOR, organization=ORGANIZATION) as client:
         names = {
@@ -302,3 +312,60 @@ def test_hub_adds_and_deactivates_a_user_of_its_county(visit: Visit, console: Co
     with console.stack.client(Role.ADMIN) as client:
         assert client.post(f"{needs}/auth/token", json=sign_in).status_code == 401
     assert visit.hosts <= {"127.0.0.1"}, sorted(visit.hosts)
+
+
+def test_a_resources_service_that_does_not_answer_shows_retry_on_the_coordinators_pages(
+    browser: Any, console: ConsoleStack, tmp_path: Path
+) -> None:
+    """The resources service down, the needs service up: the coordinator's resources, the
+    import and the claim dialog each say to retry, and nothing on the page goes blank."""
+    upstreams = {
+        "needs": console.stack.url("needs"),
+        "matcher": console.stack.url("matcher"),
+        "resources": f"http://127.0.0.1:{free_port()}",
+    }
+    household = _household(console)
+    wish = _need(
+        console, household, "micro_wish.experience", f"想去县城看电影 {uuid.uuid4().hex[:6]}"
+    )
+    hosts: set[str] = set()
+    with running_console(upstreams) as url:
+        context = browser.new_context(base_url=url, locale="zh-CN")
+        context.route("**/*", only_local(hosts))
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        try:
+            page.goto("/login")
+            page.fill("input[name=username]", console.users["coordinator"])
+            page.fill("input[name=password]", PASSWORD)
+            page.click("[data-test=sign-in]")
+            page.wait_for_url("**/incoming")
+            page.goto("/resources")
+            alert = page.locator("[data-test=service-alert]").first
+            alert.wait_for()
+            assert "服务暂时没有响应" in alert.inner_text()
+            assert page.locator("[data-test=retry]").first.is_visible()
+            sheet = tmp_path / "one.csv"
+            sheet.write_bytes(_spreadsheet([_row("助学点")]))
+            page.click("[data-test=import-resources]")
+            page.set_input_files("[data-test=import-file]", str(sheet))
+            page.click("[data-test=import-start]")
+            dialog = page.locator("[data-test=import-dialog]")
+            dialog.locator("[data-test=retry]").wait_for()
+            assert "服务暂时没有响应" in dialog.inner_text()
+            page.keyboard.press("Escape")
+            page.goto("/wishes")
+            page.click(f"[data-test=claim][data-need='{wish}']")
+            claim = page.locator(".el-dialog", has=page.locator("[data-test=claim-form]"))
+            claim.locator("[data-test=retry]").wait_for()
+            assert "服务暂时没有响应" in claim.inner_text()
+            shot = _artifact("zh-CN-desktop-wishes-unavailable.png")
+            page.screenshot(path=str(shot), animations="disabled")
+        finally:
+            context.close()
+    assert hosts <= {"127.0.0.1"}, sorted(hosts)
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name

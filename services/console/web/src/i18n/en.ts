@@ -270,6 +270,7 @@ const en: Messages = {
     done: 'Import finished: {n} rows',
     statuses: { accepted: 'Created', updated: 'Updated', flagged: 'Created (possible duplicate)', draft: 'Draft to complete', rejected: 'Refused' },
     row: 'Row',
+    line: 'Line {n}',
     status: 'Result',
     problems: 'Problems',
     problem: '{field}: {message} (rule: {rule})',

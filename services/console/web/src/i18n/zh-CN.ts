@@ -268,6 +268,7 @@ const zhCN = {
     done: '导入完成:共 {n} 行',
     statuses: { accepted: '新增', updated: '更新', flagged: '新增(疑似重复)', draft: '草稿待完善', rejected: '未导入' },
     row: '行',
+    line: '第 {n} 行',
     status: '结果',
     problems: '问题',
     problem: '{field}:{message}(规则:{rule})',
