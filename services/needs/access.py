@@ -133,7 +133,7 @@ POLICY = Policy(
             SL,
             HUB,
             COORD,
-            note="unclaimed micro-wishes, person masked: a coordinator's from every area, the "
+            note="unclaimed micro-wishes, no person: a coordinator's from every area, the "
             f"others' from their own; {PAGED}",
         ),
         ("GET", "/referrals/{referral_id}/audit"): rule(SL, HUB, note="audit trail"),

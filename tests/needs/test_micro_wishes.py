@@ -61,6 +61,9 @@ def test_open_wishes_leave_out_claimed_ones_and_other_needs(
     assert listed.json()["total"] == 3
     assert items[0]["description"] == "想要一个新书包"
     assert items[0]["adcode"] == JIANGAN_TOWN and items[0]["status"] == "open"
+    # Every coordinator reads this list: no person, no hardship (the claimer reads those on
+    # their referral).
+    assert not {"person", "hardship_categories", "household_id"} & set(items[0])
 
     # A social worker of the station sees their own area's only.
     worker = bearer("social_worker", adcode=JIANGAN_TOWN)

@@ -1,8 +1,6 @@
 """Micro-wishes open to claim: a need of a micro-wish category, not closed, with no open claim
 (a claim is a referral of origin `micro_wish`, `referrals.service.claim_micro_wish`)."""
 
-from datetime import date
-
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
@@ -35,18 +33,22 @@ def open_query(*, adcode_prefix: str | None) -> Select[Need]:
 
 
 def get_open(
-    *, session: Session, adcode_prefix: str | None, today: date, limit: int, offset: int
+    *, session: Session, adcode_prefix: str | None, limit: int, offset: int
 ) -> tuple[list[WishOut], int]:
     """A page of the micro-wishes open to claim, and how many there are."""
     rows, total = page_of(session, open_query(adcode_prefix=adcode_prefix), limit, offset)
-    return [_shown(session, need, today) for need in rows], total
+    return [_shown(need) for need in rows], total
 
 
-def _shown(session: Session, need: Need, today: date) -> WishOut:
-    summary = referrals.need_summary(session=session, need_id=need.id, today=today)
-    assert summary is not None  # the need was just read in this session
+def _shown(need: Need) -> WishOut:
     return WishOut(
-        **summary.model_dump(),
+        need_id=need.id,
+        category=need.category,
+        description=need.description,
+        urgency=need.urgency,
+        quantity=need.quantity,
+        unit=need.unit,
+        status=need.status,
         adcode=need.adcode[:TOWNSHIP_DIGITS],
         needed_by=need.needed_by,
         created_at=need.created_at,

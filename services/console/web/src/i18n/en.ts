@@ -284,7 +284,6 @@ const en: Messages = {
     area: 'Township',
     since: 'Posted',
     neededBy: 'Wanted by',
-    person: 'For',
     claim: 'Claim',
     claimTitle: 'Claim a micro-wish',
     resource: 'Claim with which of our resources',

@@ -282,7 +282,6 @@ const zhCN = {
     area: '所在乡镇',
     since: '发布时间',
     neededBy: '期望日期',
-    person: '服务对象',
     claim: '认领',
     claimTitle: '认领微心愿',
     resource: '用本机构的哪项资源认领',
