@@ -40,6 +40,16 @@ POLICY = Policy(
         ("POST", "/auth/logout"): Rule(frozenset(), Reach.NONE, "ends the refresh token's session"),
         ("POST", "/auth/password"): rule(*CASE_READERS, COORD, REVIEWER, scope=Reach.SELF),
         ("GET", "/auth/me"): rule(*CASE_READERS, COORD, REVIEWER, scope=Reach.SELF),
+        ("GET", "/users"): rule(
+            HUB, note=f"users whose adcode is within the hub's county; {PAGED}"
+        ),
+        ("POST", "/users"): rule(
+            HUB, note="any role but admin, with an adcode within the hub's county"
+        ),
+        ("POST", "/users/{username}/deactivate"): rule(
+            HUB, note="a user of the hub's county (others: 404); ends their tokens"
+        ),
+        ("POST", "/users/{username}/activate"): rule(HUB, note="a user of the hub's county"),
         ("POST", "/households"): CASE_WRITE,
         ("GET", "/households"): rule(SW, SL, HUB, note=f"of the caller's area; {PAGED}"),
         ("POST", "/households/search"): rule(
@@ -117,6 +127,14 @@ POLICY = Policy(
             COORD,
             scope=Reach.ORGANIZATION,
             note="a micro-wish claimed with a resource of the coordinator's organization",
+        ),
+        ("GET", "/micro-wishes"): rule(
+            SW,
+            SL,
+            HUB,
+            COORD,
+            note="unclaimed micro-wishes, no person: a coordinator's from every area, the "
+            f"others' from their own; {PAGED}",
         ),
         ("GET", "/referrals/{referral_id}/audit"): rule(SL, HUB, note="audit trail"),
         ("GET", "/observations"): CASE_READ,

@@ -61,6 +61,7 @@ from services.needs.schemas import (
 )
 from services.needs.settings import NeedsSettings
 from services.needs.users.api import router as users_router
+from services.needs.wishes.api import router as wishes_router
 from shared import access_log
 from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request, stamp
@@ -75,6 +76,7 @@ router.include_router(referrals_router)
 router.include_router(discovery_router)
 router.include_router(procedures_router)
 router.include_router(aid_router)
+router.include_router(wishes_router)
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATION = Query(pattern=r"^\d{2,12}$", description="Station adcode or a prefix (county: 6 digits)")

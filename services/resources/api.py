@@ -20,7 +20,7 @@ from services.resources.schemas import (
     ResourcePage,
     ResourcePatch,
 )
-from shared import access_log
+from shared import access_log, messages
 from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request
 from shared.contracts.common import SubjectToken
@@ -86,6 +86,10 @@ async def create_resource(
 async def list_resources(
     request: Request,
     kind: Annotated[KindCode | None, Query(description="A kind's code or Chinese label")] = None,
+    organization: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Only this organization's (exactly)"),
+    ] = None,
     category: Annotated[
         CategoryCode | None, Query(description="Code or Chinese label; includes sub-categories")
     ] = None,
@@ -115,6 +119,7 @@ async def list_resources(
         raise ValidationFailed.one("lat", "missing", "within_km needs lat and lon")
     where = service.ListFilter(
         kind=kind.value if kind else None,
+        organization=organization,
         category=category,
         adcode=adcode,
         near=(lat, lon) if lat is not None and lon is not None else None,
@@ -194,9 +199,19 @@ async def import_rows(
 
 async def _import(request: Request, rows: list[ImportRow]) -> ImportReport:
     actor = actor_from_request(request)
-    return await asyncio.to_thread(
+    report = await asyncio.to_thread(
         lambda: importing.import_rows(sessions=_sessions(request), rows=rows, actor=actor)
     )
+    return _in_language(report, request)
+
+
+def _in_language(report: ImportReport, request: Request) -> ImportReport:
+    """Each row's messages in the language the request prefers, as problem+json's are."""
+    lang = messages.language(request.headers.get("accept-language"))
+    for row in report.rows:
+        for error in row.errors:
+            error.message = messages.message(error.rule, lang, error.message)
+    return report
 
 
 @router.get("/resources/{resource_id}", response_model=ResourceOut)

@@ -40,6 +40,7 @@ class ListFilter:
     """What a list request asks for; every field narrows the result."""
 
     kind: str | None = None
+    organization: str | None = None
     category: str | None = None
     adcode: str | None = None
     near: tuple[float, float] | None = None
@@ -257,6 +258,8 @@ def get_all(
     query = select(Resource)
     if where.kind:
         query = query.where(Resource.kind == where.kind)
+    if where.organization is not None:
+        query = query.where(Resource.organization == where.organization)
     if where.active is not None:
         query = query.where(Resource.active == where.active)
     if where.has_capacity is not None:

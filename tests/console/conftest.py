@@ -7,6 +7,7 @@ console (`make console`), every test here is skipped, and the run's summary says
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -221,3 +222,63 @@ def running_console(upstreams: dict[str, str], **env: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+class Visit:
+    """One browser context at one size and language; saves screenshots as artifacts."""
+
+    def __init__(self, browser: Any, console: ConsoleStack, locale: str, size: str) -> None:
+        self.console, self.locale, self.size = console, locale, size
+        self.hosts: set[str] = set()
+        self.context = browser.new_context(
+            viewport=SIZES[size], locale=locale, base_url=console.url
+        )
+        self.context.add_init_script(f"localStorage.setItem('lianjie.locale', '{locale}')")
+        self.context.route("**/*", only_local(self.hosts))
+        self.context.set_default_timeout(20_000)
+        self.page = self.context.new_page()
+        self.page.on("request", lambda request: self._saw(request.url))
+
+    def _saw(self, url: str) -> None:
+        match = re.match(r"^[a-z]+://([^/:]+)", url)
+        if match:
+            self.hosts.add(match.group(1))
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{self.locale}-{self.size}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True, animations="disabled")
+        print(f"screenshot: {path.resolve()}")
+        return path
+
+    def sign_in(self, user: str, lands_on: str) -> None:
+        page = self.page
+        page.goto("/login")
+        page.fill("input[name=username]", self.console.users[user])
+        page.fill("input[name=password]", PASSWORD)
+        page.click("[data-test=sign-in]")
+        page.wait_for_url(f"**{lands_on}")
+
+    def sign_out(self) -> None:
+        self.page.click("[data-test=sign-out]")
+        self.page.wait_for_url("**/login**")
+
+    def pick(self, select: str, label: str, *, type_to_filter: bool = False) -> None:
+        """Choose `label` in the Element Plus select marked data-test=`select`."""
+        self.page.click(f"[data-test={select}]")
+        if type_to_filter:
+            self.page.keyboard.type(label)
+        option = self.page.locator(".el-select-dropdown__item:visible", has_text=label)
+        option.first.click()
+        self.page.keyboard.press("Escape")
+
+
+@pytest.fixture
+def visit(request: pytest.FixtureRequest, browser: Any, console: ConsoleStack) -> Iterator[Visit]:
+    locale, size = request.param
+    opened = Visit(browser, console, locale, size)
+    yield opened
+    opened.context.close()

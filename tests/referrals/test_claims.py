@@ -48,6 +48,7 @@ def test_a_second_claim_of_a_wish_is_409_naming_the_open_claim(stack: Stack) -> 
         assert refused.status_code == 409, refused.text
         assert refused.json()["referral_id"] == claimed["id"]
         assert refused.json()["rule"] == "one_open_claim"
+        assert refused.json()["claimed_by"] == "慈善会", "who holds the wish, by resource name"
         assert remaining(client, stack, second) == 5, "the refused claim held a unit"
         # Once the first claim is cancelled the wish may be claimed again.
         cancel = f"{stack.url('needs')}/referrals/{claimed['id']}/cancel"

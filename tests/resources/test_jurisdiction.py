@@ -37,6 +37,26 @@ def test_every_role_reads_the_library(client: TestClient) -> None:
         assert page.status_code == 200 and page.json()["total"] >= 1
 
 
+def test_our_resources_are_the_organization_filter_the_library_stays_open(
+    client: TestClient,
+) -> None:
+    """`?organization=` narrows the list to one organization's resources (the console's "our
+    resources"); without it a coordinator still reads the whole library, as every role does."""
+    client.post("/resources", json=resource_body(name="我们的助餐点"), headers=COORDINATOR)
+    client.post("/resources", json=resource_body(name="别家助餐点", organization="别的公司"))
+    client.post("/resources", json=resource_body(name="无组织的志愿者", organization=None))
+    ours = client.get("/resources", params={"organization": OURS}, headers=COORDINATOR)
+    assert ours.status_code == 200, ours.text
+    assert [r["name"] for r in ours.json()["items"]] == ["我们的助餐点"]
+    assert ours.json()["total"] == 1
+    everything = client.get("/resources", headers=COORDINATOR).json()
+    assert everything["total"] == 3
+    theirs = client.get("/resources", params={"organization": "别的公司"}, headers=COORDINATOR)
+    assert [r["name"] for r in theirs.json()["items"]] == ["别家助餐点"]
+    empty = client.get("/resources", params={"organization": ""}, headers=COORDINATOR)
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "organization"
+
+
 HEADER = "名称,类型,所属组织,服务类别,纬度,经度,服务半径(公里),容量"
 
 
@@ -93,3 +113,13 @@ def test_a_coordinator_without_an_organization_imports_nothing(client: TestClien
     response = client.post("/resources/import", content=csv_file(OURS), headers=nobody)
     assert response.status_code == 403
     assert client.get("/resources").json()["total"] == 0
+
+
+def test_an_imports_row_messages_are_in_the_language_asked_for(client: TestClient) -> None:
+    content = csv_file(OURS).replace(b"28.73", b"north")
+    for language, expected in (("zh-CN,zh;q=0.9", "应为数字"), ("en", "number")):
+        headers = {**COORDINATOR, "Accept-Language": language}
+        report = client.post("/resources/import", content=content, headers=headers).json()
+        [error] = report["rows"][0]["errors"]
+        assert (error["field"], error["rule"]) == ("location.lat", "float_parsing")
+        assert expected in error["message"], error

@@ -147,6 +147,9 @@ async def list_referrals(
     request: Request,
     need_id: str | None = Query(None, max_length=36),
     state: str | None = Query(None, max_length=20),
+    origin: str | None = Query(
+        None, pattern=r"^[a-z_]{1,20}$", description="How it was made: `micro_wish` for claims"
+    ),
     page: Page = Depends(_page),
 ) -> ReferralList:
     """Referrals of the caller's area, or, for a coordinator, to their organization's resources."""
@@ -160,6 +163,7 @@ async def list_referrals(
             session=s,
             need_id=need_id,
             state=state,
+            origin=origin,
             adcode_prefix=None if organization else area,
             organization=organization,
             limit=page.limit,

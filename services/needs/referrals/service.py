@@ -396,9 +396,12 @@ def check_claimable(session: Session, need: Need) -> None:
         raise Conflict("the need is not a micro-wish: only micro-wishes can be claimed")
     claim = open_claim(session=session, need_id=need.id)
     if claim is not None:
+        # The claimer's resource name too (the library's, no person): the refused claimer's
+        # coordinator may not read another organization's referral to learn who it is.
+        claimed_by = session.scalar(select(Referral.resource_name).where(Referral.id == claim))
         raise Conflict(
             f"the micro-wish is already claimed (referral {claim}): one open claim a wish",
-            extra={"rule": "one_open_claim", "referral_id": claim},
+            extra={"rule": "one_open_claim", "referral_id": claim, "claimed_by": claimed_by},
         )
 
 
@@ -467,6 +470,7 @@ def get_all(
     session: Session,
     need_id: str | None = None,
     state: str | None = None,
+    origin: str | None = None,
     adcode_prefix: str | None = None,
     organization: str | None = None,
     limit: int = 50,
@@ -479,6 +483,8 @@ def get_all(
         query = query.where(Referral.need_id == need_id)
     if state:
         query = query.where(Referral.state == state)
+    if origin:
+        query = query.where(Referral.origin == origin)
     query = query.order_by(Referral.created_at.desc(), Referral.id)
     return page_of(session, query, limit, offset)
 

@@ -1,5 +1,5 @@
 """Sign-in routes: a user name and password for a short-lived bearer token and a refresh token;
-refresh, sign out, change one's password."""
+refresh, sign out, change one's password. And the county hub's users: list, add, deactivate."""
 
 import json
 from datetime import timedelta
@@ -7,19 +7,31 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import Path as PathParam
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from services.needs import jurisdiction
 from services.needs.settings import NeedsSettings
 from services.needs.users import limits, service
 from services.needs.users import sessions as user_sessions
 from services.needs.users.limits import SignInLimits
-from services.needs.users.schemas import MeOut, PasswordChange, RefreshIn, SignIn, TokenOut
+from services.needs.users.schemas import (
+    MeOut,
+    PasswordChange,
+    RefreshIn,
+    SignIn,
+    TokenOut,
+    UserCreate,
+    UserList,
+    UserOut,
+)
 from shared.access import authenticated
-from shared.auth import Principal, issue_token
+from shared.auth import Principal, Role, issue_token
 from shared.db import run_in_transaction, run_read
 from shared.errors import ServiceUnavailable, Unauthorized, ValidationFailed, field_errors
+from shared.web import Page, pages
 
 router = APIRouter(tags=["auth"])
 
@@ -173,3 +185,81 @@ def _token_pair(settings: NeedsSettings, principal: Principal, refresh_token: st
 async def me(principal: Principal = Depends(authenticated)) -> MeOut:
     """Who the token says you are, and your scope."""
     return MeOut(username=principal.sub, **principal.model_dump(exclude={"sub"}))
+
+
+# ---------------------------------------------------------------- the county hub's users
+
+_page = pages(
+    lambda request: _settings(request).page_size_max,
+    default=50,
+    cap_name="LIANJIE_NEEDS_PAGE_SIZE_MAX",
+)
+
+
+@router.get("/users", response_model=UserList, tags=["users"])
+async def list_users(
+    request: Request,
+    role: Role | None = None,
+    active: bool | None = None,
+    page: Page = Depends(_page),
+) -> UserList:
+    """The users of the caller's county (their adcode within it), by user name."""
+    area = jurisdiction.area_of(request)
+
+    def work(s: Session) -> UserList:
+        rows, total = service.get_all(
+            session=s, area=area, role=role, active=active, limit=page.limit, offset=page.offset
+        )
+        items = [UserOut.model_validate(u) for u in rows]
+        return UserList(items=items, total=total, limit=page.limit, offset=page.offset)
+
+    return await run_read(request.app.state.sessions, work)
+
+
+@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, tags=["users"])
+async def add_user(body: UserCreate, request: Request, response: Response) -> UserOut:
+    """Add a user of the caller's county: any role but admin, with an adcode within it (and the
+    organization or department the role needs)."""
+    area = jurisdiction.area_of(request)
+
+    def work(s: Session) -> UserOut:
+        service.check_manages(area=area, role=body.role, adcode=body.adcode)
+        user = service.create(session=s, **body.model_dump())
+        return UserOut.model_validate(user)
+
+    out = await run_in_transaction(request.app.state.sessions, work)
+    response.headers["Location"] = f"/users/{out.username}"
+    return out
+
+
+async def _set_active(request: Request, username: str, *, active: bool, by: str) -> UserOut:
+    area = jurisdiction.area_of(request)
+    return await run_in_transaction(
+        request.app.state.sessions,
+        lambda s: UserOut.model_validate(
+            service.set_managed_active(
+                session=s, username=username, active=active, area=area, by=by
+            )
+        ),
+    )
+
+
+@router.post("/users/{username}/deactivate", response_model=UserOut, tags=["users"])
+async def deactivate_user(
+    request: Request,
+    username: str = PathParam(max_length=64),
+    principal: Principal = Depends(authenticated),
+) -> UserOut:
+    """Deactivate a user of the caller's county: they cannot sign in, and every token of theirs
+    ends on every service within seconds."""
+    return await _set_active(request, username, active=False, by=principal.sub)
+
+
+@router.post("/users/{username}/activate", response_model=UserOut, tags=["users"])
+async def activate_user(
+    request: Request,
+    username: str = PathParam(max_length=64),
+    principal: Principal = Depends(authenticated),
+) -> UserOut:
+    """Let a deactivated user of the caller's county sign in again."""
+    return await _set_active(request, username, active=True, by=principal.sub)

@@ -1,18 +1,27 @@
 """Users and sign-in: create a user, check a password, end a user's tokens (disable, delete,
-change of password)."""
+change of password), and the county hub's management of its county's users."""
 
 import time
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.needs.models import OutboxEvent
 from services.needs.users.models import RefreshToken, User
 from shared.auth import Principal, Role, check_password, hash_password
 from shared.contracts.tokens import TokensRevoked, tokens_subject, user_key
-from shared.errors import Conflict, DomainError, NotFound, Unauthorized, ValidationFailed
+from shared.db import page_of
+from shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    unknown,
+)
 from shared.outbox import add_event
 
 # Checked when the user name is unknown too, so the answer takes as long either way.
@@ -54,7 +63,13 @@ def create(
         )
     _check_password_rules(password)
     if get_by_username(session=session, username=username) is not None:
-        raise Conflict(f"user {username} exists already")
+        raise Conflict(
+            f"user {username} exists already",
+            extra={
+                "rule": "unique",
+                "errors": [{"field": "username", "rule": "unique", "message": "taken"}],
+            },
+        )
     user = User(
         id=str(uuid.uuid4()),
         username=username,
@@ -170,3 +185,67 @@ def change_password(*, session: Session, username: str, password: str) -> User:
     user.password_hash = hash_password(password)
     end_tokens(session, user)
     return user
+
+
+# ---------------------------------------------------------------- managed by the county hub
+
+
+def get_all(
+    *,
+    session: Session,
+    area: str | None,
+    role: Role | None = None,
+    active: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[User], int]:
+    """A page of the users whose adcode lies in `area` (every user when None), by user name."""
+    query = select(User)
+    if area is not None:
+        query = query.where(User.adcode.startswith(area, autoescape=True))
+    if role is not None:
+        query = query.where(User.role == role.value)
+    if active is not None:
+        query = query.where(User.active == active)
+    return page_of(session, query.order_by(func.lower(User.username), User.id), limit, offset)
+
+
+def check_manages(*, area: str | None, role: Role, adcode: str | None) -> None:
+    """A manager of `area` (None: an admin, everywhere) may give a user this role and adcode:
+    never the admin role, and always an adcode within the area (a coordinator's or a reviewer's
+    too: the county their account belongs to). Refusals name the field."""
+    if area is None:
+        return
+    if role is Role.ADMIN:
+        raise _refused("role", "role", "an administrator is added by an operator (lianjie users)")
+    if not adcode:
+        raise ValidationFailed.one("adcode", "missing", "a user of your county needs an adcode")
+    if not adcode.startswith(area):
+        raise _refused("adcode", "scope", "this adcode is outside your jurisdiction")
+
+
+def _refused(field: str, rule: str, message: str) -> Forbidden:
+    return Forbidden(message, extra={"rule": rule, "errors": [_named(field, rule, message)]})
+
+
+def _named(field: str, rule: str, message: str) -> dict[str, str]:
+    return {"field": field, "rule": rule, "message": message}
+
+
+def get_managed_or_raise(*, session: Session, username: str, area: str | None) -> User:
+    """The user, when within `area`; otherwise 404 exactly as for a user that does not exist."""
+    user = get_by_username(session=session, username=username)
+    if user is None or (area is not None and not (user.adcode or "").startswith(area)):
+        raise unknown("user")
+    return user
+
+
+def set_managed_active(
+    *, session: Session, username: str, active: bool, area: str | None, by: str
+) -> User:
+    """Enable or disable a user of `area`; disabling ends their tokens. Nobody disables
+    themselves (they would lock their county out of its own management)."""
+    user = get_managed_or_raise(session=session, username=username, area=area)
+    if not active and user.username == by:
+        raise Conflict("you cannot deactivate your own account", extra={"rule": "state"})
+    return set_active(session=session, username=username, active=active)

@@ -49,16 +49,43 @@ export interface CallOptions {
   form?: Record<string, string>
 }
 
-export async function call<T>(service: Service, path: string, options: CallOptions = {}): Promise<T> {
-  const url = new URL(`/api/${service}${path}`, window.location.origin)
-  for (const [key, value] of Object.entries(options.query ?? {})) {
-    if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, String(value))
-  }
+function headersFor(): Record<string, string> {
   const headers: Record<string, string> = {
     Accept: 'application/json',
     'Accept-Language': currentLocale() === 'en' ? 'en' : 'zh-CN,zh;q=0.9',
   }
   if (session.token) headers.Authorization = `Bearer ${session.token}`
+  return headers
+}
+
+/** The answer's JSON; a refusal becomes an ApiError (a 401 also signs the user out). */
+function answered<T>(path: string, status: number, text: string, retryAfter: string | null): T {
+  let data: unknown = null
+  try {
+    data = text ? JSON.parse(text) : null
+  } catch {
+    data = { detail: text.slice(0, 200) }
+  }
+  if (status < 200 || status >= 300) {
+    const retry = Number(retryAfter)
+    const error = new ApiError(status, (data ?? {}) as Problem, Number.isFinite(retry) && retry > 0 ? retry : null)
+    if (status === 401 && session.token && path !== '/auth/token') signOut(true)
+    throw error
+  }
+  return data as T
+}
+
+function urlOf(service: Service, path: string, query: CallOptions['query'] = {}): URL {
+  const url = new URL(`/api/${service}${path}`, window.location.origin)
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, String(value))
+  }
+  return url
+}
+
+export async function call<T>(service: Service, path: string, options: CallOptions = {}): Promise<T> {
+  const url = urlOf(service, path, options.query)
+  const headers = headersFor()
   let body: BodyInit | undefined
   if (options.form) {
     headers['Content-Type'] = 'application/x-www-form-urlencoded'
@@ -73,18 +100,29 @@ export async function call<T>(service: Service, path: string, options: CallOptio
   } catch {
     throw new ApiError(0, { title: 'network' }, null)
   }
-  const text = await response.text()
-  let data: unknown = null
-  try {
-    data = text ? JSON.parse(text) : null
-  } catch {
-    data = { detail: text.slice(0, 200) }
-  }
-  if (!response.ok) {
-    const retry = Number(response.headers.get('Retry-After'))
-    const error = new ApiError(response.status, (data ?? {}) as Problem, Number.isFinite(retry) && retry > 0 ? retry : null)
-    if (response.status === 401 && session.token && path !== '/auth/token') signOut(true)
-    throw error
-  }
-  return data as T
+  return answered<T>(path, response.status, await response.text(), response.headers.get('Retry-After'))
+}
+
+/** POST a file as the request body, reporting the share sent so far (0–1) as it goes: fetch
+ * cannot tell upload progress, XMLHttpRequest can. */
+export function upload<T>(service: Service, path: string, file: Blob, onProgress: (sent: number) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const request = new XMLHttpRequest()
+    request.open('POST', urlOf(service, path))
+    for (const [key, value] of Object.entries(headersFor())) request.setRequestHeader(key, value)
+    request.setRequestHeader('Content-Type', file.type || 'application/octet-stream')
+    request.upload.onprogress = (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total)
+    }
+    request.upload.onload = () => onProgress(1)
+    request.onerror = () => reject(new ApiError(0, { title: 'network' }, null))
+    request.onload = () => {
+      try {
+        resolve(answered<T>(path, request.status, request.responseText, request.getResponseHeader('Retry-After')))
+      } catch (caught) {
+        reject(caught)
+      }
+    }
+    request.send(file)
+  })
 }

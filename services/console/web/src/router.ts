@@ -52,6 +52,11 @@ const pages: RouteRecordRaw[] = [
     meta: { title: 'menu.myResources', group: 'menu.resources', roles: ['coordinator'], menu: true },
   },
   {
+    path: 'wishes',
+    component: () => import('./views/WishesView.vue'),
+    meta: { title: 'menu.wishes', group: 'menu.resources', roles: ['coordinator'], menu: true },
+  },
+  {
     path: 'review',
     component: () => import('./views/ReviewView.vue'),
     meta: { title: 'menu.review', group: 'menu.alliance', roles: ['alliance_reviewer', 'county_hub'], menu: true },
@@ -65,6 +70,11 @@ const pages: RouteRecordRaw[] = [
     path: 'overrides',
     component: () => import('./views/OverridesView.vue'),
     meta: { title: 'menu.overrides', group: 'menu.hub', roles: HUB, menu: true },
+  },
+  {
+    path: 'users',
+    component: () => import('./views/UsersView.vue'),
+    meta: { title: 'menu.users', group: 'menu.hub', roles: ['county_hub'], menu: true },
   },
 ]
 

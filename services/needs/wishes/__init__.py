@@ -1,0 +1,1 @@
+"""Micro-wishes (微心愿) open to claim: what enterprises, charities and volunteers may take on."""
