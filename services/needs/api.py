@@ -21,7 +21,7 @@ from services.needs import (
 )
 from services.needs.aid.api import router as aid_router
 from services.needs.discovery.api import router as discovery_router
-from services.needs.enums import HouseholdSort, NeedSort, NeedStatus, PersonSort
+from services.needs.enums import HouseholdSort, NeedSort, PersonSort
 from services.needs.events import ask_matcher
 from services.needs.models import Need, Person
 from services.needs.procedures.api import router as procedures_router
@@ -60,6 +60,7 @@ from services.needs.schemas import (
     VisitRecorded,
 )
 from services.needs.settings import NeedsSettings
+from services.needs.states import NeedStatus
 from services.needs.users.api import router as users_router
 from shared import access_log
 from shared.access_log import check_log_reader

@@ -1,21 +1,6 @@
-"""The needs service's fixed vocabularies: states, reasons, scopes."""
+"""The needs service's fixed vocabularies: reasons, scopes, sorts (a need's states: `states.py`)."""
 
 from enum import StrEnum
-
-
-class NeedStatus(StrEnum):
-    """The states of a need, in the order a need usually passes through them."""
-
-    OPEN = "open"
-    MATCHING = "matching"
-    REFERRED = "referred"
-    IN_SERVICE = "in_service"
-    MET = "met"
-    CLOSED_UNMET = "closed_unmet"
-    WITHDRAWN = "withdrawn"
-
-
-CLOSED_NEED_STATES = frozenset({NeedStatus.MET, NeedStatus.CLOSED_UNMET, NeedStatus.WITHDRAWN})
 
 
 class Gender(StrEnum):

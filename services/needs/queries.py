@@ -15,7 +15,6 @@ from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, false,
 from sqlalchemy.orm import Session
 
 from services.needs.enums import (
-    CLOSED_NEED_STATES,
     CaseStatus,
     HouseholdSort,
     NeedSort,
@@ -24,6 +23,7 @@ from services.needs.enums import (
 )
 from services.needs.models import Household, Need, Person, RecordChange
 from services.needs.service import in_station
+from services.needs.states import CLOSED_NEED_STATES
 from shared.crypto import index_of, name_index
 from shared.db import page_of
 

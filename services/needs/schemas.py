@@ -14,9 +14,9 @@ from services.needs.enums import (
     ConsentScope,
     ExitReason,
     Gender,
-    NeedStatus,
     VisitFilter,
 )
+from services.needs.states import NeedStatus
 from shared.access_log import PURPOSE_MAX_LENGTH
 from shared.contracts.common import Adcode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource

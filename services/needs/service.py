@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.needs import address, history, privacy
 from services.needs.address import LocationPrecision
-from services.needs.enums import CLOSED_NEED_STATES, ConsentScope, NeedStatus
+from services.needs.enums import ConsentScope
 from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
 from services.needs.schemas import (
     HouseholdCreate,
@@ -22,6 +22,7 @@ from services.needs.schemas import (
     NeedCreate,
     NeedUpdate,
 )
+from services.needs.states import CLOSED_NEED_STATES, NEED_TRANSITIONS, NeedStatus
 from shared.access import within
 from shared.actor import Actor
 from shared.contracts import vocabulary
@@ -43,15 +44,6 @@ __all__ = ["LocationPrecision", "NeedStatus"]
 
 # Where a need may go from each state. A declined referral sends it back to matching; a
 # service that stops early may be referred again.
-NEED_TRANSITIONS: dict[str, frozenset[str]] = {
-    NeedStatus.OPEN: frozenset({"matching", "referred", "closed_unmet", "withdrawn"}),
-    NeedStatus.MATCHING: frozenset({"open", "referred", "closed_unmet", "withdrawn"}),
-    NeedStatus.REFERRED: frozenset({"open", "matching", "in_service", "closed_unmet", "withdrawn"}),
-    NeedStatus.IN_SERVICE: frozenset({"matching", "referred", "met", "closed_unmet", "withdrawn"}),
-    NeedStatus.MET: frozenset(),
-    NeedStatus.CLOSED_UNMET: frozenset(),
-    NeedStatus.WITHDRAWN: frozenset(),
-}
 
 
 def _now() -> datetime:

@@ -35,7 +35,8 @@ from services.needs.referrals.schemas import (
     ReferralOut,
     ReviewDecision,
 )
-from services.needs.referrals.transitions import ReferralState as S
+from services.needs.referrals.states import WAITING
+from services.needs.referrals.states import ReferralState as S
 from services.needs.settings import NeedsSettings
 from shared.access import outside_scope
 from shared.actor import Actor, actor_from_request
@@ -229,7 +230,7 @@ def _overdue_line(session: Session, referral: Referral, now: datetime) -> Overdu
         referral_id=referral.id,
         need_id=referral.need_id,
         state=referral.state,
-        waiting_for=transitions.WAITING[referral.state],  # type: ignore[arg-type]
+        waiting_for=WAITING[referral.state],  # type: ignore[arg-type]
         due_at=due,
         overdue_hours=round((now - due).total_seconds() / 3600, 2),
         escalated=referral.escalated_at is not None,

@@ -25,11 +25,10 @@ from services.needs.referrals.schemas import (
     PersonSummary,
     ReferralCreate,
 )
+from services.needs.referrals.states import OPEN_STATES, WAITING
+from services.needs.referrals.states import ReferralState as S
 from services.needs.referrals.transitions import (
-    CLOSED_NEED,
     ESCALATED,
-    OPEN_STATES,
-    WAITING,
     Reservation,
     aware,
     check,
@@ -40,8 +39,8 @@ from services.needs.referrals.transitions import (
     sync_need,
     transition,
 )
-from services.needs.referrals.transitions import ReferralState as S
-from services.needs.service import NeedStatus, age_on, check_takes_referrals
+from services.needs.service import age_on, check_takes_referrals
+from services.needs.states import CLOSED_NEED_STATES, NeedStatus
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
 from shared.db import page_of
@@ -591,7 +590,7 @@ def overrides_by_kind(*, session: Session, adcode_prefix: str | None) -> dict[st
 
 
 def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:
-    if need.status in CLOSED_NEED:
+    if need.status in CLOSED_NEED_STATES:
         raise Conflict(f"the need is {need.status}: it takes no new referrals")
     # Every way a referral is made (pick, override, claim, next match) ends here: consent too.
     check_takes_referrals(session=session, need=need)
