@@ -13,7 +13,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 
-from services.matcher.ranking import COMPONENTS, hand_score
+from services.matcher.components import COMPONENTS
+from services.matcher.ranking import hand_score
 from services.matcher.reranker import Reranker
 from shared.contracts.needs import REFERRAL_UNSERVED_STATES, ReferralEvent
 from shared.errors import Conflict
