@@ -27,16 +27,6 @@ ESCALATED = "escalated"
 """Not a state: the subject an overdue referral's escalation is published on."""
 
 
-
-class Reservation:
-    """What this referral's capacity reservation at the resources service is known to be."""
-
-    RESERVED = "reserved"
-    WAITLISTED = "waitlisted"  # the resource keeps a waitlist and had no unit free
-    RELEASED = "released"
-    CONSUMED = "consumed"
-
-
 def aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; every one Lianjie stores is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
