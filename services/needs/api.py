@@ -12,14 +12,14 @@ from services.needs import (
     jurisdiction,
     ledger_import,
     ledger_jobs,
-    persons,
     privacy,
     queries,
     service,
     stats,
-    visits,
 )
 from services.needs.aid.api import router as aid_router
+from services.needs.cases import service as persons
+from services.needs.cases import visits
 from services.needs.discovery.api import router as discovery_router
 from services.needs.enums import HouseholdSort, NeedSort, PersonSort
 from services.needs.events import ask_matcher

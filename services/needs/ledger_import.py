@@ -29,7 +29,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs import persons, service
+from services.needs import service
+from services.needs.cases import service as persons
 from services.needs.enums import CaseStatus, ConsentGiver, ConsentScope
 from services.needs.models import Household, Person, RecordChange
 from services.needs.schemas import HouseholdCreate, HouseholdPatch, PersonCreate, PersonPatch

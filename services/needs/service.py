@@ -1,6 +1,6 @@
 """Domain operations of the needs service: plain functions over a session.
 
-Households and needs live here; cases (`persons.py`), visits (`visits.py`), the station's
+Households and needs live here; cases and visits (`cases/`), the station's
 figures (`stats.py`) and the ledger import (`ledger_import.py`) are their own modules.
 """
 

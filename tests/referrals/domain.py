@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs import persons
 from services.needs import service as needs_service
 from services.needs.app import MIGRATIONS, create_app
+from services.needs.cases import service as persons
 from services.needs.models import Need, OutboxEvent, Person
 from services.needs.referrals import review, service
 from services.needs.referrals.schemas import ReferralCreate
