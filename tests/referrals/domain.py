@@ -27,7 +27,7 @@ from shared.messaging import Bus
 from shared.settings import CommonSettings
 from tests.auth import bearer
 from tests.matcher.conftest import running_nats
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 WORKER = Actor(id="sw-001", role="social_worker")
 REVIEWER = Actor(id="rv-001", role="reviewer")

@@ -16,7 +16,7 @@ from services.resources.schemas import ResourceCreate
 from shared.contracts.resources import ResourceUpserted
 from shared.db import transaction
 from shared.errors import CapacityExhausted, Conflict, DomainError
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 
 def new_resource(
