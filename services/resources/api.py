@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import capacity, importing, privacy, service
+from services.resources import capacity, importing, privacy, scheduled, service
 from services.resources.hsds import api as hsds_api
 from services.resources.importing import FileFormat, ImportReport, ImportRow
 from services.resources.models import Resource
@@ -30,7 +30,7 @@ from shared.db import run_in_transaction, run_read
 from shared.errors import ValidationFailed
 from shared.web import IfMatch, expected_version
 
-router = APIRouter(tags=["resources"])
+router = APIRouter(tags=["resources"], lifespan=scheduled.lifespan)
 router.include_router(hsds_api.router)
 
 ResourceId = Annotated[SubjectToken, Path(description="The resource's id")]

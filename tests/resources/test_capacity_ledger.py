@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, service
-from services.resources.app import reset_capacity_periodically
 from services.resources.models import OutboxEvent, Reservation, Resource
+from services.resources.scheduled import reset_capacity_periodically
 from services.resources.schemas import ResourceCreate
 from shared.contracts.resources import ResourceUpserted
 from shared.db import transaction

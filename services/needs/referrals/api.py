@@ -4,18 +4,15 @@ Flows that ask other services (the matcher, the resources service) are in `flows
 scope of each caller (area, organization, department) is checked in `jurisdiction.py`.
 """
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from services.needs import jurisdiction
 from services.needs import service as needs_service
-from services.needs.referrals import audit, fhir, flows, review, service, transitions
+from services.needs.referrals import audit, fhir, flows, review, scheduled, service, transitions
 from services.needs.referrals.models import Referral
 from services.needs.referrals.schemas import (
     ApprovalOut,
@@ -44,25 +41,7 @@ from shared.auth import Role
 from shared.clock import clock_of
 from shared.web import Page, pages, read
 
-
-@contextlib.asynccontextmanager
-async def _escalation(app: FastAPI) -> AsyncIterator[None]:
-    settings: NeedsSettings = app.state.settings
-    task = asyncio.create_task(
-        flows.escalate_forever(
-            sessions=app.state.sessions,
-            interval_s=settings.referral_escalation_interval_s,
-            clock=lambda: clock_of(app)(),
-        ),
-        name="referral-escalation",
-    )
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-router = APIRouter(tags=["referrals"], lifespan=_escalation)
+router = APIRouter(tags=["referrals"], lifespan=scheduled.lifespan)
 
 
 def _now(request: Request) -> datetime:
