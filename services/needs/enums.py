@@ -1,4 +1,5 @@
-"""The needs service's fixed vocabularies: reasons, scopes, sorts (a need's states: `states.py`)."""
+"""The needs service's fixed vocabularies: reasons, scopes, sorts. States, with their moves,
+are in `states.py` (needs) and `cases/states.py` (cases)."""
 
 from enum import StrEnum
 
@@ -6,14 +7,6 @@ from enum import StrEnum
 class Gender(StrEnum):
     MALE = "male"
     FEMALE = "female"
-
-
-class CaseStatus(StrEnum):
-    """服务申请与退出: a case is applied for, served while active, and exited with a reason."""
-
-    APPLIED = "applied"
-    ACTIVE = "active"
-    EXITED = "exited"
 
 
 class ExitReason(StrEnum):

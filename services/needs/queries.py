@@ -14,13 +14,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.needs.enums import (
-    CaseStatus,
-    HouseholdSort,
-    NeedSort,
-    PersonSort,
-    VisitFilter,
-)
+from services.needs.cases.states import CaseStatus
+from services.needs.enums import HouseholdSort, NeedSort, PersonSort, VisitFilter
 from services.needs.models import Household, Need, Person, RecordChange
 from services.needs.service import in_station
 from services.needs.states import CLOSED_NEED_STATES

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from services.needs.enums import CaseStatus
+from services.needs.cases.states import CaseStatus
 from services.needs.models import Household, Need, NeedStatusChange, Person, Visit
 from services.needs.schemas import StatsOut
 from services.needs.service import in_station

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli.referrals import referrals_app
+from services.needs.cases.states import CASE_TRANSITIONS, CaseStatus
 from services.needs.referrals.api import router
 from services.needs.referrals.fhir import FHIR_TASK_STATUS
 from services.needs.referrals.states import (
@@ -110,3 +111,8 @@ def test_the_console_labels_every_referral_and_need_state(language: str) -> None
 def test_the_need_state_machine_names_every_status() -> None:
     assert set(NEED_TRANSITIONS) == set(NeedStatus)
     assert {s for s, nexts in NEED_TRANSITIONS.items() if not nexts} == CLOSED_NEED_STATES
+
+
+def test_the_case_state_machine_names_every_status() -> None:
+    assert set(CASE_TRANSITIONS) == set(CaseStatus)
+    assert all(nexts <= set(CaseStatus) for nexts in CASE_TRANSITIONS.values())

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.needs.cases.service import change_tier
-from services.needs.enums import CaseStatus
+from services.needs.cases.states import CaseStatus
 from services.needs.models import Household, Person, Visit
 from services.needs.schemas import DueVisit, VisitCreate
 from services.needs.service import in_station
