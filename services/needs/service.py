@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from services.needs import address, history, privacy
 from services.needs.address import LocationPrecision
 from services.needs.enums import ConsentScope
-from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
+from services.needs.events import announce_need
+from services.needs.models import Household, Need, NeedStatusChange, Person
 from services.needs.schemas import (
     HouseholdCreate,
     HouseholdPatch,
@@ -28,7 +29,7 @@ from shared.actor import Actor
 from shared.contracts import vocabulary
 from shared.contracts.common import GeoPoint
 from shared.contracts.matcher import RankRequest
-from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
+from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED
 from shared.crypto import name_index
 from shared.errors import (
     Conflict,
@@ -37,7 +38,6 @@ from shared.errors import (
     ValidationFailed,
     unknown,
 )
-from shared.outbox import add_event
 
 # Re-exported: the referrals sub-domain and older callers import these two from here.
 __all__ = ["LocationPrecision", "NeedStatus"]
@@ -171,7 +171,7 @@ def _open_needs_follow(
         need.adcode = household.adcode
         need.version += 1
         need.updated_at = _now()
-        _publish(session, need, NEED_UPDATED)
+        announce_need(session, need, NEED_UPDATED)
 
 
 def _placed_again(
@@ -275,7 +275,7 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
     session.add(need)
     session.flush()
     _record_change(session, need, None, actor=actor, reason=None)
-    _publish(session, need, NEED_OPENED)
+    announce_need(session, need, NEED_OPENED)
     return need
 
 
@@ -299,7 +299,7 @@ def update_need(*, session: Session, need: Need, data: NeedUpdate, actor: str | 
     if changes:
         need.version += 1
         need.updated_at = _now()
-        _publish(session, need, NEED_UPDATED)
+        announce_need(session, need, NEED_UPDATED)
     return need
 
 
@@ -321,7 +321,7 @@ def set_need_status(
     need.version += 1
     need.updated_at = _now()
     _record_change(session, need, previous, actor=actor, reason=reason)
-    _publish(session, need, NEED_CLOSED if status in CLOSED_NEED_STATES else NEED_UPDATED)
+    announce_need(session, need, NEED_CLOSED if status in CLOSED_NEED_STATES else NEED_UPDATED)
     return need
 
 
@@ -445,17 +445,3 @@ def _record_change(
             changed_at=need.updated_at,
         )
     )
-
-
-def _publish(session: Session, need: Need, subject: str) -> None:
-    event = NeedEvent(
-        need_id=need.id,
-        household_id=need.household_id,
-        category=need.category,
-        status=need.status,
-        urgency=need.urgency,
-        adcode=need.adcode[:9],
-        version=need.version,
-        occurred_at=need.updated_at,
-    )
-    add_event(session, OutboxEvent, subject=subject, aggregate_id=need.id, payload=event)
