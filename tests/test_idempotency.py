@@ -8,15 +8,16 @@ import pytest
 
 from cli.stack import Stack
 from tests.auth import bearer
+from tests.support.factories import OMIT, resource_body
 
-RESOURCE = {
-    "name": "幂等测试爱心企业",
-    "kind": "enterprise",
-    "categories": ["basic_living.food"],
-    "location": {"lat": 28.72, "lon": 105.06},
-    "radius_km": 10,
-    "capacity": {"total": 4},
-}
+RESOURCE = resource_body(
+    name="幂等测试爱心企业",
+    organization=OMIT,
+    categories=["basic_living.food"],
+    description=OMIT,
+    location={"lat": 28.72, "lon": 105.06},
+    capacity={"total": 4},
+)
 
 
 def _count(client: httpx.Client, stack: Stack, name: str) -> int:

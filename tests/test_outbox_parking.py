@@ -21,7 +21,7 @@ from shared.contracts.resources import resource_subject
 from shared.db import create_db_engine
 from tests.auth import bearer
 from tests.conftest import BACKENDS, Databases, start_stack
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 PARKED = "/admin/outbox/parked"
 ATTEMPTS = 5  # with pauses of 0.4, 0.8, 1.6, 3.2 s: parked some 6 s after it was written

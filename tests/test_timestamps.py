@@ -16,6 +16,7 @@ from cli.stack import Stack
 from shared.db import create_db_engine
 from tests.auth import bearer
 from tests.referrals.test_loop import REVIEWER, WORKER, act, ok, spot, wait_matched
+from tests.support.factories import OMIT, resource_body
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 WITH_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
@@ -74,15 +75,15 @@ def test_every_timestamp_in_answers_and_events_carries_its_offset(stack: Stack) 
             "POST /resources",
             client.post(
                 f"{resources}/resources",
-                json={
-                    "name": "民政局救助窗口",
-                    "kind": "department",
-                    "organization": "demo",
-                    "categories": ["elderly_care.meals"],
-                    "location": where,
-                    "radius_km": 1.5,
-                    "capacity": {"total": 3, "unit": "persons", "period": "month"},
-                },
+                json=resource_body(
+                    name="民政局救助窗口",
+                    kind="department",
+                    organization="demo",
+                    description=OMIT,
+                    location=where,
+                    radius_km=1.5,
+                    capacity={"total": 3, "unit": "persons", "period": "month"},
+                ),
             ),
             201,
         )

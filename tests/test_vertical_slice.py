@@ -9,22 +9,14 @@ import pytest
 
 from cli.stack import Stack
 from tests.auth import bearer
+from tests.support.factories import OMIT, need_body, resource_body
 
 NEAR = {"lat": 28.7300, "lon": 105.0700}  # in 江安县
 
 
 def resource(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "江安镇爱心助餐点",
-        "kind": "enterprise",
-        "categories": ["elderly_care.meals"],
-        "description": "为独居老人助餐送餐",
-        "location": NEAR,
-        "radius_km": 10,
-        "capacity": {"total": 5, "unit": "persons", "period": "month"},
-    }
-    body.update(overrides)
-    return body
+    """The slice's resource: of no organization (the admin registers it)."""
+    return resource_body(**{"organization": OMIT, "location": NEAR, **overrides})
 
 
 def post(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +49,7 @@ def new_need(client: httpx.Client, stack: Stack, category: str, location: dict[s
     need = post(
         client,
         f"{stack.url('needs')}/needs",
-        {"household_id": household["id"], "category": category, "description": "需要助餐"},
+        need_body(household["id"], category=category),
     )
     return str(need["id"])
 

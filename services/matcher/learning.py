@@ -13,13 +13,13 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 
-from services.matcher.ranking import COMPONENTS, hand_score
+from services.matcher.components import COMPONENTS
+from services.matcher.ranking import hand_score
 from services.matcher.reranker import Reranker
-from shared.contracts.needs import ReferralEvent
+from shared.contracts.needs import REFERRAL_UNSERVED_STATES, ReferralEvent
 from shared.errors import Conflict
 
 GOOD_RESULTS = frozenset({"met", "partly_met"})
-BAD_STATES = frozenset({"declined", "failed"})
 GOOD_SATISFACTION = 4
 NDCG_K = 5
 
@@ -48,7 +48,9 @@ def label_of(*, event: ReferralEvent) -> int | None:
         outcome.result in GOOD_RESULTS or (outcome.satisfaction or 0) >= GOOD_SATISFACTION
     ):
         return 1
-    if event.state in BAD_STATES or (outcome is not None and outcome.result == "not_met"):
+    if event.state in REFERRAL_UNSERVED_STATES or (
+        outcome is not None and outcome.result == "not_met"
+    ):
         return 0
     return None
 

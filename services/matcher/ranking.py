@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.matcher.columns import INT_MAX, KINDS, Columns, Slots
+from services.matcher.components import check_weights
 from services.matcher.index import ResourceIndex
 from services.matcher.reranker import Reranker
 from services.matcher.text import QueryWeights
@@ -40,7 +41,6 @@ FILTERS = (
     "not_excluded",
     "available",
 )
-COMPONENTS = ("category", "distance", "headroom", "text", "load")
 # Candidates whose best possible score (text similarity 1) stays this far below the n-th best
 # score without text cannot enter the top n: their text is never compared.
 _TEXT_BOUND_SLACK = 1e-9
@@ -56,6 +56,9 @@ class ScoreParams:
     distance_scale_km: float
     load_scale: float
     rerank_top_n: int = 30
+
+    def __post_init__(self) -> None:
+        check_weights(self.weights)
 
 
 @dataclass(slots=True)
@@ -83,7 +86,7 @@ class _Scored:
 def hand_score(*, components: dict[str, Any], weights: dict[str, float]) -> Any:
     """The hand-weighted score: the weighted sum of the components (floats, or arrays of them,
     added in the components' order)."""
-    return sum(weights.get(name, 0.0) * value for name, value in components.items())
+    return sum(weights[name] * value for name, value in components.items())
 
 
 def rank_resources(
@@ -220,7 +223,7 @@ def _text(
     compared = np.arange(len(without_text))
     if len(without_text) > top_n:
         nth = np.partition(without_text, len(without_text) - top_n)[len(without_text) - top_n]
-        best_case = without_text + params.weights.get("text", 0.0)
+        best_case = without_text + params.weights["text"]
         compared = np.flatnonzero(best_case >= nth - _TEXT_BOUND_SLACK)
     columns = index.columns
     similarity[compared] = [

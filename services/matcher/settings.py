@@ -2,27 +2,38 @@
 
 import os
 import socket
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_settings import SettingsConfigDict
 
+from services.matcher.components import SCORE_COMPONENTS
 from shared.settings import ServiceSettings
 
 
-class Weights(BaseModel):
-    """How much each score component counts; they are normalised to sum to one."""
+class _Weights(BaseModel):
+    """How much each score component counts; they are normalised to sum to one. A name that is
+    not a component is refused (`LIANJIE_MATCHER_WEIGHTS__DISTANSE` stops the start-up)."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    category: float = Field(0.30, ge=0, description="Weight of the category fit")
-    distance: float = Field(0.30, ge=0, description="Weight of the distance decay")
-    headroom: float = Field(0.15, ge=0, description="Weight of the remaining capacity's headroom")
-    text: float = Field(0.15, ge=0, description="Weight of the text relevance (TF-IDF)")
-    load: float = Field(0.10, ge=0, description="Weight of load spreading (fewer open referrals)")
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
 
     def as_dict(self) -> dict[str, float]:
         total = sum(self.model_dump().values()) or 1.0
         return {name: value / total for name, value in self.model_dump().items()}
+
+
+if TYPE_CHECKING:
+    Weights = _Weights
+else:  # one field per score component, from the one list of them
+    Weights = create_model(
+        "Weights",
+        __base__=_Weights,
+        __doc__=_Weights.__doc__,
+        **{
+            c.name: (float, Field(c.weight, ge=0, description=c.description))
+            for c in SCORE_COMPONENTS
+        },
+    )
 
 
 class MatcherSettings(ServiceSettings):

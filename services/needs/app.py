@@ -8,7 +8,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs import ledger_jobs
 from services.needs.access import POLICY
 from services.needs.api import router
 from services.needs.models import IdempotencyKey, OutboxEvent
@@ -50,7 +49,7 @@ def create_app(settings: NeedsSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(inner: FastAPI) -> AsyncIterator[None]:
-        async with standard(inner), ledger_jobs.lifespan(inner):
+        async with standard(inner):
             try:
                 yield
             finally:

@@ -1,34 +1,12 @@
-"""The needs service's fixed vocabularies: states, reasons, scopes."""
+"""The needs service's fixed vocabularies: reasons, scopes, sorts. States, with their moves,
+are in `states.py` (needs) and `cases/states.py` (cases)."""
 
 from enum import StrEnum
-
-
-class NeedStatus(StrEnum):
-    """The states of a need, in the order a need usually passes through them."""
-
-    OPEN = "open"
-    MATCHING = "matching"
-    REFERRED = "referred"
-    IN_SERVICE = "in_service"
-    MET = "met"
-    CLOSED_UNMET = "closed_unmet"
-    WITHDRAWN = "withdrawn"
-
-
-CLOSED_NEED_STATES = frozenset({NeedStatus.MET, NeedStatus.CLOSED_UNMET, NeedStatus.WITHDRAWN})
 
 
 class Gender(StrEnum):
     MALE = "male"
     FEMALE = "female"
-
-
-class CaseStatus(StrEnum):
-    """服务申请与退出: a case is applied for, served while active, and exited with a reason."""
-
-    APPLIED = "applied"
-    ACTIVE = "active"
-    EXITED = "exited"
 
 
 class ExitReason(StrEnum):

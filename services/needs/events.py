@@ -1,5 +1,10 @@
-"""What the needs service does on NATS: asks the matcher; need events go out via the outbox."""
+"""What the needs service says and hears on NATS: it asks the matcher, and announces needs
+through the outbox (in the transaction that changes the need). Referrals' bus I/O is
+`referrals/events.py`."""
 
+from sqlalchemy.orm import Session
+
+from services.needs.models import Need, OutboxEvent
 from shared.contracts.matcher import (
     RANK,
     REVERSE,
@@ -8,7 +13,9 @@ from shared.contracts.matcher import (
     ReverseReply,
     ReverseRequest,
 )
+from shared.contracts.needs import NeedEvent
 from shared.messaging import Bus
+from shared.outbox import add_event
 
 
 async def ask_matcher(bus: Bus, request: RankRequest) -> RankReply:
@@ -21,3 +28,18 @@ async def ask_reverse(bus: Bus, request: ReverseRequest) -> ReverseReply:
     """Which of these needs may the resource serve, over `lianjie.matcher.reverse.v1`; 503 if
     nobody answers in time. Read-only, so one retry is safe."""
     return await bus.request(REVERSE, request, ReverseReply, attempts=2)
+
+
+def announce_need(session: Session, need: Need, subject: str) -> None:
+    """Queue the need's event on `subject`: ids, codes and the township, never personal data."""
+    event = NeedEvent(
+        need_id=need.id,
+        household_id=need.household_id,
+        category=need.category,
+        status=need.status,
+        urgency=need.urgency,
+        adcode=need.adcode[:9],
+        version=need.version,
+        occurred_at=need.updated_at,
+    )
+    add_event(session, OutboxEvent, subject=subject, aggregate_id=need.id, payload=event)

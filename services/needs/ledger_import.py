@@ -29,8 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs import persons, service
-from services.needs.enums import CaseStatus, ConsentGiver, ConsentScope
+from services.needs import service
+from services.needs.cases import service as persons
+from services.needs.cases.states import CaseStatus
+from services.needs.enums import ConsentGiver, ConsentScope
 from services.needs.models import Household, Person, RecordChange
 from services.needs.schemas import HouseholdCreate, HouseholdPatch, PersonCreate, PersonPatch
 from shared.actor import Actor, stamp

@@ -14,14 +14,12 @@ never interrupts the imports another replica is running.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,7 +34,6 @@ from services.needs.ledger_import import (
 )
 from services.needs.models import LedgerImportJob
 from shared.actor import Actor
-from shared.background import running
 from shared.db import run_in_transaction, transaction
 from shared.errors import unknown
 
@@ -218,17 +215,6 @@ async def interrupt_stale_forever(
             if found:
                 log.info("marked %d ledger imports interrupted (their process stopped)", found)
         await asyncio.sleep(interval_s)
-
-
-def lifespan(app: FastAPI) -> contextlib.AbstractAsyncContextManager[None]:
-    """Run `interrupt_stale_forever` while the app serves."""
-    settings = app.state.settings
-    sweep = interrupt_stale_forever(
-        sessions=app.state.sessions,
-        interval_s=settings.ledger_job_sweep_interval_s,
-        stale_after=timedelta(seconds=settings.ledger_job_stale_s),
-    )
-    return running(sweep, name="ledger-import-interruptions")
 
 
 def get(*, session: Session, job_id: str, actor: Actor) -> LedgerImportJob:

@@ -14,16 +14,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.needs.enums import (
-    CLOSED_NEED_STATES,
-    CaseStatus,
-    HouseholdSort,
-    NeedSort,
-    PersonSort,
-    VisitFilter,
-)
+from services.needs.cases.states import CaseStatus
+from services.needs.enums import HouseholdSort, NeedSort, PersonSort, VisitFilter
 from services.needs.models import Household, Need, Person, RecordChange
 from services.needs.service import in_station
+from services.needs.states import CLOSED_NEED_STATES
 from shared.crypto import index_of, name_index
 from shared.db import page_of
 

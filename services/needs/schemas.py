@@ -8,15 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from services.needs import resident_id
-from services.needs.enums import (
-    CaseStatus,
-    ConsentGiver,
-    ConsentScope,
-    ExitReason,
-    Gender,
-    NeedStatus,
-    VisitFilter,
-)
+from services.needs.cases.states import CaseStatus
+from services.needs.enums import ConsentGiver, ConsentScope, ExitReason, Gender, VisitFilter
+from services.needs.states import NeedStatus
 from shared.access_log import PURPOSE_MAX_LENGTH
 from shared.contracts.common import Adcode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource

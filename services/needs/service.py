@@ -1,6 +1,6 @@
 """Domain operations of the needs service: plain functions over a session.
 
-Households and needs live here; cases (`persons.py`), visits (`visits.py`), the station's
+Households and needs live here; cases and visits (`cases/`), the station's
 figures (`stats.py`) and the ledger import (`ledger_import.py`) are their own modules.
 """
 
@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from services.needs import address, history, privacy
 from services.needs.address import LocationPrecision
-from services.needs.enums import CLOSED_NEED_STATES, ConsentScope, NeedStatus
-from services.needs.models import Household, Need, NeedStatusChange, OutboxEvent, Person
+from services.needs.enums import ConsentScope
+from services.needs.events import announce_need
+from services.needs.models import Household, Need, NeedStatusChange, Person
 from services.needs.schemas import (
     HouseholdCreate,
     HouseholdPatch,
@@ -22,12 +23,13 @@ from services.needs.schemas import (
     NeedCreate,
     NeedUpdate,
 )
+from services.needs.states import CLOSED_NEED_STATES, NEED_TRANSITIONS, NeedStatus
 from shared.access import within
 from shared.actor import Actor
 from shared.contracts import vocabulary
 from shared.contracts.common import GeoPoint
 from shared.contracts.matcher import RankRequest
-from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED, NeedEvent
+from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED
 from shared.crypto import name_index
 from shared.errors import (
     Conflict,
@@ -36,22 +38,12 @@ from shared.errors import (
     ValidationFailed,
     unknown,
 )
-from shared.outbox import add_event
 
 # Re-exported: the referrals sub-domain and older callers import these two from here.
 __all__ = ["LocationPrecision", "NeedStatus"]
 
 # Where a need may go from each state. A declined referral sends it back to matching; a
 # service that stops early may be referred again.
-NEED_TRANSITIONS: dict[str, frozenset[str]] = {
-    NeedStatus.OPEN: frozenset({"matching", "referred", "closed_unmet", "withdrawn"}),
-    NeedStatus.MATCHING: frozenset({"open", "referred", "closed_unmet", "withdrawn"}),
-    NeedStatus.REFERRED: frozenset({"open", "matching", "in_service", "closed_unmet", "withdrawn"}),
-    NeedStatus.IN_SERVICE: frozenset({"matching", "referred", "met", "closed_unmet", "withdrawn"}),
-    NeedStatus.MET: frozenset(),
-    NeedStatus.CLOSED_UNMET: frozenset(),
-    NeedStatus.WITHDRAWN: frozenset(),
-}
 
 
 def _now() -> datetime:
@@ -179,7 +171,7 @@ def _open_needs_follow(
         need.adcode = household.adcode
         need.version += 1
         need.updated_at = _now()
-        _publish(session, need, NEED_UPDATED)
+        announce_need(session, need, NEED_UPDATED)
 
 
 def _placed_again(
@@ -283,7 +275,7 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
     session.add(need)
     session.flush()
     _record_change(session, need, None, actor=actor, reason=None)
-    _publish(session, need, NEED_OPENED)
+    announce_need(session, need, NEED_OPENED)
     return need
 
 
@@ -307,7 +299,7 @@ def update_need(*, session: Session, need: Need, data: NeedUpdate, actor: str | 
     if changes:
         need.version += 1
         need.updated_at = _now()
-        _publish(session, need, NEED_UPDATED)
+        announce_need(session, need, NEED_UPDATED)
     return need
 
 
@@ -329,7 +321,7 @@ def set_need_status(
     need.version += 1
     need.updated_at = _now()
     _record_change(session, need, previous, actor=actor, reason=reason)
-    _publish(session, need, NEED_CLOSED if status in CLOSED_NEED_STATES else NEED_UPDATED)
+    announce_need(session, need, NEED_CLOSED if status in CLOSED_NEED_STATES else NEED_UPDATED)
     return need
 
 
@@ -453,17 +445,3 @@ def _record_change(
             changed_at=need.updated_at,
         )
     )
-
-
-def _publish(session: Session, need: Need, subject: str) -> None:
-    event = NeedEvent(
-        need_id=need.id,
-        household_id=need.household_id,
-        category=need.category,
-        status=need.status,
-        urgency=need.urgency,
-        adcode=need.adcode[:9],
-        version=need.version,
-        occurred_at=need.updated_at,
-    )
-    add_event(session, OutboxEvent, subject=subject, aggregate_id=need.id, payload=event)

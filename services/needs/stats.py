@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from services.needs.enums import CLOSED_NEED_STATES, CaseStatus, NeedStatus
+from services.needs.cases.states import CaseStatus
 from services.needs.models import Household, Need, NeedStatusChange, Person, Visit
 from services.needs.schemas import StatsOut
 from services.needs.service import in_station
+from services.needs.states import CLOSED_NEED_STATES, NeedStatus
 
 
 def station_stats(*, session: Session, station: str, since: date, until: date) -> StatsOut:

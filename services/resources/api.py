@@ -7,9 +7,9 @@ from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from services.resources import capacity, importing, privacy, service
+from services.resources import capacity, importing, privacy, scheduled, service
 from services.resources.hsds import api as hsds_api
 from services.resources.importing import FileFormat, ImportReport, ImportRow
 from services.resources.models import Resource
@@ -26,15 +26,13 @@ from shared.actor import Actor, actor_from_request
 from shared.contracts.common import SubjectToken
 from shared.contracts.resources import CapacityReply, CapacityRequest
 from shared.contracts.vocabulary import CategoryCode, KindCode
-from shared.db import run_in_transaction, run_read
 from shared.errors import ValidationFailed
-from shared.web import IfMatch, expected_version
+from shared.web import IfMatch, Page, expected_version, pages, read, write
 
-router = APIRouter(tags=["resources"])
+router = APIRouter(tags=["resources"], lifespan=scheduled.lifespan)
 router.include_router(hsds_api.router)
 
 ResourceId = Annotated[SubjectToken, Path(description="The resource's id")]
-MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA_TYPES = {
     "csv": "text/csv",
@@ -50,8 +48,11 @@ FILE_NAMES = {
 }
 
 
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions  # type: ignore[no-any-return]
+_page = pages(
+    lambda request: request.app.state.settings.page_size_max,
+    default=50,
+    cap_name="LIANJIE_RESOURCES_PAGE_SIZE_MAX",
+)
 
 
 def _shown(resource: Resource, *, unmasked: bool = False) -> ResourceOut:
@@ -75,9 +76,7 @@ async def create_resource(
 ) -> ResourceOut:
     """Register a resource; the matcher hears of it over NATS. A likely duplicate is added
     with `duplicate_of` set, for a coordinator to review (GET /resources/duplicates)."""
-    out = await run_in_transaction(
-        _sessions(request), lambda s: _out(service.create(session=s, data=body), response)
-    )
+    out = await write(request, lambda s: _out(service.create(session=s, data=body), response))
     response.headers["Location"] = f"/resources/{out.id}"
     return out
 
@@ -108,8 +107,7 @@ async def list_resources(
     capacity_flagged: Annotated[
         bool | None, Query(description="Declined a referral for no capacity: correct the total")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    page: Page = Depends(_page),
 ) -> ResourcePage:
     """Resources that match every filter given; nearest first when lat/lon are given."""
     if (lat is None) != (lon is None):
@@ -130,31 +128,24 @@ async def list_resources(
         draft=draft,
         capacity_flagged=capacity_flagged,
     )
-    limit = min(limit, request.app.state.settings.page_size_max)
-    return await _page(request, where, limit, offset)
+    return await _list(request, where, page)
 
 
 @router.get("/resources/duplicates", response_model=ResourcePage)
-async def list_duplicates(
-    request: Request,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> ResourcePage:
+async def list_duplicates(request: Request, page: Page = Depends(_page)) -> ResourcePage:
     """Resources flagged as possibly registered twice (see `duplicate_of`), for review."""
-    return await _page(request, service.ListFilter(flagged=True), limit, offset)
+    return await _list(request, service.ListFilter(flagged=True), page)
 
 
-async def _page(
-    request: Request, where: service.ListFilter, limit: int, offset: int
-) -> ResourcePage:
+async def _list(request: Request, where: service.ListFilter, page: Page) -> ResourcePage:
     """One page of the resources `where` selects, contacts masked."""
 
     def work(s: Session) -> ResourcePage:
-        rows, total = service.get_all(session=s, where=where, limit=limit, offset=offset)
+        rows, total = service.get_all(session=s, where=where, limit=page.limit, offset=page.offset)
         items = [_shown(r) for r in rows]
-        return ResourcePage(items=items, total=total, limit=limit, offset=offset)
+        return ResourcePage(items=items, total=total, limit=page.limit, offset=page.offset)
 
-    return await run_read(_sessions(request), work)
+    return await read(request, work)
 
 
 @router.get("/resources/export")
@@ -168,8 +159,8 @@ async def export_resources(
     Contacts are masked; with a purpose, in full (a coordinator: their organization's) and
     logged. Importing a masked file back keeps the contacts it did not show."""
     unmasked = purpose is not None and privacy.may_unmask(actor=actor, purpose=purpose)
-    content = await run_in_transaction(
-        _sessions(request),
+    content = await write(
+        request,
         lambda s: importing.export(
             session=s, file_format=format, actor=actor, purpose=purpose if unmasked else None
         ),
@@ -200,7 +191,7 @@ async def import_rows(
 async def _import(request: Request, rows: list[ImportRow]) -> ImportReport:
     actor = actor_from_request(request)
     report = await asyncio.to_thread(
-        lambda: importing.import_rows(sessions=_sessions(request), rows=rows, actor=actor)
+        lambda: importing.import_rows(sessions=request.app.state.sessions, rows=rows, actor=actor)
     )
     return _in_language(report, request)
 
@@ -224,8 +215,8 @@ async def get_resource(
 ) -> ResourceOut:
     """A resource; its contact in full only with a purpose (the read is logged)."""
     if purpose is None or not privacy.may_unmask(actor=actor, purpose=purpose):
-        return await run_read(
-            _sessions(request),
+        return await read(
+            request,
             lambda s: _out(service.get_or_raise(session=s, resource_id=resource_id), response),
         )
 
@@ -235,7 +226,7 @@ async def get_resource(
         privacy.record_access(session=s, actor=actor, purpose=purpose, resources=[resource])
         return _out(resource, response, unmasked=True)
 
-    return await run_in_transaction(_sessions(request), work)
+    return await write(request, work)
 
 
 @router.get("/access-log", response_model=list[ContactAccessOut])
@@ -249,8 +240,8 @@ async def get_access_log(
 ) -> list[ContactAccessOut]:
     """Every unmasked read of a resource's contact, newest first: for the county hub's review."""
     check_log_reader(actor)
-    return await run_read(
-        _sessions(request),
+    return await read(
+        request,
         lambda s: [
             ContactAccessOut.model_validate(row)
             for row in privacy.get_access_log(
@@ -269,8 +260,8 @@ async def _change(
     """Run `change(session=…, expected_version=…)`, the version the If-Match names, in one
     transaction, and answer with the resource it leaves."""
     expected = expected_version(if_match)
-    return await run_in_transaction(
-        _sessions(request),
+    return await write(
+        request,
         lambda s: _out(change(session=s, expected_version=expected), response),
     )
 
@@ -324,8 +315,8 @@ async def dismiss_duplicate(
     resource_id: ResourceId, request: Request, response: Response
 ) -> ResourceOut:
     """A coordinator found the flagged resource is a different organization: clear the flag."""
-    return await run_in_transaction(
-        _sessions(request),
+    return await write(
+        request,
         lambda s: _out(service.dismiss_duplicate(session=s, resource_id=resource_id), response),
     )
 
@@ -335,7 +326,7 @@ async def change_capacity(
     operation: Literal["reserve", "release", "consume"], body: CapacityRequest, request: Request
 ) -> CapacityReply:
     """The HTTP mirror of `lianjie.resources.capacity.<operation>.v1`."""
-    return await run_in_transaction(
-        _sessions(request),
+    return await write(
+        request,
         lambda s: capacity.apply_capacity(session=s, operation=operation, request=body),
     )

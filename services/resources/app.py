@@ -1,43 +1,23 @@
 """The resources service's FastAPI app."""
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import capacity
 from services.resources.access import POLICY
 from services.resources.api import router
 from services.resources.events import capacity_flags, serve_capacity
 from services.resources.models import IdempotencyKey, OutboxEvent
-from services.resources.publication import now_utc
 from services.resources.settings import ResourcesSettings
 from shared import crypto
-from shared.db import run_in_transaction
 from shared.messaging import Bus
 from shared.web import DatabaseService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
-
-
-async def reset_capacity_periodically(sessions: sessionmaker[Session], interval_s: float) -> None:
-    """Start new capacity periods as they come due, every `interval_s` seconds."""
-    while True:
-        try:
-            reset = await run_in_transaction(
-                sessions, lambda s: capacity.reset_due_capacity(session=s, now=now_utc())
-            )
-            if reset:
-                log.info("capacity period reset for %d resources", len(reset))
-        except Exception as exc:  # the next round tries again; never take the service down
-            log.warning("capacity reset failed: %s", type(exc).__name__)
-        await asyncio.sleep(interval_s)
 
 
 def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
@@ -67,18 +47,11 @@ def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(inner: FastAPI) -> AsyncIterator[None]:
-        async with standard(inner):  # migrations run first, then the resets may start
-            task = asyncio.create_task(
-                reset_capacity_periodically(parts.sessions, settings.capacity_reset_interval_s),
-                name="capacity-reset",
-            )
+        async with standard(inner):
             try:
                 yield
             finally:
                 await flags.stop()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     app.router.lifespan_context = lifespan
     app.state.capacity_flags = flags

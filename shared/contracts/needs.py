@@ -36,6 +36,11 @@ def referral_subject(state: str) -> str:
 
 REFERRAL_ALL_STATES = f"{REFERRAL_EVENTS}.*.v1"
 
+REFERRAL_UNSERVED_STATES = frozenset({"declined", "failed"})
+"""Closed referral states in which the resource did not serve the need: a bad outcome to the
+matcher. Each is a state of the needs service's `referrals/states.py` (a test holds them
+together)."""
+
 
 class MatchSnapshot(BaseModel):
     """The matcher's view when the referral was made, frozen: what outcome learning learns from."""

@@ -24,7 +24,7 @@ from shared.auth import Role
 from shared.db import migrate, session_factory, transaction
 from tests.auth import JIANGAN_TOWN
 from tests.conftest import BACKENDS, Databases, start_stack
-from tests.needs.conftest import resident_id
+from tests.support.factories import resident_id
 
 STALE_S = 3
 ROWS = 2000  # enough that the import is still running when its process is killed

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from services.matcher.ranking import COMPONENTS, hand_score
+from services.matcher.components import COMPONENTS
+from services.matcher.ranking import hand_score
 from services.matcher.settings import Weights
 from shared.contracts.needs import MatchSnapshot, ReferralEvent, ReferralOutcome
 

@@ -10,12 +10,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.app import MIGRATIONS, create_app
-from services.needs.resident_id import check_digit
 from services.needs.settings import NeedsSettings
 from shared.db import migrate, session_factory
 from tests.auth import bearer
-
-JIANGAN_TOWN = "511523101"  # 江安县江安镇
+from tests.support.factories import household_body, person_body
 
 
 @pytest.fixture
@@ -49,31 +47,14 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-def resident_id(born: str = "19500101", serial: str = "003", region: str = "511523") -> str:
-    """A valid 18-character ID number: odd serial digit = male, even = female."""
-    first17 = f"{region}{born}{serial}"
-    return first17 + check_digit(first17)
-
-
 def new_household(client: TestClient, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "address": "江安县江安镇红星村3组12号",
-        "adcode": JIANGAN_TOWN,
-        "location": {"lat": 28.74, "lon": 105.07},
-        "hardship_categories": ["低保"],
-        "station_adcode": JIANGAN_TOWN,
-        "social_worker": "李社工",
-    }
-    body.update(overrides)
-    response = client.post("/households", json=body)
+    response = client.post("/households", json=household_body(**overrides))
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 def new_person(client: TestClient, household_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": "张三", "resident_id": resident_id(), "is_head": True}
-    body.update(overrides)
-    response = client.post(f"/households/{household_id}/persons", json=body)
+    response = client.post(f"/households/{household_id}/persons", json=person_body(**overrides))
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.models import Person
 from tests.auth import bearer
-from tests.needs.conftest import active_case, new_household, new_person, problems, resident_id
+from tests.needs.conftest import active_case, new_household, new_person, problems
+from tests.support.factories import resident_id
 
 
 def _persons(sessions: sessionmaker[Session]) -> int:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from cli.stack import Stack
 from tests.auth import token
-from tests.needs.conftest import resident_id
+from tests.support.factories import resident_id
 
 
 def _run(stack: Stack, *args: str) -> Any:

@@ -15,7 +15,7 @@ import openpyxl
 
 from cli.stack import Stack
 from shared.auth import Role
-from tests.needs.conftest import JIANGAN_TOWN, resident_id
+from tests.support.factories import JIANGAN_TOWN, resident_id
 
 OTHER_TOWN = "511523105"  # 留耕镇, same county
 

@@ -15,7 +15,8 @@ from services.needs.models import OutboxEvent
 from shared.auth import Role
 from shared.contracts.needs import VERIFICATION_TASK_OPENED
 from tests.auth import bearer
-from tests.needs.conftest import JIANGAN_TOWN, active_case, new_household, problems, resident_id
+from tests.needs.conftest import active_case, new_household, problems
+from tests.support.factories import JIANGAN_TOWN, resident_id
 
 TODAY = date.today()
 LIVES_ALONE_OVER_80_UNVISITED = {

@@ -7,7 +7,8 @@ import uuid
 from fastapi.testclient import TestClient
 
 from tests.auth import bearer
-from tests.needs.conftest import JIANGAN_TOWN, new_household, new_person
+from tests.needs.conftest import new_household, new_person
+from tests.support.factories import JIANGAN_TOWN
 
 OTHER_TOWN = "511523105"  # 江安县留耕镇, same county
 OTHER_COUNTY = "511524101"  # 长宁县, another county

@@ -16,7 +16,7 @@ from cli.main import app
 from services.needs.ledger_import import HEAD_NAME, HEADERS, import_ledger, read_ledger
 from services.needs.models import Household, Person
 from shared.actor import Actor
-from tests.needs.conftest import resident_id
+from tests.support.factories import resident_id
 
 TOWNS = ["511523101", "511523104", "511523105", "511523108"]
 HARDSHIP = ["低保", "低保边缘", "特困", "支出型困难", "临时救助"]

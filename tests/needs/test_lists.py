@@ -7,7 +7,8 @@ from datetime import date, timedelta
 from fastapi.testclient import TestClient
 
 from tests.auth import bearer
-from tests.needs.conftest import JIANGAN_TOWN, active_case, new_household, new_person, resident_id
+from tests.needs.conftest import active_case, new_household, new_person
+from tests.support.factories import JIANGAN_TOWN, resident_id
 
 OTHER_TOWN = "511523105"  # 留耕镇, same county
 

@@ -10,7 +10,7 @@ import pytest
 
 from cli.stack import Stack
 from tests.auth import bearer
-from tests.needs.conftest import resident_id
+from tests.support.factories import resident_id
 from tests.test_vertical_slice import post, resource
 
 HERE = {"lat": 28.7400, "lon": 105.0700}

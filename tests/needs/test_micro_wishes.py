@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.needs.referrals import service as referrals
 from services.needs.referrals.schemas import ClaimCreate
 from shared.actor import Actor
-from tests.auth import bearer
-from tests.needs.conftest import JIANGAN_TOWN, new_household
+from tests.auth import JIANGAN_TOWN, bearer
+from tests.needs.conftest import new_household
 
 ORGANIZATION = "江安县慈善会"
 COORDINATOR = bearer("coordinator", sub="co-1", organization=ORGANIZATION)

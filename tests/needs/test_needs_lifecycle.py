@@ -15,7 +15,8 @@ from services.needs.schemas import MatchRequest
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED
 from shared.errors import InvalidTransition
 from tests.auth import bearer
-from tests.needs.conftest import new_household, new_person, problems, resident_id
+from tests.needs.conftest import new_household, new_person, problems
+from tests.support.factories import resident_id
 
 ACTOR = bearer("social_worker", sub="sw-li", adcode="51")
 

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.needs.conftest import active_case, new_household, new_person, problems, resident_id
+from tests.needs.conftest import active_case, new_household, new_person, problems
+from tests.support.factories import resident_id
 
 TODAY = date.today()
 CAP = 3

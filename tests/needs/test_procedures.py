@@ -15,7 +15,8 @@ from shared import workdays
 from shared.auth import Role
 from shared.contracts.needs import PROCEDURE_STEP_OVERDUE
 from tests.auth import bearer
-from tests.needs.conftest import active_case, new_household, problems, resident_id
+from tests.needs.conftest import active_case, new_household, problems
+from tests.support.factories import resident_id
 
 
 def _procedure(client: TestClient, applied_on: str, serial: str = "003") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.users import service
 from shared.auth import Role
-from tests.needs.conftest import JIANGAN_TOWN
+from tests.support.factories import JIANGAN_TOWN
 
 PASSWORD = "correct horse"
 

@@ -15,7 +15,7 @@ from services.needs.users.limits import SignInLimits
 from shared.auth import Role
 from shared.errors import ValidationFailed
 from shared.settings import CommonSettings
-from tests.needs.conftest import JIANGAN_TOWN
+from tests.support.factories import JIANGAN_TOWN
 
 
 @pytest.fixture

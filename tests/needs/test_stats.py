@@ -4,7 +4,8 @@ from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 
-from tests.needs.conftest import active_case, new_household, new_person, problems, resident_id
+from tests.needs.conftest import active_case, new_household, new_person, problems
+from tests.support.factories import resident_id
 
 TODAY = date.today()
 

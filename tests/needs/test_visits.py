@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.needs.models import OutboxEvent, Person
 from services.needs.settings import DEFAULT_FOLLOW_UP_DAYS
 from shared.contracts.needs import CASE_TIER_CHANGED
-from tests.needs.conftest import active_case, new_household, new_person, problems, resident_id
+from tests.needs.conftest import active_case, new_household, new_person, problems
+from tests.support.factories import resident_id
 
 TODAY = date.today()
 

@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from shared.auth import Role
 from tests.auth import bearer
-from tests.needs.conftest import active_case, new_household, problems, resident_id
+from tests.needs.conftest import active_case, new_household, problems
+from tests.support.factories import resident_id
 
 
 def _case(client: TestClient, serial: str) -> dict[str, Any]:

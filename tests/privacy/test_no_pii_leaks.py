@@ -23,6 +23,7 @@ from services.needs import resident_id as resident_ids
 from services.needs.resident_id import check_digit
 from shared.crypto import pii_key_file
 from shared.db import create_db_engine
+from tests.support.factories import resource_body
 
 NAME = "测试隐私张三丰"
 _FIRST17 = "51152319470707857"
@@ -131,18 +132,16 @@ def _run_the_loop(stack: Stack) -> None:
         "alliance_reviewer", sub="rv-privacy", department="civil_affairs", adcode="511523"
     )
     with admin, worker, coordinator, reviewer:
-        resource = {
-            "name": "隐私测试助餐点",
-            "kind": "enterprise",
-            "organization": "demo",
-            "categories": ["elderly_care.meals"],
-            "description": "助餐送餐",
-            "location": HERE,
-            "radius_km": 1.5,
-            "capacity": {"total": 3, "unit": "persons", "period": "month"},
-            "contact_name": CONTACT_NAME,
-            "contact_phone": CONTACT_PHONE,
-        }
+        resource = resource_body(
+            name="隐私测试助餐点",
+            organization="demo",
+            description="助餐送餐",
+            location=HERE,
+            radius_km=1.5,
+            capacity={"total": 3, "unit": "persons", "period": "month"},
+            contact_name=CONTACT_NAME,
+            contact_phone=CONTACT_PHONE,
+        )
         again = {"Idempotency-Key": "privacy-resource"}  # its answer is kept for a replay
         resource_id = ok(admin.post(f"{resources}/resources", json=resource, headers=again), 201)[
             "id"

@@ -12,19 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from services.needs.app import create_app
-from services.needs.resident_id import check_digit
 from services.needs.settings import NeedsSettings
 from shared import crypto
 from shared.crypto import PiiKeysMissing
 from shared.settings import CommonSettings
 from tests.privacy.conftest import STATION
+from tests.support.factories import OMIT, resident_id, resource_body
 
 NAME, PHONE, ADDRESS = "测试隐私张三丰", "13987654321", "江安县江安镇隐私村9组88号"
-
-
-def resident_id(born: str = "19500101", serial: str = "003") -> str:
-    first17 = f"511523{born}{serial}"
-    return first17 + check_digit(first17)
 
 
 NUMBER = resident_id()
@@ -177,16 +172,13 @@ def test_a_child_under_14_needs_a_guardians_consent_for_sensitive_data(
 def test_resource_contact_is_encrypted_and_duplicates_are_found_by_the_phones_index(
     engine: Engine, resources_client: TestClient
 ) -> None:
-    body = {
-        "name": "江安镇爱心助餐点",
-        "kind": "volunteer",
-        "categories": ["elderly_care.meals"],
-        "location": {"lat": 28.73, "lon": 105.07},
-        "radius_km": 10,
-        "capacity": {"total": 5, "unit": "persons", "period": "month"},
-        "contact_name": "隐私联系人李四光",
-        "contact_phone": "137-1111-2222",
-    }
+    body = resource_body(
+        kind="volunteer",
+        organization=OMIT,
+        description=OMIT,
+        contact_name="隐私联系人李四光",
+        contact_phone="137-1111-2222",
+    )
     first = ok(resources_client.post("/resources", json=body), 201)
     assert (first["contact_name"], first["contact_phone"]) == ("隐*******", "137****2222")
     twin = ok(

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs import persons
 from services.needs import service as needs_service
 from services.needs.app import MIGRATIONS, create_app
+from services.needs.cases import service as persons
 from services.needs.models import Need, OutboxEvent, Person
 from services.needs.referrals import review, service
 from services.needs.referrals.schemas import ReferralCreate
@@ -27,7 +27,7 @@ from shared.messaging import Bus
 from shared.settings import CommonSettings
 from tests.auth import bearer
 from tests.matcher.conftest import running_nats
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 WORKER = Actor(id="sw-001", role="social_worker")
 REVIEWER = Actor(id="rv-001", role="reviewer")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from cli.main import app as cli
 from cli.stack import Stack
 from tests.auth import bearer, token
+from tests.support.factories import referral_body, resource_body
 
 # Each test gets its own spot, ~5 km apart, with small service radii: their resources do not
 # show up in one another's matches (nor in the vertical slice's, around 105.07).
@@ -35,17 +36,16 @@ def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
 def new_resource(
     client: httpx.Client, stack: Stack, where: dict[str, float], *, total: int, **fields: Any
 ) -> str:
-    body = {
-        "name": "助餐点",
-        "kind": "enterprise",
-        "organization": "demo",  # COORDINATOR's
-        "categories": ["elderly_care.meals"],
-        "description": "为独居老人助餐送餐",
-        "location": where,
-        "radius_km": 1.5,
-        "capacity": {"total": total, "unit": "persons", "period": "month"},
-        **fields,
-    }
+    body = resource_body(
+        **{
+            "name": "助餐点",
+            "organization": "demo",  # COORDINATOR's
+            "location": where,
+            "radius_km": 1.5,
+            "capacity": {"total": total, "unit": "persons", "period": "month"},
+            **fields,
+        }
+    )
     return str(ok(client.post(f"{stack.url('resources')}/resources", json=body), 201)["id"])
 
 
@@ -107,7 +107,7 @@ def test_the_whole_loop_runs_through_the_api_from_need_to_met(stack: Stack) -> N
         referral = ok(
             client.post(
                 f"{needs}/referrals",
-                json={"need_id": need_id, "resource_id": resource_id, "note": "独居, 需送餐"},
+                json=referral_body(need_id, resource_id, note="独居, 需送餐"),
                 headers=WORKER,
             ),
             201,

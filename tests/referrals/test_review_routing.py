@@ -11,19 +11,14 @@ import pytest
 from cli.stack import Stack
 from tests.auth import bearer
 from tests.referrals.test_loop import WORKER, ok, spot, wait_matched
+from tests.support.factories import resource_body
 
 EDUCATION = bearer("alliance_reviewer", sub="rv-edu", department="education", adcode="511523")
 CIVIL = bearer("alliance_reviewer", sub="rv-civ", department="civil_affairs", adcode="511523")
 
 
 def _resource(client: httpx.Client, stack: Stack, where: dict[str, float], **fields: Any) -> str:
-    body = {
-        "description": "服务",
-        "location": where,
-        "radius_km": 1.5,
-        "capacity": {"total": 5, "unit": "persons", "period": "month"},
-        **fields,
-    }
+    body = resource_body(description="服务", location=where, radius_km=1.5, **fields)
     return str(ok(client.post(f"{stack.url('resources')}/resources", json=body), 201)["id"])
 
 

@@ -18,7 +18,7 @@ from shared.errors import RemoteError
 from shared.messaging import Bus
 from tests.referrals.domain import COORDINATOR, T0, new_need, refer, state_of
 from tests.referrals.test_flows import ledger
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 pytestmark = pytest.mark.integration
 __all__ = ["ledger"]  # the resources service's own database (a fixture)

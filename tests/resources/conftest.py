@@ -2,7 +2,6 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,24 +13,6 @@ from services.resources.settings import ResourcesSettings
 from shared.db import create_db_engine, migrate, session_factory
 from tests.auth import bearer
 from tests.conftest import Databases
-
-JIANGAN = {"lat": 28.7300, "lon": 105.0700}  # 江安县, Sichuan
-
-
-def resource_body(**overrides: Any) -> dict[str, Any]:
-    """A valid POST /resources body; keyword arguments replace fields."""
-    body: dict[str, Any] = {
-        "name": "江安镇爱心助餐点",
-        "kind": "enterprise",
-        "organization": "江安县爱心餐饮有限公司",
-        "categories": ["elderly_care.meals"],
-        "description": "为独居老人助餐送餐",
-        "location": JIANGAN,
-        "radius_km": 10,
-        "capacity": {"total": 5, "unit": "persons", "period": "month"},
-    }
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, service
-from services.resources.app import reset_capacity_periodically
 from services.resources.models import OutboxEvent, Reservation, Resource
+from services.resources.scheduled import reset_capacity_periodically
 from services.resources.schemas import ResourceCreate
 from shared.contracts.resources import ResourceUpserted
 from shared.db import transaction
 from shared.errors import CapacityExhausted, Conflict, DomainError
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 
 def new_resource(

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.resources import capacity
 from shared.db import transaction
 from shared.errors import CapacityExhausted, Conflict, DomainError
-from tests.resources.conftest import resource_body
 from tests.resources.test_capacity_ledger import last_event, ledger, new_resource, reserve
+from tests.support.factories import resource_body
 
 OTHERS_COMMIT_WITHIN = 2.0  # seconds the paused thread waits for the other transaction
 

@@ -4,7 +4,7 @@ asked for; the vocabularies are listed with their labels."""
 
 from fastapi.testclient import TestClient
 
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 CHINESE = {
     "kind": "社会组织",

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.auth import bearer
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 OURS = "江安县爱心餐饮有限公司"
 HUB = bearer("county_hub", sub="hub-1", adcode="511523")

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from services.resources import importing
 from services.resources.hsds import documents
 from tests.auth import bearer
-from tests.resources.conftest import resource_body
 from tests.resources.hsds_documents import (
     assert_tables_valid,
     assert_valid,
     errors,
     full_service,
 )
+from tests.support.factories import resource_body
 
 HUB = bearer("county_hub", adcode="511523")
 IN_FULL = {"purpose": "verification"}

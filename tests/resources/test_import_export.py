@@ -21,7 +21,7 @@ from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.db import transaction
 from tests.auth import bearer
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 DATA = Path(__file__).parent / "data"
 TUITION = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c01"

@@ -4,7 +4,7 @@ signed in reads the library."""
 from fastapi.testclient import TestClient
 
 from tests.auth import bearer
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 OURS = "江安县爱心餐饮有限公司"
 COORDINATOR = bearer("coordinator", sub="co-1", organization=OURS)

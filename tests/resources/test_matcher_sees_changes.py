@@ -20,8 +20,8 @@ from cli.stack import Stack
 from services.resources.hsds import documents
 from shared.contracts.resources import CAPACITY_RESERVE
 from tests.auth import bearer, token
-from tests.resources.conftest import resource_body
 from tests.resources.hsds_documents import full_service
+from tests.support.factories import resource_body
 
 DATA = Path(__file__).parent / "data"
 CANTEEN = "0b6a3c5e-1f7d-4f5e-9d43-2a8d7b1e0c03"  # 红星社区食堂, 3 km radius

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources.models import OutboxEvent
 from shared.contracts.resources import ResourceUpserted
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 
 def create(client: TestClient, **overrides: Any) -> dict[str, Any]:

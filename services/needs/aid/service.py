@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from services.needs.aid.models import Benefit
 from services.needs.aid.schemas import AidChain, AidEntry, AidFlag, BenefitCreate
-from services.needs.enums import CLOSED_NEED_STATES
 from services.needs.models import Household, Need, OutboxEvent, Person
 from services.needs.referrals.models import Referral
+from services.needs.states import CLOSED_NEED_STATES
 from shared.contracts.needs import BENEFIT_RECORDED, BenefitEvent
 from shared.errors import ValidationFailed
 from shared.outbox import add_event

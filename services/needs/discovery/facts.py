@@ -7,8 +7,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.needs.cases.states import CaseStatus
 from services.needs.discovery.rules import Facts
-from services.needs.enums import CaseStatus
 from services.needs.models import Household, Person, Visit
 
 LOOKBACK_DAYS = 3660  # the longest `within_days` a rule may ask for

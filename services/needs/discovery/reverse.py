@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from services.needs import privacy
 from services.needs.discovery.schemas import ReverseMatchOut
-from services.needs.enums import NeedStatus
 from services.needs.models import Household, Need, Person
 from services.needs.referrals.models import Referral
-from services.needs.referrals.transitions import OPEN_STATES
+from services.needs.referrals.states import OPEN_STATES
 from services.needs.service import eligibility_groups
+from services.needs.states import NeedStatus
 from shared.contracts.matcher import REVERSE_MAX_CANDIDATES, ReverseCandidate, ReverseMatch
 from shared.errors import ValidationFailed
 

@@ -14,6 +14,7 @@ from services.needs.discovery import service
 from services.needs.discovery.models import VerificationTask
 from shared.clock import clock_of
 from shared.db import run_in_transaction
+from shared.timers import running
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,11 @@ def _evaluate(
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run `evaluate_forever` while the app serves."""
     settings = app.state.settings
-    task = asyncio.create_task(
-        evaluate_forever(
-            sessions=app.state.sessions,
-            interval_s=settings.warning_evaluation_interval_s,
-            clock=lambda: clock_of(app)(),
-            checklist=settings.observation_checklist,
-        ),
-        name="early-warning",
+    work = evaluate_forever(
+        sessions=app.state.sessions,
+        interval_s=settings.warning_evaluation_interval_s,
+        clock=lambda: clock_of(app)(),
+        checklist=settings.observation_checklist,
     )
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(work, name="early-warning"):
+        yield

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.needs.cases.service import change_tier
 from services.needs.discovery import facts
 from services.needs.discovery.models import RuleHit, VerificationTask, WarningRule
 from services.needs.discovery.rules import RuleExpression
@@ -20,7 +21,6 @@ from services.needs.discovery.schemas import (
     TaskStatus,
 )
 from services.needs.models import Household, OutboxEvent, Person
-from services.needs.persons import change_tier
 from shared.contracts.needs import (
     VERIFICATION_TASK_CLOSED,
     VERIFICATION_TASK_OPENED,

@@ -12,9 +12,10 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.needs.cases.states import CaseStatus
 from services.needs.discovery.models import PartnerFlag
 from services.needs.discovery.schemas import PartnerFlagCreate, Watched
-from services.needs.enums import CaseStatus, ExitReason
+from services.needs.enums import ExitReason
 from services.needs.models import Household, Person
 from services.needs.procedures.models import Procedure, ProcedureStep
 from shared.errors import ValidationFailed

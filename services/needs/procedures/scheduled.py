@@ -15,6 +15,7 @@ from services.needs.procedures import service
 from shared import workdays
 from shared.clock import clock_of
 from shared.db import run_in_transaction
+from shared.timers import running
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +60,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Check the calendar's vintage, then run `escalate_forever` while the app serves."""
     clock = clock_of(app)
     check_vintage(clock())
-    task = asyncio.create_task(
-        escalate_forever(
-            sessions=app.state.sessions,
-            interval_s=app.state.settings.procedure_escalation_interval_s,
-            clock=lambda: clock_of(app)(),
-        ),
-        name="procedure-escalation",
+    work = escalate_forever(
+        sessions=app.state.sessions,
+        interval_s=app.state.settings.procedure_escalation_interval_s,
+        clock=lambda: clock_of(app)(),
     )
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(work, name="procedure-escalation"):
+        yield

@@ -4,18 +4,15 @@ Flows that ask other services (the matcher, the resources service) are in `flows
 scope of each caller (area, organization, department) is checked in `jurisdiction.py`.
 """
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from services.needs import jurisdiction
 from services.needs import service as needs_service
-from services.needs.referrals import audit, fhir, flows, review, service, transitions
+from services.needs.referrals import audit, fhir, flows, review, scheduled, service, transitions
 from services.needs.referrals.models import Referral
 from services.needs.referrals.schemas import (
     ApprovalOut,
@@ -35,7 +32,8 @@ from services.needs.referrals.schemas import (
     ReferralOut,
     ReviewDecision,
 )
-from services.needs.referrals.transitions import ReferralState as S
+from services.needs.referrals.states import WAITING
+from services.needs.referrals.states import ReferralState as S
 from services.needs.settings import NeedsSettings
 from shared.access import outside_scope
 from shared.actor import Actor, actor_from_request
@@ -43,25 +41,7 @@ from shared.auth import Role
 from shared.clock import clock_of
 from shared.web import Page, pages, read
 
-
-@contextlib.asynccontextmanager
-async def _escalation(app: FastAPI) -> AsyncIterator[None]:
-    settings: NeedsSettings = app.state.settings
-    task = asyncio.create_task(
-        flows.escalate_forever(
-            sessions=app.state.sessions,
-            interval_s=settings.referral_escalation_interval_s,
-            clock=lambda: clock_of(app)(),
-        ),
-        name="referral-escalation",
-    )
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-router = APIRouter(tags=["referrals"], lifespan=_escalation)
+router = APIRouter(tags=["referrals"], lifespan=scheduled.lifespan)
 
 
 def _now(request: Request) -> datetime:
@@ -233,7 +213,7 @@ def _overdue_line(session: Session, referral: Referral, now: datetime) -> Overdu
         referral_id=referral.id,
         need_id=referral.need_id,
         state=referral.state,
-        waiting_for=transitions.WAITING[referral.state],  # type: ignore[arg-type]
+        waiting_for=WAITING[referral.state],  # type: ignore[arg-type]
         due_at=due,
         overdue_hours=round((now - due).total_seconds() / 3600, 2),
         escalated=referral.escalated_at is not None,

@@ -8,7 +8,7 @@ status. States before the resource has been asked (draft, in review, returned, a
 from typing import Any
 
 from services.needs.referrals.models import Referral
-from services.needs.referrals.transitions import ReferralState as S
+from services.needs.referrals.states import ReferralState as S
 from services.needs.referrals.transitions import aware
 
 FHIR_TASK_STATUS: dict[str, str] = {

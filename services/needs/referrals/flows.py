@@ -33,7 +33,7 @@ from services.needs.referrals.schemas import (
     ReferralCreate,
     ReferralOut,
 )
-from services.needs.referrals.transitions import ReferralState as S
+from services.needs.referrals.states import ReferralState as S
 from services.needs.schemas import MatchRequest
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.needs.models import Need
 from services.needs.referrals.models import Referral, ReferralApproval
-from services.needs.referrals.transitions import ReferralState as S
+from services.needs.referrals.states import ReferralState as S
 from services.needs.referrals.transitions import check, lock, record, transition
 from services.needs.settings import DEFAULT_REVIEW_RULES, ReviewRule
 from shared.actor import Actor

@@ -25,12 +25,10 @@ from services.needs.referrals.schemas import (
     PersonSummary,
     ReferralCreate,
 )
+from services.needs.referrals.states import OPEN_STATES, WAITING
+from services.needs.referrals.states import ReferralState as S
 from services.needs.referrals.transitions import (
-    CLOSED_NEED,
     ESCALATED,
-    OPEN_STATES,
-    WAITING,
-    Reservation,
     aware,
     check,
     lock,
@@ -40,10 +38,11 @@ from services.needs.referrals.transitions import (
     sync_need,
     transition,
 )
-from services.needs.referrals.transitions import ReferralState as S
-from services.needs.service import NeedStatus, age_on, check_takes_referrals
+from services.needs.service import age_on, check_takes_referrals
+from services.needs.states import CLOSED_NEED_STATES, NeedStatus
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
+from shared.contracts.resources import ReservationState
 from shared.db import page_of
 from shared.errors import Conflict, FieldError, ValidationFailed, unknown
 from shared.masking import mask_name
@@ -292,7 +291,7 @@ def complete(
     referral.outcome_result = outcome.result
     referral.satisfaction = outcome.satisfaction
     referral.feedback = outcome.feedback
-    referral.reservation = Reservation.CONSUMED
+    referral.reservation = ReservationState.CONSUMED
     transition(
         session,
         referral,
@@ -324,7 +323,7 @@ def end(
         if not released:
             # Accepted since the caller looked: its capacity was not released. Ask again.
             raise Conflict("the referral changed meanwhile; try again")
-        referral.reservation = Reservation.RELEASED
+        referral.reservation = ReservationState.RELEASED
     transition(session, referral, need, to, actor, now, reason=reason, comment=comment)
     return referral
 
@@ -336,18 +335,18 @@ def reservation_promoted(*, session: Session, referral_id: str, now: datetime) -
     if session.get(Referral, referral_id) is None:
         return None
     referral, _need = lock(session, referral_id)
-    if referral.reservation != Reservation.WAITLISTED:
+    if referral.reservation != ReservationState.WAITLISTED:
         return referral
-    referral.reservation = Reservation.RESERVED
+    referral.reservation = ReservationState.RESERVED
     referral.updated_at = now
-    data = {"from": Reservation.WAITLISTED, "to": Reservation.RESERVED}
+    data = {"from": ReservationState.WAITLISTED, "to": ReservationState.RESERVED}
     record(session, referral, SYSTEM, now, action="reservation_promoted", data=data)
     return referral
 
 
 def holds_capacity(referral: Referral) -> bool:
     """Whether the resources service keeps units (or a waitlist place) for this referral."""
-    return referral.reservation in (Reservation.RESERVED, Reservation.WAITLISTED)
+    return referral.reservation in (ReservationState.RESERVED, ReservationState.WAITLISTED)
 
 
 def claim_micro_wish(
@@ -597,7 +596,7 @@ def overrides_by_kind(*, session: Session, adcode_prefix: str | None) -> dict[st
 
 
 def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:
-    if need.status in CLOSED_NEED:
+    if need.status in CLOSED_NEED_STATES:
         raise Conflict(f"the need is {need.status}: it takes no new referrals")
     # Every way a referral is made (pick, override, claim, next match) ends here: consent too.
     check_takes_referrals(session=session, need=need)

@@ -14,58 +14,17 @@ from sqlalchemy.orm import Session
 from services.needs.models import Need, OutboxEvent
 from services.needs.referrals import audit
 from services.needs.referrals.models import Referral
-from services.needs.service import NeedStatus, set_need_status
+from services.needs.referrals.states import TRANSITIONS
+from services.needs.referrals.states import ReferralState as S
+from services.needs.service import set_need_status
+from services.needs.states import CLOSED_NEED_STATES, NeedStatus
 from shared.actor import Actor
 from shared.contracts.needs import MatchSnapshot, ReferralEvent, ReferralOutcome, referral_subject
 from shared.errors import InvalidTransition, ValidationFailed, unknown
 from shared.outbox import add_event
 
-
-class ReferralState:
-    """The states of a referral (转介), in the order a referral usually passes through them."""
-
-    DRAFT = "draft"
-    PENDING_REVIEW = "pending_review"
-    APPROVED = "approved"
-    RETURNED = "returned"
-    SENT = "sent"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-S = ReferralState
-TRANSITIONS: dict[str, frozenset[str]] = {
-    S.DRAFT: frozenset({S.PENDING_REVIEW, S.SENT, S.CANCELLED}),
-    S.PENDING_REVIEW: frozenset({S.APPROVED, S.RETURNED, S.CANCELLED}),
-    S.APPROVED: frozenset({S.SENT, S.CANCELLED}),
-    S.RETURNED: frozenset({S.PENDING_REVIEW, S.CANCELLED}),
-    S.SENT: frozenset({S.ACCEPTED, S.DECLINED, S.CANCELLED}),
-    S.ACCEPTED: frozenset({S.IN_PROGRESS, S.CANCELLED}),
-    S.IN_PROGRESS: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED}),
-    S.DECLINED: frozenset(),
-    S.COMPLETED: frozenset(),
-    S.FAILED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
-OPEN_STATES = frozenset(state for state, nexts in TRANSITIONS.items() if nexts)
-WAITING = {S.PENDING_REVIEW: "review", S.SENT: "acceptance"}
 ESCALATED = "escalated"
 """Not a state: the subject an overdue referral's escalation is published on."""
-
-CLOSED_NEED = (NeedStatus.MET, NeedStatus.CLOSED_UNMET, NeedStatus.WITHDRAWN)
-
-
-class Reservation:
-    """What this referral's capacity reservation at the resources service is known to be."""
-
-    RESERVED = "reserved"
-    WAITLISTED = "waitlisted"  # the resource keeps a waitlist and had no unit free
-    RELEASED = "released"
-    CONSUMED = "consumed"
 
 
 def aware(moment: datetime) -> datetime:
@@ -133,7 +92,7 @@ def transition(
 
 def sync_need(session: Session, need: Need, actor: Actor) -> None:
     """The need follows its referrals: in service, referred, or open again."""
-    if need.status in CLOSED_NEED:
+    if need.status in CLOSED_NEED_STATES:
         return
     session.flush()
     states = set(session.scalars(select(Referral.state).where(Referral.need_id == need.id)))

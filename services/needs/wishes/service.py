@@ -4,11 +4,11 @@
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
-from services.needs.enums import CLOSED_NEED_STATES
 from services.needs.models import Need
 from services.needs.referrals import service as referrals
 from services.needs.referrals.models import Referral
-from services.needs.referrals.transitions import OPEN_STATES
+from services.needs.referrals.states import OPEN_STATES
+from services.needs.states import CLOSED_NEED_STATES
 from services.needs.wishes.schemas import WishOut
 from shared.db import page_of
 

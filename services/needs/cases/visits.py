@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.needs.enums import CaseStatus
+from services.needs.cases.service import change_tier
+from services.needs.cases.states import CaseStatus
 from services.needs.models import Household, Person, Visit
-from services.needs.persons import change_tier
 from services.needs.schemas import DueVisit, VisitCreate
 from services.needs.service import in_station
 from shared.errors import Conflict, ValidationFailed

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.needs import history, privacy, resident_id
-from services.needs.enums import CaseStatus, ConsentScope, ExitReason
+from services.needs.cases.states import CASE_TRANSITIONS, CaseStatus
+from services.needs.enums import ConsentScope, ExitReason
 from services.needs.models import ConsentWithdrawal, Household, OutboxEvent, Person
 from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate, PersonPatch
 from services.needs.service import get_household_or_raise
@@ -21,13 +22,6 @@ from shared.errors import FieldError, InvalidTransition, ValidationFailed, unkno
 from shared.outbox import add_event
 
 log = logging.getLogger(__name__)
-
-# 服务申请与退出机制: applied → active → exited; an exited person may apply again.
-CASE_TRANSITIONS: dict[str, frozenset[str]] = {
-    CaseStatus.APPLIED: frozenset({CaseStatus.ACTIVE, CaseStatus.EXITED}),
-    CaseStatus.ACTIVE: frozenset({CaseStatus.EXITED}),
-    CaseStatus.EXITED: frozenset({CaseStatus.APPLIED}),
-}
 
 
 def _now() -> datetime:

@@ -1,0 +1,1 @@
+"""What tests share that is not a fixture: request bodies built from one place."""
