@@ -16,6 +16,7 @@ few look-alikes cost:
 import math
 import unicodedata
 from difflib import SequenceMatcher
+from fractions import Fraction
 
 from sqlalchemy import BigInteger, ColumnElement, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import BIT
@@ -150,8 +151,33 @@ def _first_look_alike(
     return None
 
 
+def scan_for_twin(*, session: Session, name: str, lat: float, lon: float) -> str | None:
+    """The rule as written, without the index: every active resource in a box around the
+    place, read whole, and its name compared (what registration did before the index). The
+    reference the index must agree with, in the tests and the bench."""
+    reach_lat = WITHIN_KM / KM_PER_DEGREE_LAT
+    reach_lon = reach_lat * 3  # a degree of longitude is at least a third of one of latitude
+    key = normalise_name(name)
+    nearby = select(Resource).where(
+        Resource.active,
+        Resource.lat.between(lat - reach_lat, lat + reach_lat),
+        Resource.lon.between(lon - reach_lon, lon + reach_lon),
+    )
+    for other in session.scalars(nearby.order_by(Resource.created_at, Resource.id)):
+        if geo.haversine_km(lat, lon, other.lat, other.lon) > WITHIN_KM:
+            continue
+        if SequenceMatcher(None, key, normalise_name(other.name)).ratio() >= NAME_RATIO:
+            return other.id
+    return None
+
+
 def _signatures_close(bits: int, length: int) -> ColumnElement[bool]:
-    """PostgreSQL counts the differing signature bits itself: only rows that pass come back."""
-    differing = Resource.name_signature.op("#")(literal(bits, BigInteger))
-    allowed = (Resource.name_length + length) * (1 - NAME_RATIO) + SLACK
-    return func.bit_count(cast(differing, BIT(64))) <= allowed
+    """PostgreSQL counts the differing signature bits itself, from the index alone (it carries
+    the signature): only rows that pass come back. In whole numbers: differing bits ≤
+    (1 − ratio)·(m + n), with the ratio as a fraction."""
+    differing = func.bit_count(
+        cast(Resource.name_signature.op("#")(literal(bits, BigInteger)), BIT(64))
+    )
+    ratio = Fraction(NAME_RATIO).limit_denominator(1000)
+    allowed = (Resource.name_length + length) * (ratio.denominator - ratio.numerator)
+    return differing * ratio.denominator <= allowed

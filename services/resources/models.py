@@ -23,6 +23,9 @@ from shared.crypto import EncryptedText
 from shared.idempotency_store import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
 
+DUPLICATE_INDEX_CARRIES = ("name_signature", "active", "created_at", "id", "lat", "lon", "name_key")
+"""What the duplicate-detection index carries beside its keys (PostgreSQL)."""
+
 
 class Base(DeclarativeBase):
     pass
@@ -81,7 +84,15 @@ class Resource(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (Index("ix_resource_cell_name_length", "cell", "name_length"),)
+    # PostgreSQL answers duplicate detection from the index alone (an index-only scan).
+    __table_args__ = (
+        Index(
+            "ix_resource_cell_name_length",
+            "cell",
+            "name_length",
+            postgresql_include=list(DUPLICATE_INDEX_CARRIES),
+        ),
+    )
 
 
 class Reservation(Base):

@@ -4,33 +4,17 @@ names crowded into a few hundred metres, on SQLite and PostgreSQL. Also: a migra
 keeps finding the twins it had before its keys existed."""
 
 import random
-from difflib import SequenceMatcher
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import duplicates, service
 from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
-from shared import geo
 from tests.resources.conftest import resource_body
 
 SYLLABLES = "江安红星爱心助餐点志愿队服务中心村"
 CENTRE = (28.7300, 105.0700)
-
-
-def scanned_twin(session: Session, name: str, lat: float, lon: float) -> str | None:
-    """The rule as written, by reading every active resource: the oldest within 0.3 km whose
-    normalised name reaches the ratio."""
-    key = duplicates.normalise_name(name)
-    query = select(Resource).where(Resource.active).order_by(Resource.created_at, Resource.id)
-    for other in session.scalars(query):
-        if geo.haversine_km(lat, lon, other.lat, other.lon) > duplicates.WITHIN_KM:
-            continue
-        other_key = duplicates.normalise_name(other.name)
-        if SequenceMatcher(None, key, other_key).ratio() >= duplicates.NAME_RATIO:
-            return other.id
-    return None
 
 
 def look_alike(rng: random.Random, earlier: list[str]) -> str:
@@ -64,7 +48,7 @@ def test_the_index_finds_the_twin_a_full_scan_finds(sessions: sessionmaker[Sessi
             names.append(name)
             lat = CENTRE[0] + rng.uniform(-0.004, 0.004)
             lon = CENTRE[1] + rng.uniform(-0.006, 0.006)
-            expected = scanned_twin(session, name, lat, lon)
+            expected = duplicates.scan_for_twin(session=session, name=name, lat=lat, lon=lon)
             twin = duplicates.find_duplicate(
                 session=session, name=name, lat=lat, lon=lon, phone=None
             )

@@ -37,7 +37,19 @@ def upgrade() -> None:
         for name, kind in COLUMNS.items():
             default = "" if name == "name_key" else "0"
             batch.add_column(sa.Column(name, kind, nullable=False, server_default=default))
-        batch.create_index("ix_resource_cell_name_length", ["cell", "name_length"])
+        batch.create_index(
+            "ix_resource_cell_name_length",
+            ["cell", "name_length"],
+            postgresql_include=[
+                "name_signature",
+                "active",
+                "created_at",
+                "id",
+                "lat",
+                "lon",
+                "name_key",
+            ],
+        )
     resource = sa.table(
         "resource",
         sa.column("id", sa.String),
