@@ -12,6 +12,7 @@ of another organization registered meanwhile under its id) is rejected like any 
 import csv
 import zipfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -277,7 +278,7 @@ def _import_chunk(
     with transaction(sessions) as session:
         for row in rows:
             try:
-                with session.begin_nested():
+                with _own_savepoint(session, row):
                     # Again for the row: a resource created since the first check.
                     check_organization(session=session, rows=[row], actor=actor)
                     outcome = import_row(session=session, row=row)
@@ -291,6 +292,15 @@ def _import_chunk(
                 outcome = _rejected(row, [FieldError("row", type(exc).__name__, exc.detail)])
             outcomes.append(outcome)
     return outcomes
+
+
+def _own_savepoint(session: Session, row: ImportRow) -> AbstractContextManager[Any]:
+    """A savepoint for a row that may be refused after it wrote something (an update, a draft,
+    an inactive row, another directory's record). A plain new row is refused, if at all, before
+    its first write (its rules, its organization): it goes without, two round trips less."""
+    if row.resource_id is None and row.hsds is None and row.active:
+        return nullcontext()
+    return session.begin_nested()
 
 
 def _scope_errors(refused: Forbidden) -> list[FieldError]:

@@ -82,7 +82,7 @@ def create(
     resource.duplicate_of = twin.id if twin else None
     session.add(resource)
     session.flush()
-    announce(session=session, resource=resource)
+    announce(session=session, resource=resource, new=True)
     return resource
 
 
