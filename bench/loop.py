@@ -406,6 +406,11 @@ async def measure_loops(
                 {"need_id": need["id"], "resource_id": chosen, "override_reason": "基准闭环",
                  "resource_kind": resource["kind"], "resource_name": resource["name"]},
             )  # fmt: skip
+            if referral["state"] != "sent":  # a policy asked for review first: not this loop
+                errors[f"refer: {referral['state']}"] = (
+                    errors.get(f"refer: {referral['state']}", 0) + 1
+                )
+                return
             await step("accept", f"/referrals/{referral['id']}/accept")
             await step("start", f"/referrals/{referral['id']}/start")
             await step(
