@@ -1,8 +1,11 @@
 """`python -m bench`: run the benchmark sections for each size and write the results.
 
 Sections: inprocess, numpy, postgres (ranking the same needs four ways), nats (the matcher over
-NATS with 1 and 2 replicas, closed and open loop), freshness, reservations, e2e (the loop over
-the wire), sync (what JetStream's fsync policy costs; at the smallest size only).
+NATS with 1 and 2 replicas, closed and open loop), freshness, reservations (this checkout's
+ledger beside a reference commit's, over HTTP and NATS), e2e (needs matched, and full referral
+loops with where their time goes), sync (what JetStream's fsync policy costs) and imports (a
+prefecture's volunteers from CSV beside a COPY floor; creating in a crowded spot); sync and
+imports at the smallest size only.
 """
 
 import argparse
@@ -20,16 +23,28 @@ from typing import Any
 
 import psycopg
 
-from bench import agreement, data, inprocess, numpy_scan, postgres, report, sync
+from bench import (
+    agreement,
+    data,
+    imports,
+    inprocess,
+    numpy_scan,
+    postgres,
+    report,
+    reservations,
+    sync,
+)
 from bench.cluster import Cluster, publish_states
-from bench.loop import measure_end_to_end, measure_freshness, measure_reservations
+from bench.loop import measure_end_to_end, measure_freshness, measure_loops
 from bench.nats_load import run_load, run_open_loop
 from cli.settings import JetStreamSettings
 from services.matcher.ranking import ScoreParams
 from services.matcher.settings import MatcherSettings
 from shared import demo
 
-SECTIONS = ("inprocess", "numpy", "postgres", "nats", "freshness", "reservations", "e2e", "sync")
+SECTIONS = (
+    "inprocess", "numpy", "postgres", "nats", "freshness", "reservations", "e2e", "sync", "imports",
+)  # fmt: skip
 RANKING = {"inprocess", "numpy", "postgres"}
 WIRE = {"nats", "freshness", "reservations", "e2e"}
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -72,9 +87,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--clients", type=int, default=50, help="concurrent reservation clients")
     p.add_argument("--attempts", type=int, default=2000, help="reservation attempts")
+    p.add_argument("--reservation-rounds", type=int, default=3, help="rounds of each ledger")
+    p.add_argument(
+        "--reservations-reference",
+        default=reservations.REFERENCE_REV,
+        help="git revision whose resources service is measured beside this one ('none': skip)",
+    )
     p.add_argument("--changes", type=int, default=100, help="capacity changes for freshness")
     p.add_argument("--e2e-needs", type=int, default=500)
     p.add_argument("--e2e-concurrency", type=int, default=16)
+    p.add_argument("--loops", type=int, default=400, help="full referral loops (e2e section)")
+    p.add_argument(
+        "--import-sizes", type=_ints, default=[10_000, 120_000], help="volunteer CSV rows"
+    )
     p.add_argument(
         "--postgres",
         default=os.environ.get("LIANJIE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
@@ -233,18 +258,7 @@ async def over_the_wire(
             loop["freshness"] = fresh.as_dict()
             say(f"  freshness p50 {fresh.latency.p50_ms} ms, p99 {fresh.latency.p99_ms} ms")
         if "reservations" in args.sections:
-            held = await measure_reservations(
-                resources_url=cluster.url("resources"),
-                database_url=server.url(databases["resources"]),
-                places=places[10:30],
-                clients=args.clients,
-                attempts=args.attempts,
-                seed=args.seed,
-                token=cluster.stack.token(sub="bench"),
-            )
-            loop["reservations"] = held.as_dict()
-            say(f"  reservations {loop['reservations']['reservations_per_s']}/s, "
-                f"overbooked {held.overbooked_units}")  # fmt: skip
+            loop["reservations"] = await reservations_section(args, cluster, server, places)
         if "e2e" in args.sections:
             cluster.start("needs")
             e2e_needs = demo.province_needs(
@@ -263,6 +277,55 @@ async def over_the_wire(
                 "matches asked of 2 matcher replicas over NATS by the needs service itself"
             )
             say(f"  e2e p50 {e2e.latency.p50_ms} ms, {e2e.per_s:.0f} needs matched/s")
+            loop["loops"] = await loops_section(args, cluster)
+
+
+async def reservations_section(
+    args: argparse.Namespace, cluster: Cluster, server: postgres.Server, places: list[Any]
+) -> dict[str, Any]:
+    """This checkout's ledger, and the reference commit's beside it, over HTTP and NATS."""
+    out = await reservations.measure_section(
+        cluster=cluster, server=server, database=f"{args.database}_resources",
+        places=places[10:30], clients=args.clients, attempts=args.attempts,
+        rounds=args.reservation_rounds, seed=args.seed, reference_rev=args.reservations_reference,
+    )  # fmt: skip
+    say(f"  reservations {out['reservations_per_s']}/s (spread {out['spread_per_s']}), "
+        f"reference {(out['reference'] or {}).get('reservations_per_s')}/s; over NATS "
+        f"{out['nats']['current']['reservations_per_s']}/s, reference "
+        f"{(out['nats'].get('reference') or {}).get('reservations_per_s')}/s; "
+        f"overbooked {out['overbooked_units']}")  # fmt: skip
+    return out
+
+
+async def loops_section(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
+    """Full referral loops over HTTP, `--e2e-concurrency` at a time, with their profile."""
+    places = demo.province_needs(seed=args.seed + 17, province=args.province, count=20)
+    processes = ("needs", "resources", *cluster.matchers)
+    pids = {name: cluster.stack.processes[name].popen.pid for name in processes}
+    loops = await measure_loops(
+        needs_url=cluster.url("needs"), resources_url=cluster.url("resources"), places=places,
+        loops=args.loops, concurrency=args.e2e_concurrency,
+        token=cluster.stack.token(sub="bench"), pids=pids,
+    )  # fmt: skip
+    out = loops.as_dict()
+    say(f"  loops {out['loops_per_s']}/s, p50 {loops.latency.p50_ms} ms, "
+        f"p99 {loops.latency.p99_ms} ms; errors {loops.errors or 'none'}")  # fmt: skip
+    return out
+
+
+def imports_section(args: argparse.Namespace, out: dict[str, Any], server: postgres.Server) -> None:
+    """A prefecture's volunteers imported from CSV, beside the floor (COPY), and creating one
+    resource next to 10,000 others beside the scan registration did before the index."""
+    say(f"  imports: {', '.join(f'{n:,}' for n in args.import_sizes)} volunteer rows")
+    out["imports"] = imports.measure(
+        server=server, database=f"{args.database}_imports", sizes=args.import_sizes, seed=args.seed
+    )
+    for size in args.import_sizes:
+        run = out["imports"][f"import_{size}"]
+        say(f"  imported {size:,} rows in {run['seconds']} s ({run['ms_per_row']} ms/row; "
+            f"COPY floor {out['imports'][f'floor_{size}']['ms_per_row']} ms/row)")  # fmt: skip
+    near = out["imports"]["create_near_10k"]["latency"]
+    say(f"  create next to 10,000: p50 {near['p50_ms']} ms, p99 {near['p99_ms']} ms")
 
 
 def sync_section(
@@ -344,11 +407,21 @@ def main(argv: list[str] | None = None) -> int:
             "freshness: from the reserve's HTTP reply (committed) to the first rank answer over "
             "NATS (either replica) showing the new remaining capacity",
             "reservations: HTTP POST /capacity/reserve on the resources service (PostgreSQL), "
-            "one unit each, capacity for 80 % of the attempts; overbooked = units held beyond "
-            "capacity, read from the service's tables afterwards",
+            "and the same over NATS request-reply, one unit each, capacity for 80 % of the "
+            "attempts; overbooked = units held beyond capacity, read from the service's tables "
+            "afterwards; the reference is the resources service of the commit named, from "
+            "`git archive`, on its own database in the same stack",
+            "loops: full referral loops through the needs service's HTTP API with "
+            f"{args.e2e_concurrency} clients; a need is referred to a resource registered "
+            "through the resources service at its place (with a reason when the matcher's top "
+            "match is one of the stream-only bench resources); CPU per loop read from /proc",
+            "imports: in process (the import route's code), a fresh database per size; the "
+            "machine is shared, so compare each figure with its same-run reference",
         ],
     }
-    uses_postgres = {"postgres", "reservations", "e2e", "freshness", "sync"} & set(args.sections)
+    uses_postgres = {"postgres", "reservations", "e2e", "freshness", "sync", "imports"} & set(
+        args.sections
+    )
     if uses_postgres:
         with psycopg.connect(args.postgres) as conn:
             row = conn.execute("SELECT version()").fetchone()
@@ -372,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"over-the-wire sections not measured at this size (--wire-max "
                         f"{args.wire_max:,}): each replica would replay {size:,} resources"
                     )
+            if "imports" in args.sections and size == min(args.sizes):
+                _guarded(out.setdefault("notes", []), "imports", imports_section, args, out, server)
             if "sync" in args.sections and size == min(args.sizes):
                 _guarded(
                     out.setdefault("notes", []), "sync", sync_section, args, dataset, out, server
@@ -382,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
     finally:
         if uses_postgres:
-            for name in ("", "_resources", "_needs", "_sync"):
+            for name in ("", "_resources", "_resources_ref", "_needs", "_sync"):
                 postgres.drop_database(server, f"{args.database}{name}")
     if args.merge:
         _merge_earlier(results, args.results)

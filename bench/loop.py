@@ -3,9 +3,12 @@ change, how many reservations PostgreSQL takes under 50 concurrent clients (and 
 unit is overbooked), and creating a need and asking for its matches end to end over HTTP."""
 
 import asyncio
+import os
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,27 +169,45 @@ def overbooking(database_url: str, resource_ids: list[str]) -> tuple[int, int]:
     return over, mismatched
 
 
-async def measure_reservations(
-    *,
+async def fought_over(
+    client: httpx.AsyncClient,
     resources_url: str,
-    database_url: str,
     places: list[RankRequest],
-    clients: int,
     attempts: int,
-    seed: int,
-    token: str,
+    rng: random.Random,
+) -> tuple[list[str], Iterator[str]]:
+    """Resources at `places` with capacity for 80 % of `attempts` in all, and the resource
+    each attempt asks for (at random): their ids, and the attempts' targets to share out."""
+    per_resource = max(1, int(attempts * 0.8) // len(places))
+    resources = await create_resources(client, resources_url, places, total=per_resource)
+    ids = [r["id"] for r in resources]
+    return ids, iter([rng.choice(ids) for _ in range(attempts)])
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the reservation clients do: `clients` at once, `attempts` in all, at resources
+    registered at `places`."""
+
+    places: list[RankRequest]
+    clients: int
+    attempts: int
+    seed: int
+    token: str
+
+
+async def measure_reservations(
+    *, resources_url: str, database_url: str, load: Load
 ) -> Reservations:
     """`clients` concurrent clients reserve one unit each time at random resources, whose
     capacity covers 80 % of the attempts, so the last units are fought over."""
-    rng = random.Random(seed)
+    places, clients, attempts, token = load.places, load.clients, load.attempts, load.token
+    rng = random.Random(load.seed)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         timeout=HTTP_TIMEOUT_S, limits=limits, headers=bearer(token)
     ) as client:
-        per_resource = max(1, int(attempts * 0.8) // len(places))
-        resources = await create_resources(client, resources_url, places, total=per_resource)
-        ids = [r["id"] for r in resources]
-        targets = iter([rng.choice(ids) for _ in range(attempts)])
+        ids, targets = await fought_over(client, resources_url, places, attempts, rng)
         counts = {"reserved": 0, "refused": 0, "errors": 0}
 
         async def one_client() -> None:
@@ -212,6 +233,23 @@ async def measure_reservations(
         clients, attempts, counts["reserved"], counts["refused"], counts["errors"], seconds,
         over, mismatched,
     )  # fmt: skip
+
+
+async def open_households(
+    client: httpx.AsyncClient, needs_url: str, places: list[RankRequest], *, label: str
+) -> list[str]:
+    """One household file at each place, opened through the needs service; their ids."""
+    ids = []
+    for i, place in enumerate(places):
+        body = {
+            "address": f"{label}{i:04d}号",
+            "adcode": place.adcode,
+            "location": {"lat": place.lat, "lon": place.lon},
+        }
+        response = await client.post(f"{needs_url}/households", json=body)
+        response.raise_for_status()
+        ids.append(response.json()["id"])
+    return ids
 
 
 @dataclass(frozen=True)
@@ -241,16 +279,7 @@ async def measure_end_to_end(
     async with httpx.AsyncClient(
         timeout=HTTP_TIMEOUT_S, limits=limits, headers=bearer(token)
     ) as client:
-        ids = []
-        for i, need in enumerate(needs[:households]):
-            body = {
-                "address": f"基准户{i:04d}号",
-                "adcode": need.adcode,
-                "location": {"lat": need.lat, "lon": need.lon},
-            }
-            response = await client.post(f"{needs_url}/households", json=body)
-            response.raise_for_status()
-            ids.append(response.json()["id"])
+        ids = await open_households(client, needs_url, needs[:households], label="基准户")
         work = iter(range(len(needs)))
         timings: list[float] = []
         errors = 0
@@ -275,3 +304,145 @@ async def measure_end_to_end(
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
         elapsed = now() - began
     return EndToEnd(concurrency, summarize(timings), len(timings) / elapsed, errors)
+
+
+LOOP_STEPS = ("need", "matches", "refer", "accept", "start", "complete")
+"""The HTTP calls of one referral loop, in order, each timed on its own."""
+
+
+@dataclass(frozen=True)
+class Loops:
+    """Full referral loops through the needs service's HTTP API, and where their time went."""
+
+    concurrency: int
+    loops: int
+    seconds: float
+    latency: Summary
+    steps: dict[str, Summary]
+    errors: dict[str, int]
+    top_match_share: float
+    cpu_ms_per_loop: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        total = sum(step.mean_ms for step in self.steps.values()) or 1.0
+        return {
+            "concurrency": self.concurrency,
+            "loops": self.loops,
+            "seconds": round(self.seconds, 2),
+            "loops_per_s": round(self.loops / self.seconds, 2) if self.seconds else 0.0,
+            "latency": self.latency.as_dict(),
+            "steps": {
+                name: {**step.as_dict(), "share_of_time": round(step.mean_ms / total, 3)}
+                for name, step in self.steps.items()
+            },
+            "errors": self.errors,
+            "referred_to_top_match": round(self.top_match_share, 3),
+            "cpu_ms_per_loop": self.cpu_ms_per_loop,
+        }
+
+
+async def register_loop_resources(
+    client: httpx.AsyncClient, resources_url: str, places: list[RankRequest]
+) -> list[dict[str, Any]]:
+    """One resource with room for every loop at each need's place, offering its category."""
+    return await create_resources(client, resources_url, places, total=100_000)
+
+
+async def measure_loops(
+    *,
+    needs_url: str,
+    resources_url: str,
+    places: list[RankRequest],
+    loops: int,
+    concurrency: int,
+    token: str,
+    pids: dict[str, int],
+) -> Loops:
+    """`loops` full loops, `concurrency` at a time: record a need at a place where a resource
+    registered through the resources service offers its category, ask for its matches, refer
+    it (to the top match, or to that resource with a reason when the top match is one the
+    resources service does not hold), accept (capacity reserved over NATS), start, complete
+    (capacity consumed, need closed). Each step is timed, and the CPU each process in `pids`
+    (and this client) spent is counted per loop: where the time goes."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        timeout=HTTP_TIMEOUT_S, limits=limits, headers=bearer(token)
+    ) as client:
+        registered = await register_loop_resources(client, resources_url, places)
+        households = await open_households(client, needs_url, places, label="闭环户")
+        steps: dict[str, list[float]] = {name: [] for name in LOOP_STEPS}
+        timings: list[float] = []
+        errors: dict[str, int] = {}
+        top = 0
+        work = iter(range(loops))
+
+        async def step(name: str, path: str, body: dict[str, Any] | None = None) -> Any:
+            started = now()
+            response = await client.post(f"{needs_url}{path}", json=body)
+            if response.status_code >= 300:
+                errors[f"{name} {response.status_code}"] = (
+                    errors.get(f"{name} {response.status_code}", 0) + 1
+                )
+                raise LookupError(name)
+            steps[name].append(now() - started)
+            return response.json()
+
+        async def one_loop(i: int) -> None:
+            nonlocal top
+            at = i % len(places)
+            resource = registered[at]
+            started = now()
+            need = await step(
+                "need", "/needs",
+                {"household_id": households[at], "category": places[at].category},
+            )  # fmt: skip
+            matches = await step("matches", f"/needs/{need['id']}/matches")
+            results = matches.get("results") or []
+            chosen = resource["id"]
+            if results and results[0]["resource_id"] == chosen:
+                top += 1
+            referral = await step(
+                "refer", "/referrals",
+                {"need_id": need["id"], "resource_id": chosen, "override_reason": "基准闭环",
+                 "resource_kind": resource["kind"], "resource_name": resource["name"]},
+            )  # fmt: skip
+            if referral["state"] != "sent":  # a policy asked for review first: not this loop
+                errors[f"refer: {referral['state']}"] = (
+                    errors.get(f"refer: {referral['state']}", 0) + 1
+                )
+                return
+            await step("accept", f"/referrals/{referral['id']}/accept")
+            await step("start", f"/referrals/{referral['id']}/start")
+            await step(
+                "complete", f"/referrals/{referral['id']}/complete",
+                {"result": "met", "satisfaction": 5},
+            )  # fmt: skip
+            timings.append(now() - started)
+
+        async def one_client() -> None:
+            for i in work:
+                try:
+                    await one_loop(i)
+                except (LookupError, httpx.HTTPError):
+                    continue
+
+        pids = {**pids, "bench client": os.getpid()}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        began = now()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        elapsed = now() - began
+        cpu = {
+            name: round((cpu_seconds(pid) - before[name]) * 1000 / max(len(timings), 1), 2)
+            for name, pid in pids.items()
+        }
+    return Loops(
+        concurrency, len(timings), elapsed, summarize(timings),
+        {name: summarize(values) for name, values in steps.items() if values}, errors,
+        top / max(len(timings), 1), cpu,
+    )  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process (of this machine) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -229,9 +229,16 @@ class Stack:
         streams.provision_now(self.nats_url, replicas=int(replicas) if replicas else None)
 
     def start_service(
-        self, service: str, *, name: str | None = None, port: int | None = None
+        self,
+        service: str,
+        *,
+        name: str | None = None,
+        port: int | None = None,
+        app_dir: Path | None = None,
+        env_override: dict[str, str] | None = None,
     ) -> None:
-        """Start one service (or a named replica of it on another port)."""
+        """Start one service (or a named replica of it on another port); `app_dir`: the code
+        from another checkout (the bench's same-run reference), `env_override` over the rest."""
         port = port or self.config.ports[service]
         if not port_is_free(port, self.config.host):
             raise RuntimeError(f"port {port} for {service} is taken: stop whatever holds it")
@@ -267,6 +274,9 @@ class Stack:
         # from loopback by default as uvicorn would.
         command += ["--no-proxy-headers"]
         command += ["--timeout-graceful-shutdown", str(self.config.graceful_shutdown_s)]
+        if app_dir is not None:
+            command += ["--app-dir", str(app_dir)]
+        env.update(env_override or {})
         self._spawn(name or service, command, env=env)
 
     def started_services(self) -> tuple[str, ...]:

@@ -88,6 +88,14 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def pool_options(url: str, workers: int) -> dict[str, Any]:
+    """Connection pool sizes for `workers` threads: one connection each on PostgreSQL (SQLite
+    keeps SQLAlchemy's defaults: its writers take turns anyway)."""
+    if url.startswith("sqlite"):
+        return {}
+    return {"pool_size": workers, "max_overflow": 10}
+
+
 def _ensure_sqlite_folder(url: str) -> None:
     """The folder (mode 0700 when made here) and an empty file (mode 0600) of a SQLite database,
     so it is readable by its owner only; SQLite gives its WAL and journal files the same mode."""

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 STATUS_HEADER = "Lianjie-Status"
 RETRY_BACKOFF_S = 0.05
 DRAIN_TIMEOUT_S = 0.5
+ANSWERING_TIMEOUT_S = 5.0  # a stopping service finishes the requests it is answering
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 RequestT = TypeVar("RequestT", bound=BaseModel)
 OnConnected = Callable[["Bus"], Awaitable[None]]
@@ -51,6 +52,7 @@ class Bus:
         self._on_connected: list[OnConnected] = []
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self._answering: set[asyncio.Task[None]] = set()  # requests served concurrently
 
     def on_connected(self, callback: OnConnected) -> None:
         """Run `callback` once, after the first successful connect (subscriptions go here)."""
@@ -165,11 +167,28 @@ class Bus:
         queue: str,
         request_type: type[RequestT],
         handler: Callable[[RequestT], Awaitable[BaseModel]],
+        in_flight: int = 1,
     ) -> None:
-        """Answer `subject` in queue group `queue`: decode, call `handler`, encode or explain."""
+        """Answer `subject` in queue group `queue`: decode, call `handler`, encode or explain.
+        nats-py runs a subscription's callbacks one after the other: with `in_flight` > 1, up
+        to that many requests are answered at once (a handler that waits on the database
+        would otherwise hold every request queued behind it)."""
         if self.nc is None:
             raise ServiceUnavailable("the message bus (NATS) is not connected")
         nc = self.nc
+        room = asyncio.Semaphore(in_flight)
+
+        async def on_request_in_turn(msg: Msg) -> None:
+            try:
+                await on_request(msg)
+            finally:
+                room.release()
+
+        async def dispatch(msg: Msg) -> None:
+            await room.acquire()  # full: the subscription waits, and NATS holds the rest
+            task = asyncio.create_task(on_request_in_turn(msg))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
 
         async def on_request(msg: Msg) -> None:
             with logs.message_scope(f"answer {subject}", SpanKind.SERVER, msg.headers):
@@ -186,13 +205,15 @@ class Bus:
             if msg.reply:
                 await nc.publish(msg.reply, body, headers=headers)
 
-        await nc.subscribe(subject, queue=queue, cb=on_request)
+        await nc.subscribe(subject, queue=queue, cb=on_request if in_flight == 1 else dispatch)
 
     async def close(self) -> None:
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if self._answering:  # requests being answered get their replies out before the drain
+            await asyncio.wait(set(self._answering), timeout=ANSWERING_TIMEOUT_S)
         if self.nc is not None and not self.nc.is_closed:
             # Drain (let in-flight handlers answer) only as long as a stop can wait: a frozen or
             # unreachable server never confirms, and nats-py would wait 30 s for it.

@@ -2,9 +2,9 @@
 (outbox backlog, consumer lag, …). Labels are route templates and codes, never ids or PII."""
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
@@ -17,6 +17,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -57,22 +58,40 @@ class Metrics:
 
     def install(self, app: FastAPI) -> None:
         """Time every request and serve `GET /metrics`."""
-
-        @app.middleware("http")
-        async def timed(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            started = time.perf_counter()
-            response = await call_next(request)
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            self.requests.labels(
-                self.service, request.method, route, str(response.status_code)
-            ).observe(time.perf_counter() - started)
-            return response
+        app.add_middleware(_Timed, metrics=self)
 
         @app.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Timed:
+    """Times every HTTP request by method, route template and status. Plain ASGI: Starlette's
+    `BaseHTTPMiddleware` (`@app.middleware("http")`) ran every request through a task group
+    and memory streams, a tenth of the resources service's CPU per reservation."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(
+                self.metrics.service, scope["method"], route, str(status)
+            ).observe(time.perf_counter() - started)
 
 
 class _LabelledGauge(Collector):

@@ -127,6 +127,13 @@ class CommonSettings(FileSettings):
         "of the reverse proxies whose X-Forwarded-For is believed; none by default, so the "
         "client is the peer that connected",
     )
+    db_workers: int = Field(
+        32,
+        ge=1,
+        le=256,
+        description="Threads that run a service's blocking database work, and PostgreSQL "
+        "connections kept open for them: a request waits for the database, not for a thread",
+    )
     idempotency_ttl_s: float = Field(
         86_400, gt=0, description="How long a stored Idempotency-Key result is replayed"
     )

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +18,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import logs, tracing
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
-from shared.db import create_db_engine, migrate, ping, run_in_transaction, run_read, session_factory
+from shared.db import (
+    create_db_engine,
+    migrate,
+    ping,
+    pool_options,
+    run_in_transaction,
+    run_read,
+    session_factory,
+)
 from shared.docs_ui import install_docs
 from shared.errors import PreconditionFailed, ValidationFailed
 from shared.health import Check, health_router
@@ -129,7 +138,8 @@ class DatabaseService:
         record_type: type[OutboxRecord],
         idempotency_type: type[IdempotencyRecord],
     ) -> "DatabaseService":
-        engine = create_db_engine(settings.resolved_database_url())
+        url = settings.resolved_database_url()
+        engine = create_db_engine(url, **pool_options(url, settings.common.db_workers))
         sessions = session_factory(engine)
         bus = Bus(settings.common, name=settings.service_name)
         common = settings.common
@@ -169,6 +179,10 @@ class DatabaseService:
 
         @asynccontextmanager
         async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            # asyncio.to_thread's default pool has min(32, cores + 4) threads: 6 on two cores,
+            # and 50 concurrent requests queued for a thread while PostgreSQL sat idle.
+            workers = ThreadPoolExecutor(self.settings.common.db_workers, thread_name_prefix="db")
+            asyncio.get_running_loop().set_default_executor(workers)
             await asyncio.to_thread(migrate, self.engine, migrations)
             await self.bus.start()
             await self.relay.start()

@@ -155,9 +155,10 @@ def _reserve(
     session: Session, resource_id: str, referral_id: str, units: int
 ) -> tuple[Reservation, Resource]:
     # The row lock the conditional UPDATE takes is held until commit, and every reservation
-    # of a popular resource queues behind it: so one statement takes the units, counts the
-    # change and returns the resource; then come the reservation, one count and the outbox
-    # row. The resource is returned too, so the reply needs no second read of it.
+    # of a popular resource queues behind it: so one statement checks the resource (active,
+    # offered today, enough left), takes the units, counts the change and returns the
+    # resource; then come the reservation, one count and the outbox row. Only a refused take
+    # reads the resource again, to say why.
     existing = _reservation(session, referral_id)
     if existing is not None:
         _same_or_conflict(existing, resource_id, units)
@@ -165,7 +166,6 @@ def _reserve(
             existing = _reservation_or_raise(session, resource_id, referral_id)
         if existing.state != ReservationState.RELEASED.value:  # held or used: the same answer
             return existing, _resource_or_raise(session, resource_id)
-    _available_or_raise(_resource_or_raise(session, resource_id))
     state = ReservationState.RESERVED
     resource = _take_and_touch(session, resource_id, units)
     if resource is None:
@@ -220,12 +220,16 @@ def _available_or_raise(resource: Resource) -> None:
 
 
 def _take_and_touch(session: Session, resource_id: str, units: int) -> Resource | None:
-    """Take `units` of an active resource and count the change, in one conditional UPDATE;
-    the resource as it now is, or None when it is missing, inactive or short of units."""
+    """Take `units` of an active resource offered today and count the change, in one
+    conditional UPDATE; the resource as it now is, or None when it is missing, inactive, not
+    offered today or short of units (`_waitlisted_or_raise` tells which)."""
+    today = china_date(now_utc())
     return _touched(
         session,
         resource_id,
         Resource.active.is_(True),
+        Resource.available_from.is_(None) | (Resource.available_from <= today),
+        Resource.available_until.is_(None) | (Resource.available_until >= today),
         Resource.capacity_remaining >= units,
         capacity_remaining=Resource.capacity_remaining - units,
     )
@@ -246,9 +250,11 @@ def _touched(
 
 
 def _waitlisted_or_raise(session: Session, resource_id: str, units: int) -> Resource:
-    """Why no units were taken: a missing or inactive resource, or no capacity (409); a
-    resource that keeps a waitlist takes the referral on it (its version still grows)."""
+    """Why no units were taken: a missing resource, one not offered today or inactive, or no
+    capacity (409); a resource that keeps a waitlist takes the referral on it (its version
+    still grows)."""
     resource = _resource_or_raise(session, resource_id)
+    _available_or_raise(resource)
     if not resource.active:
         raise Conflict("the resource is not active")
     if resource.capacity_mode != CapacityMode.WAITLIST.value:

@@ -28,6 +28,10 @@ NO_CAPACITY = "no_capacity"
 CAPACITY_FLAGS = RESOURCES_CAPACITY_FLAGS_CONSUMER
 """The durable consumer that flags a resource's stated capacity when it declined for none."""
 
+CAPACITY_IN_FLIGHT = 32
+"""Capacity requests answered at once (each its own transaction on a database thread): one at a
+time, 50 referrals accepted together waited for each other's commits."""
+
 CAPACITY_SUBJECTS = {
     "reserve": CAPACITY_RESERVE,
     "release": CAPACITY_RELEASE,
@@ -46,7 +50,11 @@ async def serve_capacity(bus: Bus, sessions: sessionmaker[Session]) -> None:
             )
 
         await bus.serve(
-            subject, queue=RESOURCES_QUEUE, request_type=CapacityRequest, handler=handle
+            subject,
+            queue=RESOURCES_QUEUE,
+            request_type=CapacityRequest,
+            handler=handle,
+            in_flight=CAPACITY_IN_FLIGHT,
         )
 
     async def card(request: ResourceCardRequest) -> ResourceCard:

@@ -1,6 +1,7 @@
-"""Bulk import: rows from a CSV or HSDS file become resources, each row in its own transaction,
-and every row gets a line in the report (accepted, updated, flagged duplicate, or rejected
-with the field and rule it broke). A bad row never leaves half a resource behind.
+"""Bulk import: rows from a CSV or HSDS file become resources, each row in its own savepoint
+(committed a chunk of rows at a time), and every row gets a line in the report (accepted,
+updated, flagged duplicate, or rejected with the field and rule it broke). A bad row never
+leaves half a resource behind.
 
 One rule refuses the whole import instead: a coordinator imports only their own organization's
 resources. Every row is checked before any is written, so a file with one row of another
@@ -11,6 +12,7 @@ of another organization registered meanwhile under its id) is rejected like any 
 import csv
 import zipfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -31,6 +33,7 @@ from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, 
 
 FileFormat = Literal["csv", "xlsx", "hsds-json", "hsds-zip"]
 MAX_ID_LENGTH = 36  # resource ids are UUIDs
+IMPORT_CHUNK_ROWS = 200  # rows committed together, each in its own savepoint
 
 
 class RowError(BaseModel):
@@ -248,30 +251,56 @@ def import_rows(
     rows: list[ImportRow],
     actor: Actor | None = None,
     on_row: Callable[[RowOutcome], None] | None = None,
+    chunk_rows: int = IMPORT_CHUNK_ROWS,
 ) -> ImportReport:
-    """Check the actor's organization on every row first (all or nothing), then import
-    every row in its own transaction and report on each."""
+    """Check the actor's organization on every row first (all or nothing), then import every
+    row in its own savepoint, `chunk_rows` rows to a transaction, and report on each (`on_row`
+    hears of a chunk's rows once it has committed)."""
     with read_session(sessions) as session:
         check_organization(session=session, rows=rows, actor=actor)
     report = ImportReport()
-    for row in rows:
-        try:
-            with transaction(sessions) as session:
-                # Again in the row's transaction: a resource created since the first check.
-                check_organization(session=session, rows=[row], actor=actor)
-                outcome = import_row(session=session, row=row)
-        except Forbidden as exc:
-            # Rows before this one are committed: refusing the whole import now would report
-            # nothing of them, so this row alone is rejected, naming its field and the rule.
-            outcome = _rejected(row, _scope_errors(exc))
-        except ValidationFailed as exc:
-            outcome = _rejected(row, exc.errors)
-        except DomainError as exc:
-            outcome = _rejected(row, [FieldError("row", type(exc).__name__, exc.detail)])
-        report.add(outcome)
-        if on_row is not None:
-            on_row(outcome)
+    for start in range(0, len(rows), chunk_rows):
+        for outcome in _import_chunk(sessions, rows[start : start + chunk_rows], actor):
+            report.add(outcome)
+            if on_row is not None:
+                on_row(outcome)
     return report
+
+
+def _import_chunk(
+    sessions: sessionmaker[Session], rows: list[ImportRow], actor: Actor | None
+) -> list[RowOutcome]:
+    """The rows' outcomes, once their transaction has committed. A bad row rolls back its own
+    savepoint only: it leaves nothing behind, and the rows beside it are kept. One commit per
+    chunk instead of per row: a row's own transaction cost more than the row (its commit, a
+    connection from the pool, the relay woken), and a county imports tens of thousands."""
+    outcomes = []
+    with transaction(sessions) as session:
+        for row in rows:
+            try:
+                with _own_savepoint(session, row):
+                    # Again for the row: a resource created since the first check.
+                    check_organization(session=session, rows=[row], actor=actor)
+                    outcome = import_row(session=session, row=row)
+            except Forbidden as exc:
+                # Rows before this one are kept: refusing the whole import now would report
+                # nothing of them, so this row alone is rejected, naming its field and the rule.
+                outcome = _rejected(row, _scope_errors(exc))
+            except ValidationFailed as exc:
+                outcome = _rejected(row, exc.errors)
+            except DomainError as exc:
+                outcome = _rejected(row, [FieldError("row", type(exc).__name__, exc.detail)])
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _own_savepoint(session: Session, row: ImportRow) -> AbstractContextManager[Any]:
+    """A savepoint for a row that may be refused after it wrote something (an update, a draft,
+    an inactive row, another directory's record). A plain new row is refused, if at all, before
+    its first write (its rules, its organization): it goes without, two round trips less."""
+    if row.resource_id is None and row.hsds is None and row.active:
+        return nullcontext()
+    return session.begin_nested()
 
 
 def _scope_errors(refused: Forbidden) -> list[FieldError]:

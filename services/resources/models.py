@@ -3,13 +3,28 @@
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.access_log import AccessLogRecord
 from shared.crypto import EncryptedText
 from shared.idempotency_store import IdempotencyRecord
 from shared.outbox import OutboxRecord, utcnow
+
+DUPLICATE_INDEX_CARRIES = ("name_signature", "active", "created_at", "id", "lat", "lon", "name_key")
+"""What the duplicate-detection index carries beside its keys (PostgreSQL)."""
 
 
 class Base(DeclarativeBase):
@@ -59,9 +74,25 @@ class Resource(Base):
     # Set when a referral was declined for no capacity while the ledger showed units left: the
     # stated capacity is likely wrong, for the coordinator to correct (a new total clears it).
     capacity_flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What duplicate detection reads (duplicates.py): the normalised name, its length, one bit
+    # per character, and the grid cell of the place; set whenever the name or place is.
+    name_key: Mapped[str] = mapped_column(Text, default="")
+    name_length: Mapped[int] = mapped_column(Integer, default=0)
+    name_signature: Mapped[int] = mapped_column(BigInteger, default=0)
+    cell: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # PostgreSQL answers duplicate detection from the index alone (an index-only scan).
+    __table_args__ = (
+        Index(
+            "ix_resource_cell_name_length",
+            "cell",
+            "name_length",
+            postgresql_include=list(DUPLICATE_INDEX_CARRIES),
+        ),
+    )
 
 
 class Reservation(Base):

@@ -4,11 +4,9 @@ The capacity ledger lives in `capacity.py`; what the matcher is told, in `public
 """
 
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from difflib import SequenceMatcher
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from services.resources import capacity, privacy
+from services.resources import capacity, duplicates, privacy
 from services.resources.models import Resource
 from services.resources.publication import announce, now_utc, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
@@ -29,10 +27,6 @@ from shared.errors import (
     field_errors,
     unknown,
 )
-
-DUPLICATE_WITHIN_KM = 0.3  # "the same place": a few hundred metres
-DUPLICATE_NAME_RATIO = 0.9  # difflib ratio of normalised names that counts as "the same name"
-KM_PER_DEGREE_LAT = 111.0
 
 
 @dataclass(frozen=True)
@@ -79,11 +73,17 @@ def create(
     resource.period_started_at = capacity.period_start(
         period=data.capacity.period.value, now=resource.created_at
     )
-    twin = find_duplicate(session=session, data=data)
+    twin = duplicates.find_duplicate(
+        session=session,
+        name=data.name,
+        lat=data.location.lat,
+        lon=data.location.lon,
+        phone=resource.contact_phone,
+    )
     resource.duplicate_of = twin.id if twin else None
     session.add(resource)
     session.flush()
-    announce(session=session, resource=resource)
+    announce(session=session, resource=resource, new=True)
     return resource
 
 
@@ -109,6 +109,7 @@ def _apply(resource: Resource, data: ResourceCreate) -> None:
     resource.contact_phone = normalise_phone(data.contact_phone)
     resource.contact_phone_hash = phone_index(resource.contact_phone)
     resource.verified = data.verified
+    duplicates.index_keys(resource)
 
 
 def as_input(resource: Resource) -> ResourceCreate:
@@ -298,44 +299,6 @@ def normalise_phone(phone: str | None) -> str | None:
     if phone is None:
         return None
     return re.sub(r"[\s-]", "", phone) or None
-
-
-def normalise_name(name: str) -> str:
-    """Full-width to half-width, lower case, punctuation and spaces out."""
-    folded = unicodedata.normalize("NFKC", name).lower()
-    return "".join(ch for ch in folded if ch.isalnum())
-
-
-def find_duplicate(
-    *, session: Session, data: ResourceCreate, exclude_id: str | None = None
-) -> Resource | None:
-    """An active resource that looks like the same organization: same phone, or a
-    near-identical name within a few hundred metres."""
-    phone = normalise_phone(data.contact_phone)
-    if phone:
-        query = select(Resource).where(
-            Resource.contact_phone_hash == phone_index(phone), Resource.active
-        )
-        for twin in session.scalars(query.order_by(Resource.created_at)):
-            if twin.id != exclude_id:
-                return twin
-    lat, lon = data.location.lat, data.location.lon
-    dlat = DUPLICATE_WITHIN_KM / KM_PER_DEGREE_LAT
-    dlon = dlat * 3  # generous: a degree of longitude is at least a third of one of latitude here
-    nearby = select(Resource).where(
-        Resource.active,
-        Resource.lat.between(lat - dlat, lat + dlat),
-        Resource.lon.between(lon - dlon, lon + dlon),
-    )
-    name = normalise_name(data.name)
-    for other in session.scalars(nearby.order_by(Resource.created_at)):
-        if other.id == exclude_id:
-            continue
-        if geo.haversine_km(lat, lon, other.lat, other.lon) > DUPLICATE_WITHIN_KM:
-            continue
-        if SequenceMatcher(None, name, normalise_name(other.name)).ratio() >= DUPLICATE_NAME_RATIO:
-            return other
-    return None
 
 
 def dismiss_duplicate(*, session: Session, resource_id: str) -> Resource:

@@ -224,7 +224,10 @@ def test_a_row_found_outside_the_organization_mid_import_is_rejected_not_a_403(
                 )
 
     actor = Actor(id="co-1", role="coordinator", organization=ours)
-    report = importing.import_rows(sessions=sessions, rows=rows, actor=actor, on_row=meanwhile)
+    # One row to a transaction, so the other organization's commit falls between two rows.
+    report = importing.import_rows(
+        sessions=sessions, rows=rows, actor=actor, on_row=meanwhile, chunk_rows=1
+    )
     assert [r.status.value for r in report.rows] == ["accepted", "rejected", "accepted"]
     [error] = report.rows[1].errors
     assert (error.field, error.rule) == ("id", "scope")

@@ -1,0 +1,259 @@
+"""Reservations side by side: the resources service of this checkout and of a reference commit
+(by default the code before issue 21's work on the ledger), each on its own PostgreSQL database
+in the same stack, measured in alternating rounds by the same 50 clients, so a busy machine
+slows both alike and the ratio stands. Each round also reads the CPU seconds the service
+process spent, per reservation attempt: where the time goes, on the service's side."""
+
+import asyncio
+import random
+import shutil
+import statistics
+import subprocess
+import tarfile
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+
+from bench import postgres
+from bench.cluster import Cluster
+from bench.latency import now
+from bench.loop import (
+    HTTP_TIMEOUT_S,
+    Load,
+    Reservations,
+    bearer,
+    cpu_seconds,
+    fought_over,
+    measure_reservations,
+    overbooking,
+)
+from cli.stack import free_port
+from shared.contracts.matcher import RankRequest
+from shared.contracts.resources import CAPACITY_RESERVE, CapacityRequest
+from shared.messaging import STATUS_HEADER
+
+REFERENCE_REV = "cb1782e"
+"""Today's code when issue 21's reservation goal was taken up (its 71.6/s run)."""
+READY_TIMEOUT_S = 120.0
+REFERENCE_NAME = "resources-reference"
+CURRENT, REFERENCE = "current", "reference"
+
+
+def reference_tree(rev: str) -> Path:
+    """The repository at `rev`, unpacked into a temporary folder (`git archive`)."""
+    folder = Path(tempfile.mkdtemp(prefix="lianjie-bench-reference-"))
+    archive = folder / "tree.tar"
+    root = Path(__file__).parent.parent
+    subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", "-o", str(archive), rev], check=True
+    )
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder / "tree", filter="data")
+    archive.unlink()
+    return folder / "tree"
+
+
+def start_reference(cluster: Cluster, *, tree: Path, database_url: str) -> tuple[str, str]:
+    """The resources service from `tree` on its own port and database: (name, URL)."""
+    name, port = REFERENCE_NAME, free_port()
+    cluster.stack.start_service(
+        "resources",
+        name=name,
+        port=port,
+        app_dir=tree,
+        env_override={"LIANJIE_RESOURCES_DATABASE_URL": database_url},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            cluster.stack._check_alive(name)
+            try:
+                if client.get(f"{url}/readyz").status_code == 200:
+                    return name, url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    raise TimeoutError(f"the reference resources service was not ready in {READY_TIMEOUT_S:g}s")
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One resources service under test."""
+
+    label: str
+    url: str
+    database_url: str
+    pid: int
+
+
+async def side_by_side(*, contenders: list[Contender], load: Load, rounds: int) -> dict[str, Any]:
+    """`rounds` rounds of each contender, alternating who goes first; per contender the
+    median, fastest and slowest round, CPU ms per attempt, and the totals of the checks."""
+    runs: dict[str, list[dict[str, Any]]] = {c.label: [] for c in contenders}
+    for round_no in range(rounds):
+        order = contenders if round_no % 2 == 0 else contenders[::-1]
+        for contender in order:
+            before = cpu_seconds(contender.pid)
+            held = await measure_reservations(
+                resources_url=contender.url,
+                database_url=contender.database_url,
+                load=replace(load, seed=load.seed + round_no),
+            )
+            runs[contender.label].append(_with_cpu(held, contender.pid, before))
+    out = {label: summary(label_runs) for label, label_runs in runs.items()}
+    if REFERENCE in out and out[REFERENCE]["reservations_per_s"]:
+        out["current_over_reference"] = round(
+            out[CURRENT]["reservations_per_s"] / out[REFERENCE]["reservations_per_s"], 2
+        )
+    return out
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median round's rate with the spread, and every check summed over the rounds."""
+    rates = [run["reservations_per_s"] for run in runs]
+    return {
+        "reservations_per_s": round(statistics.median(rates), 1),
+        "spread_per_s": [min(rates), max(rates)],
+        "service_cpu_ms_per_attempt": statistics.median(
+            run["service_cpu_ms_per_attempt"] for run in runs
+        ),
+        "overbooked_units": sum(run["overbooked_units"] for run in runs),
+        "ledger_mismatches": sum(run["ledger_mismatches"] for run in runs),
+        "errors": sum(run["errors"] for run in runs),
+        "rounds": runs,
+    }
+
+
+NATS_TIMEOUT_S = 10.0
+
+
+async def measure_over_nats(
+    *, nats_url: str, resources_url: str, database_url: str, load: Load
+) -> Reservations:
+    """As `measure_reservations`, but each reserve is asked the way the needs service asks it:
+    a request on `lianjie.resources.capacity.reserve.v1` (queue group, one connection)."""
+    places, clients, attempts, token = load.places, load.clients, load.attempts, load.token
+    rng = random.Random(load.seed)
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, headers=bearer(token)) as client:
+        ids, targets = await fought_over(client, resources_url, places, attempts, rng)
+    counts = {"200": 0, "409": 0, "errors": 0}
+    nc = await nats.connect(nats_url)
+
+    async def one_client() -> None:
+        for resource_id in targets:
+            ask = CapacityRequest(resource_id=resource_id, referral_id=f"nats-{uuid.uuid4()}")
+            try:
+                reply = await nc.request(
+                    CAPACITY_RESERVE, ask.model_dump_json().encode(), timeout=NATS_TIMEOUT_S
+                )
+            except (TimeoutError, nats.errors.Error):
+                counts["errors"] += 1
+                continue
+            status = (reply.headers or {}).get(STATUS_HEADER, "200")
+            counts[status if status in counts else "errors"] += 1
+
+    try:
+        start = now()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        seconds = now() - start
+    finally:
+        await nc.close()
+    over, mismatched = overbooking(database_url, ids)
+    return Reservations(
+        clients, attempts, counts["200"], counts["409"], counts["errors"], seconds, over,
+        mismatched,
+    )  # fmt: skip
+
+
+async def measure_section(
+    *,
+    cluster: Cluster,
+    server: postgres.Server,
+    database: str,
+    places: list[RankRequest],
+    clients: int,
+    attempts: int,
+    rounds: int,
+    seed: int,
+    reference_rev: str,
+) -> dict[str, Any]:
+    """Over HTTP: both services up, alternating rounds. Over NATS (both would answer in the
+    same queue group): this checkout's rounds with the reference stopped, then the reference's
+    with this checkout's service stopped (started again after)."""
+    load = Load(places, clients, attempts, seed, cluster.stack.token(sub="bench"))
+    current = Contender(
+        CURRENT, cluster.url("resources"), server.url(database), _pid(cluster, "resources")
+    )
+    reference: Contender | None = None
+    tree: Path | None = None
+    if reference_rev != "none":
+        tree = reference_tree(reference_rev)
+        postgres.create_database(server, f"{database}_ref")
+        reference_env = server.sqlalchemy_url(f"{database}_ref")
+        name, url = start_reference(cluster, tree=tree, database_url=reference_env)
+        reference = Contender(REFERENCE, url, server.url(f"{database}_ref"), _pid(cluster, name))
+    contenders = [current] if reference is None else [current, reference]
+    try:
+        held = await side_by_side(contenders=contenders, load=load, rounds=rounds)
+        if reference is not None:
+            cluster.stack.stop_process(REFERENCE_NAME)
+        nats_runs = {CURRENT: await _nats_rounds(cluster, current, load, rounds)}
+        if reference is not None and tree is not None:
+            cluster.stack.stop_process("resources")
+            name, url = start_reference(cluster, tree=tree, database_url=reference_env)
+            moved = Contender(REFERENCE, url, reference.database_url, _pid(cluster, name))
+            nats_runs[REFERENCE] = await _nats_rounds(cluster, moved, load, rounds)
+            cluster.stack.stop_process(REFERENCE_NAME)
+            cluster.start("resources")
+    finally:
+        if REFERENCE_NAME in cluster.stack.processes:
+            cluster.stack.stop_process(REFERENCE_NAME)
+        if tree is not None:
+            shutil.rmtree(tree.parent, ignore_errors=True)
+    out = {**held[CURRENT], "reference_rev": reference_rev}
+    out["reference"] = held.get(REFERENCE)
+    out["current_over_reference"] = held.get("current_over_reference")
+    out["nats"] = {label: summary(runs) for label, runs in nats_runs.items()}
+    if REFERENCE in nats_runs and out["nats"][REFERENCE]["reservations_per_s"]:
+        out["nats"]["current_over_reference"] = round(
+            out["nats"][CURRENT]["reservations_per_s"]
+            / out["nats"][REFERENCE]["reservations_per_s"],
+            2,
+        )
+    out["overbooked_units"] += sum(r["overbooked_units"] for r in out["nats"][CURRENT]["rounds"])
+    return out
+
+
+def _with_cpu(held: Reservations, pid: int, before: float) -> dict[str, Any]:
+    """A round's figures with the service's CPU ms per attempt since `before` (its seconds)."""
+    run = held.as_dict()
+    spent = cpu_seconds(pid) - before
+    run["service_cpu_ms_per_attempt"] = round(spent * 1000 / held.attempts, 2)
+    return run
+
+
+def _pid(cluster: Cluster, name: str) -> int:
+    return cluster.stack.processes[name].popen.pid
+
+
+async def _nats_rounds(
+    cluster: Cluster, contender: Contender, load: Load, rounds: int
+) -> list[dict[str, Any]]:
+    runs = []
+    for round_no in range(rounds):
+        before = cpu_seconds(contender.pid)
+        held = await measure_over_nats(
+            nats_url=cluster.nats_url,
+            resources_url=contender.url,
+            database_url=contender.database_url,
+            load=replace(load, seed=load.seed + 100 + round_no),
+        )
+        runs.append(_with_cpu(held, contender.pid, before))
+    return runs
