@@ -4,6 +4,7 @@ a nats-server from the wheel, and the whole stack as real processes."""
 import contextlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from cli.stack import CONSOLE, SERVICES, Stack, StackConfig, free_port
 from shared.crypto import new_key
-from shared.db import create_db_engine
+from shared.db import create_db_engine, migrate
 from tests.auth import install_test_keys
 
 POSTGRES_URL = os.environ.get("LIANJIE_TEST_POSTGRES_URL")
@@ -38,6 +39,8 @@ class Databases:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.created: list[str] = []
+        # (backend, migrations folder) → a database migrated once this run, to copy from.
+        self.templates: dict[tuple[str, Path], str] = {}
 
     def url(self, backend: str, name: str) -> str:
         label = f"lj_{re.sub(r'[^a-z0-9_]', '_', name.lower())[:30]}_{uuid.uuid4().hex[:8]}"
@@ -49,6 +52,35 @@ class Databases:
         self.created.append(label)
         url = make_url(POSTGRES_URL).set(database=label, drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
+
+    def migrated(self, engine: Engine, migrations: Path) -> None:
+        """Give `engine`'s fresh, empty database the newest schema of `migrations`, copied from
+        a template migrated once per run: migrating the needs schema takes a second or more,
+        and hundreds of tests each want a fresh one. (`shared.db.migrate` itself is tested by
+        tests/test_migrations.py, and by every stack: the services migrate as they start.)"""
+        backend = engine.dialect.name
+        key = (backend, migrations.resolve())
+        if key not in self.templates:
+            self.templates[key] = self._template(backend, migrations)
+        engine.dispose()  # no connection may be open while its database is replaced
+        if backend == "sqlite":
+            shutil.copyfile(self.templates[key], str(engine.url.database))
+            return
+        assert POSTGRES_URL, "PostgreSQL was not configured"
+        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{engine.url.database}"')
+            conn.execute(
+                f'CREATE DATABASE "{engine.url.database}" TEMPLATE "{self.templates[key]}"'
+            )
+
+    def _template(self, backend: str, migrations: Path) -> str:
+        url = self.url(backend, f"template_{migrations.parent.name}")
+        engine = create_db_engine(url)
+        try:
+            migrate(engine, migrations)
+        finally:
+            engine.dispose()  # on SQLite, the last connection closed checkpoints the WAL
+        return str(make_url(url).database)
 
     def drop_all(self) -> None:
         if not POSTGRES_URL:

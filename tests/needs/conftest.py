@@ -12,16 +12,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.needs.app import MIGRATIONS, create_app
 from services.needs.resident_id import check_digit
 from services.needs.settings import NeedsSettings
-from shared.db import migrate, session_factory
+from shared.db import session_factory
 from tests.auth import bearer
+from tests.conftest import Databases
 
 JIANGAN_TOWN = "511523101"  # 江安县江安镇
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
+def sessions(engine: Engine, databases: Databases) -> sessionmaker[Session]:
     """Sessions over a freshly migrated needs database."""
-    migrate(engine, MIGRATIONS)
+    databases.migrated(engine, MIGRATIONS)
     return session_factory(engine)
 
 
