@@ -39,8 +39,8 @@ class Databases:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.created: list[str] = []
-        # (backend, migrations folder) → a database migrated once this run, to copy from.
-        self.templates: dict[tuple[str, Path], str] = {}
+        # migrations folder → a SQLite file migrated once this run, to copy from.
+        self.templates: dict[Path, Path] = {}
 
     def url(self, backend: str, name: str) -> str:
         label = f"lj_{re.sub(r'[^a-z0-9_]', '_', name.lower())[:30]}_{uuid.uuid4().hex[:8]}"
@@ -54,33 +54,29 @@ class Databases:
         return url.render_as_string(hide_password=False)
 
     def migrated(self, engine: Engine, migrations: Path) -> None:
-        """Give `engine`'s fresh, empty database the newest schema of `migrations`, copied from
-        a template migrated once per run: migrating the needs schema takes a second or more,
-        and hundreds of tests each want a fresh one. (`shared.db.migrate` itself is tested by
-        tests/test_migrations.py, and by every stack: the services migrate as they start.)"""
-        backend = engine.dialect.name
-        key = (backend, migrations.resolve())
-        if key not in self.templates:
-            self.templates[key] = self._template(backend, migrations)
-        engine.dispose()  # no connection may be open while its database is replaced
-        if backend == "sqlite":
-            shutil.copyfile(self.templates[key], str(engine.url.database))
+        """Give `engine`'s fresh, empty database the newest schema of `migrations`. On SQLite
+        the file is copied from a template migrated once per run: migrating the needs schema
+        takes a second or more, and hundreds of tests each want a fresh one. (PostgreSQL
+        migrates: replacing its database from a template means a DROP DATABASE, which forces
+        a checkpoint, and cost more than it saved on a busy machine. `shared.db.migrate`
+        itself is tested by tests/test_migrations.py and by every stack as it starts.)"""
+        if engine.dialect.name != "sqlite":
+            migrate(engine, migrations)
             return
-        assert POSTGRES_URL, "PostgreSQL was not configured"
-        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{engine.url.database}"')
-            conn.execute(
-                f'CREATE DATABASE "{engine.url.database}" TEMPLATE "{self.templates[key]}"'
-            )
+        key = migrations.resolve()
+        if key not in self.templates:
+            self.templates[key] = self._template(migrations)
+        engine.dispose()  # no connection may be open while its file is replaced
+        shutil.copyfile(self.templates[key], str(engine.url.database))
 
-    def _template(self, backend: str, migrations: Path) -> str:
-        url = self.url(backend, f"template_{migrations.parent.name}")
+    def _template(self, migrations: Path) -> Path:
+        url = self.url("sqlite", f"template_{migrations.parent.name}")
         engine = create_db_engine(url)
         try:
             migrate(engine, migrations)
         finally:
-            engine.dispose()  # on SQLite, the last connection closed checkpoints the WAL
-        return str(make_url(url).database)
+            engine.dispose()  # the last connection closed checkpoints the WAL into the file
+        return Path(str(make_url(url).database))
 
     def drop_all(self) -> None:
         if not POSTGRES_URL:
@@ -131,6 +127,7 @@ def start_stack(
     env: dict[str, str] | None = None,
     *,
     console: bool = False,
+    graceful_shutdown_s: int = StackConfig.graceful_shutdown_s,
 ) -> tuple[Stack, LogCapture]:
     """The stack as real processes on free ports; with `console`, the web console too."""
     ports = {service: free_port() for service in SERVICES}
@@ -147,6 +144,7 @@ def start_stack(
         env={"LIANJIE_NATS_REQUEST_TIMEOUT_S": "1.5", "LIANJIE_RETRY_AFTER_S": "3", **(env or {})},
         service_env=service_env,
         keys_dir=KEYS_DIR,
+        graceful_shutdown_s=graceful_shutdown_s,
     )
     logs = LogCapture(tmp / "stack.log")
     stack = Stack(config, sink=logs)
