@@ -7,6 +7,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -79,16 +80,29 @@ class Databases:
         return Path(str(make_url(url).database))
 
     def drop_all(self) -> None:
-        if not POSTGRES_URL:
+        """Drop every PostgreSQL database made, many at once: each DROP DATABASE waits for a
+        checkpoint, and drops waiting together share one. One after the other, the run's
+        ~160 drops took 5 minutes at its end on a busy machine."""
+        if not POSTGRES_URL or not self.created:
             return
-        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
-            for label in self.created:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute(f'DROP DATABASE IF EXISTS "{label}" WITH (FORCE)')
+        with ThreadPoolExecutor(max_workers=DROPPERS) as pool:
+            list(pool.map(_drop_database, self.created))
 
 
 def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+DROPPERS = 16
+
+
+def _drop_database(label: str) -> None:
+    assert POSTGRES_URL
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn,
+    ):
+        conn.execute(f'DROP DATABASE IF EXISTS "{label}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
