@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint pytest bench clean console console-check lock
+.PHONY: install run test lint pytest fault-stress bench clean console console-check lock
 
 # The console's browser app: npm packages (package-lock.json) and a vite build, redone only
 # when its sources change; nothing is fetched at run time.
@@ -43,11 +43,18 @@ lint: install console-check
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services cli
 
+# PostgreSQL for the tests: as given, or found by the probe (none: the SQLite half runs).
+TEST_ENV := LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}"
+
 pytest: install
-	LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}" \
-		$(BIN)/pytest
+	$(TEST_ENV) $(BIN)/pytest
 
 test: lint console pytest
+
+# The fault tests on a machine made busy on purpose (CPU, fsynced disk writes, memory held and
+# touched): see tests/faults/stress.py; `make fault-stress ARGS="--cpu 6 -- tests/faults -x"`.
+fault-stress: install
+	$(TEST_ENV) $(BIN)/python -m tests.faults.stress $(ARGS)
 
 # The image's dependencies, pinned with hashes (Dockerfile): base for needs/resources, matcher.
 LOCK := $(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \

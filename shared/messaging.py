@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import logs, tracing
 from shared.contracts.streams import SERVICE_STREAMS, STREAMS, StreamSpec, inbox_prefix
+from shared.db import is_busy
 from shared.errors import (
     DomainError,
     RemoteError,
@@ -248,6 +249,9 @@ async def _answer(
     except DomainError as exc:
         return _problem_reply(exc)
     except Exception as exc:
+        if is_busy(exc):  # as over HTTP (problems.py): the asker answers 503, its client retries
+            log.warning("request handler found the database busy (%s)", type(exc).__name__)
+            return _problem_reply(ServiceUnavailable("the database is busy; try again shortly"))
         log.error("request handler failed with %s", type(exc).__name__)
         return _problem_reply(DomainError("the responder failed; it was logged"), status=500)
     return reply.model_dump_json().encode(), None

@@ -12,6 +12,7 @@ import pytest
 from cli.stack import Stack
 from shared.contracts.streams import RESOURCES_STREAM
 from tests.auth import bearer
+from tests.faults.conftest import GRACEFUL_SHUTDOWN_S
 from tests.faults.sql import scalar
 
 ROWS = 300
@@ -46,7 +47,7 @@ def test_sigterm_mid_request_answers_it_and_flushes_the_outbox(sqlite_stack: Sta
     answer: dict[str, httpx.Response] = {}
 
     def import_rows() -> None:
-        with httpx.Client(timeout=60, headers=bearer()) as client:
+        with httpx.Client(timeout=GRACEFUL_SHUTDOWN_S + 30, headers=bearer()) as client:
             answer["response"] = client.post(
                 f"{stack.url('resources')}/resources/import/rows",
                 json=[_row(i) for i in range(ROWS)],
@@ -54,7 +55,7 @@ def test_sigterm_mid_request_answers_it_and_flushes_the_outbox(sqlite_stack: Sta
 
     request = threading.Thread(target=import_rows)
     request.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while scalar(database, "SELECT count(*) FROM resource") < 10:
         assert time.monotonic() < deadline, "the import never started"
         time.sleep(0.02)

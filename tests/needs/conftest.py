@@ -11,15 +11,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.app import MIGRATIONS, create_app
 from services.needs.settings import NeedsSettings
-from shared.db import migrate, session_factory
+from shared.db import session_factory
 from tests.auth import bearer
+from tests.conftest import Databases
 from tests.support.factories import household_body, person_body
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
+def sessions(engine: Engine, databases: Databases) -> sessionmaker[Session]:
     """Sessions over a freshly migrated needs database."""
-    migrate(engine, MIGRATIONS)
+    databases.migrated(engine, MIGRATIONS)
     return session_factory(engine)
 
 

@@ -14,16 +14,16 @@ from services.needs.settings import NeedsSettings
 from services.resources.app import MIGRATIONS as RESOURCES_MIGRATIONS
 from services.resources.app import create_app as create_resources_app
 from services.resources.settings import ResourcesSettings
-from shared.db import migrate
 from tests.auth import bearer
+from tests.conftest import Databases
 
 STATION = "511523101"  # 江安县江安镇
 
 
 @pytest.fixture
-def needs_as(engine: Engine) -> Iterator[Callable[..., TestClient]]:
+def needs_as(engine: Engine, databases: Databases) -> Iterator[Callable[..., TestClient]]:
     """The needs app over a migrated database; `needs_as(role, **scope)` calls it as that role."""
-    migrate(engine, NEEDS_MIGRATIONS)
+    databases.migrated(engine, NEEDS_MIGRATIONS)
     app = create_needs_app(NeedsSettings(database_url=engine.url.render_as_string(False)))
 
     def client(role: str = "social_worker", **scope: Any) -> TestClient:
@@ -36,9 +36,9 @@ def needs_as(engine: Engine) -> Iterator[Callable[..., TestClient]]:
 
 
 @pytest.fixture
-def resources_client(engine: Engine) -> Iterator[TestClient]:
+def resources_client(engine: Engine, databases: Databases) -> Iterator[TestClient]:
     """The resources app over a migrated database, called by an administrator."""
-    migrate(engine, RESOURCES_MIGRATIONS)
+    databases.migrated(engine, RESOURCES_MIGRATIONS)
     app = create_resources_app(ResourcesSettings(database_url=engine.url.render_as_string(False)))
     yield TestClient(app, raise_server_exceptions=False, headers=bearer())
     app.state.sessions.kw["bind"].dispose()

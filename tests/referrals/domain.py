@@ -22,10 +22,11 @@ from services.resources import service as resources_service
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.contracts.common import GeoPoint
-from shared.db import migrate, session_factory, transaction
+from shared.db import session_factory, transaction
 from shared.messaging import Bus
 from shared.settings import CommonSettings
 from tests.auth import bearer
+from tests.conftest import Databases
 from tests.matcher.conftest import running_nats
 from tests.support.factories import resource_body
 
@@ -52,8 +53,8 @@ MEALS = service.Pick(
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
-    migrate(engine, MIGRATIONS)
+def sessions(engine: Engine, databases: Databases) -> Iterator[sessionmaker[Session]]:
+    databases.migrated(engine, MIGRATIONS)
     yield session_factory(engine)
 
 

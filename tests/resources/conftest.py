@@ -10,15 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources.app import MIGRATIONS, create_app
 from services.resources.settings import ResourcesSettings
-from shared.db import create_db_engine, migrate, session_factory
+from shared.db import create_db_engine, session_factory
 from tests.auth import bearer
 from tests.conftest import Databases
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
+def sessions(engine: Engine, databases: Databases) -> sessionmaker[Session]:
     """Sessions on a database migrated to the newest revision."""
-    migrate(engine, MIGRATIONS)
+    databases.migrated(engine, MIGRATIONS)
     return session_factory(engine)
 
 
@@ -26,7 +26,6 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 def app_client(engine: Engine) -> Iterator[TestClient]:
     """The resources app over HTTP on a migrated database, without NATS (the lifespan does
     not run: events stay in the outbox, which is what these tests inspect)."""
-    migrate(engine, MIGRATIONS)
     url = engine.url.render_as_string(hide_password=False)
     app = create_app(ResourcesSettings(database_url=url))
     try:
@@ -46,6 +45,7 @@ def client(engine: Engine, sessions: sessionmaker[Session]) -> Iterator[TestClie
 def other_client(engine: Engine, databases: Databases) -> Iterator[TestClient]:
     """The resources app on a second, empty database of the same backend."""
     other = create_db_engine(databases.url(engine.dialect.name, "other"))
+    databases.migrated(other, MIGRATIONS)
     try:
         with app_client(other) as test_client:
             yield test_client

@@ -1,6 +1,7 @@
 """SQLite under contention: a read never waits for the write lock, and a write that cannot get
 it within the busy timeout is a 503 with Retry-After (the client retries), never a 500."""
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,9 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
-from shared import db
+from shared import db, messaging
 from shared.db import create_db_engine, read_session, run_in_transaction, session_factory
 from shared.problems import install_problem_handlers
 
@@ -74,3 +76,28 @@ def test_a_write_that_cannot_get_the_lock_is_a_503_with_retry_after(engine: Engi
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"] == "3"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+class Empty(BaseModel):
+    pass
+
+
+async def test_a_responder_that_cannot_get_the_lock_answers_503(engine: Engine) -> None:
+    """Over NATS as over HTTP: the asker passes the 503 on (Retry-After), never a 500."""
+    sessions = session_factory(engine)
+
+    async def add(_request: Empty) -> Empty:
+        await run_in_transaction(
+            sessions, lambda s: s.execute(text("INSERT INTO item DEFAULT VALUES"))
+        )
+        return Empty()
+
+    release = threading.Event()
+    writer = _holding_the_write_lock(engine, release)
+    try:
+        body, headers = await messaging._answer(b"{}", Empty, add)
+    finally:
+        release.set()
+        writer.join()
+    assert headers == {messaging.STATUS_HEADER: "503"}, body
+    assert json.loads(body)["status"] == 503
