@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.resources import duplicates, service
 from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
-from tests.resources.conftest import resource_body
+from tests.support.factories import resource_body
 
 SYLLABLES = "江安红星爱心助餐点志愿队服务中心村"
 CENTRE = (28.7300, 105.0700)
