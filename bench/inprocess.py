@@ -1,7 +1,6 @@
 """The matcher in-process: index build time, memory per resource, ranking latency."""
 
 import gc
-import json
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
@@ -82,14 +81,13 @@ class BuildStats:
 
 def _floor_decoders() -> dict[str, Callable[[bytes], Any]]:
     """JSON decoders to plain values (no validation, nothing kept): the floor of any build."""
-    decoders: dict[str, Callable[[bytes], Any]] = {"json": json.loads}
+    decoders: dict[str, Callable[[bytes], Any]] = {"msgspec": msgspec.json.Decoder().decode}
     try:
         import orjson
 
         decoders["orjson"] = orjson.loads
-    except ImportError:
+    except ImportError:  # the bench extra brings it; without it the floor is msgspec's alone
         pass
-    decoders["msgspec"] = msgspec.json.Decoder().decode
     return decoders
 
 

@@ -10,7 +10,9 @@ Shards are found by offered code (a dict lookup), never by scanning every shard.
 Updates do not rebuild everything: a changed resource goes to its shards' pending set, which
 is scanned directly, and only that shard is rebuilt when its pending set grows large. During
 the replay at start nothing is sorted: every shard is built once from the columns when caught
-up (until then a search scans the columns).
+up (until then a search scans the columns). The replay comes in batches (`apply_many`): new
+resources are written column by column, and their texts are counted in after the index is
+ready (`count_text`), the one per-resource cost left that only free-text requests need.
 """
 
 from __future__ import annotations

@@ -77,3 +77,27 @@ async def test_a_feed_over_an_empty_stream_is_caught_up_at_once(tmp_path: Path) 
             assert feed.caught_up.is_set()
         finally:
             await bus.close()
+
+
+@pytest.mark.integration
+async def test_a_replay_in_batches_skips_a_malformed_event_and_keeps_every_other(
+    tmp_path: Path,
+) -> None:
+    with running_nats(tmp_path) as url:
+        bus = await connected_bus(url)
+        try:
+            good = [state(f"g{i:03d}", lat=north_of(i * 0.05)[0]) for i in range(25)]
+            await publish(bus, *good[:10])
+            await bus.js.publish(resource_subject("bad"), b'{"resource_id": "bad", "lat": 91}')
+            await publish(bus, *good[10:], state("g000", version=2, capacity_remaining=1))
+            index = ResourceIndex()
+            feed = IndexFeed(index)
+            feed.BATCH = 4  # several batches, one of them holding the malformed event
+            await feed.start(bus)
+            await asyncio.wait_for(feed.caught_up.wait(), timeout=10)
+            assert (len(index), feed.skipped) == (25, 1)
+            assert (g000 := index.get("g000")) is not None and g000.capacity_remaining == 1
+            await until(lambda: index.text_backlog() == 0)
+            assert index.text.documents == 25
+        finally:
+            await bus.close()
