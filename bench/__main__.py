@@ -432,9 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         if uses_postgres:
             for name in ("", "_resources", "_needs", "_sync"):
                 postgres.drop_database(server, f"{args.database}{name}")
-    _postgres_at_scale(results)
     if args.merge:
         _merge_earlier(results, args.results)
+    _postgres_at_scale(results)
     paths = report.write(results, args.results)
     for kind, path in paths.items():
         say(f"wrote {kind}: {path}")

@@ -1,6 +1,7 @@
 """The matcher in-process: index build time, memory per resource, ranking latency."""
 
 import gc
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from bench.data import TopK
 from bench.latency import Summary, now, summarize
 from services.matcher.decode import State, decode_many
 from services.matcher.events import IndexFeed
+from services.matcher.index import ResourceIndex
 from services.matcher.service import Ranker
 from services.matcher.settings import MatcherSettings
 from shared.contracts.matcher import RankReply, RankRequest
@@ -55,6 +57,7 @@ class BuildStats:
     floor_s: float = 0.0  # the fastest of `FLOOR_DECODERS` over the same messages
     floor_decoder: str = ""
     text_s: float = 0.0  # counting the texts in, after ready (in the background in a replica)
+    held_bytes: int = 0  # what the index's structures hold, counted object by object
 
     @property
     def build_s(self) -> float:
@@ -76,6 +79,9 @@ class BuildStats:
             "text_after_ready_s": round(self.text_s, 3),
             "rss_delta_bytes": self.rss_delta_bytes,
             "bytes_per_resource": round(self.bytes_per_resource, 1),
+            "held_bytes_per_resource": round(self.held_bytes / self.resources, 1)
+            if self.resources
+            else 0.0,
         }
 
 
@@ -149,9 +155,34 @@ def build_ranker(
     gc.collect()
     stats = BuildStats(
         len(index), apply_s, rebuild_s, rss_bytes() - before, floor_s,
-        max(floors, key=floors.__getitem__) if floors else "", text_s,
+        max(floors, key=floors.__getitem__) if floors else "", text_s, held_bytes(index),
     )  # fmt: skip
     return ranker, stats
+
+
+def held_bytes(index: ResourceIndex) -> int:
+    """Bytes the index's structures hold: arrays, and every Python object it keeps (ids, names,
+    the slot map and its numbers, division sets, shared values, document frequencies). Not
+    the allocator's free lists, which the RSS delta counts (and a process that freed memory
+    before hides)."""
+    columns = index.columns
+    size = sys.getsizeof
+    total = columns.rows.nbytes + _deep(columns.ids) + _deep(columns.names)
+    total += size(columns.slots) + sum(map(size, columns.slots.values()))
+    for by_reach in index.shards.values():
+        for shard in by_reach.values():
+            total += shard.keys.nbytes + shard.slots.nbytes + shard.versions.nbytes
+            total += _deep(shard.pending)
+    total += size(index.by_adcode) + sum(_deep(slots) for slots in index.by_adcode.values())
+    for interned in (columns.categories, columns.adcodes, columns.groups, columns.descriptions):
+        total += _deep(interned.values)
+    total += _deep(index.text.df)
+    return total
+
+
+def _deep(container: Any) -> int:
+    """A container and the objects it holds (one level: strings, numbers, small tuples)."""
+    return sys.getsizeof(container) + sum(map(sys.getsizeof, container))
 
 
 def _valid(decoded: list[State | ValidationError]) -> list[State]:
@@ -185,6 +216,7 @@ SPREAD = {  # name in the spread → how to read it from one run
     "build_over_floor": lambda run: run["build"]["build_over_floor"],
     "text_after_ready_s": lambda run: run["build"]["text_after_ready_s"],
     "bytes_per_resource": lambda run: run["build"]["bytes_per_resource"],
+    "held_bytes_per_resource": lambda run: run["build"]["held_bytes_per_resource"],
     "p50_ms": lambda run: run["latency"]["p50_ms"],
     "p99_ms": lambda run: run["latency"]["p99_ms"],
     "balltree_p50_ms": lambda run: run["balltree"]["p50_ms"],

@@ -81,6 +81,7 @@ class TextModel:
             shared[description] = (grams, chars[:1])
             for gram in grams:
                 df[gram] += uses
+        owns: list[str] = []  # every document's own grams, counted in one call (in C)
         for name, description in zip(names, descriptions, strict=True):
             grams, first = shared[description]
             chars = _chars(name)
@@ -89,7 +90,8 @@ class TextModel:
             if chars and first:
                 own.add(chars[-1] + first)
             own -= grams
-            df.update(own)
+            owns.extend(own)
+        df.update(owns)
         self.documents += len(names)
         self._idf.clear()
 
