@@ -167,7 +167,7 @@ def held_bytes(index: ResourceIndex) -> int:
     before hides)."""
     columns = index.columns
     size = sys.getsizeof
-    total = columns.rows.nbytes + _deep(columns.ids) + _deep(columns.names)
+    total = columns.in_use().nbytes + _deep(columns.ids) + columns.names.nbytes()
     total += size(columns.slots) + sum(map(size, columns.slots.values()))
     for by_reach in index.shards.values():
         for shard in by_reach.values():

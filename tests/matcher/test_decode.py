@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from services.matcher.columns import Strings
 from services.matcher.decode import ResourceState, decode_many, decode_one
 from services.matcher.index import ResourceIndex
 from shared.consumers import malformed_reason
@@ -120,3 +121,13 @@ def test_a_bulk_load_holds_what_one_by_one_holds() -> None:
     assert bulk.by_adcode == one_by_one.by_adcode
     assert bulk.text.df == one_by_one.text.df
     assert bulk.text.documents == one_by_one.text.documents
+
+
+def test_names_held_as_utf8_read_back_after_changes_and_compaction() -> None:
+    names = Strings()
+    names.extend(["爱心助餐点", "", "a\ud800b"])
+    names.append("志愿服务队")
+    for i in range(3000):  # replaced again and again: the stale bytes are dropped on the way
+        names[1] = f"第{i}号"
+    assert [names[i] for i in range(4)] == ["爱心助餐点", "第2999号", "a\ud800b", "志愿服务队"]
+    assert names.nbytes() < 4096 + 200
