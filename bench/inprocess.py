@@ -176,7 +176,7 @@ def held_bytes(index: ResourceIndex) -> int:
     total += size(index.by_adcode) + sum(_deep(slots) for slots in index.by_adcode.values())
     for interned in (columns.categories, columns.adcodes, columns.groups, columns.descriptions):
         total += _deep(interned.values)
-    total += _deep(index.text.df)
+    total += _deep(index._text.df)  # not `text`: that would count the backlog in first
     return total
 
 

@@ -89,7 +89,7 @@ class IndexFeed:
         )
 
     async def _on_message(self, msg: Msg) -> None:
-        self.lag = msg.metadata.num_pending
+        self.lag = _pending(msg)
         if self.caught_up.is_set():
             await self._apply([msg])
             return
@@ -137,6 +137,29 @@ class IndexFeed:
         while self.index.count_text(self.TEXT_STEP):
             await asyncio.sleep(0)
         log.info("text model complete: %d documents", self.index.text.documents)
+
+
+_V1_TOKENS, _V1_PENDING = (
+    9,
+    8,
+)  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+
+
+def _pending(msg: Msg) -> int:
+    """Messages left after this one, read from its reply subject alone: `msg.metadata` also
+    builds a timestamp and two dataclasses, a fifth of the replay's time at a million."""
+    tokens = (msg.reply or "").split(".")
+    try:
+        if len(tokens) == _V1_TOKENS:
+            return int(tokens[_V1_PENDING])
+        if len(tokens) >= _V2_TOKENS_AT_LEAST:
+            return int(tokens[Msg.Ack.NumPending])
+    except ValueError:
+        pass
+    return msg.metadata.num_pending  # an odd subject: let nats-py parse (or refuse) it
+
+
+_V2_TOKENS_AT_LEAST = Msg.Ack.NumPending + 1
 
 
 async def serve_rank(bus: Bus, ranker: Ranker, latency: Histogram | None = None) -> None:

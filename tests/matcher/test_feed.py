@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from nats.aio.msg import Msg
 
-from services.matcher.events import IndexFeed
+from services.matcher.events import IndexFeed, _pending
 from services.matcher.index import ResourceIndex
 from shared.contracts.resources import ResourceUpserted, resource_subject
 from shared.messaging import Bus
@@ -101,3 +102,14 @@ async def test_a_replay_in_batches_skips_a_malformed_event_and_keeps_every_other
             assert index.text.documents == 25
         finally:
             await bus.close()
+
+
+def test_pending_is_read_from_the_reply_subject_as_nats_py_reads_it() -> None:
+    subjects = [
+        "$JS.ACK.RESOURCES.c1.1.42.7.1700000000000000000.123",
+        "$JS.ACK._.HASH.RESOURCES.c1.1.42.7.1700000000000000000.0.rnd",
+        "$JS.ACK.dom.HASH.RESOURCES.c1.2.42.7.1700000000000000000.9",
+    ]
+    for subject in subjects:
+        msg = Msg(_client=None, subject="s", reply=subject)  # type: ignore[arg-type]
+        assert _pending(msg) == msg.metadata.num_pending
