@@ -76,6 +76,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--open-loop-seconds", type=float, default=10, help="how long it is offered")
     p.add_argument(
+        "--open-loop-sweep", type=_ints, default=[],
+        help="further offered rates (/s) for the open loop: the highest with p99 ≤ 10 ms",
+    )  # fmt: skip
+    p.add_argument(
         "--open-loop-arrivals", choices=("poisson", "even"), default="poisson",
         help="random (Poisson) or evenly spaced send times",
     )  # fmt: skip
@@ -262,6 +266,7 @@ async def over_the_wire(
             say(f"  NATS 2 replicas at {args.open_loop_rate:,.0f}/s offered: p50 "
                 f"{offered.latency.p50_ms} ms, p99 {offered.latency.p99_ms} ms, "
                 f"{offered.achieved_per_s:,.0f}/s achieved")  # fmt: skip
+            await open_loop_sweep(args, cluster, dataset, nats_out)
         if not {"freshness", "reservations", "e2e"} & set(args.sections):
             return
         cluster.start("resources")
@@ -307,6 +312,30 @@ async def over_the_wire(
                 "matches asked of 2 matcher replicas over NATS by the needs service itself"
             )
             say(f"  e2e p50 {e2e.latency.p50_ms} ms, {e2e.per_s:.0f} needs matched/s")
+
+
+async def open_loop_sweep(
+    args: argparse.Namespace, cluster: Cluster, dataset: data.Dataset, nats_out: dict[str, Any]
+) -> None:
+    """The open loop at each rate of `--open-loop-sweep`: the highest offered rate whose p99
+    stays within `P99_LIMIT_MS`, for when the machine cannot offer or serve the full rate."""
+    sweep = []
+    for rate in args.open_loop_sweep:
+        run = await run_open_loop(
+            cluster.nats_url, dataset.needs, replicas=2, rate=rate,
+            seconds=args.open_loop_seconds, poisson=args.open_loop_arrivals == "poisson",
+            seed=args.seed,
+        )  # fmt: skip
+        sweep.append(run.as_dict())
+        say(f"  open loop at {rate:,.0f}/s: p99 {run.latency.p99_ms} ms, generator late by "
+            f"p99 {run.send_lag.p99_ms} ms")  # fmt: skip
+    if sweep:
+        within = [r["offered_per_s"] for r in sweep if r["latency"]["p99_ms"] <= P99_LIMIT_MS]
+        nats_out["open_loop_sweep"] = sweep
+        nats_out["highest_rate_within_p99_limit"] = max(within, default=0)
+
+
+P99_LIMIT_MS = 10.0
 
 
 def sync_section(

@@ -102,6 +102,10 @@ TARGETS = [
         ("nats", "replicas_2_open_loop", "latency", "p99_ms"), 10.0, True, "ms",
     ),
     Target(
+        "highest offered rate with p99 ≤ 10 ms, 2 replicas (open loop sweep)",
+        ("nats", "highest_rate_within_p99_limit"), 2000, False, "/s",
+    ),
+    Target(
         "NATS ranks/s, 2 replicas (closed loop)",
         ("nats", "replicas_2_load", "ranks_per_s"), 2000, False, "/s",
     ),

@@ -60,7 +60,7 @@ class IndexFeed:
     # Replayed messages are decoded and applied in batches of this many (see `decode`).
     BATCH = 4096
     # Texts counted in per step after the replay, between which requests are answered.
-    TEXT_STEP = 500
+    TEXT_STEP = 200
 
     def __init__(self, index: ResourceIndex) -> None:
         self.index = index
