@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RADIUS_CLASSES_KM", "IndexedResource", "ResourceIndex"]
 
+_TEXT_STEP = 16_384
+
 
 @dataclass(frozen=True, slots=True)
 class IndexedResource:
@@ -176,9 +178,12 @@ class ResourceIndex:
         it is caught up; `text` counts in the rest first.
         """
         uncounted = self._uncounted
-        step = len(uncounted) if most is None else min(most, len(uncounted))
-        slots = [uncounted.pop() for _ in range(step)]
-        if slots:
+        left = len(uncounted) if most is None else min(most, len(uncounted))
+        while left:
+            # In steps: a step's grams are all alive until they are counted (~1 KB a text).
+            step = min(left, _TEXT_STEP)
+            left -= step
+            slots = [uncounted.pop() for _ in range(step)]
             columns = self.columns
             descriptions = columns.descriptions.values
             names = [columns.names[slot] for slot in slots]
