@@ -32,6 +32,7 @@ from bench import (
     postgres,
     report,
     reservations,
+    scale,
     sync,
 )
 from bench.cluster import Cluster, publish_states
@@ -62,6 +63,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument(
+        "--repeat", type=int, default=3,
+        help="in-process runs per size (build, ranking, floors): the spread is min/median/max",
+    )  # fmt: skip
+    p.add_argument(
+        "--generate-max", type=lambda text: int(float(text)), default=1_000_000,
+        help="largest size made by the demo generator; larger sizes are moved copies of it, "
+        "measured in-process only (see bench/scale.py)",
+    )  # fmt: skip
+    p.add_argument(
         "--merge",
         action="store_true",
         help="keep the sizes of today's earlier results that this run does not measure again",
@@ -81,6 +91,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="rank requests/s offered over NATS (open loop); the issue's targets are for 2,000",
     )
     p.add_argument("--open-loop-seconds", type=float, default=10, help="how long it is offered")
+    p.add_argument(
+        "--open-loop-sweep", type=_ints, default=[],
+        help="further offered rates (/s) for the open loop: the highest with p99 ≤ 10 ms",
+    )  # fmt: skip
     p.add_argument(
         "--open-loop-arrivals", choices=("poisson", "even"), default="poisson",
         help="random (Poisson) or evenly spaced send times",
@@ -141,17 +155,18 @@ def rank_four_ways(
 ) -> None:
     """In-process, NumPy and PostgreSQL over the same needs; agreement against the matcher."""
     notes: list[str] = out.setdefault("notes", [])
-    say(f"building the matcher's index of {dataset.size:,} resources")
-    ranker, build = inprocess.build_ranker(dataset.resources)
+    say(f"building the matcher's index of {dataset.size:,} resources ({args.repeat} runs)")
+    ranker, section, reference = inprocess.measure_runs(
+        dataset.resources, dataset.needs, sample=args.sample, repeat=args.repeat
+    )
     params: ScoreParams = ranker.params
-    say(f"  built in {build.build_s:.2f} s, {build.bytes_per_resource:,.0f} B per resource")
-    latency, reference = inprocess.measure(ranker, dataset.needs, sample=args.sample)
-    say(f"  in-process p50 {latency.p50_ms} ms, p99 {latency.p99_ms} ms")
+    _say_inprocess(section)
     out["answers_reference"] = reference
     if "inprocess" in args.sections:
-        out["inprocess"] = {"build": build.as_dict(), "latency": latency.as_dict()}
+        out["inprocess"] = section
         out["inprocess"]["empty_answers_in_sample"] = sum(1 for a in reference if not a)
     del ranker
+    gc.unfreeze()
     gc.collect()
 
     def numpy_section() -> None:
@@ -185,6 +200,40 @@ def rank_four_ways(
         _guarded(notes, "numpy", numpy_section)
     if "postgres" in args.sections:
         _guarded(notes, "postgres", postgres_section)
+
+
+def _say_inprocess(section: dict[str, Any]) -> None:
+    for name, figure in section["spread"].items():
+        say(f"  {name}: median {figure['median']:,.4g} (min {figure['min']:,.4g}, "
+            f"max {figure['max']:,.4g})")  # fmt: skip
+
+
+def at_scale(args: argparse.Namespace, size: int, out: dict[str, Any]) -> None:
+    """A size beyond `--generate-max`: copies of the base province streamed into one index,
+    measured in-process once beside the same-run floors (decode, BallTree)."""
+    base = data.load(
+        seed=args.seed, province=args.province, size=args.generate_max, queries=args.queries
+    )
+    messages = [state.model_dump_json().encode() for state in base.resources]
+    needs = base.needs
+    del base
+    gc.collect()
+    say(f"  {size:,} resources: {len(messages):,} generated, the rest moved copies of them")
+    ranker, section, _ = inprocess.measure_runs(
+        lambda: scale.chunks(messages, size, seed=args.seed), needs, sample=0, repeat=1
+    )
+    del ranker
+    gc.unfreeze()
+    gc.collect()
+    _say_inprocess(section)
+    out["inprocess"] = section
+    out["resources"] = size
+    out.setdefault("notes", []).append(
+        f"in-process only, measured once: {args.generate_max:,} resources from the demo "
+        f"generator and {size // args.generate_max - 1} copies of them, each resource moved by "
+        f"up to ~1 km ({scale.__name__}); PostgreSQL and the wire are measured at the largest "
+        "generated size"
+    )
 
 
 async def over_the_wire(
@@ -243,6 +292,7 @@ async def over_the_wire(
             say(f"  NATS 2 replicas at {args.open_loop_rate:,.0f}/s offered: p50 "
                 f"{offered.latency.p50_ms} ms, p99 {offered.latency.p99_ms} ms, "
                 f"{offered.achieved_per_s:,.0f}/s achieved")  # fmt: skip
+            await open_loop_sweep(args, cluster, dataset, nats_out)
         if not {"freshness", "reservations", "e2e"} & set(args.sections):
             return
         cluster.start("resources")
@@ -326,6 +376,30 @@ def imports_section(args: argparse.Namespace, out: dict[str, Any], server: postg
             f"COPY floor {out['imports'][f'floor_{size}']['ms_per_row']} ms/row)")  # fmt: skip
     near = out["imports"]["create_near_10k"]["latency"]
     say(f"  create next to 10,000: p50 {near['p50_ms']} ms, p99 {near['p99_ms']} ms")
+
+
+async def open_loop_sweep(
+    args: argparse.Namespace, cluster: Cluster, dataset: data.Dataset, nats_out: dict[str, Any]
+) -> None:
+    """The open loop at each rate of `--open-loop-sweep`: the highest offered rate whose p99
+    stays within `P99_LIMIT_MS`, for when the machine cannot offer or serve the full rate."""
+    sweep = []
+    for rate in args.open_loop_sweep:
+        run = await run_open_loop(
+            cluster.nats_url, dataset.needs, replicas=2, rate=rate,
+            seconds=args.open_loop_seconds, poisson=args.open_loop_arrivals == "poisson",
+            seed=args.seed,
+        )  # fmt: skip
+        sweep.append(run.as_dict())
+        say(f"  open loop at {rate:,.0f}/s: p99 {run.latency.p99_ms} ms, generator late by "
+            f"p99 {run.send_lag.p99_ms} ms")  # fmt: skip
+    if sweep:
+        within = [r["offered_per_s"] for r in sweep if r["latency"]["p99_ms"] <= P99_LIMIT_MS]
+        nats_out["open_loop_sweep"] = sweep
+        nats_out["highest_rate_within_p99_limit"] = max(within, default=0)
+
+
+P99_LIMIT_MS = 10.0
 
 
 def sync_section(
@@ -429,11 +503,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for size in args.sizes:
             say(f"== {size:,} resources, {args.queries:,} needs (seed {args.seed})")
+            out: dict[str, Any] = {"resources": size}
+            results["sizes"][str(size)] = out
+            if size > args.generate_max:
+                _guarded(out.setdefault("notes", []), "scale", at_scale, args, size, out)
+                _ratios(out)
+                continue
             dataset = data.load(
                 seed=args.seed, province=args.province, size=size, queries=args.queries
             )
-            out: dict[str, Any] = {"resources": dataset.size}
-            results["sizes"][str(size)] = out
             if RANKING & set(args.sections) or "nats" in args.sections:
                 rank_four_ways(args, dataset, out, server, results)
             if WIRE & set(args.sections):
@@ -461,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
                 postgres.drop_database(server, f"{args.database}{name}")
     if args.merge:
         _merge_earlier(results, args.results)
+    _postgres_at_scale(results)
     paths = report.write(results, args.results)
     for kind, path in paths.items():
         say(f"wrote {kind}: {path}")
@@ -469,6 +548,28 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_readme and not report.update_readme(table):
         say("README.md has no <!-- bench:start --> / <!-- bench:end --> markers: not updated")
     return 0
+
+
+def _postgres_at_scale(results: dict[str, Any]) -> None:
+    """Sizes measured in-process only, held against PostgreSQL at the largest size it ran: a
+    lower bound of the ratio, as PostgreSQL only slows down with more rows."""
+    measured = [
+        (int(size), p50)
+        for size, r in results["sizes"].items()
+        if (p50 := r.get("postgres", {}).get("latency", {}).get("p50_ms"))
+    ]
+    if not measured:
+        return
+    pg_size, pg_p50 = max(measured)
+    for size, r in results["sizes"].items():
+        p50 = r.get("inprocess", {}).get("latency", {}).get("p50_ms")
+        if int(size) > pg_size and "postgres" not in r and p50:
+            r.setdefault("ratios", {})["postgres_over_inprocess_p50"] = round(pg_p50 / p50, 2)
+            r.setdefault("notes", []).append(
+                f"PostgreSQL ÷ in-process: PostgreSQL's p50 at {pg_size:,} resources (the "
+                f"largest it ran, {pg_p50} ms) over the matcher's at {int(size):,}: a lower "
+                "bound, PostgreSQL only slows down with more rows"
+            )
 
 
 def _merge_earlier(results: dict[str, Any], folder: Path) -> None:

@@ -14,14 +14,21 @@ resource: a changed record is recognised by its version instead.
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from datetime import date
+from itertools import accumulate
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from shared.contracts.resources import CapacityMode, ResourceKind, ResourceUpserted
+from shared.contracts.resources import CapacityMode, ResourceKind
+
+if TYPE_CHECKING:
+    from services.matcher.decode import State
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -91,6 +98,15 @@ class Interned(Generic[K, V]):
             self._lookups.clear()
         return found
 
+    def ids_of(self, keys: list[K]) -> np.ndarray:
+        """`id_of` of each key, as an array (a bulk load: one dict probe per key, in C)."""
+        found = list(map(self._ids.get, keys))
+        if None in found:  # new values get their ids in order of first sight, as `id_of` gives
+            for key in dict.fromkeys(keys):
+                self.id_of(key)
+            found = list(map(self._ids.get, keys))
+        return np.asarray(found, dtype=np.int64)
+
     def per_value(
         self, rule: Callable[[V, Any], Any], key: Hashable, dtype: type = bool
     ) -> np.ndarray:
@@ -109,6 +125,63 @@ class Interned(Generic[K, V]):
         return found
 
 
+class Strings:
+    """Strings by position, held as UTF-8 in one buffer: ~40 bytes for a ten-character Chinese
+    name where a list of `str` holds ~100 (a Python string object and its pointer). A string
+    replaced is written anew at the end; the buffer is compacted when half of it is stale."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._starts = array("q")
+        self._lengths = array("i")
+        self._used = 0  # bytes of the strings held now (the rest of the buffer is stale)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, position: int) -> str:
+        start = self._starts[position]
+        return _decode(self._buffer[start : start + self._lengths[position]])
+
+    def __setitem__(self, position: int, value: str) -> None:
+        encoded = _encode(value)
+        self._used += len(encoded) - self._lengths[position]
+        self._starts[position] = len(self._buffer)
+        self._lengths[position] = len(encoded)
+        self._buffer += encoded
+        if len(self._buffer) > 2 * self._used + 4096:
+            self.compact()
+
+    def extend(self, values: Iterable[str]) -> None:
+        encoded = list(map(_encode, values))
+        lengths = list(map(len, encoded))
+        if encoded:
+            self._starts.extend(accumulate(lengths[:-1], initial=len(self._buffer)))
+        self._lengths.extend(lengths)
+        self._buffer += b"".join(encoded)
+        self._used += sum(lengths)
+
+    def append(self, value: str) -> None:
+        self.extend((value,))
+
+    def nbytes(self) -> int:
+        return len(self._buffer) + (self._starts.itemsize + self._lengths.itemsize) * len(self)
+
+    def compact(self) -> None:
+        """Write the strings held now into a new buffer (the replaced ones' bytes dropped)."""
+        values = [self[i] for i in range(len(self))]
+        self.__init__()  # type: ignore[misc]
+        self.extend(values)
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # JSON may carry a lone surrogate
+
+
+def _decode(data: bytes | bytearray) -> str:
+    return data.decode("utf-8", "surrogatepass")
+
+
 def _same(value: str) -> str:
     return value
 
@@ -119,7 +192,7 @@ class Columns:
     def __init__(self, capacity: int = 1024) -> None:
         self.rows: Rows = np.zeros(capacity, dtype=ROW)
         self.ids: list[str] = []
-        self.names: list[str] = []
+        self.names = Strings()
         self.slots: dict[str, int] = {}
         self.categories: Interned[tuple[str, ...], tuple[str, ...]] = Interned(tuple)
         self.adcodes: Interned[tuple[str, ...], frozenset[str]] = Interned(frozenset)
@@ -139,14 +212,28 @@ class Columns:
         self.names.append("")
         return slot
 
-    def _grow(self) -> None:
+    def _grow(self, least: int = 0) -> None:
         # Growing by half keeps the unused tail small; a copy per growth is cheap next to the
         # records written in between.
-        rows = np.zeros(len(self.rows) + len(self.rows) // 2 + 1, dtype=ROW)
+        rows = np.zeros(max(least, len(self.rows) + len(self.rows) // 2 + 1), dtype=ROW)
         rows[: len(self.rows)] = self.rows
         self.rows = rows
 
-    def write(self, slot: int, state: ResourceUpserted) -> None:
+    def add_many(self, batch: Batch) -> range:
+        """New slots for resources not seen before (each once), written column by column: a
+        bulk load such as the replay at start. Stores exactly what `write` stores."""
+        start = len(self.ids)
+        end = start + len(batch)
+        ids = batch["resource_id"]
+        self.slots.update(zip(ids, range(start, end), strict=True))
+        self.ids.extend(ids)
+        self.names.extend(batch["name"])
+        if len(self.rows) < end:
+            self._grow(end)
+        self.rows[start:end] = _records(self, batch)
+        return range(start, end)
+
+    def write(self, slot: int, state: State) -> None:
         """Store a resource's state in its slot, in one assignment."""
         lat_rad = math.radians(state.lat)
         radius = state.radius_km
@@ -181,3 +268,63 @@ class Columns:
     def in_use(self) -> Rows:
         """The records of every slot given out so far (a view)."""
         return self.rows[: len(self.ids)]
+
+
+class Batch(dict[str, tuple[Any, ...]]):
+    """States turned into columns: field name → the field's values, in order. Transposed by
+    `attrgetter` and `zip` in C, one pass over the states."""
+
+    FIELDS = (
+        "resource_id", "name", "lat", "lon", "radius_km", "version", "capacity_total",
+        "capacity_remaining", "open_referrals", "categories", "adcodes", "eligible_groups",
+        "description", "available_from", "available_until", "capacity_unit", "kind", "active",
+        "capacity_mode",
+    )  # fmt: skip
+
+    @classmethod
+    def of(cls, states: list[State]) -> Batch:
+        columns = zip(*map(attrgetter(*cls.FIELDS), states), strict=True)
+        return cls(zip(cls.FIELDS, columns, strict=True))
+
+    def __len__(self) -> int:
+        return len(self["resource_id"])
+
+
+def _records(columns: Columns, batch: Batch) -> Rows:
+    """The records of a batch, field by field as `Columns.write` computes them one by one."""
+    rows = np.zeros(len(batch), dtype=ROW)
+    lat_rad = list(map(math.radians, batch["lat"]))
+    rows["lat"], rows["lon"] = batch["lat"], batch["lon"]
+    rows["lat_rad"], rows["cos_lat"] = lat_rad, list(map(math.cos, lat_rad))
+    radius = np.array(batch["radius_km"], dtype=np.float64)  # None → NaN
+    rows["radius_km"] = radius
+    reach = np.searchsorted(RADIUS_CLASSES_KM, radius, side="left")  # as bisect_left
+    reach = np.minimum(reach, len(RADIUS_CLASSES_KM) - 1)
+    rows["reach"] = np.where(np.isnan(radius), NO_REACH, reach)
+    for name in ("version", "capacity_total", "capacity_remaining", "open_referrals"):
+        rows[name] = _int64s(batch[name])
+    rows["categories"] = columns.categories.ids_of(list(map(tuple, batch["categories"])))
+    rows["adcodes"] = columns.adcodes.ids_of(list(map(tuple, batch["adcodes"])))
+    rows["groups"] = columns.groups.ids_of(list(map(tuple, batch["eligible_groups"])))
+    rows["description"] = columns.descriptions.ids_of(list(batch["description"]))
+    rows["available_from"] = _ordinals(batch["available_from"], 0)
+    rows["available_until"] = _ordinals(batch["available_until"], DAY_MAX)
+    rows["unit"] = columns.units.ids_of(list(batch["capacity_unit"]))
+    rows["kind"] = list(map(_KIND_INDEX.__getitem__, batch["kind"]))
+    rows["active"] = batch["active"]
+    rows["waitlist"] = list(map(CapacityMode.WAITLIST.__eq__, batch["capacity_mode"]))
+    return rows
+
+
+def _int64s(values: tuple[int, ...]) -> Any:
+    """The values as int64, each beyond it held at INT_MAX (as `write` does)."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return [min(value, INT_MAX) for value in values]
+
+
+def _ordinals(days: tuple[date | None, ...], missing: int) -> Any:
+    if not any(days):
+        return missing
+    return [day.toordinal() if day else missing for day in days]

@@ -10,12 +10,16 @@ Shards are found by offered code (a dict lookup), never by scanning every shard.
 Updates do not rebuild everything: a changed resource goes to its shards' pending set, which
 is scanned directly, and only that shard is rebuilt when its pending set grows large. During
 the replay at start nothing is sorted: every shard is built once from the columns when caught
-up (until then a search scans the columns).
+up (until then a search scans the columns). The replay comes in batches (`apply_many`): new
+resources are written column by column, and their texts are counted in after the index is
+ready (`count_text`), the one per-resource cost left that only free-text requests need.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,15 +27,21 @@ from services.matcher.columns import (
     KINDS,
     NO_REACH,
     RADIUS_CLASSES_KM,
+    Batch,
     Columns,
     Slots,
     radius_class,
 )
 from services.matcher.shards import Shard, Window
 from services.matcher.text import TextModel, distinct_ngrams
-from shared.contracts.resources import ResourceKind, ResourceUpserted
+from shared.contracts.resources import ResourceKind
+
+if TYPE_CHECKING:
+    from services.matcher.decode import State
 
 __all__ = ["RADIUS_CLASSES_KM", "IndexedResource", "ResourceIndex"]
+
+_TEXT_STEP = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +65,8 @@ class ResourceIndex:
         self.columns = Columns()
         self.shards: dict[str, dict[float, Shard]] = {}
         self.by_adcode: dict[tuple[str, str], set[int]] = {}
-        self.text = TextModel()
+        self._text = TextModel()
+        self._uncounted: set[int] = set()
         self.rebuild_fraction = rebuild_fraction
         self.rebuild_min_pending = rebuild_min_pending
         self.deferred = False
@@ -92,7 +103,30 @@ class ResourceIndex:
         """Sort no shard until `rebuild_all` (a bulk load such as the replay at start)."""
         self.deferred = True
 
-    def apply(self, state: ResourceUpserted) -> bool:
+    def apply_many(self, states: list[State]) -> int:
+        """Take in many states at once (a batch of the replay); returns how many were new.
+
+        Resources not seen before, each once in the batch, are written column by column;
+        anything else (a later version, a repeat) goes through `apply` one by one.
+        """
+        batch = Batch.of(states)
+        ids = set(batch["resource_id"])
+        if len(ids) != len(states) or not self.columns.slots.keys().isdisjoint(ids):
+            return sum(self.apply(state) for state in states)
+        slots = self.columns.add_many(batch)
+        active = batch["active"]
+        if self.deferred:  # texts counted later, shards built when caught up: areas only
+            self._uncounted.update(compress(slots, active))
+            for i in compress(range(len(states)), batch["adcodes"]):
+                if active[i]:
+                    self._link_areas(slots[i], states[i])
+        else:
+            for slot, state in compress(zip(slots, states, strict=True), active):
+                self._link(slot, state)
+        self.applied += len(states)
+        return len(states)
+
+    def apply(self, state: State) -> bool:
         """Take in a resource's new state; an older or repeated version is ignored."""
         columns = self.columns
         slot = columns.slots.get(state.resource_id)
@@ -108,15 +142,54 @@ class ResourceIndex:
         self.applied += 1
         return True
 
-    def _link(self, slot: int, state: ResourceUpserted) -> None:
+    def _link(self, slot: int, state: State) -> None:
         # An inactive resource can never be ranked: it is remembered (for its version) only.
-        self.text.add(distinct_ngrams(f"{state.name} {state.description}"))
+        if self.deferred:
+            self._uncounted.add(slot)  # its text is counted in later (`count_text`)
+        else:
+            self._text.add(distinct_ngrams(f"{state.name} {state.description}"))
         radius = state.radius_km
-        for code in state.categories:
-            if radius is not None and not self.deferred:
+        if radius is not None and not self.deferred:
+            for code in state.categories:
                 self._add_to_shard(code, radius_class(radius), slot)
+        self._link_areas(slot, state)
+
+    def _link_areas(self, slot: int, state: State) -> None:
+        for code in state.categories:
             for adcode in state.adcodes:
                 self.by_adcode.setdefault((code, adcode), set()).add(slot)
+
+    @property
+    def text(self) -> TextModel:
+        """Document frequencies of every linked resource's text (counting in what is left)."""
+        if self._uncounted:
+            self.count_text()
+        return self._text
+
+    def text_backlog(self) -> int:
+        """How many linked resources' texts are not counted in yet."""
+        return len(self._uncounted)
+
+    def count_text(self, most: int | None = None) -> int:
+        """Count in the texts left from a bulk load (at most `most`); returns how many are left.
+
+        Why later: counting a text's n-grams is the largest per-resource cost of the replay,
+        and only a request with free text reads them. The feed counts them in small steps once
+        it is caught up; `text` counts in the rest first.
+        """
+        uncounted = self._uncounted
+        left = len(uncounted) if most is None else min(most, len(uncounted))
+        while left:
+            # In steps: a step's grams are all alive until they are counted (~1 KB a text).
+            step = min(left, _TEXT_STEP)
+            left -= step
+            slots = [uncounted.pop() for _ in range(step)]
+            columns = self.columns
+            descriptions = columns.descriptions.values
+            names = [columns.names[slot] for slot in slots]
+            ids = columns.rows["description"][slots].tolist()
+            self._text.add_documents(names, [descriptions[i] for i in ids])
+        return len(uncounted)
 
     def _add_to_shard(self, code: str, reach: int, slot: int) -> None:
         shard = self._shard(code, reach)
@@ -140,7 +213,10 @@ class ResourceIndex:
         row = columns.rows[slot]
         if not row["active"]:
             return
-        self.text.remove(distinct_ngrams(columns.text_of(slot)))
+        if slot in self._uncounted:
+            self._uncounted.discard(slot)
+        else:
+            self._text.remove(distinct_ngrams(columns.text_of(slot)))
         reach = int(row["reach"])
         adcodes = columns.adcodes.values[int(row["adcodes"])]
         for code in columns.categories.values[int(row["categories"])]:

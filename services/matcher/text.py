@@ -63,6 +63,38 @@ class TextModel:
         self.documents += 1
         self._idf.clear()
 
+    def add_documents(self, names: list[str], descriptions: list[str]) -> None:
+        """Count in the documents `f"{name} {description}"` (as `add` of each one's
+        `distinct_ngrams`), where few distinct descriptions are shared by many names.
+
+        Why: the grams of a shared description are counted once per use in one step; only a
+        name's own grams (and the bigram across the join) are gathered one document at a time.
+        A document's characters are its name's followed by its description's (`_chars` drops
+        the joining space, and lower-casing looks across no space), so its distinct grams are
+        the description's, and the name's and the join's that the description lacks.
+        """
+        df = self.df
+        shared: dict[str, tuple[set[str], str]] = {}
+        for description, uses in Counter(descriptions).items():
+            chars = _chars(description)
+            grams = distinct_ngrams(description)
+            shared[description] = (grams, chars[:1])
+            for gram in grams:
+                df[gram] += uses
+        owns: list[str] = []  # every document's own grams, counted in one call (in C)
+        for name, description in zip(names, descriptions, strict=True):
+            grams, first = shared[description]
+            chars = _chars(name)
+            own = set(chars)
+            own.update(map(add, chars, chars[1:]))
+            if chars and first:
+                own.add(chars[-1] + first)
+            own -= grams
+            owns.extend(own)
+        df.update(owns)
+        self.documents += len(names)
+        self._idf.clear()
+
     def remove(self, grams: Iterable[str]) -> None:
         """Count a document out again."""
         self.df.subtract(grams)

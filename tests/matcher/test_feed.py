@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from nats.aio.msg import Msg
 
-from services.matcher.events import IndexFeed
+from services.matcher.events import IndexFeed, _pending
 from services.matcher.index import ResourceIndex
 from shared.contracts.resources import ResourceUpserted, resource_subject
 from shared.messaging import Bus
@@ -77,3 +78,38 @@ async def test_a_feed_over_an_empty_stream_is_caught_up_at_once(tmp_path: Path) 
             assert feed.caught_up.is_set()
         finally:
             await bus.close()
+
+
+@pytest.mark.integration
+async def test_a_replay_in_batches_skips_a_malformed_event_and_keeps_every_other(
+    tmp_path: Path,
+) -> None:
+    with running_nats(tmp_path) as url:
+        bus = await connected_bus(url)
+        try:
+            good = [state(f"g{i:03d}", lat=north_of(i * 0.05)[0]) for i in range(25)]
+            await publish(bus, *good[:10])
+            await bus.js.publish(resource_subject("bad"), b'{"resource_id": "bad", "lat": 91}')
+            await publish(bus, *good[10:], state("g000", version=2, capacity_remaining=1))
+            index = ResourceIndex()
+            feed = IndexFeed(index)
+            feed.BATCH = 4  # several batches, one of them holding the malformed event
+            await feed.start(bus)
+            await asyncio.wait_for(feed.caught_up.wait(), timeout=10)
+            assert (len(index), feed.skipped) == (25, 1)
+            assert (g000 := index.get("g000")) is not None and g000.capacity_remaining == 1
+            await until(lambda: index.text_backlog() == 0)
+            assert index.text.documents == 25
+        finally:
+            await bus.close()
+
+
+def test_pending_is_read_from_the_reply_subject_as_nats_py_reads_it() -> None:
+    subjects = [
+        "$JS.ACK.RESOURCES.c1.1.42.7.1700000000000000000.123",
+        "$JS.ACK._.HASH.RESOURCES.c1.1.42.7.1700000000000000000.0.rnd",
+        "$JS.ACK.dom.HASH.RESOURCES.c1.2.42.7.1700000000000000000.9",
+    ]
+    for subject in subjects:
+        msg = Msg(_client=None, subject="s", reply=subject)  # type: ignore[arg-type]
+        assert _pending(msg) == msg.metadata.num_pending

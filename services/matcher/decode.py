@@ -1,0 +1,96 @@
+"""Decoding the resources stream in bulk: many `ResourceUpserted` messages in one msgspec call.
+
+Why: at a million messages pydantic's `model_validate_json` per message was a third of the
+index build. msgspec decodes a whole batch (the messages joined into one JSON array) into
+slotted structs in C at several times the speed, checking the same rules. The contract stays
+the pydantic model: `ResourceState` mirrors it field for field, only ever stricter (it never
+coerces, and it refuses integers beyond int64), and any batch it refuses is decoded again one
+message at a time, where a message it refuses goes to pydantic, which accepts it (its lax
+rules) or names the broken field for the dead letter. So a message is accepted exactly when
+pydantic accepts it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+from pydantic import ValidationError
+
+from shared.contracts.resources import CapacityMode, ResourceKind, ResourceUpserted
+
+_INT64_MAX = 2**63 - 1
+_Count = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
+_Strs = tuple[str, ...]
+
+
+class ResourceState(msgspec.Struct, frozen=True, gc=False):
+    """The fields of `ResourceUpserted` the index reads, under the same rules (see the test
+    that holds the two side by side)."""
+
+    resource_id: str
+    version: Annotated[int, msgspec.Meta(ge=1, le=_INT64_MAX)]
+    name: str
+    kind: ResourceKind
+    categories: _Strs
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    capacity_total: _Count
+    capacity_remaining: _Count
+    updated_at: datetime
+    organization: str | None = None
+    description: str = ""
+    radius_km: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    adcodes: _Strs = ()
+    eligible_groups: _Strs = ()
+    capacity_unit: str = "persons"
+    capacity_mode: CapacityMode = CapacityMode.HARD
+    open_referrals: _Count = 0
+    active: bool = True
+    capacity_period: str | None = None
+    waitlisted: _Count = 0
+    available_from: date | None = None
+    available_until: date | None = None
+
+    def __post_init__(self) -> None:
+        # JSON has no NaN or Infinity, but a float beyond double range decodes to inf.
+        if self.radius_km is not None and math.isinf(self.radius_km):
+            raise ValueError("radius_km must be finite")
+
+
+State = ResourceState | ResourceUpserted
+"""A decoded resource state: the index reads either the same way."""
+
+_BATCH = msgspec.json.Decoder(list[ResourceState])
+_ONE = msgspec.json.Decoder(ResourceState)
+
+
+def decode_one(message: bytes) -> State:
+    """One message; raises pydantic's `ValidationError` (naming the field) if it is malformed."""
+    try:
+        return _ONE.decode(message)
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+        return ResourceUpserted.model_validate_json(message)
+
+
+def decode_many(messages: Sequence[bytes]) -> list[State | ValidationError]:
+    """Every message decoded, in order; a malformed one as the `ValidationError` that says why."""
+    if not messages:
+        return []
+    try:
+        joined = b"[" + b",".join(messages) + b"]"
+        batch: list[State | ValidationError] = list(_BATCH.decode(joined))
+        if len(batch) == len(messages):  # else a message held more (or less) than one value
+            return batch
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+        pass  # one of them is odd: decode them one by one to find it
+    decoded: list[State | ValidationError] = []
+    for message in messages:
+        try:
+            decoded.append(decode_one(message))
+        except ValidationError as exc:
+            decoded.append(exc)
+    return decoded
