@@ -6,11 +6,11 @@ import asyncio
 import shutil
 import tempfile
 import time
-from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import httpx
 import nats
@@ -33,6 +33,19 @@ class BenchStack(Stack):
     def __init__(self, config: StackConfig, *, sync_interval: str | None, sink: LogSink) -> None:
         super().__init__(config, sink=sink)
         self.sync_interval = sync_interval
+        self.logs = config.var_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def _output_of(self, name: str) -> IO[bytes]:
+        """Each process writes its own log file, not a pipe pumped by a thread of this process:
+        the load generator's process then does no work for the processes it measures."""
+        return (self.logs / f"{name}.log").open("ab")
+
+    def tail(self, name: str, lines: int) -> list[str]:
+        """The last `lines` lines a process wrote."""
+        path = self.logs / f"{name}.log"
+        text = path.read_text("utf-8", "replace") if path.exists() else ""
+        return text.splitlines()[-lines:]
 
     def start_nats(self) -> None:
         folder = self.config.var_dir / "nats"
@@ -52,25 +65,19 @@ class BenchStack(Stack):
 
 
 class Cluster:
-    """A running stack whose processes write their logs to one file in a temporary folder."""
+    """A running stack whose processes write their logs to files in a temporary folder."""
 
     def __init__(
         self, *, service_env: dict[str, dict[str, str]], sync_interval: str | None
     ) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="lianjie-bench-"))
-        self.log_path = self.folder / "stack.log"
-        self._log = self.log_path.open("a", encoding="utf-8", buffering=1)
-        self._tails: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=TAIL_LINES))
         ports = {name: free_port() for name in ("needs", "resources", "matcher")}
         config = StackConfig(
             var_dir=self.folder, nats_port=free_port(), ports=ports, service_env=service_env
         )
-        self.stack = BenchStack(config, sync_interval=sync_interval, sink=self._sink)
+        self.stack = BenchStack(config, sync_interval=sync_interval, sink=lambda *_: None)
+        self.log_path = self.stack.logs
         self.matchers: dict[str, int] = {}
-
-    def _sink(self, name: str, line: str) -> None:
-        self._log.write(f"{name:>10} | {line}\n")
-        self._tails[name].append(line)
 
     @contextmanager
     def _explained(self, name: str) -> Iterator[None]:
@@ -81,7 +88,7 @@ class Cluster:
             code = self.stack.processes[name].popen.poll() if name in self.stack.processes else None
             if code is None:
                 raise
-            lines = [line for line in self._tails[name] if line.strip()]
+            lines = [line for line in self.stack.tail(name, TAIL_LINES) if line.strip()]
             print("\n".join(f"{name:>10} | {line}" for line in lines), flush=True)
             last = lines[-1][:300] if lines else "no output"
             raise RuntimeError(f"{name} exited with code {code}: {last}") from None
@@ -94,7 +101,6 @@ class Cluster:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stack.stop()
-        self._log.close()
         # The stream's store can hold gigabytes at a million resources; the log stays.
         shutil.rmtree(self.folder / "nats", ignore_errors=True)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -305,7 +305,7 @@ class Stack:
     def _spawn(self, name: str, command: list[str], *, env: dict[str, str]) -> None:
         popen = subprocess.Popen(
             command,
-            stdout=subprocess.PIPE,
+            stdout=self._output_of(name),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
@@ -315,8 +315,13 @@ class Stack:
         reader.start()
         self.processes[name] = Process(name, popen, reader)
 
+    def _output_of(self, name: str) -> int | IO[bytes]:
+        """Where a child writes its output: a pipe, read line by line into the sink."""
+        return subprocess.PIPE
+
     def _pump(self, name: str, popen: subprocess.Popen[bytes]) -> None:
-        assert popen.stdout is not None
+        if popen.stdout is None:  # the child writes straight to a file (`_output_of`)
+            return
         for raw in popen.stdout:
             self.sink(name, raw.decode("utf-8", "replace").rstrip())
 
