@@ -33,6 +33,7 @@ from services.needs.discovery.models import VerificationTask
 from services.needs.models import Household, Need, Person
 from services.needs.procedures.models import Procedure
 from services.needs.referrals.models import Referral
+from shared import divisions
 from shared.access import Reach, Rule, outside_scope, principal_of, well_formed_adcode, within
 from shared.auth import Principal, Role
 from shared.db import run_read
@@ -184,7 +185,8 @@ async def _check_area(request: Request, principal: Principal) -> None:
     named |= await _named_in_body(request)
     if request.url.path == "/households" and request.method == "POST":
         adcode = await _body_adcode(request)
-        if adcode is not None and well_formed_adcode(adcode) and not within(adcode, area):
+        # A household's adcode is a whole division code: a malformed one is the route's 422.
+        if adcode is not None and divisions.is_well_formed(adcode) and not within(adcode, area):
             raise outside_scope("this adcode")
     if not named:
         return

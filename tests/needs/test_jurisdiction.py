@@ -108,3 +108,15 @@ def test_every_read_by_id_outside_the_area_answers_exactly_as_an_unknown_id(
         assert theirs.status_code == unknown.status_code == 404, (route, theirs.text)
         assert theirs.json() == unknown.json(), route
         assert client.get(route.format(ids[kind])).status_code == 200, "the admin reads it"
+
+
+def test_a_malformed_adcode_from_a_scoped_worker_is_422_before_any_scope_question(
+    client: TestClient,
+) -> None:
+    for adcode in ("5115231", "51152310", "5115"):  # 2–12 digits, yet no division's length
+        body = {"address": "江安县江安镇1号", "adcode": adcode}
+        answer = client.post("/households", json=body, headers=WORKER)
+        assert answer.status_code == 422, (adcode, answer.text)
+        assert [(e["field"], e["rule"]) for e in answer.json()["errors"]] == [
+            ("adcode", "adcode_format")
+        ]
