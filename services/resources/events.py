@@ -1,6 +1,10 @@
-"""What the resources service does on NATS: it answers capacity requests and resource cards.
+"""What the resources service hears on NATS: it answers capacity requests and resource cards,
+and follows declined referrals to flag a resource's stated capacity.
 
-Resource state goes out through the outbox (`publication.announce`), one subject per resource.
+What it says (resource state and waitlist promotions, through the outbox) is `publication.py`.
+The two are a pair rather than one file because of the direction of imports: the domain
+(`service.py`, `capacity.py`) imports what it says from there, while the handlers here call
+the domain, so one file holding both would import itself in a cycle.
 """
 
 from sqlalchemy.orm import Session, sessionmaker

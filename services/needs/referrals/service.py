@@ -18,6 +18,7 @@ from services.needs import models as needs_models
 from services.needs.models import Need
 from services.needs.referrals import review
 from services.needs.referrals.models import Referral
+from services.needs.referrals.publication import ESCALATED, publish
 from services.needs.referrals.schemas import (
     ClaimCreate,
     CompleteBody,
@@ -28,12 +29,10 @@ from services.needs.referrals.schemas import (
 from services.needs.referrals.states import OPEN_STATES, WAITING
 from services.needs.referrals.states import ReferralState as S
 from services.needs.referrals.transitions import (
-    ESCALATED,
     aware,
     check,
     lock,
     lock_need,
-    publish,
     record,
     sync_need,
     transition,
