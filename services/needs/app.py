@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.needs.access import POLICY
 from services.needs.api import router
 from services.needs.models import IdempotencyKey, OutboxEvent
-from services.needs.referrals import service as referrals
+from services.needs.referrals import queries as referral_queries
 from services.needs.referrals.events import reservation_promotions
 from services.needs.settings import NeedsSettings
 from shared import crypto
@@ -65,11 +65,11 @@ def _business_metrics(metrics: Metrics, sessions: sessionmaker[Session]) -> None
 
     def by_state() -> dict[str, float]:
         with read_session(sessions) as session:
-            return dict(referrals.counts_by_state(session))
+            return dict(referral_queries.counts_by_state(session))
 
     def overdue() -> float:
         with read_session(sessions) as session:
-            return referrals.overdue_count(session=session, now=datetime.now(UTC))
+            return referral_queries.overdue_count(session=session, now=datetime.now(UTC))
 
     metrics.gauges("lianjie_referrals", "Referrals by state", "state", by_state)
     metrics.gauge("lianjie_referrals_overdue", "Referrals waiting past their due time", overdue)
