@@ -10,7 +10,7 @@ the domain, so one file holding both would import itself in a cycle.
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, service
-from shared.consumers import DurableConsumer
+from shared.consumers import DurableConsumer, Listeners
 from shared.contracts.needs import ReferralEvent, referral_subject
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
@@ -104,3 +104,12 @@ def capacity_flags(sessions: sessionmaker[Session]) -> DurableConsumer[ReferralE
         event_type=ReferralEvent,
         handle=handle,
     )
+
+
+def listeners(sessions: sessionmaker[Session]) -> Listeners:
+    """What the resources service hears on NATS, for its app factory to start and stop."""
+
+    async def capacity_and_cards(bus: Bus) -> None:
+        await serve_capacity(bus, sessions)
+
+    return Listeners(responders=[capacity_and_cards], consumers=[capacity_flags(sessions)])

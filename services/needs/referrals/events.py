@@ -17,7 +17,7 @@ from services.needs.models import Need
 from services.needs.referrals import service
 from services.needs.schemas import MatchRequest
 from services.needs.service import rank_request
-from shared.consumers import DurableConsumer
+from shared.consumers import DurableConsumer, Listeners
 from shared.contracts.matcher import RankedResource
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
@@ -112,3 +112,8 @@ def reservation_promotions(sessions: sessionmaker[Session]) -> DurableConsumer[R
         event_type=ReservationPromoted,
         handle=handle,
     )
+
+
+def listeners(sessions: sessionmaker[Session]) -> Listeners:
+    """What the needs service hears on NATS, for its app factory to start and stop."""
+    return Listeners(consumers=[reservation_promotions(sessions)])
