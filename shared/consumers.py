@@ -10,10 +10,10 @@ ack is lost, and events may arrive out of order (stale versions are the handler'
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import logs
 from shared.contracts.streams import DeadLetter, deadletter_subject
+from shared.messaging import Bus, OnConnected
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +192,26 @@ class DurableConsumer(Generic[EventT]):
             return
         self.stats.dead_lettered += 1
         await msg.term()
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """Everything a service hears on NATS, in one list its app factory walks: request-reply
+    responders (`Bus.serve`, ended with the connection) and durable consumers. Started once the
+    bus has connected, since NATS may come up after the app; the consumers stop before the bus
+    closes."""
+
+    responders: Sequence[OnConnected] = ()
+    consumers: Sequence[DurableConsumer[Any]] = ()
+
+    async def start(self, bus: Bus) -> None:
+        """Serve the responders, then start pulling for each consumer."""
+        for serve in self.responders:
+            await serve(bus)
+        for consumer in self.consumers:
+            await consumer.start(bus.js)
+
+    async def stop(self) -> None:
+        """Stop every consumer (responders end with the connection)."""
+        for consumer in self.consumers:
+            await consumer.stop()

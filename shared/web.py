@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import logs, tracing
 from shared.access import AuthenticationMiddleware, Policy, check_complete, guard, load_public_key
+from shared.consumers import Listeners
 from shared.db import (
     create_db_engine,
     migrate,
@@ -174,8 +175,12 @@ class DatabaseService:
         migrations: Path,
         router: APIRouter,
         policy: Policy,
+        listeners: Listeners | None = None,
     ) -> FastAPI:
-        """The service's app: migrate, connect, relay the outbox; stop in reverse order."""
+        """The service's app: migrate, connect, relay the outbox, and start `listeners` (what
+        the service hears, from its `events.py`) once the bus connects; stop in reverse order."""
+        listeners = listeners or Listeners()
+        self.bus.on_connected(listeners.start)
 
         @asynccontextmanager
         async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -188,6 +193,7 @@ class DatabaseService:
             await self.relay.start()
             purge = asyncio.create_task(self.purge_idempotency_keys(), name="idempotency-purge")
             yield
+            await listeners.stop()
             purge.cancel()
             await self.relay.stop()
             await self.bus.close()
@@ -205,6 +211,7 @@ class DatabaseService:
         app.state.sessions = self.sessions
         app.state.bus = self.bus
         app.state.relay = self.relay
+        app.state.listeners = listeners
         app.state.metrics.gauge(
             "lianjie_outbox_backlog",
             "Events written but not yet acknowledged by JetStream",

@@ -33,7 +33,7 @@ from services.needs.enums import HouseholdSort, NeedSort
 from services.needs.events import ask_matcher
 from services.needs.models import Need
 from services.needs.procedures.api import router as procedures_router
-from services.needs.referrals import service as referrals_service
+from services.needs.referrals import queries as referral_queries
 from services.needs.referrals.api import router as referrals_router
 from services.needs.schemas import (
     CaseFilters,
@@ -387,7 +387,7 @@ async def match_need(
     def ask_for(s: Session) -> RankRequest:
         # A resource that declined this need (for no capacity, say) is not offered again.
         asked = body or MatchRequest()
-        declined = referrals_service.declined_resources(session=s, need_id=need_id)
+        declined = referral_queries.declined_resources(session=s, need_id=need_id)
         asked = asked.model_copy(update={"exclude": [*asked.exclude, *declined]})
         return service.match_request(
             session=s, need_id=need_id, request=asked, default_k=settings.matches_default_k

@@ -1,7 +1,5 @@
 """The needs service's FastAPI app."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,12 +9,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.needs.access import POLICY
 from services.needs.api import router
 from services.needs.models import IdempotencyKey, OutboxEvent
-from services.needs.referrals import service as referrals
-from services.needs.referrals.events import reservation_promotions
+from services.needs.referrals import queries as referral_queries
+from services.needs.referrals.events import listeners
 from services.needs.settings import NeedsSettings
 from shared import crypto
 from shared.db import read_session
-from shared.messaging import Bus
 from shared.metrics import Metrics
 from shared.web import DatabaseService
 
@@ -31,32 +28,15 @@ def create_app(settings: NeedsSettings | None = None) -> FastAPI:
     parts = DatabaseService.build(
         settings, record_type=OutboxEvent, idempotency_type=IdempotencyKey
     )
-    promotions = reservation_promotions(parts.sessions)
-
-    async def on_connected(bus: Bus) -> None:
-        await promotions.start(bus.js)
-
-    parts.bus.on_connected(on_connected)
     app = parts.app(
         title="Lianjie needs",
         description="Household files (一户一档), cases (一人一案), visits, needs, referrals.",
         migrations=MIGRATIONS,
         router=router,
         policy=POLICY,
+        listeners=listeners(parts.sessions),
     )
     _business_metrics(app.state.metrics, parts.sessions)
-    standard = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(inner: FastAPI) -> AsyncIterator[None]:
-        async with standard(inner):
-            try:
-                yield
-            finally:
-                await promotions.stop()
-
-    app.router.lifespan_context = lifespan
-    app.state.reservation_promotions = promotions
     return app
 
 
@@ -65,11 +45,11 @@ def _business_metrics(metrics: Metrics, sessions: sessionmaker[Session]) -> None
 
     def by_state() -> dict[str, float]:
         with read_session(sessions) as session:
-            return dict(referrals.counts_by_state(session))
+            return dict(referral_queries.counts_by_state(session))
 
     def overdue() -> float:
         with read_session(sessions) as session:
-            return referrals.overdue_count(session=session, now=datetime.now(UTC))
+            return referral_queries.overdue_count(session=session, now=datetime.now(UTC))
 
     metrics.gauges("lianjie_referrals", "Referrals by state", "state", by_state)
     metrics.gauge("lianjie_referrals_overdue", "Referrals waiting past their due time", overdue)

@@ -1,19 +1,16 @@
 """The resources service's FastAPI app."""
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.resources.access import POLICY
 from services.resources.api import router
-from services.resources.events import capacity_flags, serve_capacity
+from services.resources.events import listeners
 from services.resources.models import IdempotencyKey, OutboxEvent
 from services.resources.settings import ResourcesSettings
 from shared import crypto
-from shared.messaging import Bus
 from shared.web import DatabaseService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,31 +25,11 @@ def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
     parts = DatabaseService.build(
         settings, record_type=OutboxEvent, idempotency_type=IdempotencyKey
     )
-
-    flags = capacity_flags(parts.sessions)
-
-    async def on_connected(bus: Bus) -> None:
-        await serve_capacity(bus, parts.sessions)
-        await flags.start(bus.js)
-
-    parts.bus.on_connected(on_connected)
-    app = parts.app(
+    return parts.app(
         title="Lianjie resources",
         description="The county's resource library (资源库) and its capacity ledger.",
         migrations=MIGRATIONS,
         router=router,
         policy=POLICY,
+        listeners=listeners(parts.sessions),
     )
-    standard = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(inner: FastAPI) -> AsyncIterator[None]:
-        async with standard(inner):
-            try:
-                yield
-            finally:
-                await flags.stop()
-
-    app.router.lifespan_context = lifespan
-    app.state.capacity_flags = flags
-    return app

@@ -1,12 +1,16 @@
-"""What the resources service does on NATS: it answers capacity requests and resource cards.
+"""What the resources service hears on NATS: it answers capacity requests and resource cards,
+and follows declined referrals to flag a resource's stated capacity.
 
-Resource state goes out through the outbox (`publication.announce`), one subject per resource.
+What it says (resource state and waitlist promotions, through the outbox) is `publication.py`.
+The two are a pair rather than one file because of the direction of imports: the domain
+(`service.py`, `capacity.py`) imports what it says from there, while the handlers here call
+the domain, so one file holding both would import itself in a cycle.
 """
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity, service
-from shared.consumers import DurableConsumer
+from shared.consumers import DurableConsumer, Listeners
 from shared.contracts.needs import ReferralEvent, referral_subject
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
@@ -100,3 +104,12 @@ def capacity_flags(sessions: sessionmaker[Session]) -> DurableConsumer[ReferralE
         event_type=ReferralEvent,
         handle=handle,
     )
+
+
+def listeners(sessions: sessionmaker[Session]) -> Listeners:
+    """What the resources service hears on NATS, for its app factory to start and stop."""
+
+    async def capacity_and_cards(bus: Bus) -> None:
+        await serve_capacity(bus, sessions)
+
+    return Listeners(responders=[capacity_and_cards], consumers=[capacity_flags(sessions)])

@@ -1,4 +1,9 @@
-"""What the matcher is told: a resource's public state, queued through the transactional outbox."""
+"""What the resources service says on NATS: a resource's public state (for the matcher) and
+waitlist promotions (for needs), queued through the transactional outbox.
+
+The other half, what it hears, is `events.py`; they are a pair, not one file, because the
+domain imports this module while `events.py`'s handlers import the domain (see there).
+"""
 
 from datetime import UTC, datetime
 

@@ -14,7 +14,7 @@ from services.needs import service as needs_service
 from services.needs.app import MIGRATIONS, create_app
 from services.needs.cases import service as persons
 from services.needs.models import Need, OutboxEvent, Person
-from services.needs.referrals import review, service
+from services.needs.referrals import queries, review, service
 from services.needs.referrals.schemas import ReferralCreate
 from services.needs.schemas import HouseholdCreate, NeedCreate, PersonCreate
 from services.needs.settings import NeedsSettings
@@ -166,7 +166,7 @@ def refer(
 
 def state_of(sessions: sessionmaker[Session], referral_id: str) -> str:
     with sessions() as s:
-        return service.get_or_raise(session=s, referral_id=referral_id).state
+        return queries.get_or_raise(session=s, referral_id=referral_id).state
 
 
 def need_status(sessions: sessionmaker[Session], need_id: str) -> str:

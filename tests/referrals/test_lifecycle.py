@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs.referrals import audit, service
+from services.needs.referrals import audit, queries, service
 from services.needs.referrals import review as review_module
 from services.needs.referrals.models import AuditEntry
 from services.needs.referrals.schemas import ClaimCreate, CompleteBody, ReferralCreate
@@ -70,14 +70,14 @@ def test_department_resource_large_amount_or_minor_goes_to_the_review_queue(
     assert state_of(sessions, referral_id) == "pending_review"
     assert need_status(sessions, need_id) == "open", "a referral in review is not yet referred"
     with sessions() as s:
-        assert service.get_or_raise(session=s, referral_id=referral_id).review_reasons == [reason]
-        queue, total = service.review_queue(
+        assert queries.get_or_raise(session=s, referral_id=referral_id).review_reasons == [reason]
+        queue, total = queries.review_queue(
             session=s, department="civil_affairs", adcode_prefix="511523"
         )
-        other_region = service.review_queue(
+        other_region = queries.review_queue(
             session=s, department="civil_affairs", adcode_prefix="510104"
         )
-        other_department = service.review_queue(session=s, department="health", adcode_prefix=None)
+        other_department = queries.review_queue(session=s, department="health", adcode_prefix=None)
     assert ([r.id for r in queue], total) == ([referral_id], 1)
     assert other_region == ([], 0) and other_department == ([], 0)
 
@@ -149,7 +149,7 @@ def test_a_return_sends_the_referral_back_with_comments_and_resubmission_starts_
         review(sessions, referral_id, "civil_affairs", False, comment="缺少住院发票") == "returned"
     )
     with sessions() as s:
-        referral = service.get_or_raise(session=s, referral_id=referral_id)
+        referral = queries.get_or_raise(session=s, referral_id=referral_id)
         comments = {
             a.department: a.comment for a in review_module.approvals(session=s, referral=referral)
         }
@@ -157,7 +157,7 @@ def test_a_return_sends_the_referral_back_with_comments_and_resubmission_starts_
     with transaction(sessions) as s:
         service.submit(session=s, referral_id=referral_id, actor=WORKER, now=T0, policy=POLICY)
     with sessions() as s:
-        referral = service.get_or_raise(session=s, referral_id=referral_id)
+        referral = queries.get_or_raise(session=s, referral_id=referral_id)
         decisions = [a.decision for a in review_module.approvals(session=s, referral=referral)]
     assert referral.state == "pending_review" and referral.review_round == 2
     assert decisions == ["pending", "pending"], "a new round asks every department again"
@@ -170,12 +170,12 @@ def test_overdue_referrals_show_after_the_configured_time_and_escalate_once(
     pick = service.Pick(resource_id="res-dept", name="县民政局", kind="department", rank=1)
     waiting_review = refer(sessions, new_need(sessions), pick, now=T0 + timedelta(hours=1))
     with sessions() as s:
-        assert service.overdue(session=s, now=T0 + timedelta(hours=47)) == []
-        late = service.overdue(session=s, now=T0 + timedelta(hours=48, minutes=30))
-        later = service.overdue(session=s, now=T0 + timedelta(hours=50))
+        assert queries.overdue(session=s, now=T0 + timedelta(hours=47)) == []
+        late = queries.overdue(session=s, now=T0 + timedelta(hours=48, minutes=30))
+        later = queries.overdue(session=s, now=T0 + timedelta(hours=50))
     assert [r.id for r in late] == [waiting_acceptance]
     assert [r.id for r in later] == [waiting_acceptance, waiting_review]
-    assert service.is_overdue(later[1], T0 + timedelta(hours=50))
+    assert queries.is_overdue(later[1], T0 + timedelta(hours=50))
     for _ in range(2):
         with transaction(sessions) as s:
             service.escalate_overdue(session=s, now=T0 + timedelta(hours=50), actor=WORKER)
@@ -199,7 +199,7 @@ def test_overdue_referrals_show_after_the_configured_time_and_escalate_once(
             now=T0 + timedelta(hours=51),
         )
     with sessions() as s:
-        remaining = service.overdue(session=s, now=T0 + timedelta(hours=52))
+        remaining = queries.overdue(session=s, now=T0 + timedelta(hours=52))
     assert [r.id for r in remaining] == [waiting_review]
 
 
@@ -237,7 +237,7 @@ def test_completed_with_need_met_closes_the_need_and_the_event_carries_match_and
     assert completed["match"]["components"] == {"category": 1.0, "distance": 0.9}
     assert all(feedback not in str(p) for _, p in events_of(sessions, referral_id))
     with sessions() as s:
-        assert service.get_or_raise(session=s, referral_id=referral_id).reservation == "consumed"
+        assert queries.get_or_raise(session=s, referral_id=referral_id).reservation == "consumed"
 
 
 def test_an_unmet_outcome_leaves_the_need_open_for_another_referral(
@@ -369,7 +369,7 @@ def test_skipping_the_top_match_or_referring_outside_the_list_needs_a_reason_and
     refer(sessions, need_id, outsider, **body)
     refer(sessions, new_need(sessions))  # followed the top match: not an override
     with sessions() as s:
-        kinds = sorted(r.override_kind or "" for r in service.overrides(session=s))
+        kinds = sorted(r.override_kind or "" for r in queries.overrides(session=s))
     assert kinds == ["not_in_list", "skipped_top"]
 
 
@@ -399,7 +399,7 @@ def test_a_micro_wish_is_claimed_as_an_accepted_referral(sessions: sessionmaker[
     assert claim_for(wish) == "accepted"
     assert need_status(sessions, wish) == "in_service"
     with sessions() as s:
-        claimed = service.get_or_raise(session=s, referral_id=claim_id(wish))
+        claimed = queries.get_or_raise(session=s, referral_id=claim_id(wish))
         assert (claimed.resource_organization, claimed.units) == ("demo", 1)
     assert [s for s, _ in events_of(sessions, claim_id(wish))] == [
         "lianjie.needs.referral.accepted.v1"
@@ -415,7 +415,7 @@ def test_a_declined_resource_is_left_out_of_the_next_match(
         service.decline(
             session=s, referral_id=referral_id, reason="no_capacity", actor=COORDINATOR, now=T0
         )
-        assert service.next_match_exclusions(session=s, need_id=need_id) == [MEALS.resource_id]
+        assert queries.next_match_exclusions(session=s, need_id=need_id) == [MEALS.resource_id]
     assert need_status(sessions, need_id) == "open"
     subject, declined = events_of(sessions, referral_id)[-1]
     assert (subject, declined["reason"]) == ("lianjie.needs.referral.declined.v1", "no_capacity")

@@ -9,17 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.needs import history, privacy, resident_id
+from services.needs.cases.events import announce_tier_change
 from services.needs.cases.states import CASE_TRANSITIONS, CaseStatus
 from services.needs.enums import ConsentScope, ExitReason
-from services.needs.models import ConsentWithdrawal, Household, OutboxEvent, Person
+from services.needs.models import ConsentWithdrawal, Person
 from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate, PersonPatch
 from services.needs.service import get_household_or_raise
 from shared.actor import Actor
-from shared.contracts.needs import CASE_TIER_CHANGED, CaseTierChanged
 from shared.contracts.vocabulary import Group
 from shared.crypto import index_of, name_index, phone_index
 from shared.errors import FieldError, InvalidTransition, ValidationFailed, unknown
-from shared.outbox import add_event
 
 log = logging.getLogger(__name__)
 
@@ -326,19 +325,7 @@ def change_tier(*, session: Session, person: Person, tier: int, actor: str | Non
     previous = person.tier
     person.tier = tier
     _touch(person)
-    household = session.get(Household, person.household_id)
-    event = CaseTierChanged(
-        person_id=person.id,
-        household_id=person.household_id,
-        from_tier=previous,
-        to_tier=tier,
-        adcode=household.adcode[:9] if household else None,
-        version=person.version,
-        occurred_at=person.updated_at,
-    )
-    add_event(
-        session, OutboxEvent, subject=CASE_TIER_CHANGED, aggregate_id=person.id, payload=event
-    )
+    announce_tier_change(session=session, person=person, previous=previous, tier=tier)
     return person
 
 

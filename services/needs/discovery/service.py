@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.needs.cases.service import change_tier
 from services.needs.discovery import facts
+from services.needs.discovery.events import announce_task
 from services.needs.discovery.models import RuleHit, VerificationTask, WarningRule
 from services.needs.discovery.rules import RuleExpression
 from services.needs.discovery.schemas import (
@@ -20,14 +21,12 @@ from services.needs.discovery.schemas import (
     TaskClose,
     TaskStatus,
 )
-from services.needs.models import Household, OutboxEvent, Person
+from services.needs.models import Household, Person
 from shared.contracts.needs import (
     VERIFICATION_TASK_CLOSED,
     VERIFICATION_TASK_OPENED,
-    VerificationTaskEvent,
 )
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed, unknown
-from shared.outbox import add_event
 
 
 def parse_expression(raw: dict[str, object], *, checklist: Mapping[str, object]) -> RuleExpression:
@@ -143,7 +142,9 @@ def _fire(
         due_on=as_of + timedelta(days=rule.task_due_days),
     )
     session.add(task)
-    _publish(session, task, rule.code, VERIFICATION_TASK_OPENED, now)
+    announce_task(
+        session=session, task=task, rule_code=rule.code, subject=VERIFICATION_TASK_OPENED, now=now
+    )
     return task
 
 
@@ -169,7 +170,9 @@ def close_task(
     task.tier_after, task.closed_by, task.closed_at = data.tier, actor, now
     rule = session.get(WarningRule, task.rule_id)
     assert rule is not None
-    _publish(session, task, rule.code, VERIFICATION_TASK_CLOSED, now)
+    announce_task(
+        session=session, task=task, rule_code=rule.code, subject=VERIFICATION_TASK_CLOSED, now=now
+    )
     session.flush()
     return task
 
@@ -203,19 +206,3 @@ def report(*, session: Session, area: str | None) -> list[RuleReport]:
 def household_adcode(session: Session, household_id: str) -> str | None:
     """The adcode of a household (for scope checks)."""
     return session.scalar(select(Household.adcode).where(Household.id == household_id))
-
-
-def _publish(
-    session: Session, task: VerificationTask, rule_code: str, subject: str, now: datetime
-) -> None:
-    event = VerificationTaskEvent(
-        task_id=task.id,
-        rule_code=rule_code,
-        person_id=task.person_id,
-        household_id=task.household_id,
-        adcode=task.adcode,
-        status=task.status,  # type: ignore[arg-type]
-        due_on=task.due_on,
-        occurred_at=now,
-    )
-    add_event(session, OutboxEvent, subject=subject, aggregate_id=task.id, payload=event)

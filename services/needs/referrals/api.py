@@ -12,7 +12,16 @@ from sqlalchemy.orm import Session
 
 from services.needs import jurisdiction
 from services.needs import service as needs_service
-from services.needs.referrals import audit, fhir, flows, review, scheduled, service, transitions
+from services.needs.referrals import (
+    audit,
+    fhir,
+    flows,
+    queries,
+    review,
+    scheduled,
+    service,
+    transitions,
+)
 from services.needs.referrals.models import Referral
 from services.needs.referrals.schemas import (
     ApprovalOut,
@@ -86,10 +95,10 @@ def _out(session: Session, referral: Referral, now: datetime) -> ReferralOut:
             ApprovalOut.model_validate(a)
             for a in review.approvals(session=session, referral=referral)
         ],
-        overdue=service.is_overdue(referral, now),
+        overdue=queries.is_overdue(referral, now),
         escalated=referral.escalated_at is not None,
         allowed=transitions.allowed(referral),
-        need=service.need_summary(session=session, need_id=referral.need_id, today=now.date()),
+        need=queries.need_summary(session=session, need_id=referral.need_id, today=now.date()),
     )
 
 
@@ -139,7 +148,7 @@ async def list_referrals(
     area, organization = jurisdiction.area_of(request), jurisdiction.organization_of(request)
 
     def work(s: Session) -> ReferralList:
-        rows, total = service.get_all(
+        rows, total = queries.get_all(
             session=s,
             need_id=need_id,
             state=state,
@@ -174,7 +183,7 @@ async def review_queue(
     department, region = jurisdiction.review_scope(request, department, region)
 
     def work(s: Session) -> ReferralList:
-        rows, total = service.review_queue(
+        rows, total = queries.review_queue(
             session=s,
             department=department,
             adcode_prefix=region,
@@ -197,7 +206,7 @@ async def overdue_referrals(request: Request, page: Page = Depends(_page)) -> Ov
     now, area = _now(request), jurisdiction.area_of(request)
 
     def work(s: Session) -> OverdueList:
-        rows, total = service.overdue_page(
+        rows, total = queries.overdue_page(
             session=s, now=now, adcode_prefix=area, limit=page.limit, offset=page.offset
         )
         return OverdueList(items=[_overdue_line(s, r, now) for r in rows], total=total)
@@ -237,8 +246,8 @@ async def override_report(request: Request, page: Page = Depends(_page)) -> Over
     area = jurisdiction.area_of(request)
 
     def work(s: Session) -> OverrideReport:
-        by_kind = service.overrides_by_kind(session=s, adcode_prefix=area)
-        rows = service.overrides(
+        by_kind = queries.overrides_by_kind(session=s, adcode_prefix=area)
+        rows = queries.overrides(
             session=s, adcode_prefix=area, limit=page.limit, offset=page.offset
         )
         lines = [
@@ -264,7 +273,7 @@ async def get_referral(referral_id: str, request: Request) -> ReferralOut:
     now = _now(request)
     return await read(
         request,
-        lambda s: _out(s, service.get_or_raise(session=s, referral_id=referral_id), now),
+        lambda s: _out(s, queries.get_or_raise(session=s, referral_id=referral_id), now),
     )
 
 
@@ -272,7 +281,7 @@ async def get_referral(referral_id: str, request: Request) -> ReferralOut:
 async def get_referral_as_fhir_task(referral_id: str, request: Request) -> Response:
     """The referral as an HL7 FHIR R4 Task (status mapped; Lianjie's state in businessStatus)."""
     body = await read(
-        request, lambda s: fhir.task(service.get_or_raise(session=s, referral_id=referral_id))
+        request, lambda s: fhir.task(queries.get_or_raise(session=s, referral_id=referral_id))
     )
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/fhir+json")
 
@@ -410,7 +419,7 @@ async def referral_audit(referral_id: str, request: Request) -> AuditOut:
     """The referral's hash-chained audit trail, verified."""
 
     def work(s: Session) -> AuditOut:
-        referral = service.get_or_raise(session=s, referral_id=referral_id)
+        referral = queries.get_or_raise(session=s, referral_id=referral_id)
         return _audit_out(s, audit.referral_chain(referral_id), audit.head_of(referral))
 
     return await read(request, work)

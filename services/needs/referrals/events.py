@@ -1,9 +1,13 @@
-"""What referrals ask on NATS: capacity at the resources service, the next match at the matcher.
+"""What referrals ask and hear on NATS: capacity at the resources service, the next match at
+the matcher, and the resources service's waitlist promotions.
 
-Referral transitions go out through the outbox (`transitions.publish`). These calls are made
-outside any database transaction. Capacity requests are idempotent by referral id at the
-resources service (the ledger answers a repeated reserve with the same reservation) and a
-resource card is a read, so each is sent with one retry after a timeout (`Bus.request`).
+What referrals say (each transition's event, through the outbox) is `publication.py`: the
+domain imports that, and the handlers here import the domain.
+
+The asks are made outside any database transaction. Capacity requests are idempotent by
+referral id at the resources service (the ledger answers a repeated reserve with the same
+reservation) and a resource card is a read, so each is sent with one retry after a timeout
+(`Bus.request`).
 """
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +17,7 @@ from services.needs.models import Need
 from services.needs.referrals import service
 from services.needs.schemas import MatchRequest
 from services.needs.service import rank_request
-from shared.consumers import DurableConsumer
+from shared.consumers import DurableConsumer, Listeners
 from shared.contracts.matcher import RankedResource
 from shared.contracts.resources import (
     CAPACITY_CONSUME,
@@ -108,3 +112,8 @@ def reservation_promotions(sessions: sessionmaker[Session]) -> DurableConsumer[R
         event_type=ReservationPromoted,
         handle=handle,
     )
+
+
+def listeners(sessions: sessionmaker[Session]) -> Listeners:
+    """What the needs service hears on NATS, for its app factory to start and stop."""
+    return Listeners(consumers=[reservation_promotions(sessions)])

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.needs import service as needs_service
 from services.needs.events import ask_matcher
 from services.needs.models import Need
-from services.needs.referrals import events, review, service
+from services.needs.referrals import events, queries, review, service
 from services.needs.referrals.models import Referral
 from services.needs.referrals.schemas import (
     ClaimCreate,
@@ -172,7 +172,7 @@ async def _give_back_unless_accepted(flow: Flow, referral: Referral) -> None:
     and is then that one's). Best effort: the caller raises its own error."""
     try:
         current = await flow.read(
-            lambda s: service.get_or_raise(session=s, referral_id=referral.id)
+            lambda s: queries.get_or_raise(session=s, referral_id=referral.id)
         )
     except Exception as exc:  # the caller's error is the one to answer with
         log.warning("could not look at referral %s to release: %s", referral.id, type(exc).__name__)
@@ -247,7 +247,7 @@ def _next_match_query(s: Session, need_id: str) -> tuple[Need, list[str], list[s
     need = needs_service.get_need_or_raise(session=s, need_id=need_id)
     needs_service.check_takes_referrals(session=s, need=need)
     known = needs_service.personal_data_of(session=s, need=need)
-    return need, service.next_match_exclusions(session=s, need_id=need_id), known
+    return need, queries.next_match_exclusions(session=s, need_id=need_id), known
 
 
 async def complete(flow: Flow, *, referral_id: str, outcome: CompleteBody) -> ReferralOut:

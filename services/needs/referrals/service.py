@@ -3,7 +3,8 @@ micro-wish, and watch the timers.
 
 Plain functions over a session. Every function that changes a referral takes `now` (so timers
 can be tested with an injected clock) and the acting person; the state machine itself is in
-`transitions.py`, the alliance's review in `review.py`.
+`transitions.py`, the alliance's review in `review.py`, the read side (lists, queues, overdue,
+overrides) in `queries.py`.
 """
 
 import uuid
@@ -11,41 +12,35 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.needs import models as needs_models
 from services.needs.models import Need
-from services.needs.referrals import review
+from services.needs.referrals import queries, review
 from services.needs.referrals.models import Referral
+from services.needs.referrals.publication import ESCALATED, publish
 from services.needs.referrals.schemas import (
     ClaimCreate,
     CompleteBody,
-    NeedSummary,
-    PersonSummary,
     ReferralCreate,
 )
 from services.needs.referrals.states import OPEN_STATES, WAITING
 from services.needs.referrals.states import ReferralState as S
 from services.needs.referrals.transitions import (
-    ESCALATED,
-    aware,
     check,
     lock,
     lock_need,
-    publish,
     record,
     sync_need,
     transition,
 )
-from services.needs.service import age_on, check_takes_referrals
+from services.needs.service import check_takes_referrals
 from services.needs.states import CLOSED_NEED_STATES, NeedStatus
 from shared.actor import Actor
 from shared.contracts.matcher import RankedResource
 from shared.contracts.resources import ReservationState
-from shared.db import page_of
-from shared.errors import Conflict, FieldError, ValidationFailed, unknown
-from shared.masking import mask_name
+from shared.errors import Conflict, FieldError, ValidationFailed
 
 CLAIMABLE_PREFIX = "micro_wish."
 SYSTEM = Actor(id="lianjie", role="system")
@@ -250,7 +245,7 @@ def submit(
 
 def get_ready_for(*, session: Session, referral_id: str, to: str) -> Referral:
     """The referral, if it may move to `to` now: checked before asking another service."""
-    referral = get_or_raise(session=session, referral_id=referral_id)
+    referral = queries.get_or_raise(session=session, referral_id=referral_id)
     check(referral, to)
     return referral
 
@@ -415,156 +410,14 @@ def open_claim(*, session: Session, need_id: str) -> str | None:
     )
 
 
-# ---------------------------------------------------------------- reading
-
-
-def need_summary(*, session: Session, need_id: str, today: date) -> NeedSummary | None:
-    """The need a referral is for, with its household's hardship and its person masked."""
-    need = session.get(Need, need_id)
-    if need is None:
-        return None
-    household = session.get(needs_models.Household, need.household_id)
-    person = session.get(needs_models.Person, need.person_id) if need.person_id else None
-    return NeedSummary(
-        need_id=need.id,
-        category=need.category,
-        urgency=need.urgency,
-        quantity=need.quantity,
-        unit=need.unit,
-        description=need.description,
-        status=need.status,
-        hardship_categories=list(household.hardship_categories) if household else [],
-        person=None
-        if person is None
-        else PersonSummary(
-            name_masked=mask_name(person.name),
-            gender=person.gender,
-            age=age_on(person.date_of_birth, today),
-            groups=list(person.groups),
-            disability_grade=person.disability_grade,
-        ),
-    )
-
-
-def get_or_raise(*, session: Session, referral_id: str) -> Referral:
-    referral = session.get(Referral, referral_id)
-    if referral is None:
-        raise unknown("referral")
-    return referral
-
-
-def _scoped(
-    query: Select[Referral], adcode_prefix: str | None, organization: str | None = None
-) -> Select[Referral]:
-    """`query` narrowed to an area (adcode prefix) and to one resource organization, if given."""
-    if adcode_prefix is not None:
-        query = query.where(Referral.adcode.startswith(adcode_prefix, autoescape=True))
-    if organization is not None:
-        query = query.where(Referral.resource_organization == organization)
-    return query
-
-
-def get_all(
-    *,
-    session: Session,
-    need_id: str | None = None,
-    state: str | None = None,
-    origin: str | None = None,
-    adcode_prefix: str | None = None,
-    organization: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Referral], int]:
-    """A page of referrals, newest first, and how many match (within an area, and to one
-    resource organization, if given)."""
-    query = _scoped(select(Referral), adcode_prefix, organization)
-    if need_id:
-        query = query.where(Referral.need_id == need_id)
-    if state:
-        query = query.where(Referral.state == state)
-    if origin:
-        query = query.where(Referral.origin == origin)
-    query = query.order_by(Referral.created_at.desc(), Referral.id)
-    return page_of(session, query, limit, offset)
-
-
-def review_queue(
-    *,
-    session: Session,
-    department: str | None,
-    adcode_prefix: str | None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Referral], int]:
-    """A page of the review queue of one department and region, and its length."""
-    query = review.queue_query(department=department, adcode_prefix=adcode_prefix)
-    return page_of(session, query, limit, offset)
-
-
-def next_match_exclusions(*, session: Session, need_id: str) -> list[str]:
-    """Resources not to offer again for this need: declined, or already referred and open."""
-    return _resources_referred(session, need_id, [S.DECLINED, *OPEN_STATES])
-
-
-def declined_resources(*, session: Session, need_id: str) -> list[str]:
-    """Resources that declined this need: left out of its matches."""
-    return _resources_referred(session, need_id, [S.DECLINED])
-
-
-def _resources_referred(session: Session, need_id: str, states: list[str]) -> list[str]:
-    rows = session.scalars(
-        select(Referral.resource_id).where(Referral.need_id == need_id, Referral.state.in_(states))
-    )
-    return sorted(set(rows))
-
-
-def is_overdue(referral: Referral, now: datetime) -> bool:
-    return (
-        referral.state in WAITING and referral.due_at is not None and aware(referral.due_at) < now
-    )
-
-
-def _overdue_query(now: datetime) -> Select[Referral]:
-    return (
-        select(Referral)
-        .where(Referral.state.in_(list(WAITING)), Referral.due_at < now)
-        .order_by(Referral.due_at, Referral.id)
-    )
-
-
-def counts_by_state(session: Session) -> dict[str, int]:
-    """How many referrals are in each state (for the operator's metrics)."""
-    rows = session.execute(select(Referral.state, func.count()).group_by(Referral.state))
-    return {str(state): int(count) for state, count in rows}
-
-
-def overdue_count(*, session: Session, now: datetime) -> int:
-    """How many referrals wait past their due time."""
-    return int(
-        session.scalar(select(func.count()).select_from(_overdue_query(now).subquery())) or 0
-    )
-
-
-def overdue(*, session: Session, now: datetime) -> list[Referral]:
-    """Referrals not reviewed or not accepted in time, longest overdue first."""
-    return list(session.scalars(_overdue_query(now)))
-
-
-def overdue_page(
-    *, session: Session, now: datetime, adcode_prefix: str | None, limit: int, offset: int
-) -> tuple[list[Referral], int]:
-    """A page of the overdue referrals within an area, and how many there are."""
-    return page_of(session, _scoped(_overdue_query(now), adcode_prefix), limit, offset)
-
-
 def escalate_overdue(*, session: Session, now: datetime, actor: Actor) -> list[Referral]:
     """Escalate every overdue referral once per wait: an event and an audit entry."""
     escalated = []
-    for candidate in overdue(session=session, now=now):
+    for candidate in queries.overdue(session=session, now=now):
         if candidate.escalated_at is not None:
             continue
         referral, need = lock(session, candidate.id)
-        if not is_overdue(referral, now) or referral.escalated_at is not None:
+        if not queries.is_overdue(referral, now) or referral.escalated_at is not None:
             continue
         referral.escalated_at = now
         reason = f"overdue_{WAITING[referral.state]}"
@@ -572,27 +425,6 @@ def escalate_overdue(*, session: Session, now: datetime, actor: Actor) -> list[R
         publish(session, referral, need, now, subject_state=ESCALATED, reason=reason)
         escalated.append(referral)
     return escalated
-
-
-def _overrides_query(adcode_prefix: str | None) -> Select[Referral]:
-    return _scoped(select(Referral).where(Referral.override_kind.is_not(None)), adcode_prefix)
-
-
-def overrides(
-    *, session: Session, adcode_prefix: str | None = None, limit: int | None = None, offset: int = 0
-) -> list[Referral]:
-    """Referrals where the social worker did not follow the top match, newest first."""
-    query = _overrides_query(adcode_prefix).order_by(Referral.created_at.desc(), Referral.id)
-    return list(session.scalars(query.limit(limit).offset(offset)))
-
-
-def overrides_by_kind(*, session: Session, adcode_prefix: str | None) -> dict[str, int]:
-    """How many overrides of each kind there are within an area."""
-    rows = _overrides_query(adcode_prefix).subquery()
-    counts = session.execute(
-        select(rows.c.override_kind, func.count()).group_by(rows.c.override_kind)
-    )
-    return {str(kind): int(n) for kind, n in counts}
 
 
 def _check_need_takes_referrals(session: Session, need: Need, resource_id: str) -> None:

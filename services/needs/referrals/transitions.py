@@ -1,5 +1,6 @@
 """The referral's state machine: states, allowed moves, and what every move does — stamp it,
-chain it into the audit trail, publish its event, and bring the need's status along.
+chain it into the audit trail, publish its event (`publication.py`), and bring the need's
+status along.
 
 Every function that changes a referral first locks the referral's need (`lock`): transitions
 of one need's referrals, its audit chain and its status change in turn.
@@ -11,20 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.needs.models import Need, OutboxEvent
+from services.needs.models import Need
 from services.needs.referrals import audit
 from services.needs.referrals.models import Referral
+from services.needs.referrals.publication import publish
 from services.needs.referrals.states import TRANSITIONS
 from services.needs.referrals.states import ReferralState as S
 from services.needs.service import set_need_status
 from services.needs.states import CLOSED_NEED_STATES, NeedStatus
 from shared.actor import Actor
-from shared.contracts.needs import MatchSnapshot, ReferralEvent, ReferralOutcome, referral_subject
 from shared.errors import InvalidTransition, ValidationFailed, unknown
-from shared.outbox import add_event
-
-ESCALATED = "escalated"
-"""Not a state: the subject an overdue referral's escalation is published on."""
 
 
 def aware(moment: datetime) -> datetime:
@@ -134,57 +131,6 @@ def record(
         )
         if holder is not None:
             audit.move_head(holder, entry)
-
-
-def match_snapshot(referral: Referral) -> MatchSnapshot:
-    """The frozen match, as the contract carries it."""
-    explanation = referral.match_explanation or {}
-    components = explanation.get("components") or {}
-    return MatchSnapshot(
-        rank_position=referral.match_rank,
-        score=referral.match_score,
-        distance_km=referral.match_distance_km,
-        components={str(k): float(v) for k, v in dict(components).items()},
-    )
-
-
-def publish(
-    session: Session,
-    referral: Referral,
-    need: Need,
-    now: datetime,
-    *,
-    subject_state: str | None = None,
-    reason: str | None = None,
-) -> None:
-    """Queue the transition's event: ids and codes, never the note, comments or feedback."""
-    outcome = None
-    if referral.state == S.COMPLETED and referral.outcome_result:
-        outcome = ReferralOutcome(
-            result=referral.outcome_result,  # type: ignore[arg-type]
-            satisfaction=referral.satisfaction,
-        )
-    event = ReferralEvent(
-        referral_id=referral.id,
-        need_id=referral.need_id,
-        resource_id=referral.resource_id,
-        state=referral.state,
-        category=need.category,
-        urgency=need.urgency,
-        adcode=need.adcode[:9],
-        version=referral.version,
-        reason=reason or referral.reason,
-        match=match_snapshot(referral),
-        outcome=outcome,
-        occurred_at=now,
-    )
-    add_event(
-        session,
-        OutboxEvent,
-        subject=referral_subject(subject_state or referral.state),
-        aggregate_id=referral.id,
-        payload=event,
-    )
 
 
 def lock_need(session: Session, need_id: str, *, field: str | None) -> Need:
