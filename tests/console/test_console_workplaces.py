@@ -253,7 +253,7 @@ def test_reviewer_sees_each_departments_decision_in_the_joint_review(
     }
     with console.api(Role.SOCIAL_WORKER, adcode=DEFAULT_COUNTY) as client:
         referral = _ok(client.post("/referrals", json=body), 201)["id"]
-    with console.api(Role.ALLIANCE_REVIEWER, department="health") as client:
+    with console.api(Role.ALLIANCE_REVIEWER, department="health", adcode=DEFAULT_COUNTY) as client:
         decision = {"department": "health", "decision": "approve", "comment": "符合医疗救助条件"}
         _ok(client.post(f"/referrals/{referral}/review", json=decision))
 
