@@ -65,7 +65,10 @@ def up(
     resources: int = typer.Option(120, help="Resources in the demo county"),
 ) -> None:
     """Start NATS, the three services and the console on 127.0.0.1; Ctrl-C stops them all."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C as well as SIGTERM, also when started with SIGINT ignored (a shell's background
+    # job inherits that, and the stack would then outlive the Ctrl-C it was promised).
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, _raise_interrupt)
     ports = {service: port_base + offset for offset, service in enumerate(SERVICES, start=1)}
     ports[CONSOLE] = port_base
     stack = Stack(StackConfig(var_dir=var_dir, nats_port=nats_port, ports=ports))

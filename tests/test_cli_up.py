@@ -54,7 +54,14 @@ def test_ctrl_c_on_lianjie_up_stops_every_child(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "cli.main", "up", "--demo", "--households", "5"]
     command += ["--resources", "12", "--var-dir", str(tmp_path), "--port-base", str(base)]
     command += ["--nats-port", str(free_port())]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Started with SIGINT ignored, as a shell's background job is: Ctrl-C must still stop it.
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     lines: list[str] = []
     try:
         assert proc.stdout is not None
