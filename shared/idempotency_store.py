@@ -20,14 +20,11 @@ from sqlalchemy import DateTime, Integer, String, UniqueConstraint, delete, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
+from shared.clock import utc_now
 from shared.crypto import EncryptedText, field_cipher
 
 MAX_KEY_LENGTH = 128
 TABLE = "idempotency_key"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class IdempotencyRecord:
@@ -40,7 +37,7 @@ class IdempotencyRecord:
     status_code: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[str | None] = mapped_column(EncryptedText, doc="the answer, encrypted")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
@@ -105,7 +102,7 @@ class IdempotencyStore:
         Run inside a transaction."""
         record = self.record_type
         existing = session.scalar(select(record).where(record.key == key, record.scope == where))
-        now = utcnow()
+        now = utc_now()
         if existing is not None and now - _aware(existing.created_at) > self.ttl:
             session.delete(existing)  # expired: as if it had never been
             session.flush()
@@ -149,7 +146,7 @@ class IdempotencyStore:
     def purge_expired(self, session: Session) -> int:
         """Delete the records older than the time-to-live; how many went."""
         record = self.record_type
-        result = session.execute(delete(record).where(record.created_at < utcnow() - self.ttl))
+        result = session.execute(delete(record).where(record.created_at < utc_now() - self.ttl))
         return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -30,14 +30,11 @@ from sqlalchemy import Column, DateTime, Integer, String, Text, event, func, sel
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from shared import logs
+from shared.clock import utc_now
 from shared.db import read_session
 from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutboxRecord:
@@ -48,7 +45,7 @@ class OutboxRecord:
     subject: Mapped[str] = mapped_column(String(200))
     aggregate_id: Mapped[str] = mapped_column(String(64), index=True)
     payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     # The request that caused the event (its X-Request-ID), sent on as a NATS header.
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -275,7 +272,7 @@ class OutboxRelay:
 
     def _record(self, sent: list[int], failed: dict[int, str], attempts: dict[int, int]) -> None:
         record = self.record_type
-        now = utcnow()
+        now = utc_now()
         with self.sessions() as session, session.begin():
             if sent:
                 session.execute(update(record).where(record.id.in_(sent)).values(sent_at=now))
@@ -317,7 +314,7 @@ class OutboxRelay:
             return 0.0
         if oldest.tzinfo is None:  # SQLite hands back naive datetimes
             oldest = oldest.replace(tzinfo=UTC)
-        return max((utcnow() - oldest).total_seconds(), 0.0)
+        return max((utc_now() - oldest).total_seconds(), 0.0)
 
     def parked(self, limit: int = 100) -> tuple[int, list[ParkedEvent]]:
         """How many events are parked in all, and the first `limit` of them, oldest first.

@@ -7,9 +7,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.needs.resident_id import masked
 from shared.access_log import AccessLogRecord
+from shared.clock import utc_now
 from shared.crypto import EncryptedText
 from shared.idempotency_store import IdempotencyRecord
-from shared.outbox import OutboxRecord, utcnow
+from shared.outbox import OutboxRecord
 
 
 class Base(DeclarativeBase):
@@ -34,8 +35,8 @@ class Household(Base):
     station_adcode: Mapped[str | None] = mapped_column(String(12), index=True)
     social_worker: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class Need(Base):
@@ -64,8 +65,8 @@ class Need(Base):
     audit_head_hash: Mapped[str | None] = mapped_column(String(64))
     audit_length: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class Person(Base):
@@ -106,8 +107,8 @@ class Person(Base):
     tier: Mapped[int | None] = mapped_column(Integer, index=True)
     last_visit_on: Mapped[date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
     @property
     def resident_id_masked(self) -> str | None:
@@ -131,7 +132,7 @@ class Visit(Base):
     tier_before: Mapped[int | None] = mapped_column(Integer)
     tier_after: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class NeedStatusChange(Base):
@@ -187,7 +188,7 @@ class LedgerImportJob(Base):
     error: Mapped[str | None] = mapped_column(String(300))
     actor: Mapped[str] = mapped_column(String(64))
     area: Mapped[str | None] = mapped_column(String(12))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     # Written with the counts while the job runs: a job whose process died stops beating.
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -6,7 +6,7 @@ figures (`stats.py`) and the ledger import (`ledger_import.py`) are their own mo
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from services.needs.schemas import (
 from services.needs.states import CLOSED_NEED_STATES, NEED_TRANSITIONS, NeedStatus
 from shared.access import within
 from shared.actor import Actor
+from shared.clock import utc_now
 from shared.contracts import vocabulary
 from shared.contracts.common import GeoPoint
 from shared.contracts.matcher import RankRequest
@@ -46,10 +47,6 @@ __all__ = ["LocationPrecision", "NeedStatus"]
 # service that stops early may be referred again.
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def create_household(
     *, session: Session, data: HouseholdCreate, area: str | None = None
 ) -> Household:
@@ -57,7 +54,7 @@ def create_household(
     The adcode it ends up with (given, from the address, or the station's) and its station must
     lie in `area`, the caller's (403 otherwise)."""
     placed = _placement(data.address, data.adcode, data.location, data.station_adcode)
-    now = _now()
+    now = utc_now()
     household = Household(
         id=str(uuid.uuid4()),
         address=data.address,
@@ -140,7 +137,7 @@ def update_household(
     check_in_area(household, area)
     if changed:
         household.version += 1
-        household.updated_at = _now()
+        household.updated_at = utc_now()
         history.record(
             session, household, record_type="household", fields=changed, actor=actor, source=source
         )
@@ -170,7 +167,7 @@ def _open_needs_follow(
             continue
         need.adcode = household.adcode
         need.version += 1
-        need.updated_at = _now()
+        need.updated_at = utc_now()
         announce_need(session, need, NEED_UPDATED)
 
 
@@ -252,7 +249,7 @@ def create_need(*, session: Session, data: NeedCreate, actor: str | None = None)
         raise ValidationFailed.one(
             "location", "required", "the household has no location: give the need's location"
         )
-    now = _now()
+    now = utc_now()
     need = Need(
         id=str(uuid.uuid4()),
         household_id=household.id,
@@ -298,7 +295,7 @@ def update_need(*, session: Session, need: Need, data: NeedUpdate, actor: str | 
         setattr(need, name, value)
     if changes:
         need.version += 1
-        need.updated_at = _now()
+        need.updated_at = utc_now()
         announce_need(session, need, NEED_UPDATED)
     return need
 
@@ -319,7 +316,7 @@ def set_need_status(
     previous = need.status
     need.status = status
     need.version += 1
-    need.updated_at = _now()
+    need.updated_at = utc_now()
     _record_change(session, need, previous, actor=actor, reason=reason)
     announce_need(session, need, NEED_CLOSED if status in CLOSED_NEED_STATES else NEED_UPDATED)
     return need

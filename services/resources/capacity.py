@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.resources.models import Reservation, Resource
-from services.resources.publication import announce, announce_promotion, now_utc
+from services.resources.publication import announce, announce_promotion
+from shared.clock import utc_now
 from shared.contracts import vocabulary
 from shared.contracts.common import CHINA_TIME, available_on, china_date
 from shared.contracts.resources import (
@@ -140,7 +141,7 @@ def promote_waitlist(*, session: Session, resource_id: str) -> int:
         if not _take(session, resource_id, reservation.units):
             break
         reservation.state = ReservationState.RESERVED.value
-        reservation.updated_at = now_utc()
+        reservation.updated_at = utc_now()
         announce_promotion(session=session, reservation=reservation)
         promoted += 1
     return promoted
@@ -174,7 +175,7 @@ def _reserve(
     if existing is not None:
         # Given back after its reserve went unanswered, now asked for again by the same
         # referral's retry: held anew, not answered "released".
-        existing.state, existing.updated_at = state.value, now_utc()
+        existing.state, existing.updated_at = state.value, utc_now()
         reservation = existing
     else:
         reservation = Reservation(
@@ -182,8 +183,8 @@ def _reserve(
             referral_id=referral_id,
             units=units,
             state=state.value,
-            created_at=now_utc(),
-            updated_at=now_utc(),
+            created_at=utc_now(),
+            updated_at=utc_now(),
         )
         session.add(reservation)
     try:
@@ -202,7 +203,7 @@ def _reserve(
 
 def _available_or_raise(resource: Resource) -> None:
     """409 `not_available` when today (in China) lies outside the resource's offered dates."""
-    today = china_date(now_utc())
+    today = china_date(utc_now())
     if not available_on(
         today, available_from=resource.available_from, available_until=resource.available_until
     ):
@@ -223,7 +224,7 @@ def _take_and_touch(session: Session, resource_id: str, units: int) -> Resource 
     """Take `units` of an active resource offered today and count the change, in one
     conditional UPDATE; the resource as it now is, or None when it is missing, inactive, not
     offered today or short of units (`_waitlisted_or_raise` tells which)."""
-    today = china_date(now_utc())
+    today = china_date(utc_now())
     return _touched(
         session,
         resource_id,
@@ -243,7 +244,7 @@ def _touched(
     return session.scalars(
         update(Resource)
         .where(Resource.id == resource_id, *where)
-        .values(version=Resource.version + 1, updated_at=now_utc(), **values)
+        .values(version=Resource.version + 1, updated_at=utc_now(), **values)
         .returning(Resource)
         .execution_options(populate_existing=True, synchronize_session=False)
     ).first()
@@ -281,7 +282,7 @@ def release(*, session: Session, resource_id: str, referral_id: str) -> Reservat
         raise Conflict("the referral's units were already consumed")
     was_holding = reservation.state == ReservationState.RESERVED.value
     reservation.state = ReservationState.RELEASED.value
-    reservation.updated_at = now_utc()
+    reservation.updated_at = utc_now()
     session.flush()
     if was_holding:
         _give_back(session, resource_id, reservation.units)
@@ -300,7 +301,7 @@ def consume(*, session: Session, resource_id: str, referral_id: str) -> Reservat
     if reservation.state == ReservationState.WAITLISTED.value:
         raise Conflict("the referral is still waitlisted: it holds no units")
     reservation.state = ReservationState.CONSUMED.value
-    reservation.updated_at = now_utc()
+    reservation.updated_at = utc_now()
     _after_change(session, _resource_or_raise(session, resource_id))
     return reservation
 

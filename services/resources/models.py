@@ -19,9 +19,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.access_log import AccessLogRecord
+from shared.clock import utc_now
 from shared.crypto import EncryptedText
 from shared.idempotency_store import IdempotencyRecord
-from shared.outbox import OutboxRecord, utcnow
+from shared.outbox import OutboxRecord
 
 DUPLICATE_INDEX_CARRIES = ("name_signature", "active", "created_at", "id", "lat", "lon", "name_key")
 """What the duplicate-detection index carries beside its keys (PostgreSQL)."""
@@ -81,8 +82,8 @@ class Resource(Base):
     name_signature: Mapped[int] = mapped_column(BigInteger, default=0)
     cell: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
     # PostgreSQL answers duplicate detection from the index alone (an index-only scan).
     __table_args__ = (
@@ -105,8 +106,8 @@ class Reservation(Base):
     referral_id: Mapped[str] = mapped_column(String(64), unique=True)
     units: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class OutboxEvent(Base, OutboxRecord):

@@ -5,12 +5,11 @@ The other half, what it hears, is `events.py`; they are a pair, not one file, be
 domain imports this module while `events.py`'s handlers import the domain (see there).
 """
 
-from datetime import UTC, datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.resources.models import OutboxEvent, Reservation, Resource
+from shared.clock import utc_now
 from shared.contracts.resources import (
     RESERVATION_PROMOTED,
     CapacityMode,
@@ -22,15 +21,10 @@ from shared.contracts.resources import (
 from shared.outbox import add_event
 
 
-def now_utc() -> datetime:
-    """The current time, in UTC."""
-    return datetime.now(UTC)
-
-
 def touch(resource: Resource) -> None:
     """Count a change: the version grows by one, which is also the resource's ETag."""
     resource.version += 1
-    resource.updated_at = now_utc()
+    resource.updated_at = utc_now()
 
 
 def count_reservations(*, session: Session, resource_id: str) -> dict[ReservationState, int]:

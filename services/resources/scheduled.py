@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import capacity
-from services.resources.publication import now_utc
 from services.resources.settings import ResourcesSettings
+from shared.clock import utc_now
 from shared.db import run_in_transaction
 from shared.timers import running
 
@@ -22,7 +22,7 @@ async def reset_capacity_periodically(sessions: sessionmaker[Session], interval_
     while True:
         try:
             reset = await run_in_transaction(
-                sessions, lambda s: capacity.reset_due_capacity(session=s, now=now_utc())
+                sessions, lambda s: capacity.reset_due_capacity(session=s, now=utc_now())
             )
             if reset:
                 log.info("capacity period reset for %d resources", len(reset))

@@ -16,9 +16,10 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from services.resources import capacity, duplicates, privacy
 from services.resources.models import Resource
-from services.resources.publication import announce, now_utc, touch
+from services.resources.publication import announce, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
 from shared import geo, taxonomy
+from shared.clock import utc_now
 from shared.crypto import phone_index
 from shared.errors import (
     FieldError,
@@ -62,8 +63,8 @@ def create(
         active=draft is None,
         draft=draft,
         version=1,
-        created_at=now_utc(),
-        updated_at=now_utc(),
+        created_at=utc_now(),
+        updated_at=utc_now(),
     )
     _apply(resource, data)
     total = data.capacity.total

@@ -8,8 +8,9 @@ from sqlalchemy import Engine, select, update
 
 from services.needs.app import MIGRATIONS
 from services.needs.models import IdempotencyKey
+from shared.clock import utc_now
 from shared.db import migrate, session_factory
-from shared.idempotency_store import IdempotencyStore, Replay, request_digest, utcnow
+from shared.idempotency_store import IdempotencyStore, Replay, request_digest
 
 ANSWER = '{"name": "测试隐私张三丰", "phone": "13987650321"}'
 
@@ -35,7 +36,7 @@ def test_answers_are_encrypted_and_expired_records_are_ignored_then_purged(
         assert store.claim(s, "k1", "POST /x by a", digest) == Replay(
             201, "application/json", ANSWER
         )
-        old = utcnow() - timedelta(hours=2)
+        old = utc_now() - timedelta(hours=2)
         s.execute(update(IdempotencyKey).where(IdempotencyKey.key == "k1").values(created_at=old))
     with sessions.begin() as s:  # expired: the request runs anew
         assert store.claim(s, "k1", "POST /x by a", digest) == "claimed"

@@ -6,8 +6,8 @@ from sqlalchemy import Date, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.needs.models import Base
+from shared.clock import utc_now
 from shared.crypto import EncryptedText
-from shared.outbox import utcnow
 
 
 class Benefit(Base):
@@ -28,4 +28,4 @@ class Benefit(Base):
     note: Mapped[str] = mapped_column(EncryptedText, default="")
     source: Mapped[str] = mapped_column(String(20))
     recorded_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

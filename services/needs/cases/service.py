@@ -3,7 +3,7 @@ and the tier."""
 
 import logging
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,15 +16,12 @@ from services.needs.models import ConsentWithdrawal, Person
 from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate, PersonPatch
 from services.needs.service import get_household_or_raise
 from shared.actor import Actor
+from shared.clock import utc_now
 from shared.contracts.vocabulary import Group
 from shared.crypto import index_of, name_index, phone_index
 from shared.errors import FieldError, InvalidTransition, ValidationFailed, unknown
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_person(
@@ -41,7 +38,7 @@ def create_person(
     )
     number_hash = index_of(data.resident_id)
     _number_is_free(session, number_hash, None)
-    now = _now()
+    now = utc_now()
     person = Person(
         id=str(uuid.uuid4()),
         household_id=household.id,
@@ -314,7 +311,7 @@ def _exit(person: Person, reason: str, *, actor: str | None) -> None:
 def _set_status(person: Person, status: str, exit_reason: str | None, *, actor: str | None) -> None:
     person.case_status = status
     person.exit_reason = exit_reason
-    person.case_status_changed_at = _now()
+    person.case_status_changed_at = utc_now()
     person.case_status_changed_by = actor
 
 
@@ -331,4 +328,4 @@ def change_tier(*, session: Session, person: Person, tier: int, actor: str | Non
 
 def _touch(person: Person) -> None:
     person.version = (person.version or 1) + 1
-    person.updated_at = _now()
+    person.updated_at = utc_now()

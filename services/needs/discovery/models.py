@@ -8,8 +8,8 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, Strin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.needs.models import Base
+from shared.clock import utc_now
 from shared.crypto import EncryptedText
-from shared.outbox import utcnow
 
 
 class WarningRule(Base):
@@ -25,7 +25,7 @@ class WarningRule(Base):
     task_due_days: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class RuleHit(Base):
@@ -77,4 +77,4 @@ class PartnerFlag(Base):
     since: Mapped[date] = mapped_column(Date)
     until: Mapped[date] = mapped_column(Date, index=True)
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, Date, DateTime, ForeignKey, String, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.needs.models import Base
-from shared.outbox import utcnow
+from shared.clock import utc_now
 
 
 class Procedure(Base):
@@ -21,7 +21,7 @@ class Procedure(Base):
     adcode: Mapped[str] = mapped_column(String(12), index=True)
     applied_on: Mapped[date] = mapped_column(Date)
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class ProcedureStep(Base):

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.needs.users.models import SignInFailure
+from shared.clock import utc_now
 from shared.crypto import field_cipher
 from shared.errors import DomainError
 
@@ -47,10 +48,6 @@ def failure_key(username: str, client: str) -> str:
     return field_cipher().blind_index(f"{username}\n{client}")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -62,7 +59,7 @@ def check_not_locked(session: Session, key: str) -> None:
     )
     if locked_until is None:
         return
-    left = (_aware(locked_until) - _now()).total_seconds()
+    left = (_aware(locked_until) - utc_now()).total_seconds()
     if left > 0:
         raise TooManyAttempts(
             "too many wrong passwords from this client: wait before trying again",
@@ -72,7 +69,7 @@ def check_not_locked(session: Session, key: str) -> None:
 
 def record_failure(session: Session, key: str, limits: SignInLimits) -> None:
     """Count a wrong password (atomically, whichever replica sees it) and lock when due."""
-    now = _now()
+    now = utc_now()
     row = session.get(SignInFailure, key)
     if row is not None and now - _aware(row.last_failed_at) > timedelta(seconds=limits.max_lock_s):
         session.execute(delete(SignInFailure).where(SignInFailure.key == key))

@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.needs.models import Base
-from shared.outbox import utcnow
+from shared.clock import utc_now
 
 
 class User(Base):
@@ -23,7 +23,7 @@ class User(Base):
     organization: Mapped[str | None] = mapped_column(String(200))
     department: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     token_version: Mapped[int] = mapped_column(
         Integer,
         default=0,
@@ -39,7 +39,7 @@ class SignInFailure(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True, doc="keyed hash of user|client")
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -52,7 +52,7 @@ class RefreshToken(Base):
     family_id: Mapped[str] = mapped_column(String(36), index=True)
     user_id: Mapped[str] = mapped_column(String(36), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
