@@ -108,6 +108,14 @@ CATALOG: dict[str, Message] = {
     ),
     "unmask_role": Message("您的角色无权查看完整信息", "your role may not read this unmasked"),
     "organization": Message("不属于您的机构", "not of your organization"),
+    "organization_required": Message(
+        "您的账号没有所属机构：机构协调员只处理本机构的事项，请管理员为账号设置机构",
+        "your account names no organization: a coordinator acts for their organization only",
+    ),
+    "department_required": Message(
+        "您的账号没有所属部门：审核人只审核本部门的转介，请管理员为账号设置部门",
+        "your account names no department: a reviewer reviews for their department only",
+    ),
     "region_required": Message(
         "审核人的账号没有区域代码，本系统也没有设置所在县（LIANJIE_NEEDS_COUNTY_ADCODE）："
         "审核人只审核一个区域内的转介，请管理员为账号设置区域代码，或为本系统设置所在县",

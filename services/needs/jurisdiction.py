@@ -63,10 +63,11 @@ def organization_of(request: Request) -> str | None:
 
 
 def missing_scope(what: str, role: Role) -> Forbidden:
-    """The 403 for a token that lacks the scope its role is limited by."""
+    """The 403 for a token that lacks the scope its role is limited by (rule
+    `organization_required` or `department_required`, saying what the account lacks)."""
     return Forbidden(
         f"your sign-in names no {what}: a {role.value} acts only within their own {what}",
-        extra={"rule": "scope", "missing": what},
+        extra={"rule": f"{what}_required", "missing": what},
     )
 
 

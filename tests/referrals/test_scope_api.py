@@ -132,8 +132,9 @@ def test_a_coordinator_token_without_an_organization_is_refused_naming_it(
             headers=nameless,
         ),
     ):
-        _refuses(response)
+        _refuses(response, "organization_required")
         assert response.json()["missing"] == "organization"
+        assert "没有所属机构" in response.json()["detail"]
 
 
 def test_a_reviewer_sees_only_referrals_their_department_reviews(
@@ -172,7 +173,7 @@ def test_a_reviewer_token_without_a_department_is_refused_naming_it(
         client.get("/referrals/review-queue", headers=nameless),
         client.get(f"/referrals/{reviewed}", headers=nameless),
     ):
-        _refuses(response)
+        _refuses(response, "department_required")
         assert response.json()["missing"] == "department"
     assert client.get("/auth/me", headers=nameless).status_code == 200
 
