@@ -11,14 +11,12 @@ import secrets
 import time
 from pathlib import Path
 
-import nats
 import typer
 import yaml
 
-from cli import kustomize, nats_config
+from cli import kustomize, nats_config, streams
 from shared.auth import ensure_keypair
 from shared.crypto import ensure_key_file
-from shared.messaging import ensure_streams
 from shared.settings import CommonSettings
 
 ROOT = Path(__file__).parent.parent
@@ -118,20 +116,6 @@ def render_k8s_command(
     typer.echo(yaml.safe_dump_all(kustomize.render(overlay), sort_keys=False, allow_unicode=True))
 
 
-async def _provision(common: CommonSettings, timeout_s: float) -> None:
-    nc = await nats.connect(
-        servers=common.nats_url.split(","),
-        user=common.nats_user,
-        password=common.nats_password,
-        connect_timeout=timeout_s,
-        max_reconnect_attempts=2,
-    )
-    try:
-        await ensure_streams(nc.jetstream(), replicas=common.jetstream_replicas)
-    finally:
-        await nc.close()
-
-
 @deploy_app.command("streams")
 def streams_command(
     attempts: int = typer.Option(30, help="Tries (a second apart) while the cluster forms"),
@@ -141,7 +125,15 @@ def streams_command(
     common = CommonSettings()
     for attempt in range(1, attempts + 1):
         try:
-            asyncio.run(_provision(common, timeout_s=2.0))
+            asyncio.run(
+                streams.provision(
+                    common.nats_url,
+                    timeout_s=2.0,
+                    replicas=common.jetstream_replicas,
+                    user=common.nats_user,
+                    password=common.nats_password,
+                )
+            )
         except Exception as exc:
             if attempt == attempts:
                 typer.echo(f"streams not provisioned: {type(exc).__name__}: {exc}", err=True)

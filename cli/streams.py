@@ -18,11 +18,24 @@ from shared.settings import CommonSettings
 streams_app = typer.Typer(help="JetStream streams (an operator's step, as NATS admin).")
 
 
-async def provision(url: str, *, timeout_s: float = 10.0, replicas: int | None = None) -> list[str]:
-    """Create or update every stream over the admin connection at `url`, with `replicas`
-    copies each (default LIANJIE_JETSTREAM_REPLICAS); their names."""
+async def provision(
+    url: str,
+    *,
+    timeout_s: float = 10.0,
+    replicas: int | None = None,
+    user: str | None = None,
+    password: str | None = None,
+) -> list[str]:
+    """Create or update every stream over the admin connection at `url` (as `user`, or the
+    user the URL names), with `replicas` copies each (default LIANJIE_JETSTREAM_REPLICAS);
+    their names. The one provisioning step: `lianjie streams provision` and `lianjie deploy
+    streams` both run it."""
     nc = await nats.connect(
-        servers=url.split(","), connect_timeout=timeout_s, max_reconnect_attempts=3
+        servers=url.split(","),
+        user=user,
+        password=password,
+        connect_timeout=timeout_s,
+        max_reconnect_attempts=3,
     )
     try:
         copies = replicas if replicas is not None else CommonSettings().jetstream_replicas
