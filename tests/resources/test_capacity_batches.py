@@ -175,13 +175,18 @@ async def over_nats(bus: Bus, requests: list[CapacityRequest]) -> list[CapacityR
     return await asyncio.gather(*asks, return_exceptions=True)  # type: ignore[return-value]
 
 
+async def served(bus: Bus, sessions: sessionmaker[Session], *, total: int) -> str:  # noqa: F811
+    """The ledger answering over NATS, and a resource of `total` units in it: its id."""
+    await serve_capacity(bus, sessions)
+    return new_resource(sessions, total=total)
+
+
 @pytest.mark.integration
 async def test_fifty_reserves_at_once_over_nats_for_seven_units_reserve_exactly_seven(
     bus: Bus,  # noqa: F811
     sessions: sessionmaker[Session],
 ) -> None:
-    await serve_capacity(bus, sessions)
-    resource_id = new_resource(sessions, total=7)
+    resource_id = await served(bus, sessions, total=7)
 
     answers = await over_nats(bus, [ask(resource_id, f"nats-{i}") for i in range(50)])
 
@@ -200,8 +205,7 @@ async def test_over_nats_a_referral_sent_twice_at_once_and_a_bad_request_beside_
     bus: Bus,  # noqa: F811
     sessions: sessionmaker[Session],
 ) -> None:
-    await serve_capacity(bus, sessions)
-    resource_id = new_resource(sessions, total=2)
+    resource_id = await served(bus, sessions, total=2)
     assert bus.nc is not None
     bad = asyncio.ensure_future(
         bus.nc.request(CAPACITY_RESERVE, b'{"resource_id": "x", "referral_id": "y", "units": 0}')
