@@ -17,7 +17,13 @@ def _spread(run: dict[str, Any] | None) -> str:
     rounds = len(run["rounds"])
     return (
         f"{run['reservations_per_s']:,.1f} /s ({low:,.1f}–{high:,.1f} over {rounds} rounds; "
-        f"{run['service_cpu_ms_per_attempt']:.2f} ms service CPU per attempt)"
+        f"{run['service_cpu_ms_per_attempt']:.2f} ms service CPU per attempt"
+        + (
+            f", {run['client_cpu_ms_per_attempt']:.2f} ms the clients'"
+            if "client_cpu_ms_per_attempt" in run
+            else ""
+        )
+        + ")"
     )
 
 

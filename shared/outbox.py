@@ -159,6 +159,10 @@ class ParkedEvent(BaseModel):
     parked_at: datetime
 
 
+RELAY_BOOKKEEPING = "lianjie_outbox_bookkeeping"
+"""Session info key of the relay's own writes, which do not wake it."""
+
+
 class OutboxRelay:
     """Publishes pending outbox events in order, woken by every commit and by a slow poll."""
 
@@ -186,7 +190,11 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         event.listen(sessions, "after_commit", self._on_commit)
 
-    def _on_commit(self, _session: Session) -> None:
+    def _on_commit(self, session: Session) -> None:
+        # Its own bookkeeping (rows marked sent) brings no new event: waking for it cost an
+        # empty look for pending rows after every pass.
+        if session.info.get(RELAY_BOOKKEEPING):
+            return
         # Commits happen on worker threads: hand the wake-up to the event loop safely.
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake.set)
@@ -274,6 +282,7 @@ class OutboxRelay:
         record = self.record_type
         now = utc_now()
         with self.sessions() as session, session.begin():
+            session.info[RELAY_BOOKKEEPING] = True
             if sent:
                 session.execute(update(record).where(record.id.in_(sent)).values(sent_at=now))
             for row_id, error in failed.items():

@@ -326,6 +326,9 @@ async def change_capacity(
     operation: Literal["reserve", "release", "consume"], body: CapacityRequest, request: Request
 ) -> CapacityReply:
     """The HTTP mirror of `lianjie.resources.capacity.<operation>.v1`."""
+    if operation == "reserve":  # in the same batches as over NATS (`capacity_batch`)
+        reply: CapacityReply = await request.app.state.reservations.submit(body)
+        return reply
     return await write(
         request,
         lambda s: capacity.apply_capacity(session=s, operation=operation, request=body),

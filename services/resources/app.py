@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from services.resources.access import POLICY
 from services.resources.api import router
+from services.resources.capacity_batch import reservations
 from services.resources.events import listeners
 from services.resources.models import IdempotencyKey, OutboxEvent
 from services.resources.settings import ResourcesSettings
@@ -25,11 +26,14 @@ def create_app(settings: ResourcesSettings | None = None) -> FastAPI:
     parts = DatabaseService.build(
         settings, record_type=OutboxEvent, idempotency_type=IdempotencyKey
     )
-    return parts.app(
+    batches = reservations(parts.sessions, max_size=settings.reserve_batch_max)
+    app = parts.app(
         title="Lianjie resources",
         description="The county's resource library (资源库) and its capacity ledger.",
         migrations=MIGRATIONS,
         router=router,
         policy=POLICY,
-        listeners=listeners(parts.sessions),
+        listeners=listeners(parts.sessions, batches),
     )
+    app.state.reservations = batches
+    return app

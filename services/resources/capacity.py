@@ -251,26 +251,31 @@ def _touched(
 
 
 def _waitlisted_or_raise(session: Session, resource_id: str, units: int) -> Resource:
-    """Why no units were taken: a missing resource, one not offered today or inactive, or no
-    capacity (409); a resource that keeps a waitlist takes the referral on it (its version
-    still grows)."""
+    """Why no units were taken (`refuse_or_waitlist`); a resource that keeps a waitlist takes
+    the referral on it (its version still grows)."""
     resource = _resource_or_raise(session, resource_id)
+    refuse_or_waitlist(resource, units)
+    return _touched(session, resource_id) or resource
+
+
+def refuse_or_waitlist(resource: Resource, units: int) -> None:
+    """Why `units` cannot be taken of `resource` as it is: not offered today or inactive, or no
+    capacity (409); returns when the resource keeps a waitlist the referral may join."""
     _available_or_raise(resource)
     if not resource.active:
         raise Conflict("the resource is not active")
     if resource.capacity_mode != CapacityMode.WAITLIST.value:
         raise CapacityExhausted(
-            f"resource {resource_id} has fewer than {units} units left",
+            f"resource {resource.id} has fewer than {units} units left",
             extra={"reason": "no_capacity"},
         )
     if units > resource.capacity_total:
         # It could never be promoted, and would hold up every referral queued after it.
         raise CapacityExhausted(
-            f"resource {resource_id} has {resource.capacity_total} units in all, "
+            f"resource {resource.id} has {resource.capacity_total} units in all, "
             f"fewer than the {units} asked for",
             extra={"reason": "exceeds_total"},
         )
-    return _touched(session, resource_id) or resource
 
 
 def release(*, session: Session, resource_id: str, referral_id: str) -> Reservation:

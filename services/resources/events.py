@@ -9,7 +9,9 @@ the domain, so one file holding both would import itself in a cycle.
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.resources import capacity, service
+from services.resources import capacity, capacity_batch, service
+from services.resources.capacity_batch import Reservations
+from services.resources.settings import ResourcesSettings
 from shared.consumers import DurableConsumer, Listeners
 from shared.contracts.needs import ReferralEvent, referral_subject
 from shared.contracts.resources import (
@@ -33,18 +35,35 @@ CAPACITY_FLAGS = RESOURCES_CAPACITY_FLAGS_CONSUMER
 """The durable consumer that flags a resource's stated capacity when it declined for none."""
 
 CAPACITY_IN_FLIGHT = 32
-"""Capacity requests answered at once (each its own transaction on a database thread): one at a
-time, 50 referrals accepted together waited for each other's commits."""
+"""Release and consume requests answered at once (each its own transaction on a database
+thread): one at a time, 50 referrals accepted together waited for each other's commits."""
+
+RESERVE_IN_FLIGHT = 256
+"""Reserve requests taken at once: each only waits for its batch (`capacity_batch`), so what
+arrives together is reserved together; more than the clients asking at once keeps them all in."""
 
 CAPACITY_SUBJECTS = {
-    "reserve": CAPACITY_RESERVE,
     "release": CAPACITY_RELEASE,
     "consume": CAPACITY_CONSUME,
 }
 
 
-async def serve_capacity(bus: Bus, sessions: sessionmaker[Session]) -> None:
-    """Answer reserve/release/consume, and resource cards, in the `resources` queue group."""
+async def serve_capacity(
+    bus: Bus, sessions: sessionmaker[Session], reservations: Reservations | None = None
+) -> None:
+    """Answer reserve (in batches)/release/consume, and resource cards, in the `resources`
+    queue group. The app passes the `reservations` its HTTP route shares; without them, the
+    reserve requests are batched here alone."""
+    if reservations is None:
+        batch_max = ResourcesSettings.model_fields["reserve_batch_max"].default
+        reservations = capacity_batch.reservations(sessions, max_size=batch_max)
+    await bus.serve(
+        CAPACITY_RESERVE,
+        queue=RESOURCES_QUEUE,
+        request_type=CapacityRequest,
+        handler=reservations.submit,
+        in_flight=RESERVE_IN_FLIGHT,
+    )
     for operation, subject in CAPACITY_SUBJECTS.items():
 
         async def handle(request: CapacityRequest, operation: str = operation) -> CapacityReply:
@@ -106,10 +125,11 @@ def capacity_flags(sessions: sessionmaker[Session]) -> DurableConsumer[ReferralE
     )
 
 
-def listeners(sessions: sessionmaker[Session]) -> Listeners:
-    """What the resources service hears on NATS, for its app factory to start and stop."""
+def listeners(sessions: sessionmaker[Session], reservations: Reservations) -> Listeners:
+    """What the resources service hears on NATS, for its app factory to start and stop;
+    `reservations` gathers reserve requests into batches (shared with the HTTP route)."""
 
     async def capacity_and_cards(bus: Bus) -> None:
-        await serve_capacity(bus, sessions)
+        await serve_capacity(bus, sessions, reservations)
 
     return Listeners(responders=[capacity_and_cards], consumers=[capacity_flags(sessions)])

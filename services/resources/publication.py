@@ -27,24 +27,50 @@ def touch(resource: Resource) -> None:
     resource.updated_at = utc_now()
 
 
-def count_reservations(*, session: Session, resource_id: str) -> dict[ReservationState, int]:
+Counts = dict[ReservationState, int]
+
+
+def count_reservations(*, session: Session, resource_id: str) -> Counts:
     """How many referrals are open (reserved) and waitlisted on this resource, in one query."""
-    query = select(
-        func.count().filter(Reservation.state == ReservationState.RESERVED.value),
-        func.count().filter(Reservation.state == ReservationState.WAITLISTED.value),
-    ).where(Reservation.resource_id == resource_id)
-    row = session.execute(query).one()
-    return {ReservationState.RESERVED: int(row[0]), ReservationState.WAITLISTED: int(row[1])}
+    return count_reservations_of(session=session, resource_ids=[resource_id])[resource_id]
 
 
-def public_state(*, session: Session, resource: Resource, new: bool = False) -> ResourceUpserted:
-    """The resource as the matcher sees it: no contact name, no phone. A `new` resource has
-    no reservations: they are not counted (a query less for every imported row)."""
-    counts = (
-        dict.fromkeys((ReservationState.RESERVED, ReservationState.WAITLISTED), 0)
-        if new
-        else count_reservations(session=session, resource_id=resource.id)
+def count_reservations_of(*, session: Session, resource_ids: list[str]) -> dict[str, Counts]:
+    """`count_reservations` of several resources, in one query."""
+    query = (
+        select(
+            Reservation.resource_id,
+            func.count().filter(Reservation.state == ReservationState.RESERVED.value),
+            func.count().filter(Reservation.state == ReservationState.WAITLISTED.value),
+        )
+        .where(Reservation.resource_id.in_(resource_ids))
+        .group_by(Reservation.resource_id)
     )
+    counts = {resource_id: _no_reservations() for resource_id in resource_ids}
+    for resource_id, reserved, waitlisted in session.execute(query):
+        counts[resource_id] = {
+            ReservationState.RESERVED: int(reserved),
+            ReservationState.WAITLISTED: int(waitlisted),
+        }
+    return counts
+
+
+def _no_reservations() -> Counts:
+    return dict.fromkeys((ReservationState.RESERVED, ReservationState.WAITLISTED), 0)
+
+
+def public_state(
+    *, session: Session, resource: Resource, new: bool = False, counts: Counts | None = None
+) -> ResourceUpserted:
+    """The resource as the matcher sees it: no contact name, no phone. A `new` resource has
+    no reservations: they are not counted (a query less for every imported row); `counts`,
+    when given, were counted by the caller (several resources at once)."""
+    if counts is None:
+        counts = (
+            _no_reservations()
+            if new
+            else count_reservations(session=session, resource_id=resource.id)
+        )
     return ResourceUpserted(
         resource_id=resource.id,
         version=resource.version,
@@ -72,14 +98,16 @@ def public_state(*, session: Session, resource: Resource, new: bool = False) -> 
     )
 
 
-def announce(*, session: Session, resource: Resource, new: bool = False) -> None:
+def announce(
+    *, session: Session, resource: Resource, new: bool = False, counts: Counts | None = None
+) -> None:
     """Queue the resource's public state on its own subject (the stream keeps the last one)."""
     add_event(
         session,
         OutboxEvent,
         subject=resource_subject(resource.id),
         aggregate_id=resource.id,
-        payload=public_state(session=session, resource=resource, new=new),
+        payload=public_state(session=session, resource=resource, new=new, counts=counts),
     )
 
 

@@ -14,3 +14,10 @@ class ResourcesSettings(ServiceSettings):
     capacity_reset_interval_s: float = Field(
         300.0, gt=0, description="How often to check for capacity periods that have ended"
     )
+    reserve_batch_max: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="Most reserve requests committed in one transaction (they are gathered "
+        "while the one before commits; an idle ledger reserves the first at once)",
+    )

@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 
 import pytest
@@ -29,6 +30,27 @@ def test_expired_forged_and_foreign_tokens_are_refused() -> None:
     for token, words in [(expired, "expired"), (foreign, "not valid"), (tampered, "not valid")]:
         with pytest.raises(Unauthorized, match=words):
             auth.verify_token(token, public_pem=public)
+
+
+def test_a_token_verified_before_is_still_refused_once_it_expires_or_under_another_key() -> None:
+    private, public = _keys()
+    _, other_public = _keys()
+    who = auth.Principal(
+        sub="u2", role=auth.Role.COORDINATOR, organization="江安县链接公益服务中心"
+    )
+    token = auth.issue_token(principal=who, private_pem=private, ttl=timedelta(seconds=3))
+    assert auth.verify_token(token, public_pem=public) == who
+    assert auth.verify_token(token, public_pem=public) == who, "the kept verification"
+    with pytest.raises(Unauthorized, match="not valid"):
+        auth.verify_token(token, public_pem=other_public)
+    time.sleep(3.1)  # until the token's exp has passed (a clock, not a speed)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.verify_token(token, public_pem=public)
+    good = auth.issue_token(principal=who, private_pem=private, ttl=timedelta(hours=1))
+    assert auth.verify_token(good, public_pem=public) == who
+    tampered = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    with pytest.raises(Unauthorized, match="not valid"):
+        auth.verify_token(tampered, public_pem=public)
 
 
 def test_passwords_hash_with_salt_and_check() -> None:

@@ -1,0 +1,210 @@
+"""Reservations taken together (批量预留): the reserve requests that arrive while the ledger is
+busy are committed in one transaction, each still answered on its own.
+
+One at a time, every reservation of a popular resource queued behind the row lock the one before
+it held until its commit, and paid its own round trips and commit. A batch locks the resources
+it names once (in id order, as a period reset does, so two batches never deadlock), decides in
+arrival order who gets units from the locked rows (first come, first served, exactly as one at a
+time would), takes them with one conditional UPDATE for all its resources, writes the
+reservations together and announces each resource once, at its state after the batch (one
+version more). Nothing is overbooked: the rows stay locked until the commit, and the UPDATE
+still checks every resource has the units it takes.
+
+Every request keeps its own answer: reserved (with what remains after the batch), or its own
+refusal (unknown resource, unit mismatch, not offered, inactive, no capacity). What a batch
+does not decide is answered one at a time after it commits, by `capacity.apply_capacity`: a
+referral id the ledger already knows or that the batch holds twice (the idempotent replay, or
+the conflict of other units), and a referral that joins a waitlist. When the batch fails as a
+whole (a referral reserved at the same moment elsewhere, a deadlock, a busy database), it rolls
+back and every request is answered one at a time, so one request's trouble is never another's.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+
+from services.resources.capacity import apply_capacity, check_unit, refuse_or_waitlist
+from services.resources.models import Reservation, Resource
+from services.resources.publication import announce, count_reservations_of
+from shared.batching import Batcher
+from shared.clock import utc_now
+from shared.contracts.common import available_on, china_date
+from shared.contracts.resources import CapacityReply, CapacityRequest, ReservationState
+from shared.db import transaction
+from shared.errors import DomainError, unknown
+
+log = logging.getLogger(__name__)
+
+RESERVED = ReservationState.RESERVED.value
+
+
+class Alone:
+    """The outcome of a request a batch leaves to be answered on its own, after it commits."""
+
+
+ALONE = Alone()
+Outcome = CapacityReply | DomainError | Alone
+Reservations = Batcher[CapacityRequest, CapacityReply]
+
+
+class LedgerMoved(RuntimeError):
+    """A locked resource no longer had the units the batch counted on (cannot happen while the
+    rows are locked; if it does, the batch rolls back and its requests go one at a time)."""
+
+
+def reservations(sessions: sessionmaker[Session], *, max_size: int) -> Reservations:
+    """The service's reserve requests, HTTP and NATS alike, gathered into batches."""
+    return Batcher(
+        lambda requests: reserve_all(sessions=sessions, requests=requests), max_size=max_size
+    )
+
+
+def reserve_all(
+    *, sessions: sessionmaker[Session], requests: Sequence[CapacityRequest]
+) -> list[CapacityReply | Exception]:
+    """Answer every request of a batch: those the batch decides in one transaction, the rest
+    one at a time after it (or all of them one at a time when the batch fails)."""
+    try:
+        with transaction(sessions) as session:
+            outcomes = reserve_batch(session=session, requests=requests)
+    except Exception as exc:
+        log.warning(
+            "a batch of %d reservations is answered one at a time (%s)",
+            len(requests),
+            type(exc).__name__,
+        )
+        outcomes = [ALONE] * len(requests)
+    return [
+        _alone(sessions, request) if isinstance(outcome, Alone) else outcome
+        for request, outcome in zip(requests, outcomes, strict=True)
+    ]
+
+
+def _alone(sessions: sessionmaker[Session], request: CapacityRequest) -> CapacityReply | Exception:
+    try:
+        with transaction(sessions) as session:
+            return apply_capacity(session=session, operation="reserve", request=request)
+    except Exception as exc:  # this request's own answer (a refusal, a busy database, …)
+        return exc
+
+
+def reserve_batch(*, session: Session, requests: Sequence[CapacityRequest]) -> list[Outcome]:
+    """Reserve what a batch can decide in the caller's transaction; one outcome per request."""
+    outcomes: list[Outcome] = [ALONE] * len(requests)
+    first: dict[str, int] = {}
+    for i, request in enumerate(requests):
+        first.setdefault(request.referral_id, i)
+    known = set(
+        session.scalars(select(Reservation.referral_id).where(Reservation.referral_id.in_(first)))
+    )
+    batch = [i for referral_id, i in first.items() if referral_id not in known]
+    if not batch:
+        return outcomes
+    resources = _locked(session, {requests[i].resource_id for i in batch})
+    today = china_date(utc_now())
+    left = {resource.id: resource.capacity_remaining for resource in resources.values()}
+    taken: dict[str, int] = {}
+    held: list[int] = []
+    for i in sorted(batch):  # arrival order: first come, first served
+        request = requests[i]
+        resource = resources.get(request.resource_id)
+        try:
+            if resource is None:
+                raise unknown("resource")
+            if request.unit is not None:
+                check_unit(resource, request.unit)
+            if _offered(resource, today) and left[resource.id] >= request.units:
+                left[resource.id] -= request.units
+                taken[resource.id] = taken.get(resource.id, 0) + request.units
+                held.append(i)
+                continue
+            refuse_or_waitlist(resource, request.units)  # returns when it may join a waitlist
+        except DomainError as exc:
+            outcomes[i] = exc
+    if not taken:
+        return outcomes
+    now = utc_now()
+    _take(session, resources, taken, now)
+    session.execute(
+        insert(Reservation),
+        [
+            {
+                "resource_id": requests[i].resource_id,
+                "referral_id": requests[i].referral_id,
+                "units": requests[i].units,
+                "state": RESERVED,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in held
+        ],
+    )
+    counts = count_reservations_of(session=session, resource_ids=sorted(taken))
+    for resource_id in sorted(taken):
+        announce(session=session, resource=resources[resource_id], counts=counts[resource_id])
+    for i in held:
+        request = requests[i]
+        outcomes[i] = CapacityReply(
+            resource_id=request.resource_id,
+            referral_id=request.referral_id,
+            units=request.units,
+            state=ReservationState.RESERVED,
+            capacity_remaining=resources[request.resource_id].capacity_remaining,
+        )
+    return outcomes
+
+
+def _locked(session: Session, resource_ids: set[str]) -> dict[str, Resource]:
+    # Locked in id order (PostgreSQL locks the rows as the sort hands them out): every
+    # statement that locks several resources takes them in that order, so none deadlocks.
+    # Contacts are not read (the announcement leaves them out, and they are encrypted).
+    query = (
+        select(Resource)
+        .where(Resource.id.in_(resource_ids))
+        .order_by(Resource.id)
+        .with_for_update()
+        .options(
+            defer(Resource.contact_name),
+            defer(Resource.contact_phone),
+            defer(Resource.hsds_source),
+            defer(Resource.draft),
+        )
+        .execution_options(populate_existing=True)
+    )
+    return {resource.id: resource for resource in session.scalars(query)}
+
+
+def _offered(resource: Resource, today: date) -> bool:
+    return resource.active and available_on(
+        today, available_from=resource.available_from, available_until=resource.available_until
+    )
+
+
+def _take(
+    session: Session, resources: dict[str, Resource], taken: dict[str, int], now: datetime
+) -> None:
+    """Take every resource's units in one conditional UPDATE (its version grows by one), and
+    keep what it returns on the loaded resources."""
+    units = case(taken, value=Resource.id)
+    rows = session.execute(
+        update(Resource)
+        .where(Resource.id.in_(taken), Resource.capacity_remaining >= units)
+        .values(
+            capacity_remaining=Resource.capacity_remaining - units,
+            version=Resource.version + 1,
+            updated_at=now,
+        )
+        .returning(Resource.id, Resource.capacity_remaining, Resource.version)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if len(rows) != len(taken):
+        raise LedgerMoved(f"{len(taken) - len(rows)} resources changed under their lock")
+    for resource_id, remaining, version in rows:
+        resource = resources[resource_id]
+        set_committed_value(resource, "capacity_remaining", remaining)
+        set_committed_value(resource, "version", version)
+        set_committed_value(resource, "updated_at", now)
