@@ -18,7 +18,7 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import Unauthorized
 
@@ -38,7 +38,10 @@ class Role(StrEnum):
 
 
 class Principal(BaseModel):
-    """Who a verified token says the caller is, and what their scope is."""
+    """Who a verified token says the caller is, and what their scope is. Frozen: a verified
+    token's principal is kept and shared by every request that carries the token."""
+
+    model_config = ConfigDict(frozen=True)
 
     sub: str
     role: Role
