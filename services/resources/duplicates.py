@@ -21,10 +21,10 @@ from datetime import datetime
 from difflib import SequenceMatcher
 from fractions import Fraction
 from itertools import groupby
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, literal, select, text
-from sqlalchemy.dialects.postgresql import BIT
+from sqlalchemy import BigInteger, ColumnElement, Text, any_, cast, func, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIT
 from sqlalchemy.orm import Session
 
 from services.resources.models import Resource
@@ -270,8 +270,14 @@ def _first_by_phone(session: Session, phones: set[str]) -> dict[str, tuple[datet
     """The earliest active resource (created at, id) with each of these phones' blind index."""
     if not phones:
         return {}
+    if session.get_bind().dialect.name == "postgresql":  # one array, not a thousand binds
+        same_phone = Resource.contact_phone_hash == any_(
+            cast(literal(_array(phones), Text), ARRAY(Text))
+        )
+    else:
+        same_phone = Resource.contact_phone_hash.in_(phones)
     query = select(Resource.contact_phone_hash, Resource.created_at, Resource.id).where(
-        Resource.contact_phone_hash.in_(phones), Resource.active
+        same_phone, Resource.active
     )
     first: dict[str, tuple[datetime, str]] = {}
     for phone, created_at, resource_id in session.execute(query):
@@ -290,7 +296,7 @@ def _first_stored_look_alikes(
             for at, r in enumerate(resources)
         }
     found: dict[int, Candidate | None] = dict.fromkeys(range(len(resources)))
-    probes: dict[str, list[int]] = defaultdict(list)
+    probes: dict[str, list[Any]] = defaultdict(list)
     for at, r in enumerate(resources):
         low, high = length_band(r.name_length)
         for cell in cells_around(r.lat, r.lon):
@@ -302,11 +308,18 @@ def _first_stored_look_alikes(
                 probes[column].append(value)
     if not probes:
         return found
-    rows = session.execute(_LOOK_ALIKES, {**probes, **_RATIO_TERMS})
+    arrays = {column: _array(values) for column, values in probes.items()}
+    rows = session.execute(_LOOK_ALIKES, {**arrays, **_RATIO_TERMS})
     for at, group in groupby(rows, key=lambda row: row[0]):
         r = resources[at]
         found[at] = _first_alike(r.name_key, r.lat, r.lon, (Candidate(*row[1:]) for row in group))
     return found
+
+
+def _array(values: Iterable[Any]) -> str:
+    """Numbers or hex digests as a PostgreSQL array literal: one text, which the driver sends
+    as it is (adapting a list of Python ints costs more than the look-up)."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def scan_for_twin(*, session: Session, name: str, lat: float, lon: float) -> str | None:

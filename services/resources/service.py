@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from services.resources import capacity, duplicates, privacy
 from services.resources.models import Resource
-from services.resources.publication import announce, touch
+from services.resources.publication import announce, announce_new, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
 from shared import geo, taxonomy
 from shared.clock import utc_now
@@ -87,9 +87,8 @@ def create_many(
     ):
         resource.duplicate_of = twin_id
     session.add_all(resources)
-    for resource in resources:
-        announce(session=session, resource=resource, new=True)
     session.flush()
+    announce_new(session=session, resources=resources)
     return resources
 
 

@@ -123,7 +123,9 @@ def test_a_mixed_file_gives_every_row_the_outcome_line_by_line_import_gives(
     assert expected[5][1] not in (None, KEPT_ID), "the stored resource with that phone"
     for chunk_rows in (1000, 4):  # one chunk, and chunks that split look-alikes apart
         with transaction(sessions) as session:  # the library as before each run
-            stale = select(Resource).where(Resource.name != "阳春镇志愿服务队", Resource.id != KEPT_ID)
+            stale = select(Resource).where(
+                Resource.name != "阳春镇志愿服务队", Resource.id != KEPT_ID
+            )
             for resource in session.scalars(stale):
                 session.delete(resource)
         assert in_bulk(sessions, rows, chunk_rows) == expected, chunk_rows
