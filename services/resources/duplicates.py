@@ -281,6 +281,8 @@ def _first_by_phone(session: Session, phones: set[str]) -> dict[str, tuple[datet
     )
     first: dict[str, tuple[datetime, str]] = {}
     for phone, created_at, resource_id in session.execute(query):
+        if phone is None:  # the column may be NULL; the rows asked for never are
+            continue
         if phone not in first or (created_at, resource_id) < first[phone]:
             first[phone] = (created_at, resource_id)
     return first

@@ -157,7 +157,7 @@ def test_every_resource_an_import_creates_is_announced_once(
     rows = [row(n, name=f"志愿者{n}号", location=near(n * 0.01, 0)) for n in range(2, 40)]
     rows.append(row(40, name="坏行", kind="no_such_kind"))
     report = importing.import_rows(sessions=sessions, rows=rows, chunk_rows=16)
-    created = {r.resource_id for r in report.rows if r.status.value == "accepted"}
+    created = {str(r.resource_id) for r in report.rows if r.status.value == "accepted"}
     assert len(created) == 38 and report.rejected == 1
     with sessions() as session:
         events = list(session.scalars(select(OutboxEvent)))
