@@ -23,9 +23,21 @@ from fractions import Fraction
 from itertools import groupby
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, Text, any_, cast, func, literal, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, BIT
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from services.resources.models import Resource
 from shared import geo
@@ -270,10 +282,11 @@ def _first_by_phone(session: Session, phones: set[str]) -> dict[str, tuple[datet
     """The earliest active resource (created at, id) with each of these phones' blind index."""
     if not phones:
         return {}
-    if session.get_bind().dialect.name == "postgresql":  # one array, not a thousand binds
-        same_phone = Resource.contact_phone_hash == any_(
-            cast(literal(_array(phones), Text), ARRAY(Text))
-        )
+    if session.get_bind().dialect.name == "postgresql":
+        # One array, not a thousand binds; sent untyped, so PostgreSQL reads it once as a
+        # constant (a text cast to an array is parsed again for every row it filters).
+        untyped = bindparam("phones", _array(phones), type_=NullType())
+        same_phone = Resource.contact_phone_hash == any_(cast(untyped, ARRAY(Text)))
     else:
         same_phone = Resource.contact_phone_hash.in_(phones)
     query = select(Resource.contact_phone_hash, Resource.created_at, Resource.id).where(
