@@ -174,8 +174,9 @@ async def export_resources(
 @router.post("/resources/import", response_model=ImportReport)
 async def import_file(request: Request, format: FileFormat | None = None) -> ImportReport:
     """Import a file sent as the request body (CSV, HSDS JSON or zipped HSDS package; the
-    format is detected when not given). Each row is its own savepoint; a coordinator's
-    file with any row of another organization is refused whole (403 naming the rows)."""
+    format is detected when not given). A bad row writes nothing and the others are kept;
+    a coordinator's file with any row of another organization is refused whole (403 naming
+    the rows)."""
     rows = importing.read_rows(await request.body(), format)
     return await _import(request, rows)
 

@@ -15,12 +15,29 @@ few look-alikes cost:
 
 import math
 import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
 from difflib import SequenceMatcher
 from fractions import Fraction
+from itertools import groupby
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, literal, select
-from sqlalchemy.dialects.postgresql import BIT
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, BIT
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from services.resources.models import Resource
 from shared import geo
@@ -33,6 +50,30 @@ CELL_DEGREES = 0.003  # a cell is larger than WITHIN_KM, so the neighbours hold 
 CELL_ROW = 1_000_000  # cell = latitude row × CELL_ROW + longitude column
 SIGNATURE_BITS = 63  # a signed 64-bit integer stays positive
 SLACK = 1e-9  # difflib compares a float ratio: never lose a pair to rounding
+_RATIO = Fraction(NAME_RATIO).limit_denominator(1000)
+# Differing signature bits ≤ (1 − ratio)·(m + n), in whole numbers: bits·den ≤ (m + n)·allowed.
+_RATIO_TERMS = {"denominator": _RATIO.denominator, "allowed": _RATIO.denominator - _RATIO.numerator}
+
+# The look-alikes of many registrations in one round trip (PostgreSQL): one probe per
+# registration and cell around it, each probe an index-only range scan of its cell and length
+# band (LATERAL … OFFSET 0 keeps it a nested loop of index probes: a hash join would read the
+# whole table, a cost that grows with the library).
+_LOOK_ALIKES = text(
+    """
+    SELECT q.at, r.created_at, r.id, r.lat, r.lon, r.name_key, r.name_signature
+    FROM unnest(CAST(:at AS integer[]), CAST(:cell AS bigint[]), CAST(:low AS integer[]),
+                CAST(:high AS integer[]), CAST(:bits AS bigint[]), CAST(:length AS integer[]))
+         AS q(at, cell, low, high, bits, length)
+    CROSS JOIN LATERAL (
+        SELECT created_at, id, lat, lon, name_key, name_signature FROM resource
+        WHERE cell = q.cell AND name_length BETWEEN q.low AND q.high AND active
+          AND bit_count(CAST(name_signature # q.bits AS bit(64))) * :denominator
+              <= (name_length + q.length) * :allowed
+        OFFSET 0
+    ) AS r
+    ORDER BY q.at, r.created_at, r.id
+    """
+)
 
 
 def normalise_name(name: str) -> str:
@@ -122,33 +163,178 @@ def _first_look_alike(
     session: Session, key: str, lat: float, lon: float, exclude_id: str | None
 ) -> str | None:
     """The id of the oldest active resource within WITHIN_KM whose name reaches NAME_RATIO."""
+    first = _first_stored_look_alike(session, key, lat, lon, exclude_id)
+    return None if first is None else first.id
+
+
+class Candidate(NamedTuple):
+    """A resource as duplicate detection reads it from the index."""
+
+    created_at: datetime
+    id: str
+    lat: float
+    lon: float
+    name_key: str
+    name_signature: int
+
+
+CANDIDATE_COLUMNS = (
+    Resource.created_at,
+    Resource.id,
+    Resource.lat,
+    Resource.lon,
+    Resource.name_key,
+    Resource.name_signature,
+)
+
+
+def _first_stored_look_alike(
+    session: Session, key: str, lat: float, lon: float, exclude_id: str | None
+) -> Candidate | None:
     low, high = length_band(len(key))
-    bits = signature(key)
-    query = select(
-        Resource.id, Resource.lat, Resource.lon, Resource.name_key, Resource.name_signature
-    ).where(
+    query = select(*CANDIDATE_COLUMNS).where(
         Resource.active,
         Resource.cell.in_(cells_around(lat, lon)),
         Resource.name_length.between(low, high),
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.where(_signatures_close(bits, len(key)))
+        query = query.where(_signatures_close(signature(key), len(key)))
+    candidates = (
+        Candidate(*row)
+        for row in session.execute(query.order_by(Resource.created_at, Resource.id))
+        if row.id != exclude_id
+    )
+    return _first_alike(key, lat, lon, candidates)
+
+
+def _first_alike(
+    key: str, lat: float, lon: float, candidates: Iterable[Candidate]
+) -> Candidate | None:
+    """The first of `candidates` (in their order) within WITHIN_KM whose name reaches
+    NAME_RATIO; the cheap necessary conditions first, difflib last."""
+    bits = signature(key)
     matcher = SequenceMatcher(None, key)
-    for other_id, other_lat, other_lon, other_key, other_bits in session.execute(
-        query.order_by(Resource.created_at, Resource.id)
-    ):
-        if other_id == exclude_id:
+    for other in candidates:
+        if (bits ^ other.name_signature).bit_count() > unmatched_allowed(
+            len(key) + len(other.name_key)
+        ):
             continue
-        if (bits ^ other_bits).bit_count() > unmatched_allowed(len(key) + len(other_key)):
+        if geo.haversine_km(lat, lon, other.lat, other.lon) > WITHIN_KM:
             continue
-        if geo.haversine_km(lat, lon, other_lat, other_lon) > WITHIN_KM:
-            continue
-        matcher.set_seq2(other_key)
+        matcher.set_seq2(other.name_key)
         if matcher.real_quick_ratio() < NAME_RATIO or matcher.quick_ratio() < NAME_RATIO:
             continue
         if matcher.ratio() >= NAME_RATIO:
-            return str(other_id)
+            return other
     return None
+
+
+def find_twins(*, session: Session, resources: list[Resource]) -> list[str | None]:
+    """For new active resources (keyed, not yet in the session), in their order: the id
+    `find_duplicate` would give each had they been created one after another — the earliest
+    active resource with the same phone, else the earliest with a look-alike name nearby,
+    among the library and the resources before it in `resources`. The library is read in two
+    queries (PostgreSQL; SQLite, in-process, a look-up per resource); the resources among
+    themselves are compared in memory, with the same rule."""
+    phones = {r.contact_phone_hash for r in resources if r.contact_phone_hash}
+    first_by_phone = _first_by_phone(session, phones)
+    twins: list[str | None] = []
+    by_name: list[int] = []  # the resources with no phone twin: their names are compared
+    for at, resource in enumerate(resources):
+        phone = resource.contact_phone_hash
+        first = first_by_phone.get(phone) if phone else None
+        if phone and (first is None or (resource.created_at, resource.id) < first):
+            first_by_phone[phone] = (resource.created_at, resource.id)
+        twins.append(None if first is None else first[1])
+        if first is None:
+            by_name.append(at)
+    looked_up = _first_stored_look_alikes(session, [resources[at] for at in by_name])
+    stored = {by_name[i]: first for i, first in looked_up.items()}
+    earlier: dict[int, list[Candidate]] = defaultdict(list)  # this batch's, by cell
+    for at, resource in enumerate(resources):
+        if at in stored:
+            key, lat, lon = resource.name_key, resource.lat, resource.lon
+            low, high = length_band(len(key))
+            nearby = sorted(
+                other
+                for cell in cells_around(lat, lon)
+                for other in earlier.get(cell, ())
+                if low <= len(other.name_key) <= high
+            )
+            found = [c for c in (stored[at], _first_alike(key, lat, lon, nearby)) if c]
+            twins[at] = min(found).id if found else None
+        earlier[resource.cell].append(_candidate(resource))
+    return twins
+
+
+def _candidate(resource: Resource) -> Candidate:
+    return Candidate(
+        resource.created_at,
+        resource.id,
+        resource.lat,
+        resource.lon,
+        resource.name_key,
+        resource.name_signature,
+    )
+
+
+def _first_by_phone(session: Session, phones: set[str]) -> dict[str, tuple[datetime, str]]:
+    """The earliest active resource (created at, id) with each of these phones' blind index."""
+    if not phones:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        # One array, not a thousand binds; sent untyped, so PostgreSQL reads it once as a
+        # constant (a text cast to an array is parsed again for every row it filters).
+        untyped = bindparam("phones", _array(phones), type_=NullType())
+        same_phone = Resource.contact_phone_hash == any_(cast(untyped, ARRAY(Text)))
+    else:
+        same_phone = Resource.contact_phone_hash.in_(phones)
+    query = select(Resource.contact_phone_hash, Resource.created_at, Resource.id).where(
+        same_phone, Resource.active
+    )
+    first: dict[str, tuple[datetime, str]] = {}
+    for phone, created_at, resource_id in session.execute(query):
+        if phone is None:  # the column may be NULL; the rows asked for never are
+            continue
+        if phone not in first or (created_at, resource_id) < first[phone]:
+            first[phone] = (created_at, resource_id)
+    return first
+
+
+def _first_stored_look_alikes(
+    session: Session, resources: list[Resource]
+) -> dict[int, Candidate | None]:
+    """The earliest stored look-alike of each resource (by its place in `resources`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {
+            at: _first_stored_look_alike(session, r.name_key, r.lat, r.lon, None)
+            for at, r in enumerate(resources)
+        }
+    found: dict[int, Candidate | None] = dict.fromkeys(range(len(resources)))
+    probes: dict[str, list[Any]] = defaultdict(list)
+    for at, r in enumerate(resources):
+        low, high = length_band(r.name_length)
+        for cell in cells_around(r.lat, r.lon):
+            for column, value in zip(
+                ("at", "cell", "low", "high", "bits", "length"),
+                (at, cell, low, high, r.name_signature, r.name_length),
+                strict=True,
+            ):
+                probes[column].append(value)
+    if not probes:
+        return found
+    arrays = {column: _array(values) for column, values in probes.items()}
+    rows = session.execute(_LOOK_ALIKES, {**arrays, **_RATIO_TERMS})
+    for at, group in groupby(rows, key=lambda row: row[0]):
+        r = resources[at]
+        found[at] = _first_alike(r.name_key, r.lat, r.lon, (Candidate(*row[1:]) for row in group))
+    return found
+
+
+def _array(values: Iterable[Any]) -> str:
+    """Numbers or hex digests as a PostgreSQL array literal: one text, which the driver sends
+    as it is (adapting a list of Python ints costs more than the look-up)."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def scan_for_twin(*, session: Session, name: str, lat: float, lon: float) -> str | None:
@@ -178,6 +364,5 @@ def _signatures_close(bits: int, length: int) -> ColumnElement[bool]:
     differing = func.bit_count(
         cast(Resource.name_signature.op("#")(literal(bits, BigInteger)), BIT(64))
     )
-    ratio = Fraction(NAME_RATIO).limit_denominator(1000)
-    allowed = (Resource.name_length + length) * (ratio.denominator - ratio.numerator)
-    return differing * ratio.denominator <= allowed
+    allowed = (Resource.name_length + length) * _RATIO_TERMS["allowed"]
+    return differing * _RATIO_TERMS["denominator"] <= allowed

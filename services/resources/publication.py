@@ -18,7 +18,7 @@ from shared.contracts.resources import (
     ResourceUpserted,
     resource_subject,
 )
-from shared.outbox import add_event
+from shared.outbox import add_event, add_events
 
 
 def touch(resource: Resource) -> None:
@@ -108,6 +108,18 @@ def announce(
         subject=resource_subject(resource.id),
         aggregate_id=resource.id,
         payload=public_state(session=session, resource=resource, new=new, counts=counts),
+    )
+
+
+def announce_new(*, session: Session, resources: list[Resource]) -> None:
+    """Queue the public state of resources just registered, in one INSERT."""
+    add_events(
+        session,
+        OutboxEvent,
+        [
+            (resource_subject(r.id), r.id, public_state(session=session, resource=r, new=True))
+            for r in resources
+        ],
     )
 
 

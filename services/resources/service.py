@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from services.resources import capacity, duplicates, privacy
 from services.resources.models import Resource
-from services.resources.publication import announce, touch
+from services.resources.publication import announce, announce_new, touch
 from services.resources.schemas import ResourceCreate, ResourcePatch
 from shared import geo, taxonomy
 from shared.clock import utc_now
@@ -58,21 +58,8 @@ def create(
     """Register (flagged if it looks registered already) and announce; `capacity_remaining`
     carries over what another system had left of this period. A `draft` (what it still
     lacks) is registered inactive: the matcher hears of it only as inactive."""
-    resource = Resource(
-        id=resource_id or str(uuid.uuid4()),
-        active=draft is None,
-        draft=draft,
-        version=1,
-        created_at=utc_now(),
-        updated_at=utc_now(),
-    )
-    _apply(resource, data)
-    total = data.capacity.total
-    resource.capacity_remaining = (
-        total if capacity_remaining is None else min(capacity_remaining, total)
-    )
-    resource.period_started_at = capacity.period_start(
-        period=data.capacity.period.value, now=resource.created_at
+    resource = new_resource(
+        data=data, resource_id=resource_id, capacity_remaining=capacity_remaining, draft=draft
     )
     twin = duplicates.find_duplicate(
         session=session,
@@ -85,6 +72,52 @@ def create(
     session.add(resource)
     session.flush()
     announce(session=session, resource=resource, new=True)
+    return resource
+
+
+def create_many(
+    *, session: Session, items: list[tuple[ResourceCreate, int | None]]
+) -> list[Resource]:
+    """Register many active resources (each with what it has left of this period, or None)
+    as `create` would one after another, in one flush: each is flagged when it looks like a
+    resource already registered or one before it in `items` (duplicates.find_twins)."""
+    resources = [new_resource(data=data, capacity_remaining=remaining) for data, remaining in items]
+    for resource, twin_id in zip(
+        resources, duplicates.find_twins(session=session, resources=resources), strict=True
+    ):
+        resource.duplicate_of = twin_id
+    session.add_all(resources)
+    session.flush()
+    announce_new(session=session, resources=resources)
+    return resources
+
+
+def new_resource(
+    *,
+    data: ResourceCreate,
+    resource_id: str | None = None,
+    capacity_remaining: int | None = None,
+    draft: dict[str, list[str]] | None = None,
+) -> Resource:
+    """A resource as registered, keyed for duplicate detection; not yet compared with the
+    library nor added to a session."""
+    now = utc_now()
+    resource = Resource(
+        id=resource_id or str(uuid.uuid4()),
+        active=draft is None,
+        draft=draft,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply(resource, data)
+    total = data.capacity.total
+    resource.capacity_remaining = (
+        total if capacity_remaining is None else min(capacity_remaining, total)
+    )
+    resource.period_started_at = capacity.period_start(
+        period=data.capacity.period.value, now=resource.created_at
+    )
     return resource
 
 
