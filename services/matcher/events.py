@@ -50,7 +50,7 @@ class IndexFeed:
     """Keeps the index current from the resources stream; `caught_up` once the replay is done.
 
     An ordered, ephemeral consumer starting from the last message of every subject: the matcher
-    holds no state of its own, so each start rebuilds the index from the stream. Redelivered or
+    holds no record of its own, so each start rebuilds the index from the stream. Redelivered or
     out-of-order states are harmless: the index ignores a version it has already passed.
 
     With `load_snapshot`, the feed first takes in the latest valid snapshot of the index

@@ -123,7 +123,7 @@ def encode(captured: Captured) -> bytes:
     return b"".join([MAGIC, struct.pack("<I", len(header)), header, *body])
 
 
-def decode(data: bytes) -> Snapshot:
+def decode(data: bytes | bytearray) -> Snapshot:
     """The snapshot in `data`; `SnapshotRefused` if anything about it is in doubt."""
     try:
         return _decode(memoryview(data))
@@ -196,13 +196,14 @@ async def load(js: JetStreamContext) -> Snapshot | None:
     return await asyncio.to_thread(decode, data)
 
 
-async def _read(js: JetStreamContext, info: ObjectInfo) -> bytes:
+async def _read(js: JetStreamContext, info: ObjectInfo) -> bytearray:
     """The object's chunks, checked against its SHA-256 digest, as nats-py's `get` reads
     them, but from the stream named (finding it would need `$JS.API.STREAM.NAMES`, which the
     matcher's NATS user may not call) and without joining them by `bytes +=` (quadratic)."""
     if not info.nuid or not info.digest:
         raise SnapshotRefused("no chunks named")
-    chunks: list[bytes] = []
+    data = bytearray(info.size or 0)  # filled in place: one copy of the object in memory
+    filled = 0
     digest = hashlib.sha256()
     if info.size:
         sub = await js.subscribe(
@@ -213,15 +214,17 @@ async def _read(js: JetStreamContext, info: ObjectInfo) -> bytes:
         try:
             while True:
                 msg = await sub.next_msg(timeout=_CHUNK_WAIT_S)
-                chunks.append(msg.data)
+                if filled + len(msg.data) > len(data):
+                    raise SnapshotRefused("more chunks than the object's size")
+                data[filled : filled + len(msg.data)] = msg.data
+                filled += len(msg.data)
                 digest.update(msg.data)
                 if msg.metadata.num_pending == 0:
                     break
         finally:
             await sub.unsubscribe()
-    data = b"".join(chunks)
     wanted = info.digest.split("=", 1)[-1]
-    if len(data) != info.size or digest.digest() != base64.urlsafe_b64decode(wanted):
+    if filled != len(data) or digest.digest() != base64.urlsafe_b64decode(wanted):
         raise SnapshotRefused("the object's chunks do not match its digest")
     return data
 
