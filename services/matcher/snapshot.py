@@ -35,7 +35,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ObjectInfo, ObjectMeta, ObjectMetaOptions
 from nats.js.errors import NotFoundError
 
-from services.matcher.columns import ROW, Columns, Strings
+from services.matcher.columns import DAY_MAX, KINDS, RADIUS_CLASSES_KM, ROW, Columns, Strings
 from services.matcher.index import ResourceIndex
 from shared.contracts.streams import (
     MATCHER_SNAPSHOTS_BUCKET,
@@ -170,10 +170,11 @@ def _decode(data: memoryview) -> Snapshot:
 
 
 def _layout() -> list[Any]:
-    """The record's fields (name, type, offset) and size: a snapshot of another layout is
-    refused, not misread."""
+    """The record's fields (name, type, offset) and size, and what its codes stand for (kinds,
+    radius classes, the open-ended day): a snapshot of another layout is refused, not misread."""
     fields: Mapping[str, tuple[Any, ...]] = ROW.fields or {}
-    return [[name, spec[0].str, spec[1]] for name, spec in fields.items()] + [ROW.itemsize]
+    codes = [list(KINDS), list(RADIUS_CLASSES_KM), DAY_MAX]
+    return [[name, spec[0].str, spec[1]] for name, spec in fields.items()] + [ROW.itemsize, codes]
 
 
 def check_covers(snapshot: StreamMark, stream: StreamMark) -> None:
