@@ -208,6 +208,16 @@ async def test_a_spoiled_snapshot_in_the_store_falls_back_to_the_full_replay(
             await bus.close()
 
 
+async def stored_within(bus: Bus, sequence: int, timeout: float = 5.0) -> int:
+    """The stored snapshot's sequence once it is `sequence` (or when `timeout` is over)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (stored := await snapshot.stored_sequence(bus.js)) != sequence:
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    return stored
+
+
 @pytest.mark.integration
 async def test_a_ready_replica_writes_snapshots_only_after_enough_changes(tmp_path: Path) -> None:
     with running_nats(tmp_path) as url:
@@ -219,21 +229,13 @@ async def test_a_ready_replica_writes_snapshots_only_after_enough_changes(tmp_pa
                 keep_snapshots(feed, bus.js, interval_s=0.05, min_changes=5)
             )
             try:
-                for _ in range(100):
-                    if await snapshot.stored_sequence(bus.js) == 20:
-                        break
-                    await asyncio.sleep(0.05)
-                assert await snapshot.stored_sequence(bus.js) == 20
+                assert await stored_within(bus, 20) == 20
                 await publish(bus, *[state(f"s{i:03d}", version=2) for i in range(3)])
                 await until(lambda: feed.sequence == 23)
                 await asyncio.sleep(0.5)  # ten turns: fewer changes than the bound
                 assert await snapshot.stored_sequence(bus.js) == 20
                 await publish(bus, *[state(f"s{i:03d}", version=3) for i in range(3)])
-                for _ in range(100):
-                    if await snapshot.stored_sequence(bus.js) == 26:
-                        break
-                    await asyncio.sleep(0.05)
-                assert await snapshot.stored_sequence(bus.js) == 26
+                assert await stored_within(bus, 26) == 26
                 store = await bus.js.object_store(MATCHER_SNAPSHOTS_BUCKET)
                 info = await store.get_info(snapshot.OBJECT)
                 assert json.loads(info.description or "{}")["format"] == snapshot.FORMAT
