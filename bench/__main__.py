@@ -32,6 +32,7 @@ from bench import (
     postgres,
     report,
     reservations,
+    restart,
     scale,
     sync,
 )
@@ -108,6 +109,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="git revision whose resources service is measured beside this one ('none': skip)",
     )
     p.add_argument("--changes", type=int, default=100, help="capacity changes for freshness")
+    p.add_argument(
+        "--restart-tail", type=float, default=0.01,
+        help="share of the resources changed after the snapshot a restarted replica loads",
+    )  # fmt: skip
     p.add_argument("--e2e-needs", type=int, default=500)
     p.add_argument("--e2e-concurrency", type=int, default=16)
     p.add_argument("--loops", type=int, default=400, help="full referral loops (e2e section)")
@@ -254,9 +259,19 @@ async def over_the_wire(
         published_s = await publish_states(cluster.nats_url, dataset.resources)
         out["stream"] = {"published_s": round(published_s, 2)}
         cluster.restart_nats(sync_interval=JetStreamSettings().sync_interval)
-        replay = cluster.start_matcher()
+        replay = cluster.start_matcher(restart.FIRST_REPLICA_ENV)
         out["stream"]["replica_1_ready_s"] = round(replay, 2)
         say(f"  published in {published_s:.1f} s; replica 1 replayed in {replay:.1f} s")
+        if "nats" in args.sections:
+            restarts = await restart.measure(
+                cluster, dataset.resources, repeat=args.repeat, tail_share=args.restart_tail
+            )
+            out["stream"]["restart"] = restarts
+            snap, full = restarts["snapshot_and_tail_ready_s"], restarts["full_replay_ready_s"]
+            say(f"  restarted replica ready: snapshot ({restarts['snapshot_mb']} MB) + tail "
+                f"({restarts['tail_messages']:,}) median {snap['median']} s "
+                f"({snap['min']}–{snap['max']}); full replay median {full['median']} s "
+                f"({full['min']}–{full['max']})")  # fmt: skip
         if "nats" in args.sections:
             nats_out: dict[str, Any] = out.setdefault("nats", {})
             serial, answers = await run_load(
@@ -273,7 +288,8 @@ async def over_the_wire(
             )
             nats_out["replicas_1_load"] = loaded.as_dict()
             say(f"  NATS 1 replica: p50 {serial.latency.p50_ms} ms, {loaded.ranks_per_s:.0f}/s")
-        replay = cluster.start_matcher()
+        # The second replica replays the whole stream, as before snapshots (figure kept).
+        replay = cluster.start_matcher({"LIANJIE_MATCHER_SNAPSHOT_LOAD": "false"})
         out["stream"]["replica_2_ready_s"] = round(replay, 2)
         if "nats" in args.sections:
             serial, _ = await run_load(cluster.nats_url, dataset.needs, replicas=2, concurrency=1)

@@ -78,6 +78,7 @@ class Cluster:
         self.stack = BenchStack(config, sync_interval=sync_interval, sink=lambda *_: None)
         self.log_path = self.stack.logs
         self.matchers: dict[str, int] = {}
+        self.started = 0
 
     @contextmanager
     def _explained(self, name: str) -> Iterator[None]:
@@ -123,12 +124,14 @@ class Cluster:
         with self._explained(service):
             self.stack.wait_ready(timeout=timeout, services=(service,))
 
-    def start_matcher(self) -> float:
-        """Start one more matcher replica; seconds until it reported ready (stream replayed)."""
-        name = "matcher" if not self.matchers else f"matcher-{len(self.matchers) + 1}"
+    def start_matcher(self, env: dict[str, str] | None = None) -> float:
+        """Start one more matcher replica (`env` over its environment); seconds until it
+        reported ready (stream replayed)."""
+        self.started += 1
+        name = "matcher" if self.started == 1 else f"matcher-{self.started}"
         port = self.stack.config.ports["matcher"] if not self.matchers else free_port()
         start = now()
-        self.stack.start_service("matcher", name=name, port=port)
+        self.stack.start_service("matcher", name=name, port=port, env_override=env)
         self.matchers[name] = port
         deadline = time.monotonic() + READY_TIMEOUT_S
         with httpx.Client(timeout=5.0) as client:
@@ -143,6 +146,23 @@ class Cluster:
                 time.sleep(0.2)
         raise TimeoutError(f"{name} did not catch up within {READY_TIMEOUT_S:g}s")
 
+    def newest_matcher(self) -> str:
+        return list(self.matchers)[-1]
+
+    def stop_matcher(self, name: str) -> None:
+        """Stop one replica (its share of rank requests goes to the others)."""
+        self.stack.stop_process(name)
+        del self.matchers[name]
+
+    def metric(self, name: str, metric: str) -> float | None:
+        """One gauge of a replica's /metrics (None if it has none)."""
+        with httpx.Client(timeout=5.0) as client:
+            text = client.get(f"http://127.0.0.1:{self.matchers[name]}/metrics").text
+        for line in text.splitlines():
+            if line.startswith(metric) and not line.startswith("#"):
+                return float(line.rsplit(" ", 1)[-1])
+        return None
+
 
 async def publish_states(nats_url: str, states: list[ResourceUpserted]) -> float:
     """Put every state on its subject of the resources stream, as the resources service's relay
@@ -152,7 +172,8 @@ async def publish_states(nats_url: str, states: list[ResourceUpserted]) -> float
     try:
         js = nc.jetstream()
         await ensure_streams(js)
-        before = (await js.stream_info(RESOURCES_STREAM.name)).state.messages
+        # Counted by sequence: a new version of a resource replaces its message.
+        before = (await js.stream_info(RESOURCES_STREAM.name)).state.last_seq
         # Core publishes, flushed in batches: JetStream stores them without a per-message ack
         # round trip; the count below confirms that nothing was lost.
         for i, state in enumerate(states):
@@ -161,7 +182,7 @@ async def publish_states(nats_url: str, states: list[ResourceUpserted]) -> float
                 await nc.flush()
         await nc.flush()
         for _ in range(600):
-            held = (await js.stream_info(RESOURCES_STREAM.name)).state.messages
+            held = (await js.stream_info(RESOURCES_STREAM.name)).state.last_seq
             if held >= before + len(states):
                 return now() - start
             await asyncio.sleep(0.1)

@@ -132,6 +132,14 @@ TARGETS = [
         ("stream", "replica_2_ready_s"), 5, True, "s", TARGET_SIZE,
     ),
     Target(
+        "restarted replica serves (snapshot + tail; median of restarts)",
+        ("stream", "restart", "snapshot_and_tail_ready_s", "median"), 5, True, "s", TARGET_SIZE,
+    ),
+    Target(
+        "restarted replica serves (full replay over NATS; median of restarts, same run)",
+        ("stream", "restart", "full_replay_ready_s", "median"), 5, True, "s", TARGET_SIZE,
+    ),
+    Target(
         "index memory per resource at 10M (RSS delta)",
         (*SPREAD, "bytes_per_resource", "median"), 400, True, "B", SCALE_SIZE,
     ),

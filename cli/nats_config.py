@@ -80,6 +80,16 @@ def jetstream_api(use: StreamUse) -> list[str]:
             f"{JS_API}.CONSUMER.DELETE.{spec.name}.>",
             f"$JS.FC.{spec.name}.>",
         ]
+    for spec in use.stores:  # objects: written as messages, read by ordered consumers
+        subjects += [
+            *spec.subjects,
+            f"{JS_API}.STREAM.INFO.{spec.name}",
+            f"{JS_API}.STREAM.MSG.GET.{spec.name}",
+            f"{JS_API}.STREAM.PURGE.{spec.name}",
+            f"{JS_API}.CONSUMER.CREATE.{spec.name}",
+            f"{JS_API}.CONSUMER.CREATE.{spec.name}.>",
+            f"$JS.FC.{spec.name}.>",
+        ]
     return subjects
 
 

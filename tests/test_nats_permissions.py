@@ -16,6 +16,7 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from cli.nats_config import SERVICES
 from cli.stack import Stack, StackConfig, free_port
+from services.matcher import snapshot
 from shared.contracts.resources import CAPACITY_RESERVE, resource_subject
 from shared.contracts.streams import (
     DEADLETTER_STREAM,
@@ -26,6 +27,7 @@ from shared.contracts.streams import (
     inbox_prefix,
 )
 from tests.conftest import KEYS_DIR
+from tests.matcher.factories import index_of, state
 
 TIMEOUT = 0.6
 
@@ -227,6 +229,14 @@ def test_what_each_service_needs_still_works(provisioned: Stack) -> None:
             )
             fetched = await pull.fetch(1, timeout=2)
             await fetched[0].ack()
+            # …and its index snapshots: written (twice: the second replaces the first, purging
+            # its chunks), then the latest read back (as a restarted replica does).
+            index = index_of(state())
+            mark = snapshot.StreamMark(RESOURCES_STREAM.name, "-", 1)
+            for _ in range(2):
+                await snapshot.save(matcher.js, snapshot.capture(index, mark))
+            found = await snapshot.load(matcher.js)
+            assert found is not None and len(found.columns) == len(index) == 1
             for user in (needs, resources, matcher):
                 assert not any("permissions violation" in e for e in user.errors), user.errors
 

@@ -1,5 +1,6 @@
 """The matcher's FastAPI app: no database of record, an index rebuilt from the stream."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,7 +8,13 @@ from fastapi import FastAPI
 
 from services.matcher.access import POLICY
 from services.matcher.api import router
-from services.matcher.events import IndexFeed, OutcomeFeed, serve_rank, serve_reverse
+from services.matcher.events import (
+    IndexFeed,
+    OutcomeFeed,
+    keep_snapshots,
+    serve_rank,
+    serve_reverse,
+)
 from services.matcher.service import Ranker
 from services.matcher.settings import MatcherSettings
 from shared.messaging import Bus
@@ -18,8 +25,9 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
     settings = settings or MatcherSettings()
     bus = Bus(settings.common, name="matcher")
     ranker = Ranker(settings)
-    feed = IndexFeed(ranker.index)
+    feed = IndexFeed(ranker.index, load_snapshot=settings.snapshot_load)
     outcomes = OutcomeFeed()
+    tasks: list[asyncio.Task[None]] = []
 
     async def on_connected(connected: Bus) -> None:
         await feed.start(connected)
@@ -28,6 +36,14 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         await serve_rank(connected, ranker, latency=rank_latency)
         await serve_reverse(connected, ranker)
         await outcomes.start(connected)
+        if settings.snapshot_interval_s > 0 and not tasks:
+            writer = keep_snapshots(
+                feed,
+                connected.js,
+                interval_s=settings.snapshot_interval_s,
+                min_changes=settings.snapshot_min_changes,
+            )
+            tasks.append(asyncio.create_task(writer, name="matcher-snapshots"))
 
     bus.on_connected(on_connected)
 
@@ -35,6 +51,8 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await bus.start()
         yield
+        for task in tasks:
+            task.cancel()
         await outcomes.stop()
         await bus.close()
 
@@ -57,6 +75,11 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         "lianjie_matcher_index_lag",
         "Resource events not yet applied by the index feed (its consumer's pending count)",
         lambda: feed.lag,
+    )
+    metrics.gauge(
+        "lianjie_matcher_index_restored_from",
+        "Resources stream sequence of the index snapshot this replica started from (0: none)",
+        lambda: feed.restored_from,
     )
     metrics.gauge(
         "lianjie_matcher_index_skipped", "Malformed resource events skipped", lambda: feed.skipped

@@ -63,6 +63,7 @@ ROW = np.dtype(
 )
 DAY_MAX = int(np.iinfo(np.int32).max)  # an open-ended offer's last day
 Rows = npt.NDArray[np.void]
+Tables = dict[str, list[Any]]
 Slots = npt.NDArray[np.int64]
 
 KINDS = tuple(ResourceKind)
@@ -106,6 +107,18 @@ class Interned(Generic[K, V]):
                 self.id_of(key)
             found = list(map(self._ids.get, keys))
         return np.asarray(found, dtype=np.int64)
+
+    def keys(self) -> list[K]:
+        """Every key, in the order of its value's position (what `id_of` gave out)."""
+        return list(self._ids)
+
+    @classmethod
+    def of_keys(cls, make: Callable[[K], V], keys: Iterable[K]) -> Interned[K, V]:
+        """The table that giving out `keys` in this order builds (a snapshot read back)."""
+        table: Interned[K, V] = cls(make)
+        for key in keys:
+            table.id_of(key)
+        return table
 
     def per_value(
         self, rule: Callable[[V, Any], Any], key: Hashable, dtype: type = bool
@@ -167,6 +180,30 @@ class Strings:
     def nbytes(self) -> int:
         return len(self._buffer) + (self._starts.itemsize + self._lengths.itemsize) * len(self)
 
+    def dump(self) -> tuple[bytes, bytes, bytes]:
+        """The buffer, the starts and the lengths, as bytes (a snapshot; `load` reads them).
+        Compacted first: a replaced name (a volunteer's own, say) is not carried on."""
+        if len(self._buffer) != self._used:
+            self.compact()
+        return bytes(self._buffer), self._starts.tobytes(), self._lengths.tobytes()
+
+    @classmethod
+    def load(cls, buffer: bytes, starts: bytes, lengths: bytes) -> Strings:
+        """The strings `dump` wrote; ValueError if the parts do not fit together."""
+        strings = cls()
+        strings._starts.frombytes(starts)
+        strings._lengths.frombytes(lengths)
+        if len(strings._starts) != len(strings._lengths):
+            raise ValueError("names: starts and lengths differ in count")
+        if len(strings):
+            first = np.frombuffer(starts, dtype=np.int64)
+            sizes = np.frombuffer(lengths, dtype=np.int32)
+            if first.min() < 0 or sizes.min() < 0 or (first + sizes).max() > len(buffer):
+                raise ValueError("names: a string lies outside the buffer")
+        strings._buffer = bytearray(buffer)
+        strings._used = sum(strings._lengths)
+        return strings
+
     def compact(self) -> None:
         """Write the strings held now into a new buffer (the replaced ones' bytes dropped)."""
         values = [self[i] for i in range(len(self))]
@@ -202,6 +239,47 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @classmethod
+    def restored(cls, *, rows: Rows, ids: list[str], names: Strings, tables: Tables) -> Columns:
+        """Columns holding what a snapshot holds (`tables`: each table's keys, as `keys` gives
+        them); ValueError if the parts do not fit together."""
+        if not len(rows) == len(ids) == len(names):
+            raise ValueError("rows, ids and names differ in count")
+        columns = cls(capacity=len(rows) + len(rows) // 8 + 1024)
+        columns.rows[: len(rows)] = rows
+        columns.ids = ids
+        columns.names = names
+        columns.slots = dict(zip(ids, range(len(ids)), strict=True))
+        if len(columns.slots) != len(ids):
+            raise ValueError("a resource id is held twice")
+        columns.categories = Interned.of_keys(tuple, map(tuple, tables["categories"]))
+        columns.adcodes = Interned.of_keys(frozenset, map(tuple, tables["adcodes"]))
+        columns.groups = Interned.of_keys(frozenset, map(tuple, tables["groups"]))
+        columns.descriptions = Interned.of_keys(_same, tables["descriptions"])
+        columns.units = Interned.of_keys(_same, tables["units"])
+        for field, table in (
+            ("categories", columns.categories),
+            ("adcodes", columns.adcodes),
+            ("groups", columns.groups),
+            ("description", columns.descriptions),
+            ("unit", columns.units),
+        ):
+            if len(rows) and (rows[field].min() < 0 or rows[field].max() >= len(table)):
+                raise ValueError(f"{field}: a record refers to no value")
+        if len(rows) and (rows["kind"].max() >= len(KINDS) or rows["reach"].max() > NO_REACH):
+            raise ValueError("kind or reach out of range")
+        return columns
+
+    def tables(self) -> Tables:
+        """Each shared table's keys in order of position (what `restored` takes back)."""
+        return {
+            "categories": self.categories.keys(),
+            "adcodes": self.adcodes.keys(),
+            "groups": self.groups.keys(),
+            "descriptions": self.descriptions.keys(),
+            "units": self.units.keys(),
+        }
 
     def new_slot(self, resource_id: str) -> int:
         """A slot for a resource not seen before."""

@@ -4,17 +4,20 @@ referral outcomes for learning."""
 import asyncio
 import gc
 import logging
+import random
 import time
 from collections import Counter
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Histogram
 from pydantic import ValidationError
 
+from services.matcher import snapshot
 from services.matcher.decode import State, decode_many
 from services.matcher.index import ResourceIndex
 from services.matcher.reverse import qualifying
@@ -47,8 +50,13 @@ class IndexFeed:
     """Keeps the index current from the resources stream; `caught_up` once the replay is done.
 
     An ordered, ephemeral consumer starting from the last message of every subject: the matcher
-    holds no state of its own, so each start rebuilds the index from the stream. Redelivered or
+    holds no record of its own, so each start rebuilds the index from the stream. Redelivered or
     out-of-order states are harmless: the index ignores a version it has already passed.
+
+    With `load_snapshot`, the feed first takes in the latest valid snapshot of the index
+    (`snapshot`) and replays only the stream after the sequence it covers: every message after
+    it, in order, so a later version (an update, a deactivation) overrides the snapshot's, and
+    an older one is ignored, as in the full replay. Any doubt about the snapshot: full replay.
 
     A malformed event is skipped (the replay never wedges on it) and reported to the dead-letter
     subject `lianjie.deadletter.matcher_index.v1`. Every replica and every restart meets it
@@ -62,8 +70,12 @@ class IndexFeed:
     # Texts counted in per step after the replay, between which requests are answered.
     TEXT_STEP = 200
 
-    def __init__(self, index: ResourceIndex) -> None:
+    def __init__(self, index: ResourceIndex, *, load_snapshot: bool = False) -> None:
         self.index = index
+        self.load_snapshot = load_snapshot
+        self.sequence = 0  # the resources stream's sequence of the last message taken in
+        self.stream_created = ""  # its creation time (a snapshot names the stream it covers)
+        self.restored_from = 0  # the sequence of the snapshot it started from (0: none)
         self.caught_up = asyncio.Event()
         self._replayed: list[Msg] = []
         self._counting: asyncio.Task[None] | None = None
@@ -76,27 +88,69 @@ class IndexFeed:
         self.index.defer_rebuilds()
         self._js = bus.js
         info = await bus.js.stream_info(RESOURCES_STREAM.name)
-        if info.state.messages == 0:
+        self.stream_created = str(info.created)
+        last = info.state.last_seq
+        after = 0
+        if self.load_snapshot and info.state.messages:
+            after = self.restored_from = await self._restore(bus.js, last)
+        self.sequence = after
+        if info.state.messages == 0 or after >= last:
             self._mark_caught_up()
         else:
-            self.lag = info.state.messages
+            self.lag = last - after if after else info.state.messages
+        # The tail after a snapshot: every message from the next sequence on.
+        where: dict[str, Any] = (
+            {
+                "config": ConsumerConfig(
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
+                )
+            }
+            if after
+            else {"deliver_policy": DeliverPolicy.LAST_PER_SUBJECT}
+        )
         await bus.js.subscribe(
             f"{RESOURCE_UPSERTED}.*",
             stream=RESOURCES_STREAM.name,  # named: finding it would need $JS.API.STREAM.NAMES
             cb=self._on_message,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            **where,
         )
 
+    async def _restore(self, js: JetStreamContext, last: int) -> int:
+        """Take in the latest snapshot covering this stream; its sequence, 0 if none is used."""
+        started = time.perf_counter()
+        try:
+            found = await snapshot.load(js)
+            if found is None:
+                log.info("no index snapshot: replaying the whole stream")
+                return 0
+            stream = snapshot.resources_mark(self.stream_created, last)
+            snapshot.check_covers(found.mark, stream)
+        except Exception as exc:  # any doubt: the whole stream, never a wrong index
+            reason = str(exc) if isinstance(exc, snapshot.SnapshotRefused) else type(exc).__name__
+            log.warning("index snapshot not used (%s): replaying the whole stream", reason)
+            return 0
+        self.index.restore(found.columns)
+        log.info(
+            "index snapshot at sequence %d: %d resources in %.1f s; replaying %d after it",
+            found.mark.sequence,
+            len(self.index),
+            time.perf_counter() - started,
+            last - found.mark.sequence,
+        )
+        return found.mark.sequence
+
     async def _on_message(self, msg: Msg) -> None:
-        self.lag = _pending(msg)
+        sequence, self.lag = _position(msg)
         if self.caught_up.is_set():
             await self._apply([msg])
+            self.sequence = sequence
             return
         self._replayed.append(msg)
         if self.lag == 0 or len(self._replayed) >= self.BATCH:
             batch, self._replayed = self._replayed, []
             await self._apply(batch)
+            self.sequence = sequence
             # What the index holds lives as long as the process: kept out of the collector's
             # full passes, which otherwise walk millions of objects (a pause in every request
             # they interrupt, and a growing share of the replay itself).
@@ -139,24 +193,66 @@ class IndexFeed:
         log.info("text model complete: %d documents", self.index.text.documents)
 
 
-_V1_TOKENS, _V1_PENDING = (
-    9,
-    8,
-)  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+# $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+async def keep_snapshots(
+    feed: IndexFeed, js: JetStreamContext, *, interval_s: float, min_changes: int
+) -> None:
+    """Write a snapshot of the feed's index every `interval_s` (±20 %, so replicas started
+    together drift apart) when at least `min_changes` states were applied since the last one.
+
+    Every ready replica may write; the one object is replaced whole (nats-py's put), and a
+    replica skips its turn when the stored snapshot already covers as much of the stream.
+    Two replicas writing at the same moment cannot leave a wrong snapshot (each is checked
+    whole on reading), at worst a replaced snapshot's chunks left behind.
+    """
+    await feed.caught_up.wait()
+    written = feed.index.applied if feed.restored_from else -min_changes
+    while True:
+        await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
+        if feed.index.applied - written < min_changes:
+            continue
+        try:
+            if await snapshot.stored_sequence(js) >= feed.sequence:
+                written = feed.index.applied
+                continue
+            started = time.perf_counter()
+            mark = snapshot.resources_mark(feed.stream_created, feed.sequence)
+            applied = feed.index.applied
+            size = await snapshot.save(js, snapshot.capture(feed.index, mark))
+            written = applied
+            log.info(
+                "index snapshot at sequence %d written: %d resources, %.0f MB in %.1f s",
+                mark.sequence,
+                len(feed.index),
+                size / 1e6,
+                time.perf_counter() - started,
+            )
+        except Exception as exc:  # serving goes on; the next turn tries again
+            log.warning("index snapshot not written: %s", type(exc).__name__)
 
 
-def _pending(msg: Msg) -> int:
-    """Messages left after this one, read from its reply subject alone: `msg.metadata` also
-    builds a timestamp and two dataclasses, a fifth of the replay's time at a million."""
+_V1_TOKENS, _V1_SEQUENCE, _V1_PENDING = 9, 5, 8
+
+
+def _position(msg: Msg) -> tuple[int, int]:
+    """The message's stream sequence and the messages left after it, read from its reply
+    subject alone: `msg.metadata` also builds a timestamp and two dataclasses, a fifth of the
+    replay's time at a million."""
     tokens = (msg.reply or "").split(".")
     try:
         if len(tokens) == _V1_TOKENS:
-            return int(tokens[_V1_PENDING])
+            return int(tokens[_V1_SEQUENCE]), int(tokens[_V1_PENDING])
         if len(tokens) >= _V2_TOKENS_AT_LEAST:
-            return int(tokens[Msg.Ack.NumPending])
+            return int(tokens[Msg.Ack.StreamSeq]), int(tokens[Msg.Ack.NumPending])
     except ValueError:
         pass
-    return msg.metadata.num_pending  # an odd subject: let nats-py parse (or refuse) it
+    metadata = msg.metadata  # an odd subject: let nats-py parse (or refuse) it
+    return metadata.sequence.stream, metadata.num_pending
+
+
+def _pending(msg: Msg) -> int:
+    """Messages left after this one (see `_position`)."""
+    return _position(msg)[1]
 
 
 _V2_TOKENS_AT_LEAST = Msg.Ack.NumPending + 1

@@ -103,6 +103,31 @@ class ResourceIndex:
         """Sort no shard until `rebuild_all` (a bulk load such as the replay at start)."""
         self.deferred = True
 
+    def restore(self, columns: Columns) -> None:
+        """Hold `columns` (a snapshot read back) in place of everything held so far, as a
+        bulk load: texts are counted in and shards built when caught up (`rebuild_all`)."""
+        self.columns = columns
+        self.shards = {}
+        self.by_adcode = {}
+        self._text = TextModel()
+        self.deferred = True
+        rows = columns.in_use()
+        active = rows["active"]
+        self._uncounted = set(np.flatnonzero(active).tolist())
+        # Division lists: one pass per distinct (category list, division list) pair in use.
+        serving = np.flatnonzero(active & (rows["adcodes"] != columns.adcodes.id_of(())))
+        pairs = rows["categories"][serving].astype(np.int64) << 32 | rows["adcodes"][serving]
+        order = np.argsort(pairs, kind="stable")
+        distinct, starts = np.unique(pairs[order], return_index=True)
+        groups = np.split(serving[order], starts[1:]) if len(serving) else []
+        for pair, members in zip(distinct.tolist(), groups, strict=True):
+            slots = members.tolist()
+            adcodes = columns.adcodes.values[pair & 0xFFFFFFFF]
+            for code in columns.categories.values[pair >> 32]:
+                for adcode in adcodes:
+                    self.by_adcode.setdefault((code, adcode), set()).update(slots)
+        self.applied = len(columns)
+
     def apply_many(self, states: list[State]) -> int:
         """Take in many states at once (a batch of the replay); returns how many were new.
 

@@ -61,6 +61,21 @@ class MatcherSettings(ServiceSettings):
     model_check_interval_s: float = Field(
         5.0, ge=0, description="How often the matcher looks for a new or changed model file"
     )
+    snapshot_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="How often a ready replica considers writing a snapshot of its index into "
+        "the object store, for restarts to load (0: never write one; loading stays on)",
+    )
+    snapshot_min_changes: int = Field(
+        1000,
+        ge=1,
+        description="…and only when at least this many resource states were applied since its "
+        "last snapshot",
+    )
+    snapshot_load: bool = Field(
+        True, description="Start from the latest valid snapshot and the stream after it"
+    )
     replica_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         description="Names this replica in rank replies (default: host and process id)",

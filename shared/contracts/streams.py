@@ -64,7 +64,26 @@ TOKENS_STREAM = StreamSpec(
     max_msgs_per_subject=1,
 )
 
-STREAMS = [RESOURCES_STREAM, NEEDS_STREAM, RESERVATIONS_STREAM, DEADLETTER_STREAM, TOKENS_STREAM]
+MATCHER_SNAPSHOTS_BUCKET = "lianjie_matcher_snapshots"
+"""The JetStream object store where matcher replicas keep a snapshot of their index (its
+columns and the resources stream's sequence they cover), so a restart replays only the tail."""
+
+MATCHER_SNAPSHOTS_STREAM = StreamSpec(
+    # An object store is a stream under these names; the configuration nats-py's
+    # `create_object_store` gives one, so `js.object_store(...)` reads and writes it.
+    name=f"OBJ_{MATCHER_SNAPSHOTS_BUCKET}",
+    subjects=[f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C.>", f"$O.{MATCHER_SNAPSHOTS_BUCKET}.M.>"],
+    extra={"discard": "new", "allow_rollup_hdrs": True, "allow_direct": True},
+)
+
+STREAMS = [
+    RESOURCES_STREAM,
+    NEEDS_STREAM,
+    RESERVATIONS_STREAM,
+    DEADLETTER_STREAM,
+    TOKENS_STREAM,
+    MATCHER_SNAPSHOTS_STREAM,
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,9 @@ class StreamUse:
     # Streams it follows from their last value per subject with ephemeral consumers it also
     # deletes (token revocations: every service, shared/revocation.py).
     follows: tuple[StreamSpec, ...] = (TOKENS_STREAM,)
+    # Object stores (a stream each) it reads and writes objects in: put, get, and the purge of
+    # an object's replaced chunks (nats-py's `put` does that), on that stream only.
+    stores: tuple[StreamSpec, ...] = ()
 
 
 MATCHER_INDEX_CONSUMER = "matcher_index"
@@ -98,6 +120,7 @@ SERVICE_STREAMS: dict[str, StreamUse] = {
         checks=(RESOURCES_STREAM, NEEDS_STREAM, DEADLETTER_STREAM),
         reads=(RESOURCES_STREAM, NEEDS_STREAM),
         durables=((NEEDS_STREAM, MATCHER_OUTCOMES_CONSUMER),),
+        stores=(MATCHER_SNAPSHOTS_STREAM,),
     ),
 }
 

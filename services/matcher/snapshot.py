@@ -1,0 +1,258 @@
+"""Snapshots of the index's columns in a JetStream object store, so a restarted replica loads
+the latest one and replays only the resources stream after the sequence it covers.
+
+Why: replaying a million messages over NATS costs tens of seconds (nats-py's per-message cost),
+where reading one object of ~200 MB and taking its arrays back costs a few seconds.
+
+What a snapshot holds is what the stream already carries, column by column: the records, the
+resource ids, the names (organisations' names, as published on the stream), and the shared
+tables (category, division and group lists, descriptions, units). No text model and no shards:
+those are rebuilt from the columns when the replica is caught up, as after a full replay.
+
+Format: `MAGIC`, the header's length (4 bytes, little-endian), the header (JSON: format
+version, the stream, its creation time and the sequence covered, the record layout, the
+sections' lengths and the body's SHA-256), then the body (the sections in order). Any doubt
+on reading (another format, another record layout, another stream, a sequence the stream
+has not reached, a checksum or a part that does not fit) refuses the snapshot: the replica
+then replays the whole stream, and never serves an index it cannot vouch for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+from nats.js import JetStreamContext
+from nats.js.api import ObjectInfo, ObjectMeta, ObjectMetaOptions
+from nats.js.errors import NotFoundError
+
+from services.matcher.columns import DAY_MAX, KINDS, RADIUS_CLASSES_KM, ROW, Columns, Strings
+from services.matcher.index import ResourceIndex
+from shared.contracts.streams import (
+    MATCHER_SNAPSHOTS_BUCKET,
+    MATCHER_SNAPSHOTS_STREAM,
+    RESOURCES_STREAM,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+"""Bump when what a snapshot holds, or how, changes: a replica refuses any other."""
+MAGIC = b"LJMXSNAP"
+OBJECT = "index"
+_SECTIONS = ("rows", "ids", "names", "name_starts", "name_lengths", "tables")
+_CHUNK = 512 * 1024  # below nats-server's default max payload (1 MB), a quarter of the puts
+_CHUNK_WAIT_S = 10.0  # a chunk not delivered within this: the read fails (full replay)
+
+
+class SnapshotRefused(ValueError):
+    """The snapshot is not one this replica may serve from (the reason says why)."""
+
+
+@dataclass(frozen=True)
+class StreamMark:
+    """Which stream a snapshot covers and how far: a stream deleted and created again
+    (sequences from 1 again) has another creation time."""
+
+    stream: str
+    created: str
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    mark: StreamMark
+    columns: Columns
+
+
+@dataclass(frozen=True)
+class Captured:
+    """The index's columns copied at one point of the stream (cheap, on the event loop); the
+    encoding and the checksum are done apart from it."""
+
+    mark: StreamMark
+    sections: dict[str, Any]
+
+
+def capture(index: ResourceIndex, mark: StreamMark) -> Captured:
+    """Copy what a snapshot of `index` holds, as it is now (after `mark.sequence`)."""
+    columns = index.columns
+    names, starts, lengths = columns.names.dump()
+    return Captured(
+        mark,
+        {
+            "rows": columns.in_use().tobytes(),
+            "ids": list(columns.ids),
+            "names": names,
+            "name_starts": starts,
+            "name_lengths": lengths,
+            "tables": columns.tables(),
+        },
+    )
+
+
+def encode(captured: Captured) -> bytes:
+    """The snapshot's bytes (slow at a million: run it off the event loop)."""
+    parts = dict(captured.sections)
+    parts["ids"] = msgspec.json.encode(parts["ids"])
+    parts["tables"] = msgspec.json.encode(parts["tables"])
+    body = [parts[name] for name in _SECTIONS]
+    digest = hashlib.sha256()
+    for part in body:
+        digest.update(part)
+    header = json.dumps(
+        {
+            "format": FORMAT,
+            "stream": captured.mark.stream,
+            "stream_created": captured.mark.created,
+            "sequence": captured.mark.sequence,
+            "row_layout": _layout(),
+            "sections": [[name, len(part)] for name, part in zip(_SECTIONS, body, strict=True)],
+            "sha256": digest.hexdigest(),
+        }
+    ).encode()
+    return b"".join([MAGIC, struct.pack("<I", len(header)), header, *body])
+
+
+def decode(data: bytes | bytearray) -> Snapshot:
+    """The snapshot in `data`; `SnapshotRefused` if anything about it is in doubt."""
+    try:
+        return _decode(memoryview(data))
+    except SnapshotRefused:
+        raise
+    except (ValueError, KeyError, TypeError, struct.error, msgspec.DecodeError) as exc:
+        raise SnapshotRefused(f"unreadable: {type(exc).__name__}") from exc
+
+
+def _decode(data: memoryview) -> Snapshot:
+    if bytes(data[: len(MAGIC)]) != MAGIC:
+        raise SnapshotRefused("not a matcher snapshot")
+    (length,) = struct.unpack_from("<I", data, len(MAGIC))
+    start = len(MAGIC) + 4 + length
+    header = json.loads(bytes(data[len(MAGIC) + 4 : start]))
+    if header.get("format") != FORMAT:
+        raise SnapshotRefused(f"format {header.get('format')!r}, this replica reads {FORMAT}")
+    if header["row_layout"] != _layout():
+        raise SnapshotRefused("another record layout")
+    if [name for name, _ in header["sections"]] != list(_SECTIONS):
+        raise SnapshotRefused("other sections")
+    parts: dict[str, memoryview] = {}
+    digest = hashlib.sha256()
+    for name, size in header["sections"]:
+        parts[name] = data[start : start + size]
+        if len(parts[name]) != size:
+            raise SnapshotRefused("truncated")
+        digest.update(parts[name])
+        start += size
+    if start != len(data) or digest.hexdigest() != header["sha256"]:
+        raise SnapshotRefused("checksum or length does not match")
+    if len(parts["rows"]) % ROW.itemsize:
+        raise SnapshotRefused("records of another size")
+    columns = Columns.restored(
+        rows=np.frombuffer(parts["rows"], dtype=ROW),
+        ids=msgspec.json.decode(parts["ids"], type=list[str]),
+        names=Strings.load(
+            bytes(parts["names"]), bytes(parts["name_starts"]), bytes(parts["name_lengths"])
+        ),
+        tables=msgspec.json.decode(parts["tables"], type=dict[str, list[Any]]),
+    )
+    mark = StreamMark(header["stream"], header["stream_created"], int(header["sequence"]))
+    return Snapshot(mark, columns)
+
+
+def _layout() -> list[Any]:
+    """The record's fields (name, type, offset) and size, and what its codes stand for (kinds,
+    radius classes, the open-ended day): a snapshot of another layout is refused, not misread."""
+    fields: Mapping[str, tuple[Any, ...]] = ROW.fields or {}
+    codes = [list(KINDS), list(RADIUS_CLASSES_KM), DAY_MAX]
+    return [[name, spec[0].str, spec[1]] for name, spec in fields.items()] + [ROW.itemsize, codes]
+
+
+def check_covers(snapshot: StreamMark, stream: StreamMark) -> None:
+    """Refuse a snapshot of another stream, or of a point the stream has not reached."""
+    if snapshot.stream != stream.stream or snapshot.created != stream.created:
+        raise SnapshotRefused("a snapshot of another stream (or of one created before it)")
+    if snapshot.sequence > stream.sequence:
+        raise SnapshotRefused("a snapshot beyond the stream's last message")
+
+
+async def load(js: JetStreamContext) -> Snapshot | None:
+    """The latest snapshot in the bucket; None if there is none; `SnapshotRefused` (or a NATS
+    error) if it cannot be read back."""
+    store = await js.object_store(MATCHER_SNAPSHOTS_BUCKET)
+    try:
+        info = await store.get_info(OBJECT)
+    except NotFoundError:
+        return None
+    data = await _read(js, info)
+    return await asyncio.to_thread(decode, data)
+
+
+async def _read(js: JetStreamContext, info: ObjectInfo) -> bytearray:
+    """The object's chunks, checked against its SHA-256 digest, as nats-py's `get` reads
+    them, but from the stream named (finding it would need `$JS.API.STREAM.NAMES`, which the
+    matcher's NATS user may not call) and without joining them by `bytes +=` (quadratic)."""
+    if not info.nuid or not info.digest:
+        raise SnapshotRefused("no chunks named")
+    data = bytearray(info.size or 0)  # filled in place: one copy of the object in memory
+    filled = 0
+    digest = hashlib.sha256()
+    if info.size:
+        sub = await js.subscribe(
+            f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C.{info.nuid}",
+            stream=MATCHER_SNAPSHOTS_STREAM.name,
+            ordered_consumer=True,
+        )
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=_CHUNK_WAIT_S)
+                if filled + len(msg.data) > len(data):
+                    raise SnapshotRefused("more chunks than the object's size")
+                data[filled : filled + len(msg.data)] = msg.data
+                filled += len(msg.data)
+                digest.update(msg.data)
+                if msg.metadata.num_pending == 0:
+                    break
+        finally:
+            await sub.unsubscribe()
+    wanted = info.digest.split("=", 1)[-1]
+    if filled != len(data) or digest.digest() != base64.urlsafe_b64decode(wanted):
+        raise SnapshotRefused("the object's chunks do not match its digest")
+    return data
+
+
+async def stored_sequence(js: JetStreamContext) -> int:
+    """The sequence the stored snapshot covers (0: none, or unreadable meta)."""
+    store = await js.object_store(MATCHER_SNAPSHOTS_BUCKET)
+    try:
+        info = await store.get_info(OBJECT)
+        return int(json.loads(info.description or "{}").get("sequence", 0))
+    except (NotFoundError, ValueError):
+        return 0
+
+
+async def save(js: JetStreamContext, captured: Captured) -> int:
+    """Write `captured` as the latest snapshot; its size in bytes."""
+    data = await asyncio.to_thread(encode, captured)
+    store = await js.object_store(MATCHER_SNAPSHOTS_BUCKET)
+    meta = ObjectMeta(
+        name=OBJECT,
+        description=json.dumps({"format": FORMAT, "sequence": captured.mark.sequence}),
+        options=ObjectMetaOptions(max_chunk_size=_CHUNK),
+    )
+    await store.put(OBJECT, data, meta=meta)
+    return len(data)
+
+
+def resources_mark(created: object, sequence: int) -> StreamMark:
+    """The resources stream's mark at `sequence` (`created`: its stream info's)."""
+    return StreamMark(RESOURCES_STREAM.name, str(created), sequence)
