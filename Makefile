@@ -46,8 +46,12 @@ lint: install console-check
 # PostgreSQL for the tests: as given, or found by the probe (none: the SQLite half runs).
 TEST_ENV := LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}"
 
+# In parallel (pytest-xdist): most tests wait on processes they started (nats-server, the
+# services, chromium), so PYTEST_WORKERS workers keep the 2 cores busy. `--dist loadgroup`
+# keeps the tests sharing a module's stack (xdist_group marks, tests/conftest.py) on one worker.
+PYTEST_WORKERS ?= 3
 pytest: install
-	$(TEST_ENV) $(BIN)/pytest
+	$(TEST_ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint console pytest
 

@@ -61,9 +61,9 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A port free now, chosen below the kernel's ephemeral range: outgoing connections (to
     NATS, to PostgreSQL) take their local ports from that range, and on a busy machine one took
     a port picked there before the service that was to listen on it had started."""
-    below = _ephemeral_start()
+    low, high = _port_range()
     for _ in range(200):
-        port = _PICK.randint(10_000, below - 1)
+        port = _PICK.randint(low, high - 1)
         if port not in _GIVEN and port_is_free(port, host):
             _GIVEN.add(port)  # not handed out twice by this process, bound yet or not
             return port
@@ -76,7 +76,21 @@ _PICK = random.SystemRandom()  # unaffected by a test seeding `random`
 _GIVEN: set[int] = set()
 
 
-def _ephemeral_start() -> int:
+def _port_range() -> tuple[int, int]:
+    """The ports free_port picks from, [low, high): from 10,000 to the ephemeral range, or the
+    slice LIANJIE_FREE_PORTS="low-high" names. Processes that start stacks side by side (the
+    test suite's parallel workers) each take a slice of their own: a port is picked before it
+    is bound, and two processes must not pick the same one in between."""
+    low, high = 10_000, ephemeral_start()
+    given = os.environ.get("LIANJIE_FREE_PORTS", "")
+    with contextlib.suppress(ValueError):
+        first, last = (int(part) for part in given.split("-"))
+        if 1024 <= first < last:
+            low, high = first, last
+    return low, high
+
+
+def ephemeral_start() -> int:
     try:
         first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):

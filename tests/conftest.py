@@ -5,6 +5,7 @@ import contextlib
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,12 +16,29 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from cli.stack import CONSOLE, SERVICES, Stack, StackConfig, free_port
+from cli.stack import CONSOLE, SERVICES, Stack, StackConfig, ephemeral_start, free_port
 from shared.crypto import new_key
 from shared.db import create_db_engine, migrate
 from tests.auth import install_test_keys
 
 POSTGRES_URL = os.environ.get("LIANJIE_TEST_POSTGRES_URL")
+
+
+def _ports_of_this_worker() -> None:
+    """Under pytest-xdist (`make pytest` runs workers side by side), each worker picks free
+    ports from a slice of its own, and so do the processes it starts: a port is picked before
+    it is bound, and two workers must not pick the same one in between."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2:
+        return
+    low, high = 10_000, ephemeral_start()
+    width = (high - low) // count
+    first = low + int(worker[2:]) * width
+    os.environ["LIANJIE_FREE_PORTS"] = f"{first}-{first + width}"
+
+
+_ports_of_this_worker()
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 # One sign-in key pair for the run: apps built in-process and every stack verify with it, so a
@@ -40,6 +58,10 @@ class Databases:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.created: list[str] = []
+        self.released: list[str] = []  # done with: dropped in the background, in batches
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.dropper: threading.Thread | None = None
         # migrations folder → a SQLite file migrated once this run, to copy from.
         self.templates: dict[Path, Path] = {}
 
@@ -50,7 +72,8 @@ class Databases:
         assert POSTGRES_URL, "PostgreSQL was not configured"
         with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{label}"')
-        self.created.append(label)
+        with self.lock:
+            self.created.append(label)
         url = make_url(POSTGRES_URL).set(database=label, drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
 
@@ -79,14 +102,40 @@ class Databases:
             engine.dispose()  # the last connection closed checkpoints the WAL into the file
         return Path(str(make_url(url).database))
 
-    def drop_all(self) -> None:
-        """Drop every PostgreSQL database made, many at once: each DROP DATABASE waits for a
-        checkpoint, and drops waiting together share one. One after the other, the run's
-        ~160 drops took 5 minutes at its end on a busy machine."""
-        if not POSTGRES_URL or not self.created:
+    def release(self, engine: Engine) -> None:
+        """The test is done with `engine`'s database: a PostgreSQL one is dropped while later
+        tests run, with the others released meanwhile, not all at the end of the run."""
+        if engine.dialect.name != "postgresql":
             return
+        with self.lock:
+            self.released.append(str(engine.url.database))
+            if self.dropper is None:
+                self.dropper = threading.Thread(target=self._drop_released, daemon=True)
+                self.dropper.start()
+
+    def _drop_released(self) -> None:
+        while not self.stopping.wait(DROP_EVERY_S):
+            with self.lock:
+                batch, self.released = self.released, []
+            _drop_databases(batch)
+            with self.lock:
+                self.created = [label for label in self.created if label not in batch]
+
+    def drop_all(self) -> None:
+        """Drop every PostgreSQL database not dropped yet, many at once: each DROP DATABASE
+        waits for a checkpoint, and drops waiting together share one. One after the other,
+        the run's ~160 drops took 5 minutes at its end on a busy machine."""
+        self.stopping.set()
+        if self.dropper is not None:
+            self.dropper.join()
+        if POSTGRES_URL:
+            _drop_databases(self.created)
+
+
+def _drop_databases(labels: list[str]) -> None:
+    if labels:
         with ThreadPoolExecutor(max_workers=DROPPERS) as pool:
-            list(pool.map(_drop_database, self.created))
+            list(pool.map(_drop_database, labels))
 
 
 def _libpq(url: str) -> str:
@@ -94,6 +143,7 @@ def _libpq(url: str) -> str:
 
 
 DROPPERS = 16
+DROP_EVERY_S = 20.0  # drops in one batch share their checkpoints
 
 
 def _drop_database(label: str) -> None:
@@ -119,6 +169,7 @@ def engine(request: pytest.FixtureRequest, databases: Databases) -> Iterator[Eng
     engine = create_db_engine(url)
     yield engine
     engine.dispose()
+    databases.release(engine)
 
 
 class LogCapture:
@@ -176,3 +227,30 @@ def stack(
     running.logs = logs  # type: ignore[attr-defined]
     yield running
     running.stop()
+
+
+# Fixtures that start something costly (a stack, a NATS cluster, chromium) once per module, or
+# per session for the console: under pytest-xdist every worker that runs one of their tests
+# starts its own copy. `make pytest` runs with `--dist loadgroup`, and these marks send the
+# tests sharing one copy to one worker (per backend where the fixture has one).
+SHARED_BY_MODULE = ("fuzz_stack", "traced", "cluster")
+SHARED_BY_SESSION = {"console": "console", "browser": "console"}
+# The fault tests kill processes under a load they generate (1,300 requests in the NATS crash
+# test): two at once on 2 cores, each beside the other's load, ran 10 times slower and past the
+# test's 240 s guard. They run one after the other, on one worker, beside lighter tests.
+ONE_AT_A_TIME = {"tests/faults/": "faults"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        group = next((SHARED_BY_SESSION[n] for n in sorted(names) if n in SHARED_BY_SESSION), None)
+        path = item.nodeid.split("::")[0]
+        group = next((g for folder, g in ONE_AT_A_TIME.items() if path.startswith(folder)), group)
+        shared = [name for name in SHARED_BY_MODULE if name in names]
+        if group is None and shared:
+            callspec = getattr(item, "callspec", None)
+            param = callspec.params.get(shared[0], "") if callspec is not None else ""
+            group = f"{item.nodeid.split('::')[0]}:{param}"
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

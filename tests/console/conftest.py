@@ -45,8 +45,9 @@ CHROMIUM_ARGS = [
 DIST = WEB_DIR / "dist" / "index.html"
 ARTIFACTS = Path(os.environ.get("LIANJIE_TEST_ARTIFACTS", "var/test-artifacts/console"))
 PASSWORD = "console-test-pw-1"
+START_TIMEOUT_S = 90  # as for a stack (start_stack)
 ORGANIZATION = "demo"
-SKIPPED: list[str] = []
+SKIP_REASON = "CONSOLE BROWSER TESTS SKIPPED"
 
 
 def _chromium() -> str | None:
@@ -74,14 +75,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.skip(reason=f"CONSOLE BROWSER TESTS SKIPPED: {reason}"))
-            SKIPPED.append(item.nodeid)
+            item.add_marker(pytest.mark.skip(reason=f"{SKIP_REASON}: {reason}"))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if SKIPPED:
+    # Counted from the reports, not at collection: under pytest-xdist the workers collect.
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if SKIP_REASON in str(getattr(report, "longrepr", ""))
+    ]
+    if skipped:
         terminalreporter.write_sep("!", "console browser tests SKIPPED", red=True, bold=True)
-        terminalreporter.write_line(f"{len(SKIPPED)} browser tests did not run: {_why_not()}")
+        terminalreporter.write_line(f"{len(skipped)} browser tests did not run: {_why_not()}")
     if ARTIFACTS.exists() and any(ARTIFACTS.iterdir()):
         terminalreporter.write_line(f"console screenshots: {ARTIFACTS.resolve()}")
 
@@ -118,7 +124,7 @@ def console(
     tmp_path_factory: pytest.TempPathFactory, databases: Databases
 ) -> Iterator[ConsoleStack]:
     if _why_not():
-        pytest.skip(f"CONSOLE BROWSER TESTS SKIPPED: {_why_not()}")
+        pytest.skip(f"{SKIP_REASON}: {_why_not()}")
     tmp = tmp_path_factory.mktemp("console_stack")
     stack, _logs = start_stack(tmp, databases, "sqlite", console=True)
     try:
@@ -209,7 +215,9 @@ def running_console(upstreams: dict[str, str], **env: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # A guard against a hang, not a speed target: beside the suite's other workers on a
+        # busy 2-core machine, starting the process took over 30 s.
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             assert process.poll() is None, "the console exited at start"
             with contextlib.suppress(httpx.HTTPError):
@@ -217,7 +225,7 @@ def running_console(upstreams: dict[str, str], **env: str) -> Iterator[str]:
                     break
             time.sleep(0.1)
         else:
-            raise TimeoutError("the console did not start within 30 s")
+            raise TimeoutError(f"the console did not start within {START_TIMEOUT_S} s")
         yield url
     finally:
         process.terminate()
