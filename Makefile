@@ -46,10 +46,12 @@ lint: install console-check
 # PostgreSQL for the tests: as given, or found by the probe (none: the SQLite half runs).
 TEST_ENV := LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}"
 
-# In parallel (pytest-xdist): most tests wait on processes they started (nats-server, the
-# services, chromium), so PYTEST_WORKERS workers keep the 2 cores busy. `--dist loadgroup`
-# keeps the tests sharing a module's stack (xdist_group marks, tests/conftest.py) on one worker.
-PYTEST_WORKERS ?= 3
+# One process by default: on 2 cores the suite is CPU-bound (each module starts its own
+# services), and 3 xdist workers took 22m54s of pytest where one took 17m15s. On a bigger
+# machine, `make test PYTEST_WORKERS=4`: each worker takes its own ports, and `--dist
+# loadgroup` keeps the tests sharing a module's stack (xdist_group marks, tests/conftest.py)
+# on one worker.
+PYTEST_WORKERS ?= 0
 pytest: install
 	$(TEST_ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 

@@ -2,6 +2,8 @@
 it, and flushes its outbox before it exits: nothing the caller was told happened is lost."""
 
 import asyncio
+import csv
+import io
 import threading
 import time
 
@@ -10,26 +12,33 @@ import nats
 import pytest
 
 from cli.stack import Stack
+from services.resources.importing import IMPORT_CHUNK_ROWS
 from shared.contracts.streams import RESOURCES_STREAM
 from tests.auth import bearer
 from tests.faults.conftest import GRACEFUL_SHUTDOWN_S
 from tests.faults.sql import scalar
 
-ROWS = 300
+ROWS = 3 * IMPORT_CHUNK_ROWS  # committed a chunk at a time: the signal comes between chunks
 
 
-def _row(i: int) -> dict[str, object]:
-    return {
-        "ref": f"line {i + 2}",
-        "data": {
-            "name": f"停机测试服务点{i}",
-            "kind": "volunteer",
-            "categories": ["elderly_care.companionship"],
-            "location": {"lat": 30.0 + 0.001 * i, "lon": 104.0},
-            "radius_km": 2,
-            "capacity": {"total": 1},
-        },
-    }
+def _csv(rows: int) -> bytes:
+    """A volunteers' spreadsheet of `rows` rows, as a county would upload it."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["名称", "类型", "服务类别", "纬度", "经度", "服务半径(公里)", "容量"])
+    for i in range(rows):
+        writer.writerow(
+            [
+                f"停机测试服务点{i}",
+                "volunteer",
+                "elderly_care.companionship",
+                30.0 + 0.001 * i,
+                104.0,
+                2,
+                1,
+            ]
+        )
+    return out.getvalue().encode("utf-8")
 
 
 async def _stream_seq(stack: Stack) -> int:
@@ -49,8 +58,7 @@ def test_sigterm_mid_request_answers_it_and_flushes_the_outbox(sqlite_stack: Sta
     def import_rows() -> None:
         with httpx.Client(timeout=GRACEFUL_SHUTDOWN_S + 30, headers=bearer()) as client:
             answer["response"] = client.post(
-                f"{stack.url('resources')}/resources/import/rows",
-                json=[_row(i) for i in range(ROWS)],
+                f"{stack.url('resources')}/resources/import", content=_csv(ROWS)
             )
 
     request = threading.Thread(target=import_rows)
