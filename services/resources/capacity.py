@@ -18,7 +18,7 @@ Rules
   reserved in one period and delivered in the next keeps its units across the reset.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select, update
@@ -224,15 +224,21 @@ def _take_and_touch(session: Session, resource_id: str, units: int) -> Resource 
     """Take `units` of an active resource offered today and count the change, in one
     conditional UPDATE; the resource as it now is, or None when it is missing, inactive, not
     offered today or short of units (`_waitlisted_or_raise` tells which)."""
-    today = china_date(utc_now())
     return _touched(
         session,
         resource_id,
+        *offered(china_date(utc_now())),
+        Resource.capacity_remaining >= units,
+        capacity_remaining=Resource.capacity_remaining - units,
+    )
+
+
+def offered(today: date) -> tuple[ColumnElement[bool], ...]:
+    """What a resource must be for units to be taken of it: active and offered `today`."""
+    return (
         Resource.active.is_(True),
         Resource.available_from.is_(None) | (Resource.available_from <= today),
         Resource.available_until.is_(None) | (Resource.available_until >= today),
-        Resource.capacity_remaining >= units,
-        capacity_remaining=Resource.capacity_remaining - units,
     )
 
 

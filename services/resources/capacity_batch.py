@@ -14,39 +14,38 @@ Every request keeps its own answer: reserved (with what remains after the batch)
 refusal (unknown resource, unit mismatch, not offered, inactive, no capacity). What a batch
 does not decide is answered one at a time after it commits, by `capacity.apply_capacity`: a
 referral id the ledger already knows or that the batch holds twice (the idempotent replay, or
-the conflict of other units), and a referral that joins a waitlist. When the batch fails as a
-whole (a referral reserved at the same moment elsewhere, a deadlock, a busy database), it rolls
-back and every request is answered one at a time, so one request's trouble is never another's.
+the conflict of other units), a referral that joins a waitlist, and every later request for a
+resource that a released referral asks for again (it may take units, and came first). When the
+batch fails as a whole (a referral reserved at the same moment elsewhere, a deadlock), it rolls
+back and every request is answered one at a time, so one request's trouble is never another's;
+a busy database (its lock not free in time) answers every request busy (503, retried), rather
+than making each wait its turn again.
 """
 
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, insert, select, text, update
 from sqlalchemy.orm import Session, defer, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.resources.capacity import apply_capacity, check_unit, refuse_or_waitlist
+from services.resources.capacity import apply_capacity, check_unit, offered, refuse_or_waitlist
 from services.resources.models import Reservation, Resource
 from services.resources.publication import announce, count_reservations_of
-from shared.batching import Batcher
+from shared.batching import ALONE, Alone, Batcher, failure
 from shared.clock import utc_now
 from shared.contracts.common import available_on, china_date
 from shared.contracts.resources import CapacityReply, CapacityRequest, ReservationState
-from shared.db import transaction
+from shared.db import SQLITE_BUSY_TIMEOUT_MS, is_busy, transaction
 from shared.errors import DomainError, unknown
 
 log = logging.getLogger(__name__)
 
 RESERVED = ReservationState.RESERVED.value
+LOCK_WAIT_MS = SQLITE_BUSY_TIMEOUT_MS  # how long a batch waits for a locked resource
 
 
-class Alone:
-    """The outcome of a request a batch leaves to be answered on its own, after it commits."""
-
-
-ALONE = Alone()
 Outcome = CapacityReply | DomainError | Alone
 Reservations = Batcher[CapacityRequest, CapacityReply]
 
@@ -59,32 +58,48 @@ class LedgerMoved(RuntimeError):
 def reservations(sessions: sessionmaker[Session], *, max_size: int) -> Reservations:
     """The service's reserve requests, HTTP and NATS alike, gathered into batches."""
     return Batcher(
-        lambda requests: reserve_all(sessions=sessions, requests=requests), max_size=max_size
+        lambda requests: decide_all(sessions=sessions, requests=requests),
+        alone=lambda request: reserve_alone(sessions=sessions, request=request),
+        max_size=max_size,
     )
 
 
 def reserve_all(
     *, sessions: sessionmaker[Session], requests: Sequence[CapacityRequest]
 ) -> list[CapacityReply | Exception]:
-    """Answer every request of a batch: those the batch decides in one transaction, the rest
-    one at a time after it (or all of them one at a time when the batch fails)."""
-    try:
-        with transaction(sessions) as session:
-            outcomes = reserve_batch(session=session, requests=requests)
-    except Exception as exc:
-        log.warning(
-            "a batch of %d reservations is answered one at a time (%s)",
-            len(requests),
-            type(exc).__name__,
-        )
-        outcomes = [ALONE] * len(requests)
+    """Answer every request of a batch as the batcher does: those the batch decides in one
+    transaction, the rest one at a time after it."""
     return [
-        _alone(sessions, request) if isinstance(outcome, Alone) else outcome
-        for request, outcome in zip(requests, outcomes, strict=True)
+        reserve_alone(sessions=sessions, request=request) if isinstance(outcome, Alone) else outcome
+        for request, outcome in zip(
+            requests, decide_all(sessions=sessions, requests=requests), strict=True
+        )
     ]
 
 
-def _alone(sessions: sessionmaker[Session], request: CapacityRequest) -> CapacityReply | Exception:
+def decide_all(
+    *, sessions: sessionmaker[Session], requests: Sequence[CapacityRequest]
+) -> list[Outcome | Exception]:
+    """The batch's transaction: an outcome per request, `ALONE` for those it leaves alone."""
+    try:
+        with transaction(sessions) as session:
+            _wait_for_locks(session)
+            return list(reserve_batch(session=session, requests=requests))
+    except Exception as exc:
+        if is_busy(exc):  # each alone would wait its turn again: all are told to retry
+            return [exc] * len(requests)
+        log.warning(
+            "a batch of %d reservations is answered one at a time (%s)",
+            len(requests),
+            failure(exc),
+        )
+        return [ALONE] * len(requests)
+
+
+def reserve_alone(
+    *, sessions: sessionmaker[Session], request: CapacityRequest
+) -> CapacityReply | Exception:
+    """One request on its own transaction, as if it had never been batched."""
     try:
         with transaction(sessions) as session:
             return apply_capacity(session=session, operation="reserve", request=request)
@@ -92,16 +107,17 @@ def _alone(sessions: sessionmaker[Session], request: CapacityRequest) -> Capacit
         return exc
 
 
+def _wait_for_locks(session: Session) -> None:
+    # A batch holds up every reservation behind it: on PostgreSQL it waits for a locked
+    # resource no longer than SQLite's busy timeout, then answers busy (503, retried).
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}"))
+
+
 def reserve_batch(*, session: Session, requests: Sequence[CapacityRequest]) -> list[Outcome]:
     """Reserve what a batch can decide in the caller's transaction; one outcome per request."""
     outcomes: list[Outcome] = [ALONE] * len(requests)
-    first: dict[str, int] = {}
-    for i, request in enumerate(requests):
-        first.setdefault(request.referral_id, i)
-    known = set(
-        session.scalars(select(Reservation.referral_id).where(Reservation.referral_id.in_(first)))
-    )
-    batch = [i for referral_id, i in first.items() if referral_id not in known]
+    batch = _decidable(session, requests)
     if not batch:
         return outcomes
     resources = _locked(session, {requests[i].resource_id for i in batch})
@@ -128,7 +144,7 @@ def reserve_batch(*, session: Session, requests: Sequence[CapacityRequest]) -> l
     if not taken:
         return outcomes
     now = utc_now()
-    _take(session, resources, taken, now)
+    _take(session, resources, taken, now=now, today=today)
     session.execute(
         insert(Reservation),
         [
@@ -158,6 +174,30 @@ def reserve_batch(*, session: Session, requests: Sequence[CapacityRequest]) -> l
     return outcomes
 
 
+def _decidable(session: Session, requests: Sequence[CapacityRequest]) -> list[int]:
+    """The requests the batch decides, by their place: each referral's first request, unless
+    the ledger knows the referral, and unless a released referral asked again for its resource
+    before it (that one may take units: one at a time it would have come first)."""
+    first: dict[str, int] = {}
+    for i, request in enumerate(requests):
+        first.setdefault(request.referral_id, i)
+    rows = session.execute(
+        select(Reservation.referral_id, Reservation.state).where(Reservation.referral_id.in_(first))
+    )
+    known: dict[str, str] = {referral_id: state for referral_id, state in rows}
+    batch: list[int] = []
+    deferred: set[str] = set()
+    for i, request in enumerate(requests):
+        if request.resource_id in deferred:
+            continue
+        state = known.get(request.referral_id)
+        if state == ReservationState.RELEASED.value:
+            deferred.add(request.resource_id)
+        elif state is None and first[request.referral_id] == i:
+            batch.append(i)
+    return batch
+
+
 def _locked(session: Session, resource_ids: set[str]) -> dict[str, Resource]:
     # Locked in id order (PostgreSQL locks the rows as the sort hands them out): every
     # statement that locks several resources takes them in that order, so none deadlocks.
@@ -185,14 +225,19 @@ def _offered(resource: Resource, today: date) -> bool:
 
 
 def _take(
-    session: Session, resources: dict[str, Resource], taken: dict[str, int], now: datetime
+    session: Session,
+    resources: dict[str, Resource],
+    taken: dict[str, int],
+    *,
+    now: datetime,
+    today: date,
 ) -> None:
     """Take every resource's units in one conditional UPDATE (its version grows by one), and
     keep what it returns on the loaded resources."""
     units = case(taken, value=Resource.id)
     rows = session.execute(
         update(Resource)
-        .where(Resource.id.in_(taken), Resource.capacity_remaining >= units)
+        .where(Resource.id.in_(taken), *offered(today), Resource.capacity_remaining >= units)
         .values(
             capacity_remaining=Resource.capacity_remaining - units,
             version=Resource.version + 1,

@@ -11,13 +11,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.resources import capacity, capacity_batch
 from services.resources.capacity_batch import reserve_all
 from services.resources.events import serve_capacity
 from services.resources.models import OutboxEvent, Reservation, Resource
 from shared.clock import utc_now
 from shared.contracts.common import china_date
 from shared.contracts.resources import CAPACITY_RESERVE, CapacityReply, CapacityRequest
-from shared.db import transaction
+from shared.db import is_busy, transaction
 from shared.errors import CapacityExhausted, Conflict, DomainError, NotFound, RemoteError
 from shared.messaging import Bus
 from tests.referrals.domain import bus, nats_url  # noqa: F401 (fixtures)
@@ -164,10 +165,44 @@ def test_a_batch_that_fails_whole_is_answered_one_request_at_a_time(
         raced, calm = reserve_all(sessions=sessions, requests=requests)
 
     assert others == ["reserved"]
-    assert "answered one at a time (IntegrityError)" in caplog.text
+    assert "answered one at a time (IntegrityError at " in caplog.text
     assert isinstance(raced, CapacityReply) and isinstance(calm, CapacityReply)
     assert (raced.state.value, calm.state.value) == ("reserved", "reserved")
     assert ledger(sessions, resource_id) == (1, {"reserved": 2}), "the raced referral held twice"
+
+
+def test_a_released_referral_asking_again_keeps_its_place_before_later_requests(
+    sessions: sessionmaker[Session],
+) -> None:
+    resource_id = new_resource(sessions, total=2)
+    assert reserve(sessions, resource_id, "back") == "reserved"
+    with transaction(sessions) as s:
+        capacity.release(session=s, resource_id=resource_id, referral_id="back")
+    assert reserve(sessions, resource_id, "holder") == "reserved"  # one unit left
+
+    back, later = reserve_all(
+        sessions=sessions, requests=[ask(resource_id, "back"), ask(resource_id, "later")]
+    )
+
+    assert (said(back), said(later)) == ("reserved", "no_capacity"), "first come, first served"
+    assert ledger(sessions, resource_id) == (0, {"reserved": 2})
+
+
+def test_a_batch_kept_waiting_by_a_lock_answers_every_request_busy(
+    engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgres_only(engine)
+    monkeypatch.setattr(capacity_batch, "LOCK_WAIT_MS", 200)
+    resource_id = new_resource(sessions, total=5)
+    with sessions() as holder:  # another transaction holds the resource's row lock
+        holder.execute(select(Resource).where(Resource.id == resource_id).with_for_update())
+
+        answers = reserve_all(
+            sessions=sessions, requests=[ask(resource_id, "one"), ask(resource_id, "two")]
+        )
+
+    assert all(isinstance(answer, Exception) and is_busy(answer) for answer in answers)
+    assert ledger(sessions, resource_id) == (5, {}), "nothing taken"
 
 
 async def over_nats(bus: Bus, requests: list[CapacityRequest]) -> list[CapacityReply | Exception]:  # noqa: F811

@@ -3,11 +3,12 @@ worked on go into the next one, each call gets its own outcome, and a caller tha
 before its batch started is left out."""
 
 import asyncio
+import contextvars
 import threading
 
 import pytest
 
-from shared.batching import Batcher
+from shared.batching import ALONE, Alone, Batcher
 
 WAIT_S = 10.0  # a bound for a busy machine: the tests never wait for it
 
@@ -76,3 +77,31 @@ async def test_work_that_fails_whole_fails_every_call_of_its_batch_and_no_other(
     with pytest.raises(RuntimeError):
         await batcher.submit(1)
     assert await batcher.submit(2) == 2, "the next batch is worked on as usual"
+
+
+REQUEST = contextvars.ContextVar("request", default="none")
+
+
+async def test_the_batch_runs_in_no_callers_context_and_a_call_left_alone_in_its_own() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def work(items: list[str]) -> list[str | Exception | Alone]:
+        seen.append(("batch", REQUEST.get()))
+        return [ALONE if item.startswith("alone") else item for item in items]
+
+    def alone(item: str) -> str:
+        seen.append((item, REQUEST.get()))
+        return item.upper()
+
+    batcher = Batcher(work, alone=alone, max_size=10)
+
+    async def ask(item: str) -> str:
+        REQUEST.set(f"request of {item}")
+        return await batcher.submit(item)
+
+    answers = await asyncio.gather(ask("a"), ask("alone-b"), ask("alone-c"))
+    answers += [await ask("d")]  # the lane may live on: the next batch is no one's either
+
+    assert answers == ["a", "ALONE-B", "ALONE-C", "d"]
+    assert ("alone-b", "request of alone-b") in seen and ("alone-c", "request of alone-c") in seen
+    assert {context for who, context in seen if who == "batch"} == {"none"}
