@@ -27,8 +27,9 @@ from shared.contracts.resources import CapacityMode, ResourceKind, ResourceUpser
 _INT64_MAX = 2**63 - 1
 _Count = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
 _Strs = tuple[str, ...]
-# Finite (JSON has no NaN or Infinity, but a float beyond double range decodes to inf), checked
-# by msgspec in C: a `__post_init__` would be a Python call per message.
+# Finite, as the contract's: JSON has no NaN or Infinity, and msgspec refuses a number beyond
+# double range; the bound says so in the type, checked in C (the `__post_init__` that checked
+# it was a Python call per message).
 _Radius = Annotated[float, msgspec.Meta(gt=0, le=sys.float_info.max)]
 
 
