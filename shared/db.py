@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, Select, create_engine, event, func, select, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
@@ -154,6 +152,11 @@ def is_busy(exc: BaseException) -> bool:
 
 def migrate(engine: Engine, migrations_dir: Path) -> None:
     """Bring the schema to the newest Alembic revision of `migrations_dir`."""
+    # Imported here: Alembic is a second of imports on a busy machine, and a process that
+    # migrates nothing (the matcher) should not wait for it when it restarts.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     with engine.begin() as connection:

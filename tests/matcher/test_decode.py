@@ -131,3 +131,16 @@ def test_names_held_as_utf8_read_back_after_changes_and_compaction() -> None:
         names[1] = f"第{i}号"
     assert [names[i] for i in range(4)] == ["爱心助餐点", "第2999号", "a\ud800b", "志愿服务队"]
     assert names.nbytes() < 4096 + 200
+
+
+def test_a_radius_beyond_double_range_is_refused_as_the_contract_refuses_it() -> None:
+    # 1e400 is beyond double range: refused by msgspec, then named by pydantic; the largest
+    # finite double is a radius both accept.
+    good = encoded(body()).replace(b'"radius_km": 10.0', b'"radius_km": 1.7976931348623157e308')
+    bad = encoded(body()).replace(b'"radius_km": 10.0', b'"radius_km": 1e400')
+    assert good != bad != encoded(body())
+    decoded = decode_many([good, bad])
+    assert isinstance(decoded[0], ResourceState) and decoded[0].radius_km == 1.7976931348623157e308
+    expected = pydantic_or_error(bad)
+    assert isinstance(expected, ValidationError) and isinstance(decoded[1], ValidationError)
+    assert malformed_reason(decoded[1]) == malformed_reason(expected)

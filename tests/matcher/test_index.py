@@ -132,3 +132,26 @@ def test_a_waitlist_resource_takes_a_quantity_beyond_any_capacity() -> None:
     reply = rank_resources(index=index, query=request(quantity=2**70), params=PARAMS)
     assert ids(reply) == ["r1"]
     assert reply.results[0].explanation.components["headroom"] == 0.0
+
+
+def held(index: ResourceIndex) -> list[object]:
+    """Everything the index holds of each resource, in slot order."""
+    columns = index.columns
+    return [
+        (resource_id, columns.names[slot], columns.rows[slot].tolist())
+        for resource_id, slot in sorted(columns.slots.items(), key=lambda item: item[1])
+    ]
+
+
+def test_batches_with_repeats_or_known_resources_hold_what_one_by_one_holds() -> None:
+    first = [state(f"r{i:04d}", lat=north_of(i * 0.01)[0]) for i in range(1500)]
+    repeat = [state("n1"), state("n2"), state("n1", version=2, capacity_remaining=1)]
+    known = [state("n3"), state("r0007", version=2, active=False), state("n4")]
+    bulk, single = ResourceIndex(), index_of(*first, *repeat, *known)
+    for batch in (first[:700], first[700:], repeat, known):  # grows past 1,024 records
+        bulk.apply_many(list(batch))
+    assert len(bulk) == len(single) == 1504
+    assert held(bulk) == held(single)
+    assert ids(rank_resources(index=bulk, query=request(k=20), params=PARAMS)) == ids(
+        rank_resources(index=single, query=request(k=20), params=PARAMS)
+    )

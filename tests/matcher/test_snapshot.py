@@ -2,9 +2,12 @@
 ranks exactly as one that replayed the whole stream; a snapshot in any doubt is not used."""
 
 import asyncio
+import hashlib
 import json
+import struct
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from services.matcher import snapshot
@@ -102,7 +105,7 @@ def test_a_snapshot_carries_no_replaced_name() -> None:
     [
         lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # a flipped bit in the body
         lambda data: data[: len(data) // 2],  # truncated
-        lambda data: data.replace(b'"format": 1', b'"format": 2', 1),  # another version
+        lambda data: data.replace(b'"format": 2', b'"format": 3', 1),  # another version
         lambda data: data.replace(b'"lat", "<f8"', b'"lat", "<f4"', 1),  # another layout
         lambda data: b"not a snapshot",
     ],
@@ -112,6 +115,41 @@ def test_a_spoiled_snapshot_is_refused(spoil: object) -> None:
     data = snapshot.encode(snapshot.capture(index_of(*resources(20)), MARK))
     with pytest.raises(snapshot.SnapshotRefused):
         snapshot.decode(spoil(data))  # type: ignore[operator]
+
+
+def format_1(captured: snapshot.Captured) -> bytes:
+    """A snapshot as format 1 wrote it: the body's SHA-256 in the header, no closing digest."""
+    parts = dict(captured.sections)
+    parts["ids"] = msgspec.json.encode(parts["ids"])
+    parts["tables"] = msgspec.json.encode(parts["tables"])
+    body = [parts[name] for name in snapshot._SECTIONS]
+    header = json.dumps(
+        {
+            "format": 1,
+            "stream": captured.mark.stream,
+            "stream_created": captured.mark.created,
+            "sequence": captured.mark.sequence,
+            "row_layout": snapshot._layout(),
+            "sections": [
+                [name, len(part)] for name, part in zip(snapshot._SECTIONS, body, strict=True)
+            ],
+            "sha256": hashlib.sha256(b"".join(body)).hexdigest(),
+        }
+    ).encode()
+    return b"".join([snapshot.MAGIC, struct.pack("<I", len(header)), header, *body])
+
+
+def test_a_snapshot_of_format_1_is_refused_for_its_format() -> None:
+    captured = snapshot.capture(index_of(*resources(20)), MARK)
+    with pytest.raises(snapshot.SnapshotRefused, match="format 1, this replica reads 2"):
+        snapshot.decode(format_1(captured))
+
+
+def test_the_closing_digest_covers_the_header() -> None:
+    data = snapshot.encode(snapshot.capture(index_of(*resources(20)), MARK))
+    assert b'"sequence": 40' in data
+    with pytest.raises(snapshot.SnapshotRefused, match="checksum"):
+        snapshot.decode(data.replace(b'"sequence": 40', b'"sequence": 30', 1))
 
 
 def test_a_snapshot_of_another_stream_or_beyond_it_is_refused() -> None:
@@ -180,7 +218,7 @@ async def test_a_replica_from_snapshot_and_tail_ranks_as_one_that_replayed_every
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("spoiled", ["garbage", "other format"])
+@pytest.mark.parametrize("spoiled", ["garbage", "other format", "format 1"])
 async def test_a_spoiled_snapshot_in_the_store_falls_back_to_the_full_replay(
     tmp_path: Path, spoiled: str
 ) -> None:
@@ -193,8 +231,10 @@ async def test_a_spoiled_snapshot_in_the_store_falls_back_to_the_full_replay(
             data = snapshot.encode(snapshot.capture(first.index, mark))
             if spoiled == "garbage":
                 data = data[:-100] + bytes(100)
+            elif spoiled == "format 1":  # what a replica of the previous release wrote
+                data = format_1(snapshot.capture(first.index, mark))
             else:
-                data = data.replace(b'"format": 1', b'"format": 99', 1)
+                data = data.replace(b'"format": 2', b'"format": 99', 1)
             store = await bus.js.object_store(MATCHER_SNAPSHOTS_BUCKET)
             await store.put(snapshot.OBJECT, data)
             await publish(bus, *tail_changes())
