@@ -212,11 +212,11 @@ async def keep_snapshots(
         if feed.index.applied - written < min_changes:
             continue
         try:
-            if await snapshot.stored_sequence(js) >= feed.sequence:
+            mark = snapshot.resources_mark(feed.stream_created, feed.sequence)
+            if await snapshot.stored_sequence(js, mark) >= mark.sequence:
                 written = feed.index.applied
                 continue
             started = time.perf_counter()
-            mark = snapshot.resources_mark(feed.stream_created, feed.sequence)
             applied = feed.index.applied
             size = await snapshot.save(js, snapshot.capture(feed.index, mark))
             written = applied

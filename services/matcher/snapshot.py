@@ -106,6 +106,9 @@ def capture(index: ResourceIndex, mark: StreamMark) -> Captured:
 def encode(captured: Captured) -> bytes:
     """The snapshot's bytes (slow at a million: run it off the event loop)."""
     parts = dict(captured.sections)
+    parts["names"], parts["name_starts"], parts["name_lengths"] = Strings.compacted(
+        parts["names"], parts["name_starts"], parts["name_lengths"]
+    )
     parts["ids"] = msgspec.json.encode(parts["ids"])
     parts["tables"] = msgspec.json.encode(parts["tables"])
     body = [parts[name] for name in _SECTIONS]
@@ -232,13 +235,21 @@ async def _read(js: JetStreamContext, info: ObjectInfo) -> bytearray:
     return data
 
 
-async def stored_sequence(js: JetStreamContext) -> int:
-    """The sequence the stored snapshot covers (0: none, or unreadable meta)."""
+async def stored_sequence(js: JetStreamContext, mark: StreamMark) -> int:
+    """The sequence of `mark`'s stream that the stored snapshot covers (0: none, unreadable
+    meta, another format, or another stream: one recreated since, say, whose old sequences
+    would otherwise keep this replica from ever writing one)."""
     store = await js.object_store(MATCHER_SNAPSHOTS_BUCKET)
     try:
         info = await store.get_info(OBJECT)
-        return int(json.loads(info.description or "{}").get("sequence", 0))
-    except (NotFoundError, ValueError):
+        said = json.loads(info.description or "{}")
+        same = (said.get("format"), said.get("stream"), said.get("stream_created")) == (
+            FORMAT,
+            mark.stream,
+            mark.created,
+        )
+        return int(said.get("sequence", 0)) if same else 0
+    except (NotFoundError, ValueError, AttributeError):
         return 0
 
 
@@ -246,13 +257,34 @@ async def save(js: JetStreamContext, captured: Captured) -> int:
     """Write `captured` as the latest snapshot; its size in bytes."""
     data = await asyncio.to_thread(encode, captured)
     store = await js.object_store(MATCHER_SNAPSHOTS_BUCKET)
+    mark = captured.mark
     meta = ObjectMeta(
         name=OBJECT,
-        description=json.dumps({"format": FORMAT, "sequence": captured.mark.sequence}),
+        description=json.dumps(
+            {
+                "format": FORMAT,
+                "stream": mark.stream,
+                "stream_created": mark.created,
+                "sequence": mark.sequence,
+            }
+        ),
         options=ObjectMetaOptions(max_chunk_size=_CHUNK),
     )
-    await store.put(OBJECT, data, meta=meta)
+    info = await store.put(OBJECT, data, meta=meta)
+    await _purge_left_behind(js, keep=info.nuid)
     return len(data)
+
+
+async def _purge_left_behind(js: JetStreamContext, *, keep: str | None) -> None:
+    """Purge the chunks no snapshot names: nats-py's `put` purges those of the object it
+    replaces, but not those of a put cut short (a replica stopped mid-write) or of a replica
+    that replaced the same object at the same moment. They would grow the bucket for ever and
+    keep old names in it."""
+    chunks = f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C."
+    info = await js.stream_info(MATCHER_SNAPSHOTS_STREAM.name, subjects_filter=f"{chunks}>")
+    for subject in (info.state.subjects or {}) if info.state else {}:
+        if subject != f"{chunks}{keep}":
+            await js.purge_stream(MATCHER_SNAPSHOTS_STREAM.name, subject=subject)
 
 
 def resources_mark(created: object, sequence: int) -> StreamMark:

@@ -16,7 +16,7 @@ from services.matcher.index import ResourceIndex
 from services.matcher.ranking import rank_resources
 from shared.contracts.matcher import RankRequest
 from shared.contracts.resources import ResourceUpserted
-from shared.contracts.streams import MATCHER_SNAPSHOTS_BUCKET
+from shared.contracts.streams import MATCHER_SNAPSHOTS_BUCKET, MATCHER_SNAPSHOTS_STREAM
 from shared.messaging import Bus
 from tests.matcher.conftest import running_nats
 from tests.matcher.factories import PARAMS, index_of, north_of, request, state
@@ -152,6 +152,22 @@ def test_the_closing_digest_covers_the_header() -> None:
         snapshot.decode(data.replace(b'"sequence": 40', b'"sequence": 30', 1))
 
 
+def test_a_replaced_name_is_not_carried_into_the_snapshot() -> None:
+    index = index_of(*resources(20))
+    index.apply(state("s001", version=2, name="旧名字张三"))
+    index.apply(state("s001", version=3, name="新名字"))
+    captured = snapshot.capture(index, MARK)  # copied as held: the old name's bytes with it
+    assert "旧名字张三".encode() in captured.sections["names"]
+
+    data = snapshot.encode(captured)
+
+    assert "旧名字张三".encode() not in data
+    names = snapshot.decode(data).columns.names
+    assert sorted(names[i] for i in range(len(names))) == sorted(
+        index.columns.names[i] for i in range(len(index.columns.names))
+    )
+
+
 def test_a_snapshot_of_another_stream_or_beyond_it_is_refused() -> None:
     with pytest.raises(snapshot.SnapshotRefused):
         snapshot.check_covers(MARK, snapshot.StreamMark(MARK.stream, "2026-02-01", 100))
@@ -248,10 +264,14 @@ async def test_a_spoiled_snapshot_in_the_store_falls_back_to_the_full_replay(
             await bus.close()
 
 
-async def stored_within(bus: Bus, sequence: int, timeout: float = 5.0) -> int:
+def stream_of(feed: IndexFeed) -> snapshot.StreamMark:
+    return snapshot.resources_mark(feed.stream_created, 0)
+
+
+async def stored_within(bus: Bus, feed: IndexFeed, sequence: int, timeout: float = 5.0) -> int:
     """The stored snapshot's sequence once it is `sequence` (or when `timeout` is over)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while (stored := await snapshot.stored_sequence(bus.js)) != sequence:
+    while (stored := await snapshot.stored_sequence(bus.js, stream_of(feed))) != sequence:
         if asyncio.get_running_loop().time() > deadline:
             break
         await asyncio.sleep(0.05)
@@ -269,17 +289,48 @@ async def test_a_ready_replica_writes_snapshots_only_after_enough_changes(tmp_pa
                 keep_snapshots(feed, bus.js, interval_s=0.05, min_changes=5)
             )
             try:
-                assert await stored_within(bus, 20) == 20
+                assert await stored_within(bus, feed, 20) == 20
                 await publish(bus, *[state(f"s{i:03d}", version=2) for i in range(3)])
                 await until(lambda: feed.sequence == 23)
                 await asyncio.sleep(0.5)  # ten turns: fewer changes than the bound
-                assert await snapshot.stored_sequence(bus.js) == 20
+                assert await snapshot.stored_sequence(bus.js, stream_of(feed)) == 20
                 await publish(bus, *[state(f"s{i:03d}", version=3) for i in range(3)])
-                assert await stored_within(bus, 26) == 26
+                assert await stored_within(bus, feed, 26) == 26
                 store = await bus.js.object_store(MATCHER_SNAPSHOTS_BUCKET)
                 info = await store.get_info(snapshot.OBJECT)
                 assert json.loads(info.description or "{}")["format"] == snapshot.FORMAT
             finally:
                 writer.cancel()
+        finally:
+            await bus.close()
+
+
+@pytest.mark.integration
+async def test_a_snapshot_written_purges_chunks_left_behind_and_names_its_stream(
+    tmp_path: Path,
+) -> None:
+    with running_nats(tmp_path) as url:
+        bus = await connected_bus(url)
+        try:
+            await publish(bus, *resources(20))
+            feed = await caught_up_feed(bus, load_snapshot=True)
+            left_behind = f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C.cut-short-put"
+            await bus.js.publish(left_behind, b"a chunk of a put that never finished")
+            mark = snapshot.resources_mark(feed.stream_created, feed.sequence)
+            await snapshot.save(bus.js, snapshot.capture(feed.index, mark))
+            await snapshot.save(bus.js, snapshot.capture(feed.index, mark))  # replaces it
+
+            stream = await bus.js.stream_info(
+                MATCHER_SNAPSHOTS_STREAM.name,
+                subjects_filter=f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C.>",
+            )
+            store = await bus.js.object_store(MATCHER_SNAPSHOTS_BUCKET)
+            info = await store.get_info(snapshot.OBJECT)
+            assert list(stream.state.subjects or {}) == [
+                f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C.{info.nuid}"
+            ], "only the stored snapshot's chunks are kept"
+            assert await snapshot.stored_sequence(bus.js, mark) == 20
+            recreated = snapshot.resources_mark("another creation time", 0)
+            assert await snapshot.stored_sequence(bus.js, recreated) == 0, "another stream's"
         finally:
             await bus.close()
