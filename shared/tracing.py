@@ -68,9 +68,16 @@ class TracingMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Read once: the app's middlewares are built on its first request, after `configure`.
+        self.recording = _recording()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.recording and not _carries_context(scope):
+            # Nothing would be exported, and no caller's trace is to be carried into the logs:
+            # the span would be the no-op one (a tenth of a small request's CPU to make).
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -91,3 +98,18 @@ class TracingMiddleware:
                 current.update_name(f"HTTP {scope['method']} {route}")
                 current.set_attribute("http.route", route)
                 current.set_attribute("lianjie.duration_s", time.perf_counter() - started)
+
+
+_CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+def _recording() -> bool:
+    """Whether a tracer provider is installed (`configure`, or OTEL_PYTHON_TRACER_PROVIDER):
+    until one is, every span is the no-op one."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def _carries_context(scope: Scope) -> bool:
+    """Whether the request carries a caller's trace context (W3C headers), whose trace id the
+    request's log records then carry even with no provider installed."""
+    return any(name in _CONTEXT_HEADERS for name, _ in scope["headers"])

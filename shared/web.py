@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -89,11 +89,17 @@ def new_app(
     return app
 
 
-def protect(app: FastAPI, *, router: APIRouter, policy: Policy, common: CommonSettings) -> None:
-    """Include `router` behind `policy`, verify tokens, and cap body sizes; call last (the
-    middlewares added here wrap every other one)."""
-    app.include_router(router, dependencies=[guard(policy)])
-    check_complete(policy, router.routes)
+def protect(
+    app: FastAPI, *, routers: Sequence[APIRouter], policy: Policy, common: CommonSettings
+) -> None:
+    """Include `routers` behind `policy`, verify tokens, and cap body sizes; call last (the
+    middlewares added here wrap every other one). Each router is included in the app itself:
+    a request is matched against the routes of every router it passes through, again at each
+    level (FastAPI), so a router nested in another cost its routes twice."""
+    enforce = guard(policy)
+    for router in routers:
+        app.include_router(router, dependencies=[enforce])
+    check_complete(policy, [route for router in routers for route in router.routes])
     app.add_middleware(
         AuthenticationMiddleware,
         public_pem=app.state.public_pem,
@@ -228,10 +234,8 @@ class DatabaseService:
             self.relay.parked_count,
         )
         app.add_middleware(IdempotencyMiddleware, sessions=self.sessions, store=self.idempotency)
-        routes = APIRouter()
-        routes.include_router(router)
-        routes.include_router(outbox_router())
-        protect(app, router=routes, policy=policy, common=self.settings.common)
+        routers = [router, outbox_router()]
+        protect(app, routers=routers, policy=policy, common=self.settings.common)
         return app
 
     def _outbox_check(self) -> str | None:

@@ -103,5 +103,5 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
     app.state.feed = feed
     app.state.outcomes = outcomes
     app.state.bus = bus
-    protect(app, router=router, policy=POLICY, common=settings.common)
+    protect(app, routers=[router], policy=POLICY, common=settings.common)
     return app
