@@ -29,6 +29,11 @@ from cli import nats_config, streams
 from shared.auth import Principal, Role, ensure_keypair, issue_token
 from shared.crypto import PII_VARIABLES, ensure_key_file, pii_key_file
 
+# How long a start waits for every service to be ready before it gives up: a bound for a hang,
+# not a target. A busy machine (a disk writer's fsyncs ahead of SQLite's migrations) has taken
+# more than a minute to start one service.
+READY_WITHIN_S = 180.0
+
 SERVICES = ("needs", "resources", "matcher")
 PII_SERVICES = ("needs", "resources")
 CONSOLE = "console"  # the web workplace: started when its port is configured
@@ -211,7 +216,7 @@ class Stack:
         kwargs.setdefault("timeout", 10.0)
         return httpx.Client(headers=headers, **kwargs)
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = READY_WITHIN_S) -> None:
         try:
             self.start_nats()
             self.provision_streams()
@@ -356,7 +361,9 @@ class Stack:
         if code is not None:
             raise RuntimeError(f"{name} exited with code {code}; see its log lines above")
 
-    def wait_ready(self, timeout: float = 60.0, services: tuple[str, ...] = SERVICES) -> None:
+    def wait_ready(
+        self, timeout: float = READY_WITHIN_S, services: tuple[str, ...] = SERVICES
+    ) -> None:
         """Wait until every service's /readyz answers 200."""
         deadline = time.monotonic() + timeout
         pending = list(services)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from cli import deploy, kustomize
-from cli.stack import free_port
+from cli.stack import READY_WITHIN_S, free_port
 from shared.contracts.streams import NEEDS_STREAM
 from tests.conftest import BACKENDS, Databases
 from tests.deploy.cluster import Cluster
@@ -117,7 +117,7 @@ def test_each_service_starts_with_what_the_manifests_give_it(
     log = (tmp_path / "service.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + READY_WITHIN_S
         while True:
             assert process.poll() is None, (tmp_path / "service.log").read_text()[-3000:]
             try:

@@ -51,7 +51,7 @@ def test_writes_survive_nats_down_and_a_killed_service(own_stack: Stack) -> None
     stack.stop_process("resources", kill=True)
     stack.start_nats()
     stack.start_service("resources")
-    stack.wait_ready(timeout=60)
+    stack.wait_ready()
     _wait_indexed(stack, 20)
     status = httpx.get(f"{stack.url('matcher')}/index", timeout=5, headers=bearer()).json()
     assert status["resources"] == 20

@@ -33,7 +33,7 @@ def matcher_alone(tmp_path: Path) -> Iterator[Stack]:
         stack.start_nats()
         stack.provision_streams()
         stack.start_service("matcher")
-        stack.wait_ready(timeout=60, services=("matcher",))
+        stack.wait_ready(services=("matcher",))
         yield stack
     finally:
         stack.stop()
