@@ -329,12 +329,12 @@ def _register_plain(
         return
     items = [(data, row.capacity_available) for _, row, data in plain]
     created = service.create_many(session=session, items=items)
-    for (at, row, _), resource in zip(plain, created, strict=True):
+    for (at, row, _), (resource_id, twin_id) in zip(plain, created, strict=True):
         outcomes[at] = RowOutcome(
             ref=row.ref,
-            status=RowStatus.FLAGGED if resource.duplicate_of else RowStatus.ACCEPTED,
-            resource_id=resource.id,
-            duplicate_of=resource.duplicate_of,
+            status=RowStatus.FLAGGED if twin_id else RowStatus.ACCEPTED,
+            resource_id=resource_id,
+            duplicate_of=twin_id,
         )
 
 
