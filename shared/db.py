@@ -148,6 +148,18 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
             copy.write_row([process(row[name]) for name, process in zip(names, bind, strict=True)])
 
 
+def vacuum_analyze(factory: sessionmaker[Session], table: Table) -> None:
+    """After a bulk load (PostgreSQL): mark the table's new pages all-visible and count its
+    rows again, so an index-only scan reads the index alone at once instead of the table's
+    pages until autovacuum comes by. Other databases: nothing to do."""
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        return
+    quoted = engine.dialect.identifier_preparer.format_table(table)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"VACUUM (ANALYZE) {quoted}")
+
+
 def _bind_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any]:
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else _same

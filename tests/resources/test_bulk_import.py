@@ -7,7 +7,7 @@ import json
 import random
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import importing, service
@@ -214,3 +214,19 @@ def test_a_resource_imported_in_bulk_is_stored_and_announced_as_one_created_alon
     assert {k: v for k, v in payloads[bulk.id].items() if k not in event_varying} == {
         k: v for k, v in payloads[alone].items() if k not in event_varying
     }
+
+
+def test_a_large_import_leaves_the_table_vacuumed_for_the_next_look_up(
+    sessions: sessionmaker[Session], monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(importing, "VACUUM_AFTER_ROWS", 3)
+    rows = [row(n, name=f"志愿者{n}号", location=near(n * 0.01, 0)) for n in range(2, 6)]
+    report = importing.import_rows(sessions=sessions, rows=rows)
+    assert report.accepted == 4
+    with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return  # SQLite: nothing to vacuum for
+        visible, pages = session.execute(
+            text("SELECT relallvisible, relpages FROM pg_class WHERE relname = 'resource'")
+        ).one()
+    assert visible == pages > 0, "every page of the table marked all-visible"
