@@ -1,7 +1,8 @@
 """Bulk import: rows from a CSV or HSDS file become resources (committed a chunk of rows at a
 time: new rows registered together, updates and drafts each in its own savepoint), and every
 row gets a line in the report (accepted, updated, flagged duplicate, or rejected with the field
-and rule it broke). A bad row never leaves half a resource behind.
+and rule it broke). A bad row never leaves half a resource behind. Reading and importing run
+with the garbage collector's thresholds raised (`shared.collector`).
 
 One rule refuses the whole import instead: a coordinator imports only their own organization's
 resources. Every row is checked before any is written, so a file with one row of another
@@ -26,6 +27,7 @@ from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.auth import Role
+from shared.collector import rarer_collections
 from shared.contracts.common import SUBJECT_TOKEN_RULE, subject_token_problem
 from shared.db import read_session, transaction, vacuum_analyze
 from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
@@ -107,7 +109,8 @@ def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[Imp
     """The rows of a file in any of the formats; an unreadable file, or one with content and
     no rows, is a ValidationFailed."""
     try:
-        rows = _read_rows(content, file_format or detect_format(content))
+        with rarer_collections():
+            rows = _read_rows(content, file_format or detect_format(content))
     except (
         ValueError,
         KeyError,
@@ -269,11 +272,12 @@ def import_rows(
     with read_session(sessions) as session:
         check_organization(session=session, rows=rows, actor=actor)
     report = ImportReport()
-    for start in range(0, len(rows), chunk_rows):
-        for outcome in _import_chunk(sessions, rows[start : start + chunk_rows], actor):
-            report.add(outcome)
-            if on_row is not None:
-                on_row(outcome)
+    with rarer_collections():
+        for start in range(0, len(rows), chunk_rows):
+            for outcome in _import_chunk(sessions, rows[start : start + chunk_rows], actor):
+                report.add(outcome)
+                if on_row is not None:
+                    on_row(outcome)
     if report.accepted + report.flagged >= VACUUM_AFTER_ROWS:
         # The next registration's duplicate look-up reads the index alone, not the new rows.
         vacuum_analyze(sessions, Resource.__table__)  # type: ignore[arg-type]
