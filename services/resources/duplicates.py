@@ -117,10 +117,22 @@ def cells_around(lat: float, lon: float) -> list[int]:
 
 def length_band(length: int) -> tuple[int, int]:
     """The name lengths n that can reach NAME_RATIO with a name of `length` characters:
-    2·min(m, n) ÷ (m + n) ≥ ratio (one more either side, for rounding)."""
-    low = math.ceil(NAME_RATIO * length / (2 - NAME_RATIO)) - 1
+    2·min(m, n) ÷ (m + n) ≥ ratio. Found from the formula (one more either side, for
+    rounding), then narrowed to the lengths whose best ratio, computed as difflib computes a
+    ratio, reaches NAME_RATIO: in a crowded place each length left out is rows not read."""
+    low = max(math.ceil(NAME_RATIO * length / (2 - NAME_RATIO)) - 1, 0)
     high = math.floor((2 - NAME_RATIO) * length / NAME_RATIO) + 1
-    return max(low, 0), high
+    while low < length and _best_ratio(length, low) < NAME_RATIO:
+        low += 1
+    while high > length and _best_ratio(length, high) < NAME_RATIO:
+        high -= 1
+    return low, high
+
+
+def _best_ratio(m: int, n: int) -> float:
+    """The highest difflib ratio two names of m and n characters can have (all of the shorter
+    one matched), as difflib computes it."""
+    return 2.0 * min(m, n) / (m + n) if m + n else 1.0
 
 
 def unmatched_allowed(total_length: int) -> float:
