@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from shared import logs
 from shared.clock import utc_now
-from shared.db import read_session
+from shared.db import insert_rows, read_session
 from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def add_events(
         }
         for subject, aggregate_id, payload in events
     ]
-    session.execute(sa.insert(record_type.__table__), rows)  # type: ignore[attr-defined]
+    insert_rows(session, record_type.__table__, rows)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,22 @@ def cells_around(lat: float, lon: float) -> list[int]:
 
 def length_band(length: int) -> tuple[int, int]:
     """The name lengths n that can reach NAME_RATIO with a name of `length` characters:
-    2·min(m, n) ÷ (m + n) ≥ ratio (one more either side, for rounding)."""
-    low = math.ceil(NAME_RATIO * length / (2 - NAME_RATIO)) - 1
+    2·min(m, n) ÷ (m + n) ≥ ratio. Found from the formula (one more either side, for
+    rounding), then narrowed to the lengths whose best ratio, computed as difflib computes a
+    ratio, reaches NAME_RATIO: in a crowded place each length left out is rows not read."""
+    low = max(math.ceil(NAME_RATIO * length / (2 - NAME_RATIO)) - 1, 0)
     high = math.floor((2 - NAME_RATIO) * length / NAME_RATIO) + 1
-    return max(low, 0), high
+    while low < length and _best_ratio(length, low) < NAME_RATIO:
+        low += 1
+    while high > length and _best_ratio(length, high) < NAME_RATIO:
+        high -= 1
+    return low, high
+
+
+def _best_ratio(m: int, n: int) -> float:
+    """The highest difflib ratio two names of m and n characters can have (all of the shorter
+    one matched), as difflib computes it."""
+    return 2.0 * min(m, n) / (m + n) if m + n else 1.0
 
 
 def unmatched_allowed(total_length: int) -> float:
@@ -130,11 +142,19 @@ def unmatched_allowed(total_length: int) -> float:
 
 def index_keys(resource: Resource) -> None:
     """Set the columns duplicate detection reads from the resource's name and place."""
-    key = normalise_name(resource.name)
-    resource.name_key = key
-    resource.name_length = len(key)
-    resource.name_signature = signature(key)
-    resource.cell = cell_of(resource.lat, resource.lon)
+    for column, value in keys(name=resource.name, lat=resource.lat, lon=resource.lon).items():
+        setattr(resource, column, value)
+
+
+def keys(*, name: str, lat: float, lon: float) -> dict[str, Any]:
+    """The columns duplicate detection reads, from a name and a place, by column name."""
+    key = normalise_name(name)
+    return {
+        "name_key": key,
+        "name_length": len(key),
+        "name_signature": signature(key),
+        "cell": cell_of(lat, lon),
+    }
 
 
 def find_duplicate(
@@ -229,31 +249,31 @@ def _first_alike(
     return None
 
 
-def find_twins(*, session: Session, resources: list[Resource]) -> list[str | None]:
-    """For new active resources (keyed, not yet in the session), in their order: the id
-    `find_duplicate` would give each had they been created one after another — the earliest
-    active resource with the same phone, else the earliest with a look-alike name nearby,
-    among the library and the resources before it in `resources`. The library is read in two
-    queries (PostgreSQL; SQLite, in-process, a look-up per resource); the resources among
+def find_twins(*, session: Session, rows: list[dict[str, Any]]) -> list[str | None]:
+    """For new active resources (their columns as registered, not yet stored), in their order:
+    the id `find_duplicate` would give each had they been created one after another — the
+    earliest active resource with the same phone, else the earliest with a look-alike name
+    nearby, among the library and the resources before it in `rows`. The library is read in
+    two queries (PostgreSQL; SQLite, in-process, a look-up per resource); the resources among
     themselves are compared in memory, with the same rule."""
-    phones = {r.contact_phone_hash for r in resources if r.contact_phone_hash}
+    phones = {row["contact_phone_hash"] for row in rows if row["contact_phone_hash"]}
     first_by_phone = _first_by_phone(session, phones)
     twins: list[str | None] = []
     by_name: list[int] = []  # the resources with no phone twin: their names are compared
-    for at, resource in enumerate(resources):
-        phone = resource.contact_phone_hash
+    for at, row in enumerate(rows):
+        phone = row["contact_phone_hash"]
         first = first_by_phone.get(phone) if phone else None
-        if phone and (first is None or (resource.created_at, resource.id) < first):
-            first_by_phone[phone] = (resource.created_at, resource.id)
+        if phone and (first is None or (row["created_at"], row["id"]) < first):
+            first_by_phone[phone] = (row["created_at"], row["id"])
         twins.append(None if first is None else first[1])
         if first is None:
             by_name.append(at)
-    looked_up = _first_stored_look_alikes(session, [resources[at] for at in by_name])
+    looked_up = _first_stored_look_alikes(session, [rows[at] for at in by_name])
     stored = {by_name[i]: first for i, first in looked_up.items()}
-    earlier: dict[int, list[Candidate]] = defaultdict(list)  # this batch's, by cell
-    for at, resource in enumerate(resources):
+    earlier: dict[int, list[Candidate]] = defaultdict(list)  # these rows', by cell
+    for at, row in enumerate(rows):
         if at in stored:
-            key, lat, lon = resource.name_key, resource.lat, resource.lon
+            key, lat, lon = row["name_key"], row["lat"], row["lon"]
             low, high = length_band(len(key))
             nearby = sorted(
                 other
@@ -263,19 +283,8 @@ def find_twins(*, session: Session, resources: list[Resource]) -> list[str | Non
             )
             found = [c for c in (stored[at], _first_alike(key, lat, lon, nearby)) if c]
             twins[at] = min(found).id if found else None
-        earlier[resource.cell].append(_candidate(resource))
+        earlier[row["cell"]].append(Candidate(*(row[column.key] for column in CANDIDATE_COLUMNS)))
     return twins
-
-
-def _candidate(resource: Resource) -> Candidate:
-    return Candidate(
-        resource.created_at,
-        resource.id,
-        resource.lat,
-        resource.lon,
-        resource.name_key,
-        resource.name_signature,
-    )
 
 
 def _first_by_phone(session: Session, phones: set[str]) -> dict[str, tuple[datetime, str]]:
@@ -302,32 +311,33 @@ def _first_by_phone(session: Session, phones: set[str]) -> dict[str, tuple[datet
 
 
 def _first_stored_look_alikes(
-    session: Session, resources: list[Resource]
+    session: Session, rows: list[dict[str, Any]]
 ) -> dict[int, Candidate | None]:
-    """The earliest stored look-alike of each resource (by its place in `resources`)."""
+    """The earliest stored look-alike of each new resource (by its place in `rows`)."""
     if session.get_bind().dialect.name != "postgresql":
         return {
-            at: _first_stored_look_alike(session, r.name_key, r.lat, r.lon, None)
-            for at, r in enumerate(resources)
+            at: _first_stored_look_alike(session, r["name_key"], r["lat"], r["lon"], None)
+            for at, r in enumerate(rows)
         }
-    found: dict[int, Candidate | None] = dict.fromkeys(range(len(resources)))
+    found: dict[int, Candidate | None] = dict.fromkeys(range(len(rows)))
     probes: dict[str, list[Any]] = defaultdict(list)
-    for at, r in enumerate(resources):
-        low, high = length_band(r.name_length)
-        for cell in cells_around(r.lat, r.lon):
+    for at, r in enumerate(rows):
+        low, high = length_band(r["name_length"])
+        for cell in cells_around(r["lat"], r["lon"]):
             for column, value in zip(
                 ("at", "cell", "low", "high", "bits", "length"),
-                (at, cell, low, high, r.name_signature, r.name_length),
+                (at, cell, low, high, r["name_signature"], r["name_length"]),
                 strict=True,
             ):
                 probes[column].append(value)
     if not probes:
         return found
     arrays = {column: _array(values) for column, values in probes.items()}
-    rows = session.execute(_LOOK_ALIKES, {**arrays, **_RATIO_TERMS})
-    for at, group in groupby(rows, key=lambda row: row[0]):
-        r = resources[at]
-        found[at] = _first_alike(r.name_key, r.lat, r.lon, (Candidate(*row[1:]) for row in group))
+    result = session.execute(_LOOK_ALIKES, {**arrays, **_RATIO_TERMS})
+    for at, group in groupby(result, key=lambda row: row[0]):
+        r = rows[at]
+        candidates = (Candidate(*row[1:]) for row in group)
+        found[at] = _first_alike(r["name_key"], r["lat"], r["lon"], candidates)
     return found
 
 

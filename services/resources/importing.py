@@ -1,7 +1,8 @@
 """Bulk import: rows from a CSV or HSDS file become resources (committed a chunk of rows at a
 time: new rows registered together, updates and drafts each in its own savepoint), and every
 row gets a line in the report (accepted, updated, flagged duplicate, or rejected with the field
-and rule it broke). A bad row never leaves half a resource behind.
+and rule it broke). A bad row never leaves half a resource behind. Reading and importing run
+with the garbage collector's thresholds raised (`shared.collector`).
 
 One rule refuses the whole import instead: a coordinator imports only their own organization's
 resources. Every row is checked before any is written, so a file with one row of another
@@ -26,13 +27,15 @@ from services.resources.models import Resource
 from services.resources.schemas import ResourceCreate
 from shared.actor import Actor
 from shared.auth import Role
+from shared.collector import rarer_collections
 from shared.contracts.common import SUBJECT_TOKEN_RULE, subject_token_problem
-from shared.db import read_session, transaction
+from shared.db import read_session, transaction, vacuum_analyze
 from shared.errors import DomainError, FieldError, Forbidden, ValidationFailed, field_errors
 
 FileFormat = Literal["csv", "xlsx", "hsds-json", "hsds-zip"]
 MAX_ID_LENGTH = 36  # resource ids are UUIDs
 IMPORT_CHUNK_ROWS = 1000  # rows committed together (plain new rows registered in bulk)
+VACUUM_AFTER_ROWS = 1000  # an import creating this many vacuums the table afterwards
 
 
 class RowError(BaseModel):
@@ -106,7 +109,8 @@ def read_rows(content: bytes, file_format: FileFormat | None = None) -> list[Imp
     """The rows of a file in any of the formats; an unreadable file, or one with content and
     no rows, is a ValidationFailed."""
     try:
-        rows = _read_rows(content, file_format or detect_format(content))
+        with rarer_collections():
+            rows = _read_rows(content, file_format or detect_format(content))
     except (
         ValueError,
         KeyError,
@@ -268,11 +272,15 @@ def import_rows(
     with read_session(sessions) as session:
         check_organization(session=session, rows=rows, actor=actor)
     report = ImportReport()
-    for start in range(0, len(rows), chunk_rows):
-        for outcome in _import_chunk(sessions, rows[start : start + chunk_rows], actor):
-            report.add(outcome)
-            if on_row is not None:
-                on_row(outcome)
+    with rarer_collections():
+        for start in range(0, len(rows), chunk_rows):
+            for outcome in _import_chunk(sessions, rows[start : start + chunk_rows], actor):
+                report.add(outcome)
+                if on_row is not None:
+                    on_row(outcome)
+    if report.accepted + report.flagged >= VACUUM_AFTER_ROWS:
+        # The next registration's duplicate look-up reads the index alone, not the new rows.
+        vacuum_analyze(sessions, Resource.__table__)  # type: ignore[arg-type]
     return report
 
 
@@ -329,12 +337,12 @@ def _register_plain(
         return
     items = [(data, row.capacity_available) for _, row, data in plain]
     created = service.create_many(session=session, items=items)
-    for (at, row, _), resource in zip(plain, created, strict=True):
+    for (at, row, _), (resource_id, twin_id) in zip(plain, created, strict=True):
         outcomes[at] = RowOutcome(
             ref=row.ref,
-            status=RowStatus.FLAGGED if resource.duplicate_of else RowStatus.ACCEPTED,
-            resource_id=resource.id,
-            duplicate_of=resource.duplicate_of,
+            status=RowStatus.FLAGGED if twin_id else RowStatus.ACCEPTED,
+            resource_id=resource_id,
+            duplicate_of=twin_id,
         )
 
 

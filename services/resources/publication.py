@@ -5,6 +5,9 @@ The other half, what it hears, is `events.py`; they are a pair, not one file, be
 domain imports this module while `events.py`'s handlers import the domain (see there).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -12,7 +15,6 @@ from services.resources.models import OutboxEvent, Reservation, Resource
 from shared.clock import utc_now
 from shared.contracts.resources import (
     RESERVATION_PROMOTED,
-    CapacityMode,
     ReservationPromoted,
     ReservationState,
     ResourceUpserted,
@@ -59,6 +61,31 @@ def _no_reservations() -> Counts:
     return dict.fromkeys((ReservationState.RESERVED, ReservationState.WAITLISTED), 0)
 
 
+PUBLIC_COLUMNS = (
+    "version",
+    "name",
+    "kind",
+    "organization",
+    "categories",
+    "description",
+    "lat",
+    "lon",
+    "radius_km",
+    "adcodes",
+    "eligible_groups",
+    "capacity_total",
+    "capacity_remaining",
+    "capacity_unit",
+    "capacity_mode",
+    "capacity_period",
+    "available_from",
+    "available_until",
+    "active",
+    "updated_at",
+)
+"""The resource's columns the matcher hears of (ResourceUpserted names them alike)."""
+
+
 def public_state(
     *, session: Session, resource: Resource, new: bool = False, counts: Counts | None = None
 ) -> ResourceUpserted:
@@ -71,30 +98,19 @@ def public_state(
             if new
             else count_reservations(session=session, resource_id=resource.id)
         )
-    return ResourceUpserted(
-        resource_id=resource.id,
-        version=resource.version,
-        name=resource.name,
-        kind=resource.kind,  # type: ignore[arg-type]
-        organization=resource.organization,
-        categories=resource.categories,
-        description=resource.description,
-        lat=resource.lat,
-        lon=resource.lon,
-        radius_km=resource.radius_km,
-        adcodes=resource.adcodes,
-        eligible_groups=resource.eligible_groups,
-        capacity_total=resource.capacity_total,
-        capacity_remaining=resource.capacity_remaining,
-        capacity_unit=resource.capacity_unit,
-        capacity_mode=CapacityMode(resource.capacity_mode),
-        capacity_period=resource.capacity_period,
-        open_referrals=counts[ReservationState.RESERVED],
-        available_from=resource.available_from,
-        available_until=resource.available_until,
-        waitlisted=counts[ReservationState.WAITLISTED],
-        active=resource.active,
-        updated_at=resource.updated_at,
+    columns = {column: getattr(resource, column) for column in ("id", *PUBLIC_COLUMNS)}
+    return _public_state_of(columns, counts)
+
+
+def _public_state_of(columns: Mapping[str, Any], counts: Counts) -> ResourceUpserted:
+    """`public_state` of a resource given by its columns (by column name)."""
+    return ResourceUpserted.model_validate(
+        {
+            "resource_id": columns["id"],
+            **{column: columns[column] for column in PUBLIC_COLUMNS},
+            "open_referrals": counts[ReservationState.RESERVED],
+            "waitlisted": counts[ReservationState.WAITLISTED],
+        }
     )
 
 
@@ -111,15 +127,14 @@ def announce(
     )
 
 
-def announce_new(*, session: Session, resources: list[Resource]) -> None:
-    """Queue the public state of resources just registered, in one INSERT."""
+def announce_new(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue the public state of resources just registered (their columns, by column name),
+    in one INSERT."""
+    none = _no_reservations()
     add_events(
         session,
         OutboxEvent,
-        [
-            (resource_subject(r.id), r.id, public_state(session=session, resource=r, new=True))
-            for r in resources
-        ],
+        [(resource_subject(r["id"]), r["id"], _public_state_of(r, none)) for r in rows],
     )
 
 

@@ -7,7 +7,7 @@ import json
 import random
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.resources import importing, service
@@ -167,3 +167,66 @@ def test_every_resource_an_import_creates_is_announced_once(
         payload = json.loads(event.payload)
         assert (payload["resource_id"], payload["version"]) == (event.aggregate_id, 1)
         assert payload["active"] is True and "contact_phone" not in payload
+
+
+def test_a_resource_imported_in_bulk_is_stored_and_announced_as_one_created_alone(
+    sessions: sessionmaker[Session],
+) -> None:
+    body = resource_body(
+        name="阳春镇 志愿服务队",
+        contact_name="王芳",
+        contact_phone="138-0000-0009",
+        adcodes=["511523"],
+        hours=[{"day": "mon", "opens": "08:00", "closes": "17:30"}],
+        available_from="2026-12-01",
+    )
+    with transaction(sessions) as session:
+        alone = service.create(session=session, data=ResourceCreate.model_validate(body)).id
+    report = importing.import_rows(sessions=sessions, rows=[row(2, **body)])
+    (outcome,) = report.rows
+    assert (outcome.status.value, outcome.duplicate_of) == ("flagged", alone)
+    varying = {"id", "created_at", "updated_at", "period_started_at", "duplicate_of"}
+    columns = [c.key for c in Resource.__table__.columns if c.key not in varying]
+    with sessions() as session:
+        stored = {r.id: r for r in session.scalars(select(Resource))}
+        # Stored alike, as SQL sees them too: a JSON column left empty is NULL either way.
+        nulls = {
+            resource_id: tuple(flags)
+            for resource_id, *flags in session.execute(
+                select(
+                    Resource.id,
+                    Resource.draft.is_(None),
+                    Resource.hsds_source.is_(None),
+                    Resource.capacity_flagged_at.is_(None),
+                    Resource.contact_phone == stored[alone].contact_phone,  # encrypted anew
+                )
+            )
+        }
+        payloads = {
+            e.aggregate_id: json.loads(e.payload) for e in session.scalars(select(OutboxEvent))
+        }
+    bulk = stored[str(outcome.resource_id)]
+    assert {c: getattr(bulk, c) for c in columns} == {c: getattr(stored[alone], c) for c in columns}
+    assert bulk.contact_phone == "13800000009" and bulk.contact_name == "王芳"
+    assert nulls[bulk.id] == (*nulls[alone][:3], False)
+    assert bulk.period_started_at == stored[alone].period_started_at
+    event_varying = {"resource_id", "updated_at"}
+    assert {k: v for k, v in payloads[bulk.id].items() if k not in event_varying} == {
+        k: v for k, v in payloads[alone].items() if k not in event_varying
+    }
+
+
+def test_a_large_import_leaves_the_table_vacuumed_for_the_next_look_up(
+    sessions: sessionmaker[Session], monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(importing, "VACUUM_AFTER_ROWS", 3)
+    rows = [row(n, name=f"志愿者{n}号", location=near(n * 0.01, 0)) for n in range(2, 6)]
+    report = importing.import_rows(sessions=sessions, rows=rows)
+    assert report.accepted == 4
+    with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return  # SQLite: nothing to vacuum for
+        visible, pages = session.execute(
+            text("SELECT relallvisible, relpages FROM pg_class WHERE relname = 'resource'")
+        ).one()
+    assert visible == pages > 0, "every page of the table marked all-visible"

@@ -4,6 +4,7 @@ names crowded into a few hundred metres, on SQLite and PostgreSQL. Also: a migra
 keeps finding the twins it had before its keys existed."""
 
 import random
+from difflib import SequenceMatcher
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -79,3 +80,14 @@ def test_resources_registered_before_the_keys_are_found_once_keyed(
             session=session, name="红星村 助餐点", lat=stored.lat, lon=stored.lon, phone=None
         )
         assert twin is not None and twin.id == first.id
+
+
+def test_the_length_band_holds_exactly_the_lengths_that_can_reach_the_ratio() -> None:
+    letters = "".join(chr(0x4E00 + i) for i in range(200))  # all different: no junk
+    for length in range(0, 80):
+        reachable = [
+            n
+            for n in range(0, 200)
+            if SequenceMatcher(None, letters[:length], letters[:n]).ratio() >= duplicates.NAME_RATIO
+        ]
+        assert duplicates.length_band(length) == (min(reachable), max(reachable)), length
