@@ -291,6 +291,11 @@ async def over_the_wire(
         # The second replica replays the whole stream, as before snapshots (figure kept).
         replay = cluster.start_matcher({"LIANJIE_MATCHER_SNAPSHOT_LOAD": "false"})
         out["stream"]["replica_2_ready_s"] = round(replay, 2)
+        # Measured once it has counted its texts in too: a replica that has just joined spends
+        # a core on that for tens of seconds at a million (the open loop's tail at 1M was that).
+        counted = cluster.texts_counted(cluster.newest_matcher())
+        out["stream"]["replica_2_texts_counted_s"] = round(counted, 2)
+        say(f"  replica 2 ready in {replay:.1f} s, its texts counted {counted:.1f} s later")
         if "nats" in args.sections:
             serial, _ = await run_load(cluster.nats_url, dataset.needs, replicas=2, concurrency=1)
             loaded, _ = await run_load(

@@ -154,6 +154,17 @@ class Cluster:
         self.stack.stop_process(name)
         del self.matchers[name]
 
+    def texts_counted(self, name: str) -> float:
+        """Wait until replica `name` has counted in its replayed texts, which it does in the
+        background after it is ready; seconds waited."""
+        start = now()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (self.metric(name, "lianjie_matcher_text_backlog") or 0) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not count its texts within {READY_TIMEOUT_S:g}s")
+            time.sleep(0.5)
+        return now() - start
+
     def metric(self, name: str, metric: str) -> float | None:
         """One gauge of a replica's /metrics (None if it has none)."""
         with httpx.Client(timeout=5.0) as client:

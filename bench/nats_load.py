@@ -19,6 +19,7 @@ from shared.contracts.matcher import RANK, RankRequest
 from shared.messaging import STATUS_HEADER
 
 REQUEST_TIMEOUT_S = 10.0
+DRAIN_S = 300.0  # the longest an open loop waits for the replicas to work off the last one
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,19 @@ async def _send_on_schedule(
     await nc.flush()
 
 
+async def _drained(nc: nats.NATS, payload: bytes) -> None:
+    """Wait until the replicas answer again: an offered rate they could not keep up with (the
+    2,000/s run before a sweep) leaves requests queued in them for a while after it ends."""
+    deadline = now() + DRAIN_S
+    while True:
+        try:
+            await nc.request(RANK, payload, timeout=REQUEST_TIMEOUT_S)
+            return
+        except nats.errors.TimeoutError:
+            if now() > deadline:
+                raise
+
+
 async def run_open_loop(
     nats_url: str,
     needs: list[RankRequest],
@@ -201,6 +215,7 @@ async def run_open_loop(
     offsets = schedule(rate=rate, seconds=seconds, poisson=poisson, seed=seed)
     nc = await nats.connect(nats_url)
     try:
+        await _drained(nc, payloads[0])
         for payload in payloads[:20]:  # warm up the connection and the replicas
             await nc.request(RANK, payload, timeout=REQUEST_TIMEOUT_S)
         inbox = nc.new_inbox()

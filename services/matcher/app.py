@@ -77,6 +77,11 @@ def create_app(settings: MatcherSettings | None = None) -> FastAPI:
         lambda: feed.lag,
     )
     metrics.gauge(
+        "lianjie_matcher_text_backlog",
+        "Replayed resources whose texts are not counted in yet (counted after ready, in steps)",
+        lambda: ranker.index.text_backlog(),
+    )
+    metrics.gauge(
         "lianjie_matcher_index_restored_from",
         "Resources stream sequence of the index snapshot this replica started from (0: none)",
         lambda: feed.restored_from,

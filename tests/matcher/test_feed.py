@@ -2,8 +2,10 @@
 then every new event reaches the index on its own."""
 
 import asyncio
+import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,37 @@ def test_pending_is_read_from_the_reply_subject_as_nats_py_reads_it() -> None:
     for subject in subjects:
         msg = Msg(_client=None, subject="s", reply=subject)  # type: ignore[arg-type]
         assert _pending(msg) == msg.metadata.num_pending
+
+
+@contextlib.asynccontextmanager
+async def bus_on_its_own_nats(tmp_path: Path) -> AsyncIterator[Bus]:
+    with running_nats(tmp_path) as url:
+        bus = await connected_bus(url)
+        try:
+            yield bus
+        finally:
+            await bus.close()
+
+
+@pytest.mark.integration
+async def test_texts_are_counted_after_ready_in_small_steps_with_requests_answered_between(
+    tmp_path: Path,
+) -> None:
+    async with bus_on_its_own_nats(tmp_path) as bus:
+        await publish(bus, *[state(f"t{i:03d}", lat=north_of(i * 0.05)[0]) for i in range(120)])
+        index = ResourceIndex()
+        feed = IndexFeed(index)
+        await feed.start(bus)
+        await asyncio.wait_for(feed.caught_up.wait(), timeout=10)
+        backlogs = []  # as a request answered between the steps sees it
+        while index.text_backlog():
+            backlogs.append(index.text_backlog())
+            await asyncio.sleep(0)
+        steps = sorted({120 - b for b in backlogs if b < 120})
+        assert steps == [feed.TEXT_STEP * n for n in range(1, len(steps) + 1)]
+        assert len(steps) >= 2, "120 texts counted in one step: a request waited for all"
+        assert index.text.documents == 120
+        # What the index built on being caught up is kept out of the collector's passes.
+        collected = {id(o) for o in gc.get_objects()}
+        shards = [s for by_reach in index.shards.values() for s in by_reach.values()]
+        assert shards and not any(id(s) in collected for s in shards)
