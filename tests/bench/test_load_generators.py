@@ -71,8 +71,10 @@ def test_open_loop_below_capacity_sees_the_service_time(
         _open_loop_against_a_slow_responder(cluster.nats_url, needs, rate=30)
     )
 
-    assert 9 <= p50 < 60
-    assert 20 <= achieved <= 40
+    # The service time (10 ms) and no queue: bounds loose enough for a busy machine's
+    # scheduling delays, still well apart from the queue the test below sees (p50 > 200 ms).
+    assert 9 <= p50 < 150
+    assert 15 <= achieved <= 40
 
 
 @pytest.mark.integration
