@@ -198,7 +198,6 @@ class IndexFeed:
         log.info("text model complete: %d documents", self.index.text.documents)
 
 
-# $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
 async def keep_snapshots(
     feed: IndexFeed, js: JetStreamContext, *, interval_s: float, min_changes: int
 ) -> None:
@@ -236,6 +235,7 @@ async def keep_snapshots(
             log.warning("index snapshot not written: %s", type(exc).__name__)
 
 
+# $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
 _V1_TOKENS, _V1_SEQUENCE, _V1_PENDING = 9, 5, 8
 
 

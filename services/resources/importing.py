@@ -266,9 +266,9 @@ def import_rows(
     on_row: Callable[[RowOutcome], None] | None = None,
     chunk_rows: int = IMPORT_CHUNK_ROWS,
 ) -> ImportReport:
-    """Check the actor's organization on every row first (all or nothing), then import every
-    row in its own savepoint, `chunk_rows` rows to a transaction, and report on each (`on_row`
-    hears of a chunk's rows once it has committed)."""
+    """Check the actor's organization on every row first (all or nothing), then import the
+    rows `chunk_rows` to a transaction (plain new rows together, the others each in its own
+    savepoint), and report on each (`on_row` hears of a chunk's rows once it has committed)."""
     with read_session(sessions) as session:
         check_organization(session=session, rows=rows, actor=actor)
     report = ImportReport()
