@@ -41,7 +41,7 @@ run: install console
 lint: install console-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services cli
+	$(BIN)/mypy shared services cli bench
 
 # PostgreSQL for the tests: as given, or found by the probe (none: the SQLite half runs).
 TEST_ENV := LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}"

@@ -34,9 +34,10 @@ async def wait_for_snapshot(nats_url: str) -> tuple[int, int]:
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        last = (await js.stream_info(RESOURCES_STREAM.name)).state.last_seq
+        stream = await js.stream_info(RESOURCES_STREAM.name)
+        last, mark = stream.state.last_seq, snapshot.resources_mark(stream.created, 0)
         for _ in range(int(SNAPSHOT_WAIT_S * 2)):
-            stored = await snapshot.stored_sequence(js)
+            stored = await snapshot.stored_sequence(js, mark)
             if stored >= last:
                 store = await js.object_store(snapshot.MATCHER_SNAPSHOTS_BUCKET)
                 info = await store.get_info(snapshot.OBJECT)
