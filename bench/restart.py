@@ -34,14 +34,15 @@ async def wait_for_snapshot(nats_url: str) -> tuple[int, int]:
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        stream = await js.stream_info(RESOURCES_STREAM.name)
-        last, mark = stream.state.last_seq, snapshot.resources_mark(stream.created, 0)
+        info = await js.stream_info(RESOURCES_STREAM.name)
+        last = info.state.last_seq
+        mark = snapshot.resources_mark(info.created, last)  # the replicas' own mark of it
         for _ in range(int(SNAPSHOT_WAIT_S * 2)):
             stored = await snapshot.stored_sequence(js, mark)
             if stored >= last:
                 store = await js.object_store(snapshot.MATCHER_SNAPSHOTS_BUCKET)
-                info = await store.get_info(snapshot.OBJECT)
-                return stored, int(info.size or 0)
+                stored_info = await store.get_info(snapshot.OBJECT)
+                return stored, int(stored_info.size or 0)
             await asyncio.sleep(0.5)
         raise TimeoutError(f"no snapshot covering sequence {last} within {SNAPSHOT_WAIT_S:g}s")
     finally:

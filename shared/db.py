@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Select, Table, create_engine, event, func, select, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -179,19 +178,6 @@ def ping(engine: Engine) -> None:
     """Raise if the database does not answer."""
     with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
         conn.execute(text("SELECT 1"))
-
-
-def is_busy(exc: BaseException) -> bool:
-    """True when the database refused for now, not for good: SQLite's lock not free within
-    the busy timeout, PostgreSQL's lock timeout, deadlock or serialization failure. Such a
-    request is answered 503 with Retry-After (the client retries), never 500."""
-    if not isinstance(exc, OperationalError | DBAPIError):
-        return False
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if code in ("40001", "40P01", "55P03", "57014"):
-        return True
-    message = str(exc.orig).lower()
-    return "database is locked" in message or "database is busy" in message
 
 
 def migrate(engine: Engine, migrations_dir: Path) -> None:

@@ -20,8 +20,8 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 
 from shared import logs, tracing
+from shared.busy import is_busy
 from shared.contracts.streams import SERVICE_STREAMS, STREAMS, StreamSpec, inbox_prefix
-from shared.db import is_busy
 from shared.errors import (
     DomainError,
     RemoteError,

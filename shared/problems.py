@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import messages
-from shared.db import is_busy
+from shared.busy import is_busy
 from shared.errors import (
     DomainError,
     FieldError,

@@ -60,7 +60,8 @@ from shared.actor import Actor, actor_from_request, stamp
 from shared.contracts.matcher import RankRequest
 from shared.contracts.vocabulary import CategoryCode
 from shared.errors import ValidationFailed
-from shared.web import IfMatch, Page, expected_version, read, write
+from shared.web import IfMatch, Page, expected_version
+from shared.web_db import read, write
 
 router = APIRouter(lifespan=scheduled.lifespan)
 router.include_router(users_router)

@@ -15,7 +15,7 @@ from services.needs.settings import NeedsSettings
 from shared import crypto
 from shared.db import read_session
 from shared.metrics import Metrics
-from shared.web import DatabaseService
+from shared.web_db import DatabaseService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

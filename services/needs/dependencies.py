@@ -11,7 +11,8 @@ from services.needs.cases import service as persons
 from services.needs.schemas import CaseFilters, Listing, RecordChangeOut
 from services.needs.settings import NeedsSettings
 from shared import access_log
-from shared.web import Page, pages, read
+from shared.web import Page, pages
+from shared.web_db import read
 
 STATION = Query(pattern=r"^\d{2,12}$", description="Station adcode or a prefix (county: 6 digits)")
 

@@ -27,7 +27,8 @@ from shared.contracts.common import SubjectToken
 from shared.contracts.resources import CapacityReply, CapacityRequest
 from shared.contracts.vocabulary import CategoryCode, KindCode
 from shared.errors import ValidationFailed
-from shared.web import IfMatch, Page, expected_version, pages, read, write
+from shared.web import IfMatch, Page, expected_version, pages
+from shared.web_db import read, write
 
 router = APIRouter(tags=["resources"], lifespan=scheduled.lifespan)
 # FastAPI tries a request against the routes in the order they were added (twice: once to find

@@ -12,7 +12,7 @@ from services.resources.events import listeners
 from services.resources.models import IdempotencyKey, OutboxEvent
 from services.resources.settings import ResourcesSettings
 from shared import crypto
-from shared.web import DatabaseService
+from shared.web_db import DatabaseService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)

@@ -34,10 +34,11 @@ from services.resources.capacity import apply_capacity, check_unit, offered, ref
 from services.resources.models import Reservation, Resource
 from services.resources.publication import announce, count_reservations_of
 from shared.batching import ALONE, Alone, Batcher, failure
+from shared.busy import is_busy
 from shared.clock import utc_now
 from shared.contracts.common import available_on, china_date
 from shared.contracts.resources import CapacityReply, CapacityRequest, ReservationState
-from shared.db import SQLITE_BUSY_TIMEOUT_MS, is_busy, transaction
+from shared.db import SQLITE_BUSY_TIMEOUT_MS, transaction
 from shared.errors import DomainError, unknown
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,11 @@ from services.resources import capacity, capacity_batch
 from services.resources.capacity_batch import reserve_all
 from services.resources.events import serve_capacity
 from services.resources.models import OutboxEvent, Reservation, Resource
+from shared.busy import is_busy
 from shared.clock import utc_now
 from shared.contracts.common import china_date
 from shared.contracts.resources import CAPACITY_RESERVE, CapacityReply, CapacityRequest
-from shared.db import is_busy, transaction
+from shared.db import transaction
 from shared.errors import CapacityExhausted, Conflict, DomainError, NotFound, RemoteError
 from shared.messaging import Bus
 from tests.referrals.domain import bus, nats_url  # noqa: F401 (fixtures)

@@ -11,7 +11,8 @@ from services.needs.jurisdiction import area_of
 from services.needs.service import get_household_or_raise
 from shared.actor import Actor, actor_from_request
 from shared.clock import clock_of
-from shared.web import Page, pages, read, write
+from shared.web import Page, pages
+from shared.web_db import read, write
 
 router = APIRouter(tags=["aid chain"])
 

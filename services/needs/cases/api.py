@@ -46,7 +46,8 @@ from services.needs.schemas import (
 from services.needs.settings import NeedsSettings
 from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request, stamp
-from shared.web import IfMatch, Page, expected_version, read, write
+from shared.web import IfMatch, Page, expected_version
+from shared.web_db import read, write
 
 router = APIRouter()
 

@@ -34,7 +34,8 @@ from shared.auth import Role
 from shared.clock import clock_of
 from shared.contracts.matcher import ReverseMatch, ReverseRequest
 from shared.errors import ValidationFailed
-from shared.web import Page, pages, read, write
+from shared.web import Page, pages
+from shared.web_db import read, write
 
 router = APIRouter(tags=["early warning"], lifespan=scheduled.lifespan)
 

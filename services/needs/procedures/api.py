@@ -22,7 +22,8 @@ from services.needs.procedures.schemas import (
 from shared import workdays
 from shared.actor import Actor, actor_from_request
 from shared.clock import clock_of
-from shared.web import Page, pages, read, write
+from shared.web import Page, pages
+from shared.web_db import read, write
 
 router = APIRouter(tags=["procedures"], lifespan=scheduled.lifespan)
 

@@ -48,7 +48,8 @@ from shared.access import outside_scope
 from shared.actor import Actor, actor_from_request
 from shared.auth import Role
 from shared.clock import clock_of
-from shared.web import Page, pages, read
+from shared.web import Page, pages
+from shared.web_db import read
 
 router = APIRouter(tags=["referrals"], lifespan=scheduled.lifespan)
 

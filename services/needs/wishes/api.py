@@ -7,7 +7,8 @@ from services.needs import jurisdiction
 from services.needs.settings import NeedsSettings
 from services.needs.wishes import service
 from services.needs.wishes.schemas import WishList
-from shared.web import Page, pages, read
+from shared.web import Page, pages
+from shared.web_db import read
 
 router = APIRouter(tags=["micro-wishes"])
 
