@@ -264,6 +264,8 @@ class Stack:
         env = os.environ.copy()
         env.update(self.config.env)
         env.update(self.config.service_env.get(service, {}))
+        # The outbox drains on stop within the same grace period uvicorn gives the requests.
+        env.setdefault("LIANJIE_OUTBOX_DRAIN_S", str(self.config.graceful_shutdown_s))
         env["LIANJIE_NATS_URL"] = self.nats_plain_url
         env["LIANJIE_NATS_USER"] = service
         env["LIANJIE_NATS_PASSWORD"] = self.passwords[service]
@@ -380,9 +382,10 @@ class Stack:
             raise TimeoutError(f"not ready within {timeout:g}s: {', '.join(pending)}")
 
     def stop_process(self, name: str, *, kill: bool = False, timeout: float | None = None) -> None:
-        """Stop one child: SIGTERM (or SIGKILL) to its group, then wait for it (by default,
-        the graceful shutdown and 10 s for the outbox flush and exit) before a SIGKILL."""
-        timeout = timeout if timeout is not None else self.config.graceful_shutdown_s + 10
+        """Stop one child: SIGTERM (or SIGKILL) to its group, then wait for it (by default, the
+        graceful shutdown of its requests, as long again for the outbox's drain, and 10 s to
+        exit) before a SIGKILL."""
+        timeout = timeout if timeout is not None else 2 * self.config.graceful_shutdown_s + 10
         process = self.processes.pop(name, None)
         if process is None or process.popen.poll() is not None:
             return

@@ -115,6 +115,12 @@ class CommonSettings(FileSettings):
     outbox_max_age_s: float = Field(
         60.0, gt=0, description="/readyz says not ready while an unsent outbox event is older"
     )
+    outbox_drain_s: float = Field(
+        5.0,
+        ge=0,
+        description="On stop, how long the outbox relay may keep publishing what is pending "
+        "(the rest goes out after the next start); keep it within the shutdown grace period",
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted (413 beyond)"
     )

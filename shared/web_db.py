@@ -124,7 +124,7 @@ class DatabaseService:
             yield
             await listeners.stop()
             purge.cancel()
-            await self.relay.stop()
+            await self.relay.stop(timeout_s=self.settings.common.outbox_drain_s)
             await self.bus.close()
             self.engine.dispose()
 
