@@ -316,9 +316,8 @@ async def test_a_snapshot_written_purges_chunks_left_behind_and_names_its_stream
             feed = await caught_up_feed(bus, load_snapshot=True)
             left_behind = f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C.cut-short-put"
             await bus.js.publish(left_behind, b"a chunk of a put that never finished")
-            mark = snapshot.resources_mark(feed.stream_created, feed.sequence)
-            await snapshot.save(bus.js, snapshot.capture(feed.index, mark))
-            await snapshot.save(bus.js, snapshot.capture(feed.index, mark))  # replaces it
+            await write_snapshot(bus, feed)
+            await write_snapshot(bus, feed)  # replaces it
 
             stream = await bus.js.stream_info(
                 MATCHER_SNAPSHOTS_STREAM.name,
@@ -329,7 +328,7 @@ async def test_a_snapshot_written_purges_chunks_left_behind_and_names_its_stream
             assert list(stream.state.subjects or {}) == [
                 f"$O.{MATCHER_SNAPSHOTS_BUCKET}.C.{info.nuid}"
             ], "only the stored snapshot's chunks are kept"
-            assert await snapshot.stored_sequence(bus.js, mark) == 20
+            assert await snapshot.stored_sequence(bus.js, stream_of(feed)) == 20
             recreated = snapshot.resources_mark("another creation time", 0)
             assert await snapshot.stored_sequence(bus.js, recreated) == 0, "another stream's"
         finally:
