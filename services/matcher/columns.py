@@ -219,9 +219,8 @@ class Strings:
 
     def compact(self) -> None:
         """Write the strings held now into a new buffer (the replaced ones' bytes dropped)."""
-        values = [self[i] for i in range(len(self))]
-        self.__init__()  # type: ignore[misc]
-        self.extend(values)
+        buffer, starts, _ = self.compacted(*self.dump())
+        self._buffer, self._starts, self._used = bytearray(buffer), array("q", starts), len(buffer)
 
 
 def _encode(text: str) -> bytes:
