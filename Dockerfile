@@ -43,6 +43,10 @@ WORKDIR /var/lib/lianjie
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+# SIGTERM (Docker's and Kubernetes' default, named here): uvicorn finishes the requests in
+# flight, then the outbox drains (docs/deploy.md). `lianjie serve` runs as PID 1 in exec form,
+# so the signal reaches it.
+STOPSIGNAL SIGTERM
 # The service to run is the argument: needs, resources, matcher or console.
 ENTRYPOINT ["lianjie", "serve"]
 CMD ["needs"]

@@ -1,11 +1,13 @@
 """`lianjie serve <service>`: run one service in the foreground, as a container does."""
 
 import importlib.util
+from typing import Any
 
 import typer
 import uvicorn
 
 from cli.stack import SERVICES
+from shared.settings import CommonSettings
 
 
 def serve(
@@ -16,13 +18,20 @@ def serve(
     """Run one service (its settings from LIANJIE_* variables or their _FILE files)."""
     if not service.isidentifier() or importlib.util.find_spec(f"services.{service}") is None:
         raise typer.BadParameter(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
-    uvicorn.run(
-        f"services.{service}.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        access_log=False,  # the app logs each request as JSON, with its request id
-        timeout_graceful_shutdown=25,  # under k8s' 30 s: a long import still answers
+    uvicorn.run(**server_options(service, host, port))
+
+
+def server_options(service: str, host: str, port: int) -> dict[str, Any]:
+    """uvicorn's options for `service`."""
+    return {
+        "app": f"services.{service}.app:create_app",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "access_log": False,  # the app logs each request as JSON, with its request id
+        # On SIGTERM the requests in flight get LIANJIE_SHUTDOWN_GRACE_S, then the outbox its
+        # drain: the orchestrator's kill time allows both (shared/shutdown.py, docs/deploy.md).
+        "timeout_graceful_shutdown": CommonSettings().shutdown_grace_s,
         # X-Forwarded-For is believed only from LIANJIE_TRUSTED_PROXIES (shared/web.py).
-        proxy_headers=False,
-    )
+        "proxy_headers": False,
+    }

@@ -28,6 +28,8 @@ import httpx
 from cli import nats_config, streams
 from shared.auth import Principal, Role, ensure_keypair, issue_token
 from shared.crypto import PII_VARIABLES, ensure_key_file, pii_key_file
+from shared.settings import CommonSettings
+from shared.shutdown import stop_within_s
 
 # How long a start waits for every service to be ready before it gives up: a bound for a hang,
 # not a target. A busy machine (a disk writer's fsyncs ahead of SQLite's migrations) has taken
@@ -152,6 +154,7 @@ class Process:
     name: str
     popen: subprocess.Popen[bytes]
     reader: threading.Thread
+    stop_within_s: float  # how long a SIGTERM may take, its grace and outbox drain included
 
 
 @dataclass
@@ -166,9 +169,10 @@ class StackConfig:
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     keys_dir: Path | None = None  # the sign-in key pair; default <var_dir>/keys
     # How long a service told to stop (SIGTERM) may take to finish the requests in flight
-    # before uvicorn cancels them (a cancelled request is answered 500). 5 s was shorter than
-    # a 300-row import on a busy machine; this stays under k8s' terminationGracePeriodSeconds.
-    graceful_shutdown_s: int = 25
+    # before uvicorn cancels them (a cancelled request is answered 500): LIANJIE_SHUTDOWN_GRACE_S's
+    # default, as `lianjie serve` gives a container. 5 s was shorter than a 300-row import on a
+    # busy machine. The outbox drains after it (shared/shutdown.py).
+    graceful_shutdown_s: int = CommonSettings.model_fields["shutdown_grace_s"].default
 
 
 class Stack:
@@ -264,7 +268,8 @@ class Stack:
         env = os.environ.copy()
         env.update(self.config.env)
         env.update(self.config.service_env.get(service, {}))
-        # The outbox drains on stop within the same grace period uvicorn gives the requests.
+        # On stop the outbox drains after uvicorn's grace period, for as long again: nothing
+        # here kills a service sooner (`stop_process` waits for both).
         env.setdefault("LIANJIE_OUTBOX_DRAIN_S", str(self.config.graceful_shutdown_s))
         env["LIANJIE_NATS_URL"] = self.nats_plain_url
         env["LIANJIE_NATS_USER"] = service
@@ -334,7 +339,9 @@ class Stack:
         )
         reader = threading.Thread(target=self._pump, args=(name, popen), daemon=True)
         reader.start()
-        self.processes[name] = Process(name, popen, reader)
+        grace = self.config.graceful_shutdown_s
+        drain = float(env.get("LIANJIE_OUTBOX_DRAIN_S", grace))
+        self.processes[name] = Process(name, popen, reader, stop_within_s(grace, drain))
 
     def _output_of(self, name: str) -> int | IO[bytes]:
         """Where a child writes its output: a pipe, read line by line into the sink."""
@@ -383,12 +390,12 @@ class Stack:
 
     def stop_process(self, name: str, *, kill: bool = False, timeout: float | None = None) -> None:
         """Stop one child: SIGTERM (or SIGKILL) to its group, then wait for it (by default, the
-        graceful shutdown of its requests, as long again for the outbox's drain, and 10 s to
-        exit) before a SIGKILL."""
-        timeout = timeout if timeout is not None else 2 * self.config.graceful_shutdown_s + 10
+        graceful shutdown of its requests, its outbox's drain and its exit: `stop_within_s`)
+        before a SIGKILL."""
         process = self.processes.pop(name, None)
         if process is None or process.popen.poll() is not None:
             return
+        timeout = timeout if timeout is not None else process.stop_within_s
         sig = signal.SIGKILL if kill else signal.SIGTERM
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.popen.pid, sig)

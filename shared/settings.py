@@ -115,11 +115,18 @@ class CommonSettings(FileSettings):
     outbox_max_age_s: float = Field(
         60.0, gt=0, description="/readyz says not ready while an unsent outbox event is older"
     )
+    shutdown_grace_s: int = Field(
+        25,
+        ge=1,
+        description="On stop (SIGTERM), how long `lianjie serve` lets the requests in flight "
+        "finish (a long import still answers) before it cancels them; the outbox drain comes "
+        "after it, and the orchestrator's kill time must allow both (docs/deploy.md)",
+    )
     outbox_drain_s: float = Field(
         5.0,
         ge=0,
-        description="On stop, how long the outbox relay may keep publishing what is pending "
-        "(the rest goes out after the next start); keep it within the shutdown grace period",
+        description="On stop, after the requests' grace period, how long the outbox relay may "
+        "keep publishing what is pending (the rest goes out after the next start)",
     )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted (413 beyond)"
