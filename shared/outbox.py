@@ -15,9 +15,11 @@ is away nothing is counted against any row: the relay waits for the connection.
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -185,6 +187,17 @@ class ParkedEvent(BaseModel):
     parked_at: datetime
 
 
+async def _to_the_end(work: Awaitable[None]) -> None:
+    """Await `work` until it is done, even when the caller is cancelled meanwhile (the
+    cancellation is raised after)."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
 RELAY_BOOKKEEPING = "lianjie_outbox_bookkeeping"
 """Session info key of the relay's own writes, which do not wake it."""
 
@@ -231,17 +244,23 @@ class OutboxRelay:
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Flush every pending event that JetStream takes within `timeout_s`, then stop. What
-        is left (NATS away) stays in the table and goes out after the next start."""
+        is left (NATS away or slow) stays in the table and goes out after the next start.
+
+        The drain stops itself at the deadline, between two publishes, and a publish still in
+        flight then is cancelled. Cancelling alone was not enough: nats-py awaits each ack with
+        `asyncio.wait_for`, which on Python 3.11 returns the ack instead of raising when the
+        cancellation and the ack come together, and the drain went on to the end of the outbox
+        (4 stops of 30 behind a 50 ms link, tests/shared/test_outbox_drain.py)."""
         if self._task is None:
             return
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._drain(), timeout=timeout_s)
-
-    async def _drain(self) -> None:
-        await self.flush()
+        drain = asyncio.create_task(self.flush(deadline=time.monotonic() + timeout_s))
+        await asyncio.wait({drain}, timeout=timeout_s)
+        drain.cancel()  # no-op when it is done; the rows sent so far are marked all the same
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await drain
 
     async def _run(self) -> None:
         while True:
@@ -253,28 +272,34 @@ class OutboxRelay:
             except Exception as exc:
                 log.warning("outbox relay paused: %s", type(exc).__name__)
 
-    async def flush(self) -> int:
-        """One pass over the pending events, a batch at a time; returns how many were sent."""
+    async def flush(self, deadline: float = math.inf) -> int:
+        """One pass over the pending events, a batch at a time, publishing none after the
+        `deadline` (time.monotonic()); returns how many were sent."""
         sent, after = 0, 0
         held: set[str] = set()  # aggregates with a failing row: their later rows wait
         while self.bus.connected:
-            count, after, full = await self._flush_batch(after, held)
+            count, after, more = await self._flush_batch(after, held, deadline)
             sent += count
-            if not full:
+            if not more:
                 break
         return sent
 
-    async def _flush_batch(self, after: int, held: set[str]) -> tuple[int, int, bool]:
-        """Publish the batch of pending rows after row id `after`; returns (sent, last row id,
-        whether the batch was full). A row JetStream refuses is counted, and parked after
-        `max_attempts` (a subject that can never be published: at once); later rows of other
-        aggregates still go out. A lost connection ends the batch without counting."""
+    async def _flush_batch(
+        self, after: int, held: set[str], deadline: float
+    ) -> tuple[int, int, bool]:
+        """Publish the batch of pending rows after row id `after`, until the `deadline`;
+        returns (sent, last row id, whether more may wait: a full batch, before the deadline).
+        A row JetStream refuses is counted, and parked after `max_attempts` (a subject that
+        can never be published: at once); later rows of other aggregates still go out. A lost
+        connection ends the batch without counting."""
         pending = await asyncio.to_thread(self._pending, after)
         sent: list[int] = []
         failed: dict[int, str] = {}
         now = time.monotonic()
         try:
             for row in pending:
+                if time.monotonic() >= deadline:
+                    return len(sent), after, False
                 unpublishable = subject_problem(row.subject)
                 if unpublishable:
                     failed[row.id] = unpublishable
@@ -300,7 +325,9 @@ class OutboxRelay:
         finally:
             if sent or failed:
                 attempts = {row.id: row.attempts for row in pending}
-                await asyncio.to_thread(self._record, sent, failed, attempts)
+                # Marked to the end even when a stop cancels the drain meanwhile: an acked
+                # event left unmarked would be published again after the restart.
+                await _to_the_end(asyncio.to_thread(self._record, sent, failed, attempts))
         last = pending[-1].id if pending else after
         return len(sent), last, len(pending) == self.batch_size
 
