@@ -182,7 +182,10 @@ def rank_four_ways(
         say(f"  NumPy scan p50 {summary.p50_ms} ms")
 
     def postgres_section() -> None:
-        postgres.create_database(server, server.database)
+        with postgres.fresh_databases(server, [server.database]):
+            postgres_figures()
+
+    def postgres_figures() -> None:
         spatial, install_note = postgres.enable_spatial(server)
         results["spatial"], results["spatial_install"] = spatial, install_note
         say(f"  PostgreSQL spatial support: {spatial} ({install_note}); loading")
@@ -244,15 +247,25 @@ def at_scale(args: argparse.Namespace, size: int, out: dict[str, Any]) -> None:
 async def over_the_wire(
     args: argparse.Namespace, dataset: data.Dataset, out: dict[str, Any], server: postgres.Server
 ) -> None:
-    """The matcher over NATS, then freshness, reservations and end to end on the real stack."""
-    notes: list[str] = out.setdefault("notes", [])
+    """The sections on the real stack, its services on databases of their own (dropped after)."""
     databases = {name: f"{args.database}_{name}" for name in ("resources", "needs")}
-    for name in databases.values():
-        postgres.create_database(server, name)
     service_env = {
         service: {f"LIANJIE_{service.upper()}_DATABASE_URL": server.sqlalchemy_url(name)}
         for service, name in databases.items()
     }
+    with postgres.fresh_databases(server, databases.values()):
+        await on_the_stack(args, dataset, out, server, service_env)
+
+
+async def on_the_stack(
+    args: argparse.Namespace,
+    dataset: data.Dataset,
+    out: dict[str, Any],
+    server: postgres.Server,
+    service_env: dict[str, dict[str, str]],
+) -> None:
+    """The matcher over NATS, then freshness, reservations and end to end on the real stack."""
+    notes: list[str] = out.setdefault("notes", [])
     places = demo.province_needs(seed=args.seed + 7, province=args.province, count=30)
     with Cluster(service_env=service_env, sync_interval=None) as cluster:
         say(f"  stack logs: {cluster.log_path}")
@@ -521,43 +534,34 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(args.postgres) as conn:
             row = conn.execute("SELECT version()").fetchone()
             results["postgres_version"] = str(row[0]).split(" on ")[0] if row else "unknown"
-    try:
-        for size in args.sizes:
-            say(f"== {size:,} resources, {args.queries:,} needs (seed {args.seed})")
-            out: dict[str, Any] = {"resources": size}
-            results["sizes"][str(size)] = out
-            if size > args.generate_max:
-                _guarded(out.setdefault("notes", []), "scale", at_scale, args, size, out)
-                _ratios(out)
-                continue
-            dataset = data.load(
-                seed=args.seed, province=args.province, size=size, queries=args.queries
-            )
-            if RANKING & set(args.sections) or "nats" in args.sections:
-                rank_four_ways(args, dataset, out, server, results)
-            if WIRE & set(args.sections):
-                if size <= args.wire_max:
-                    wire = over_the_wire(args, dataset, out, server)
-                    _guarded(out.setdefault("notes", []), "over the wire", asyncio.run, wire)
-                else:
-                    out.setdefault("notes", []).append(
-                        f"over-the-wire sections not measured at this size (--wire-max "
-                        f"{args.wire_max:,}): each replica would replay {size:,} resources"
-                    )
-            if "imports" in args.sections and size == min(args.sizes):
-                _guarded(out.setdefault("notes", []), "imports", imports_section, args, out, server)
-            if "sync" in args.sections and size == min(args.sizes):
-                _guarded(
-                    out.setdefault("notes", []), "sync", sync_section, args, dataset, out, server
-                )
-            out.pop("answers_reference", None)
+    for size in args.sizes:
+        say(f"== {size:,} resources, {args.queries:,} needs (seed {args.seed})")
+        out: dict[str, Any] = {"resources": size}
+        results["sizes"][str(size)] = out
+        if size > args.generate_max:
+            _guarded(out.setdefault("notes", []), "scale", at_scale, args, size, out)
             _ratios(out)
-            del dataset
-            gc.collect()
-    finally:
-        if uses_postgres:
-            for name in ("", "_resources", "_resources_ref", "_needs", "_sync"):
-                postgres.drop_database(server, f"{args.database}{name}")
+            continue
+        dataset = data.load(seed=args.seed, province=args.province, size=size, queries=args.queries)
+        if RANKING & set(args.sections) or "nats" in args.sections:
+            rank_four_ways(args, dataset, out, server, results)
+        if WIRE & set(args.sections):
+            if size <= args.wire_max:
+                wire = over_the_wire(args, dataset, out, server)
+                _guarded(out.setdefault("notes", []), "over the wire", asyncio.run, wire)
+            else:
+                out.setdefault("notes", []).append(
+                    f"over-the-wire sections not measured at this size (--wire-max "
+                    f"{args.wire_max:,}): each replica would replay {size:,} resources"
+                )
+        if "imports" in args.sections and size == min(args.sizes):
+            _guarded(out.setdefault("notes", []), "imports", imports_section, args, out, server)
+        if "sync" in args.sections and size == min(args.sizes):
+            _guarded(out.setdefault("notes", []), "sync", sync_section, args, dataset, out, server)
+        out.pop("answers_reference", None)
+        _ratios(out)
+        del dataset
+        gc.collect()
     if args.merge:
         _merge_earlier(results, args.results)
     _postgres_at_scale(results)

@@ -14,7 +14,7 @@ import logging
 import math
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,21 @@ def create_database(server: Server, name: str) -> None:
 def drop_database(server: Server, name: str) -> None:
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def fresh_databases(server: Server, names: Iterable[str]) -> Iterator[None]:
+    """Fresh, empty databases `names` for the `with` block, dropped after it however it ends:
+    a bench leaves no database behind."""
+    made: list[str] = []
+    try:
+        for name in names:
+            create_database(server, name)
+            made.append(name)
+        yield
+    finally:
+        for name in made:
+            drop_database(server, name)
 
 
 def _available(conn: psycopg.Connection[Any], extension: str) -> bool:

@@ -221,6 +221,7 @@ async def measure_section(
             cluster.stack.stop_process(REFERENCE_NAME)
         if tree is not None:
             shutil.rmtree(tree.parent, ignore_errors=True)
+            postgres.drop_database(server, f"{database}_ref")
     out = {**held[CURRENT], "reference_rev": reference_rev}
     out["reference"] = held.get(REFERENCE)
     out["current_over_reference"] = held.get("current_over_reference")

@@ -219,11 +219,11 @@ def measure(
     """Both policies, each on a fresh stack and a fresh resources database (PostgreSQL)."""
     results: dict[str, Any] = {"plan": asdict(plan)}
     for label, sync_interval in POLICIES.items():
-        postgres.create_database(server, database)
         url = server.sqlalchemy_url(database)
         service_env = {"resources": {"LIANJIE_RESOURCES_DATABASE_URL": url}}
-        results[label] = measure_policy(
-            sync_interval=sync_interval, service_env=service_env, payload=payload,
-            places=places, plan=plan,
-        )  # fmt: skip
+        with postgres.fresh_databases(server, [database]):
+            results[label] = measure_policy(
+                sync_interval=sync_interval, service_env=service_env, payload=payload,
+                places=places, plan=plan,
+            )  # fmt: skip
     return results
