@@ -62,8 +62,9 @@ class Databases:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.dropper: threading.Thread | None = None
-        # migrations folder → a SQLite file migrated once this run, to copy from.
-        self.templates: dict[Path, Path] = {}
+        # (backend, migrations folder) → a SQLite file or PostgreSQL database migrated once
+        # this run, to copy from.
+        self.templates: dict[tuple[str, Path], str] = {}
 
     def url(self, backend: str, name: str) -> str:
         label = f"lj_{re.sub(r'[^a-z0-9_]', '_', name.lower())[:30]}_{uuid.uuid4().hex[:8]}"
@@ -71,44 +72,60 @@ class Databases:
             return f"sqlite:///{self.tmp / f'{label}.db'}"
         assert POSTGRES_URL, "PostgreSQL was not configured"
         with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{label}"')
+            _create_database(conn, label)
         with self.lock:
             self.created.append(label)
         url = make_url(POSTGRES_URL).set(database=label, drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
 
     def migrated(self, engine: Engine, migrations: Path) -> None:
-        """Give `engine`'s fresh, empty database the newest schema of `migrations`. On SQLite
-        the file is copied from a template migrated once per run: migrating the needs schema
-        takes a second or more, and hundreds of tests each want a fresh one. (PostgreSQL
-        migrates: replacing its database from a template means a DROP DATABASE, which forces
-        a checkpoint, and cost more than it saved on a busy machine. `shared.db.migrate`
-        itself is tested by tests/test_migrations.py and by every stack as it starts.)"""
-        if engine.dialect.name != "sqlite":
-            migrate(engine, migrations)
-            return
-        key = migrations.resolve()
+        """Give `engine`'s fresh, empty database the newest schema of `migrations`, copied from
+        a template migrated once per run: migrating the needs schema takes one to three seconds,
+        and hundreds of tests on each backend want a fresh one. On SQLite the file is copied;
+        on PostgreSQL the empty database is renamed aside (dropped later with the others: a
+        DROP DATABASE forces a checkpoint) and created again from the template, which takes a
+        fifth of the migration. `shared.db.migrate` itself is tested by tests/test_migrations.py
+        and by every stack as it starts."""
+        key = (engine.dialect.name, migrations.resolve())
         if key not in self.templates:
-            self.templates[key] = self._template(migrations)
-        engine.dispose()  # no connection may be open while its file is replaced
-        shutil.copyfile(self.templates[key], str(engine.url.database))
+            self.templates[key] = self._template(engine.dialect.name, migrations)
+        engine.dispose()  # no connection may be open while its database is replaced
+        if engine.dialect.name == "sqlite":
+            shutil.copyfile(self.templates[key], str(engine.url.database))
+        else:
+            self._clone(self.templates[key], str(engine.url.database))
 
-    def _template(self, migrations: Path) -> Path:
-        url = self.url("sqlite", f"template_{migrations.parent.name}")
+    def _clone(self, template: str, label: str) -> None:
+        assert POSTGRES_URL
+        aside = f"{label}_empty"
+        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{label}" RENAME TO "{aside}"')
+            _create_database(conn, label, template)
+        with self.lock:
+            self.created.append(aside)
+        self._release(aside)
+
+    def _template(self, backend: str, migrations: Path) -> str:
+        """A database of `backend` migrated to the newest schema: a SQLite file's path, or a
+        PostgreSQL database's name (left alone by the tests: a database copied from must have
+        no connections)."""
+        url = self.url(backend, f"template_{migrations.parent.name}")
         engine = create_db_engine(url)
         try:
             migrate(engine, migrations)
         finally:
             engine.dispose()  # the last connection closed checkpoints the WAL into the file
-        return Path(str(make_url(url).database))
+        return str(make_url(url).database)
 
     def release(self, engine: Engine) -> None:
         """The test is done with `engine`'s database: a PostgreSQL one is dropped while later
         tests run, with the others released meanwhile, not all at the end of the run."""
-        if engine.dialect.name != "postgresql":
-            return
+        if engine.dialect.name == "postgresql":
+            self._release(str(engine.url.database))
+
+    def _release(self, label: str) -> None:
         with self.lock:
-            self.released.append(str(engine.url.database))
+            self.released.append(label)
             if self.dropper is None:
                 self.dropper = threading.Thread(target=self._drop_released, daemon=True)
                 self.dropper.start()
@@ -130,6 +147,15 @@ class Databases:
             self.dropper.join()
         if POSTGRES_URL:
             _drop_databases(self.created)
+
+
+def _create_database(conn: psycopg.Connection, label: str, template: str | None = None) -> None:
+    """A throw-away database whose commits do not wait for the WAL's fsync: 5 to 8 ms each on
+    this machine's busy disk, and the services in a stack commit thousands. Committed rows
+    still survive a killed service (only a crash of PostgreSQL itself could lose the last
+    ones), so the fault tests test the same thing."""
+    conn.execute(f'CREATE DATABASE "{label}"' + (f' TEMPLATE "{template}"' if template else ""))
+    conn.execute(f'ALTER DATABASE "{label}" SET synchronous_commit = off')
 
 
 def _drop_databases(labels: list[str]) -> None:
@@ -233,8 +259,9 @@ def stack(
 # per session for the console: under pytest-xdist every worker that runs one of their tests
 # starts its own copy. `make pytest` runs with `--dist loadgroup`, and these marks send the
 # tests sharing one copy to one worker (per backend where the fixture has one).
-SHARED_BY_MODULE = ("fuzz_stack", "traced", "cluster")
+SHARED_BY_MODULE = ("traced", "cluster")
 SHARED_BY_SESSION = {"console": "console", "browser": "console"}
+SHARED_BY_SESSION_PER_BACKEND = ("fuzz_stack",)
 # The fault tests kill processes under a load they generate (1,300 requests in the NATS crash
 # test): two at once on 2 cores, each beside the other's load, ran 10 times slower and past the
 # test's 240 s guard. They run one after the other, on one worker, beside lighter tests.
@@ -247,10 +274,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         group = next((SHARED_BY_SESSION[n] for n in sorted(names) if n in SHARED_BY_SESSION), None)
         path = item.nodeid.split("::")[0]
         group = next((g for folder, g in ONE_AT_A_TIME.items() if path.startswith(folder)), group)
-        shared = [name for name in SHARED_BY_MODULE if name in names]
-        if group is None and shared:
-            callspec = getattr(item, "callspec", None)
-            param = callspec.params.get(shared[0], "") if callspec is not None else ""
-            group = f"{item.nodeid.split('::')[0]}:{param}"
+        if group is None:
+            group = _shared_copy(item, names, path)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _shared_copy(item: pytest.Item, names: set[str], path: str) -> str | None:
+    """The group of the tests sharing the copy of a costly fixture that `item` uses, if any."""
+    for fixtures, scope in ((SHARED_BY_SESSION_PER_BACKEND, ""), (SHARED_BY_MODULE, path)):
+        shared = [name for name in fixtures if name in names]
+        if shared:
+            callspec = getattr(item, "callspec", None)
+            param = callspec.params.get(shared[0], "") if callspec is not None else ""
+            return f"{scope or shared[0]}:{param}"
+    return None

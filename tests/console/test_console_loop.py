@@ -25,11 +25,13 @@ def _state(console: ConsoleStack, referral_id: str) -> str:
         return str(client.get(f"/referrals/{referral_id}").json()["state"])
 
 
+# Each language and each size once (a locale and a viewport change different things: labels,
+# layout): the other two pairings took 32 s of the suite and covered nothing more.
 @pytest.mark.parametrize(
     "visit",
-    [("zh-CN", "desktop"), ("en", "phone"), ("zh-CN", "phone"), ("en", "desktop")],
+    [("zh-CN", "desktop"), ("en", "phone")],
     indirect=True,
-    ids=["zh-desktop", "en-phone", "zh-phone", "en-desktop"],
+    ids=["zh-desktop", "en-phone"],
 )
 def test_need_to_completed_referral_across_three_roles(visit: Visit, console: ConsoleStack) -> None:
     page, labels = visit.page, LABELS[visit.locale]

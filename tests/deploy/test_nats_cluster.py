@@ -148,13 +148,15 @@ def test_a_nats_node_and_a_matcher_replica_die_and_come_back_under_load(
     assert not load.failures, load.failures[:5]
     assert load.counts["resources"] > 5 and load.counts["ranked"] == load.counts["resources"]
 
+    # Each service's outbox sends its events after the answer: both streams are waited for.
     deadline = time.monotonic() + 30
     while True:
         resources, opened, replicas = asyncio.run(_stream_counts(cluster))
         caught_up = _node_messages(victim.http_port, RESOURCES_STREAM.name)
-        if resources == load.counts["resources"] and caught_up == resources:
+        all_sent = resources == load.counts["resources"] and opened >= load.counts["needs"] + 1
+        if all_sent and caught_up == resources:
             break
-        assert time.monotonic() < deadline, (resources, caught_up, dict(load.counts))
+        assert time.monotonic() < deadline, (resources, opened, caught_up, dict(load.counts))
         time.sleep(0.5)
     assert replicas == 3
     assert opened == load.counts["needs"] + 1, "each need's event stored exactly once"

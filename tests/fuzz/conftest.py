@@ -1,5 +1,5 @@
-"""A stack of the fuzz tests' own, per backend: fuzzing writes odd but valid data (resources
-with any radius, say) that other tests' matches must not meet."""
+"""A stack of the fuzz tests' own, per backend, shared by their modules: fuzzing writes odd but
+valid data (resources with any radius, say) that other tests' matches must not meet."""
 
 from collections.abc import Iterator
 
@@ -9,7 +9,7 @@ from cli.stack import Stack
 from tests.conftest import BACKENDS, Databases, start_stack
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def fuzz_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, databases: Databases
 ) -> Iterator[Stack]:

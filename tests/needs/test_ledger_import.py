@@ -1,4 +1,4 @@
-"""Importing a household ledger (台账): 10,000 rows with planted bad ones, each row whole or not
+"""Importing a household ledger (台账): a town's rows with planted bad ones, each row whole or not
 at all, and a per-row report of field and rule; the CLI shows progress and writes the report."""
 
 import csv
@@ -95,12 +95,14 @@ def _counts(sessions: sessionmaker[Session]) -> tuple[int, int]:
 
 
 def _ledger_size(engine: Engine) -> int:
-    # 10,000 rows each in its own transaction on SQLite; PostgreSQL shares 2 cores with the
-    # other suites, so it imports a smaller ledger through the very same code.
-    return 10_000 if engine.dialect.name == "sqlite" else 1_000
+    # Each row in its own transaction, through the very same code on both backends. The
+    # planted rows lie in the first 250; the rest are a town's worth of good ones. A county's
+    # 10,000 took 30 s of the suite on SQLite alone: how fast an import runs is a benchmark's
+    # question, not this test's.
+    return 2_000 if engine.dialect.name == "sqlite" else 500
 
 
-def test_ten_thousand_household_ledger_imports_with_a_per_row_report(
+def test_a_town_ledger_imports_with_a_per_row_report(
     engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     size = _ledger_size(engine)

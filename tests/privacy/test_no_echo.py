@@ -3,6 +3,7 @@ name, planted in every path parameter, every query parameter, every top-level bo
 If-Match of every route of every service — never comes back in a 4xx answer, whoever asks.
 Errors name the field and the rule, not the value."""
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -58,23 +59,30 @@ def _requests(spec: dict[str, Any], value: str) -> list[tuple[str, str, dict[str
     return found
 
 
+def _walk(stack: Stack, service: str, role: str) -> tuple[list[str], int]:
+    """Every route of `service` as `role`, each value planted: (echoes found, 4xx answers)."""
+    base = stack.url(service)
+    spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
+    echoed, answered = [], 0
+    with stack.client(role, sub=f"echo-{role}", **CALLERS[role]) as client:
+        for value in PLANTED:
+            for method, path, keywords in _requests(spec, value):
+                response = client.request(method, base + path, **keywords)
+                if not 400 <= response.status_code < 500:
+                    continue
+                answered += 1
+                text = _text(response.content) + str(response.headers)
+                if value in text or quote(value) in text:
+                    where = f"{service} {role} {method} {path.replace(quote(value), '…')}"
+                    echoed.append(f"{where} → {response.status_code}: {text[:200]}")
+    return echoed, answered
+
+
 @pytest.mark.integration
 def test_no_4xx_answer_echoes_a_value_that_was_sent(stack: Stack) -> None:
-    echoed, answered = [], 0
-    for service in SERVICES:
-        base = stack.url(service)
-        spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
-        for role, scope in CALLERS.items():
-            with stack.client(role, sub=f"echo-{role}", **scope) as client:
-                for value in PLANTED:
-                    for method, path, keywords in _requests(spec, value):
-                        response = client.request(method, base + path, **keywords)
-                        if not 400 <= response.status_code < 500:
-                            continue
-                        answered += 1
-                        text = _text(response.content) + str(response.headers)
-                        if value in text or quote(value) in text:
-                            where = f"{service} {role} {method} {path.replace(quote(value), '…')}"
-                            echoed.append(f"{where} → {response.status_code}: {text[:200]}")
-    assert answered > 200, "the walk reached the routes"
+    walks = [(service, role) for service in SERVICES for role in CALLERS]
+    with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:  # the services answer at once
+        found = list(pool.map(lambda walk: _walk(stack, *walk), walks))
+    echoed = [echo for echoes, _ in found for echo in echoes]
+    assert sum(answered for _, answered in found) > 200, "the walk reached the routes"
     assert echoed == [], "\n".join(echoed[:30])
