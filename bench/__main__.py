@@ -108,6 +108,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=reservations.REFERENCE_REV,
         help="git revision whose resources service is measured beside this one ('none': skip)",
     )
+    p.add_argument(
+        "--reservations-reference-httptools", action="store_true",
+        help="in the HTTP rounds, also the reference served with httptools and uvloop, as "
+        "this checkout is (the reference itself runs as at its commit: h11, asyncio)",
+    )  # fmt: skip
     p.add_argument("--changes", type=int, default=100, help="capacity changes for freshness")
     p.add_argument(
         "--restart-tail", type=float, default=0.01,
@@ -359,9 +364,11 @@ async def reservations_section(
         cluster=cluster, server=server, database=f"{args.database}_resources",
         places=places[10:30], clients=args.clients, attempts=args.attempts,
         rounds=args.reservation_rounds, seed=args.seed, reference_rev=args.reservations_reference,
+        reference_httptools=args.reservations_reference_httptools,
     )  # fmt: skip
     say(f"  reservations {out['reservations_per_s']}/s (spread {out['spread_per_s']}), "
-        f"reference {(out['reference'] or {}).get('reservations_per_s')}/s; over NATS "
+        f"reference {(out['reference'] or {}).get('reservations_per_s')}/s (served with "
+        f"httptools {(out['reference_httptools'] or {}).get('reservations_per_s')}/s); over NATS "
         f"{out['nats']['current']['reservations_per_s']}/s, reference "
         f"{(out['nats'].get('reference') or {}).get('reservations_per_s')}/s; "
         f"overbooked {out['overbooked_units']}")  # fmt: skip
@@ -556,8 +563,11 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
     finally:
         if uses_postgres:
-            for name in ("", "_resources", "_resources_ref", "_needs", "_sync"):
+            for name in ("", "_resources", "_needs", "_sync"):
                 postgres.drop_database(server, f"{args.database}{name}")
+            for label in reservations.REFERENCE_SERVING:
+                ref = reservations.reference_database(f"{args.database}_resources", label)
+                postgres.drop_database(server, ref)
     if args.merge:
         _merge_earlier(results, args.results)
     _postgres_at_scale(results)

@@ -6,6 +6,7 @@ import typer
 import uvicorn
 
 from cli.stack import SERVICES
+from shared.http_server import SERVING
 
 
 def serve(
@@ -21,6 +22,8 @@ def serve(
         factory=True,
         host=host,
         port=port,
+        http=SERVING.http,  # httptools, with h11's limits on a request's head
+        loop=SERVING.loop,
         access_log=False,  # the app logs each request as JSON, with its request id
         timeout_graceful_shutdown=25,  # under k8s' 30 s: a long import still answers
         # X-Forwarded-For is believed only from LIANJIE_TRUSTED_PROXIES (shared/web.py).
