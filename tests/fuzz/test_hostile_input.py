@@ -150,7 +150,7 @@ MALFORMED: dict[str, tuple[bytes, int, str]] = {
 }
 
 
-def _exchange(url: str, payload: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+def exchange(url: str, payload: bytes) -> tuple[int, dict[str, str], bytes, bool]:
     """Send `payload` on a new connection: the answer's status, headers, body, and whether the
     server closed the connection after it."""
     host, port = url.removeprefix("http://").split(":")
@@ -184,7 +184,7 @@ def test_malformed_http_is_a_4xx_problem_and_a_closed_connection(
 ) -> None:
     failures = []
     for name, (payload, status, rule) in MALFORMED.items():
-        got, fields, body, closed = _exchange(fuzz_stack.url(service), payload)
+        got, fields, body, closed = exchange(fuzz_stack.url(service), payload)
         problem = json.loads(body) if "problem+json" in fields.get("content-type", "") else {}
         if (got, problem.get("status"), problem.get("rule"), closed) != (
             status,
@@ -202,5 +202,5 @@ def test_requests_near_the_limits_are_served(fuzz_stack: Stack) -> None:
     url = fuzz_stack.url("resources")
     header = b"X-A: " + b"a" * (60 * 1024) + b"\r\n"
     near = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + header + b"Connection: close\r\n\r\n"
-    assert _exchange(url, near)[0] == 200
-    assert _exchange(url, b"GET /healthz HTTP/1.0\r\n\r\n")[0] == 200
+    assert exchange(url, near)[0] == 200
+    assert exchange(url, b"GET /healthz HTTP/1.0\r\n\r\n")[0] == 200
