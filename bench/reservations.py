@@ -37,6 +37,7 @@ from bench.loop import (
 from cli.stack import free_port
 from shared.contracts.matcher import RankRequest
 from shared.contracts.resources import CAPACITY_RESERVE, CapacityRequest
+from shared.http_server import H11, HTTPTOOLS
 from shared.messaging import STATUS_HEADER
 
 REFERENCE_REV = "cb1782e"
@@ -44,6 +45,11 @@ REFERENCE_REV = "cb1782e"
 READY_TIMEOUT_S = 120.0
 REFERENCE_NAME = "resources-reference"
 CURRENT, REFERENCE = "current", "reference"
+REFERENCE_HTTPTOOLS = "reference_httptools"
+"""The reference served as this checkout is (httptools, uvloop), in the HTTP rounds only: at its
+commit uvicorn chose h11 and asyncio, httptools and uvloop not being dependencies, and that is
+how `reference` is served. The two show what the server alone gives either side."""
+REFERENCE_SERVING = {REFERENCE: H11, REFERENCE_HTTPTOOLS: HTTPTOOLS}
 
 
 def reference_tree(rev: str) -> Path:
@@ -60,15 +66,19 @@ def reference_tree(rev: str) -> Path:
     return folder / "tree"
 
 
-def start_reference(cluster: Cluster, *, tree: Path, database_url: str) -> tuple[str, str]:
-    """The resources service from `tree` on its own port and database: (name, URL)."""
-    name, port = REFERENCE_NAME, free_port()
+def start_reference(
+    cluster: Cluster, *, tree: Path, database_url: str, label: str = REFERENCE
+) -> tuple[str, str]:
+    """The resources service from `tree` on its own port and database, served as the
+    reference `label` is (`REFERENCE_SERVING`): (name, URL)."""
+    name, port = _process_name(label), free_port()
     cluster.stack.start_service(
         "resources",
         name=name,
         port=port,
         app_dir=tree,
         env_override={"LIANJIE_RESOURCES_DATABASE_URL": database_url},
+        serving=REFERENCE_SERVING[label],
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -109,10 +119,11 @@ async def side_by_side(*, contenders: list[Contender], load: Load, rounds: int) 
             )
             runs[contender.label].append(_with_cpu(held, contender.pid, before))
     out = {label: summary(label_runs) for label, label_runs in runs.items()}
-    if REFERENCE in out and out[REFERENCE]["reservations_per_s"]:
-        out["current_over_reference"] = round(
-            out[CURRENT]["reservations_per_s"] / out[REFERENCE]["reservations_per_s"], 2
-        )
+    for label in REFERENCE_SERVING:
+        if label in out and out[label]["reservations_per_s"]:
+            out[f"current_over_{label}"] = round(
+                out[CURRENT]["reservations_per_s"] / out[label]["reservations_per_s"], 2
+            )
     return out
 
 
@@ -187,44 +198,50 @@ async def measure_section(
     rounds: int,
     seed: int,
     reference_rev: str,
+    reference_httptools: bool = False,
 ) -> dict[str, Any]:
-    """Over HTTP: both services up, alternating rounds. Over NATS (both would answer in the
+    """Over HTTP: both services up, alternating rounds (and the reference served with
+    httptools too, if `reference_httptools`). Over NATS (both would answer in the
     same queue group): this checkout's rounds with the reference stopped, then the reference's
     with this checkout's service stopped (started again after)."""
     load = Load(places, clients, attempts, seed, cluster.stack.token(sub="bench"))
     current = Contender(
         CURRENT, cluster.url("resources"), server.url(database), _pid(cluster, "resources")
     )
-    reference: Contender | None = None
+    references: list[Contender] = []
     tree: Path | None = None
     if reference_rev != "none":
         tree = reference_tree(reference_rev)
-        postgres.create_database(server, f"{database}_ref")
-        reference_env = server.sqlalchemy_url(f"{database}_ref")
-        name, url = start_reference(cluster, tree=tree, database_url=reference_env)
-        reference = Contender(REFERENCE, url, server.url(f"{database}_ref"), _pid(cluster, name))
-    contenders = [current] if reference is None else [current, reference]
+        labels = [REFERENCE, REFERENCE_HTTPTOOLS] if reference_httptools else [REFERENCE]
+        references = [
+            _started_reference(
+                cluster, server, tree=tree, database=database, label=label, fresh=True
+            )
+            for label in labels
+        ]
     try:
-        held = await side_by_side(contenders=contenders, load=load, rounds=rounds)
-        if reference is not None:
-            cluster.stack.stop_process(REFERENCE_NAME)
+        held = await side_by_side(contenders=[current, *references], load=load, rounds=rounds)
+        for reference in references:
+            cluster.stack.stop_process(_process_name(reference.label))
         nats_runs = {CURRENT: await _nats_rounds(cluster, current, load, rounds)}
-        if reference is not None and tree is not None:
+        if references and tree is not None:
             cluster.stack.stop_process("resources")
-            name, url = start_reference(cluster, tree=tree, database_url=reference_env)
-            moved = Contender(REFERENCE, url, reference.database_url, _pid(cluster, name))
+            moved = _started_reference(cluster, server, tree=tree, database=database)
             nats_runs[REFERENCE] = await _nats_rounds(cluster, moved, load, rounds)
             cluster.stack.stop_process(REFERENCE_NAME)
             cluster.start("resources")
     finally:
-        if REFERENCE_NAME in cluster.stack.processes:
-            cluster.stack.stop_process(REFERENCE_NAME)
+        for label in REFERENCE_SERVING:
+            if _process_name(label) in cluster.stack.processes:
+                cluster.stack.stop_process(_process_name(label))
         if tree is not None:
             shutil.rmtree(tree.parent, ignore_errors=True)
-            postgres.drop_database(server, f"{database}_ref")
+            for label in REFERENCE_SERVING:
+                postgres.drop_database(server, reference_database(database, label))
     out = {**held[CURRENT], "reference_rev": reference_rev}
-    out["reference"] = held.get(REFERENCE)
-    out["current_over_reference"] = held.get("current_over_reference")
+    for label in REFERENCE_SERVING:
+        out[label] = held.get(label)
+        out[f"current_over_{label}"] = held.get(f"current_over_{label}")
     out["nats"] = {label: summary(runs) for label, runs in nats_runs.items()}
     if REFERENCE in nats_runs and out["nats"][REFERENCE]["reservations_per_s"]:
         out["nats"]["current_over_reference"] = round(
@@ -250,6 +267,35 @@ def _with_cpu(held: Reservations, pid: int, before: tuple[float, float]) -> dict
     run["service_cpu_ms_per_attempt"] = round((service - before[0]) * 1000 / held.attempts, 2)
     run["client_cpu_ms_per_attempt"] = round((clients - before[1]) * 1000 / held.attempts, 2)
     return run
+
+
+def _process_name(label: str) -> str:
+    """The stack's name of the reference `label`'s process."""
+    return REFERENCE_NAME + label.removeprefix(REFERENCE).replace("_", "-")
+
+
+def reference_database(database: str, label: str) -> str:
+    """The database of the reference `label`, beside this checkout's `database`."""
+    return f"{database}_ref{label.removeprefix(REFERENCE)}"
+
+
+def _started_reference(
+    cluster: Cluster,
+    server: postgres.Server,
+    *,
+    tree: Path,
+    database: str,
+    label: str = REFERENCE,
+    fresh: bool = False,
+) -> Contender:
+    """The reference `label` started on its own database (a new one if `fresh`)."""
+    name = reference_database(database, label)
+    if fresh:
+        postgres.create_database(server, name)
+    started, url = start_reference(
+        cluster, tree=tree, database_url=server.sqlalchemy_url(name), label=label
+    )
+    return Contender(label, url, server.url(name), _pid(cluster, started))
 
 
 def _pid(cluster: Cluster, name: str) -> int:

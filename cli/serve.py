@@ -7,6 +7,7 @@ import typer
 import uvicorn
 
 from cli.stack import SERVICES
+from shared.http_server import SERVING
 from shared.settings import CommonSettings
 
 
@@ -28,6 +29,8 @@ def server_options(service: str, host: str, port: int) -> dict[str, Any]:
         "factory": True,
         "host": host,
         "port": port,
+        "http": SERVING.http,  # httptools, with h11's limits on a request's head
+        "loop": SERVING.loop,
         "access_log": False,  # the app logs each request as JSON, with its request id
         # On SIGTERM the requests in flight get LIANJIE_SHUTDOWN_GRACE_S, then the outbox its
         # drain: the orchestrator's kill time allows both (shared/shutdown.py, docs/deploy.md).

@@ -28,6 +28,7 @@ import httpx
 from cli import nats_config, streams
 from shared.auth import Principal, Role, ensure_keypair, issue_token
 from shared.crypto import PII_VARIABLES, ensure_key_file, pii_key_file
+from shared.http_server import SERVING, Serving
 from shared.settings import CommonSettings
 from shared.shutdown import stop_within_s
 
@@ -259,9 +260,11 @@ class Stack:
         port: int | None = None,
         app_dir: Path | None = None,
         env_override: dict[str, str] | None = None,
+        serving: Serving = SERVING,
     ) -> None:
         """Start one service (or a named replica of it on another port); `app_dir`: the code
-        from another checkout (the bench's same-run reference), `env_override` over the rest."""
+        from another checkout (the bench's same-run reference), served as `serving` says,
+        `env_override` over the rest."""
         port = port or self.config.ports[service]
         if not port_is_free(port, self.config.host):
             raise RuntimeError(f"port {port} for {service} is taken: stop whatever holds it")
@@ -296,6 +299,7 @@ class Stack:
             f"services.{service}.app:create_app",
         ]
         command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
+        command += serving.flags()
         # X-Forwarded-For is believed only from LIANJIE_TRUSTED_PROXIES (shared/web.py), never
         # from loopback by default as uvicorn would.
         command += ["--no-proxy-headers"]
@@ -325,6 +329,7 @@ class Stack:
         env["LIANJIE_CONSOLE_SOURCE_ADDRESS"] = CONSOLE_SOURCE_ADDRESS
         command = [sys.executable, "-m", "uvicorn", "--factory", "services.console.app:create_app"]
         command += ["--host", self.config.host, "--port", str(port), "--no-access-log"]
+        command += SERVING.flags()
         command += ["--no-proxy-headers"]  # as for the services: LIANJIE_TRUSTED_PROXIES only
         self._spawn(CONSOLE, command, env=env)
 

@@ -56,6 +56,7 @@ def new_app(
         lifespan=lifespan,  # type: ignore[arg-type]
         docs_url=None,  # served from local assets (docs_ui.py), not a CDN
         redoc_url=None,  # ReDoc has no local bundle: /docs is the one API page
+        telemetry=tracing.FASTAPI_TELEMETRY_OFF,
     )
     install_docs(app)
     install_problem_handlers(app, retry_after_s=common.retry_after_s)

@@ -15,7 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.console.api import router
 from services.console.settings import ConsoleSettings
-from shared import logs, taxonomy
+from shared import logs, taxonomy, tracing
 from shared.health import health_router
 from shared.problems import install_problem_handlers
 
@@ -45,6 +45,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=tracing.FASTAPI_TELEMETRY_OFF,
     )
     app.state.upstreams = settings.upstreams()
     if settings.common.trusted_proxies:  # behind an ingress: forward the browser's address

@@ -29,6 +29,7 @@ from cli.users import add_user
 from services.console.settings import WEB_DIR
 from shared.auth import Role
 from shared.demo import DEFAULT_COUNTY, generate_county
+from shared.http_server import SERVING
 from tests.conftest import Databases, start_stack
 
 CHROMIUM = os.environ.get("LIANJIE_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -210,6 +211,7 @@ def running_console(upstreams: dict[str, str], **env: str) -> Iterator[str]:
         environment[f"LIANJIE_CONSOLE_{service.upper()}_URL"] = url
     command = [sys.executable, "-m", "uvicorn", "--factory", "services.console.app:create_app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--no-proxy-headers"]
+    command += SERVING.flags()  # as `lianjie up` and `lianjie serve` run it
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

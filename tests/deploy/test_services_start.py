@@ -20,6 +20,7 @@ from cli.stack import READY_WITHIN_S, free_port
 from shared.contracts.streams import NEEDS_STREAM
 from tests.conftest import BACKENDS, Databases
 from tests.deploy.cluster import Cluster
+from tests.fuzz.test_hostile_input import MALFORMED, exchange
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +128,11 @@ def test_each_service_starts_with_what_the_manifests_give_it(
                 pass
             assert time.monotonic() < deadline, (tmp_path / "service.log").read_text()[-3000:]
             time.sleep(0.2)
+        # served as `lianjie up` serves it (shared/http_server.py): h11's refusals kept
+        status, fields, _body, _closed = exchange(
+            f"http://127.0.0.1:{port}", MALFORMED["no Host"][0]
+        )
+        assert (status, fields.get("content-type")) == (400, "application/problem+json")
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -68,6 +68,15 @@ def test_one_trace_runs_from_http_through_nats_to_the_matcher(traced: Stack) -> 
         assert time.monotonic() < deadline, spans
         time.sleep(0.2)
     assert ("needs", "ask lianjie.matcher.rank.v1") in spans
+    time.sleep(1.0)  # a span around ours (FastAPI's own, if it were on) ends after it
+    servers = [
+        r["name"]
+        for name, r in _json_lines(traced)
+        if name == "needs"
+        and r.get("kind") == "SpanKind.SERVER"
+        and r.get("context", {}).get("trace_id") == f"0x{TRACE_ID}"
+    ]
+    assert servers == ["HTTP POST /needs/{need_id}/matches"], "one server span a request"
     logged = {(name, r["message"]) for name, r in lines if r.get("trace_id") == TRACE_ID}
     assert ("matcher", "answered lianjie.matcher.rank.v1") in logged
 
