@@ -60,15 +60,17 @@ def reference_tree(rev: str) -> Path:
     return folder / "tree"
 
 
-def start_reference(cluster: Cluster, *, tree: Path, database_url: str) -> tuple[str, str]:
-    """The resources service from `tree` on its own port and database: (name, URL)."""
-    name, port = REFERENCE_NAME, free_port()
+def start_reference(
+    cluster: Cluster, *, tree: Path, database_url: str, service: str = "resources"
+) -> tuple[str, str]:
+    """`service` (resources by default) from `tree` on its own port and database: (name, URL)."""
+    name, port = f"{service}-reference", free_port()
     cluster.stack.start_service(
-        "resources",
+        service,
         name=name,
         port=port,
         app_dir=tree,
-        env_override={"LIANJIE_RESOURCES_DATABASE_URL": database_url},
+        env_override={f"LIANJIE_{service.upper()}_DATABASE_URL": database_url},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -81,7 +83,7 @@ def start_reference(cluster: Cluster, *, tree: Path, database_url: str) -> tuple
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-    raise TimeoutError(f"the reference resources service was not ready in {READY_TIMEOUT_S:g}s")
+    raise TimeoutError(f"the reference {service} service was not ready in {READY_TIMEOUT_S:g}s")
 
 
 @dataclass(frozen=True)
