@@ -69,3 +69,25 @@ def test_deleting_the_last_audit_entry_of_a_need_is_detected(stack: Stack) -> No
         _cut_last_entry(client, stack, f"/needs/{need_id}/audit", f"need:{need_id}")
         referral = ok(client.get(f"{stack.url('needs')}/referrals/{referral_id}/audit"))
         assert referral["intact"] is True, "the referral's own chain was not touched"
+
+
+@pytest.mark.integration
+def test_a_transition_after_a_deleted_entry_does_not_hide_it(stack: Stack) -> None:
+    """The next entry follows the head the referral row keeps, not what is left in the table:
+    a cut chain stays broken after the referral moves on (appending after the table's last
+    entry would have refilled the gap and made the cut chain verify again)."""
+    with httpx.Client(timeout=15, headers=bearer()) as client:
+        where = spot()
+        resource_id = new_resource(client, stack, where, total=2)
+        need_id = new_need(client, stack, where)
+        wait_matched(client, stack, need_id, resource_id)
+        body = {"need_id": need_id, "resource_id": resource_id}
+        referral_id = ok(
+            client.post(f"{stack.url('needs')}/referrals", json=body, headers=WORKER), 201
+        )["id"]
+        ok(act(client, stack, referral_id, "accept"))
+        path = f"/referrals/{referral_id}/audit"
+        _cut_last_entry(client, stack, path, f"referral:{referral_id}")
+        ok(act(client, stack, referral_id, "start"))
+        trail = ok(client.get(f"{stack.url('needs')}{path}"))
+        assert trail["intact"] is False
