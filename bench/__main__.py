@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
     finally:
         if uses_postgres:
-            for name in ("", "_resources", "_resources_ref", "_needs", "_sync"):
+            for name in ("", "_resources", "_resources_ref", "_needs", "_needs_ref", "_sync"):
                 postgres.drop_database(server, f"{args.database}{name}")
     if args.merge:
         _merge_earlier(results, args.results)
