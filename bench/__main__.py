@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import shlex
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
@@ -50,6 +51,8 @@ SECTIONS = (
 RANKING = {"inprocess", "numpy", "postgres"}
 WIRE = {"nats", "freshness", "reservations", "e2e"}
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOOP_REFERENCE_REV = "f310d6f"
+"""The needs service of issue 21's morning round (its 4.6 loops/s): the loop's reference."""
 
 
 def _ints(text: str) -> list[int]:
@@ -116,6 +119,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--e2e-needs", type=int, default=500)
     p.add_argument("--e2e-concurrency", type=int, default=16)
     p.add_argument("--loops", type=int, default=400, help="full referral loops (e2e section)")
+    p.add_argument("--loop-rounds", type=int, default=3, help="rounds of the loops, each side")
+    p.add_argument(
+        "--loop-reference", default=LOOP_REFERENCE_REV,
+        help="commit whose needs service runs the same loops beside this checkout's ('none': skip)",
+    )  # fmt: skip
     p.add_argument(
         "--import-sizes", type=_ints, default=[10_000, 120_000], help="volunteer CSV rows"
     )
@@ -361,7 +369,7 @@ async def on_the_stack(
                 "matches asked of 2 matcher replicas over NATS by the needs service itself"
             )
             say(f"  e2e p50 {e2e.latency.p50_ms} ms, {e2e.per_s:.0f} needs matched/s")
-            loop["loops"] = await loops_section(args, cluster)
+            loop["loops"] = await loops_section(args, cluster, server)
 
 
 async def reservations_section(
@@ -381,20 +389,97 @@ async def reservations_section(
     return out
 
 
-async def loops_section(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
-    """Full referral loops over HTTP, `--e2e-concurrency` at a time, with their profile."""
+async def loops_section(
+    args: argparse.Namespace, cluster: Cluster, server: postgres.Server
+) -> dict[str, Any]:
+    """Full referral loops over HTTP, `--e2e-concurrency` at a time, with their profile: this
+    checkout's needs service and the reference commit's (its own database), one at a time (both
+    would hear the same NATS subjects), in `--loop-rounds` alternating rounds."""
     places = demo.province_needs(seed=args.seed + 17, province=args.province, count=20)
-    processes = ("needs", "resources", *cluster.matchers)
+    tree: Path | None = None
+    contenders = [reservations.CURRENT]
+    if args.loop_reference != "none":
+        tree = reservations.reference_tree(args.loop_reference)
+        postgres.create_database(server, f"{args.database}_needs_ref")
+        contenders.append(reservations.REFERENCE)
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in contenders}
+    try:
+        for round_no in range(args.loop_rounds):
+            order = contenders if round_no % 2 == 0 else contenders[::-1]
+            for label in order:
+                name, url = _needs_for(label, cluster, server, args, tree)
+                runs[label].append(await _loop_round(args, cluster, name, url, places, label))
+    finally:
+        if "needs-reference" in cluster.stack.processes:
+            cluster.stack.stop_process("needs-reference")
+        if "needs" not in cluster.stack.processes:
+            cluster.start("needs")
+        if tree is not None:
+            shutil.rmtree(tree.parent, ignore_errors=True)
+            postgres.drop_database(server, f"{args.database}_needs_ref")
+    out = _median_round(runs[reservations.CURRENT])
+    if reservations.REFERENCE in runs:
+        out["reference_rev"] = args.loop_reference
+        out["reference"] = _median_round(runs[reservations.REFERENCE])
+        if out["reference"]["loops_per_s"]:
+            ratio = out["loops_per_s"] / out["reference"]["loops_per_s"]
+            out["current_over_reference"] = round(ratio, 2)
+    return out
+
+
+def _needs_for(
+    label: str,
+    cluster: Cluster,
+    server: postgres.Server,
+    args: argparse.Namespace,
+    tree: Path | None,
+) -> tuple[str, str]:
+    """The needs service of `label` running alone (the other stopped): (process name, URL)."""
+    if label == reservations.CURRENT:
+        if "needs-reference" in cluster.stack.processes:
+            cluster.stack.stop_process("needs-reference")
+        if "needs" not in cluster.stack.processes:
+            cluster.start("needs")
+        return "needs", cluster.url("needs")
+    if "needs" in cluster.stack.processes:
+        cluster.stack.stop_process("needs")
+    assert tree is not None
+    database_url = server.sqlalchemy_url(f"{args.database}_needs_ref")
+    return reservations.start_reference(
+        cluster, tree=tree, database_url=database_url, service="needs"
+    )  # fmt: skip
+
+
+async def _loop_round(
+    args: argparse.Namespace,
+    cluster: Cluster,
+    needs: str,
+    needs_url: str,
+    places: list[Any],
+    label: str,
+) -> dict[str, Any]:
+    """One round of `--loops` loops against the needs service `needs`, with the load average."""
+    processes = (needs, "resources", *cluster.matchers)
     pids = {name: cluster.stack.processes[name].popen.pid for name in processes}
+    load_before = os.getloadavg()[0]
     loops = await measure_loops(
-        needs_url=cluster.url("needs"), resources_url=cluster.url("resources"), places=places,
+        needs_url=needs_url, resources_url=cluster.url("resources"), places=places,
         loops=args.loops, concurrency=args.e2e_concurrency,
         token=cluster.stack.token(sub="bench"), pids=pids,
     )  # fmt: skip
     out = loops.as_dict()
-    say(f"  loops {out['loops_per_s']}/s, p50 {loops.latency.p50_ms} ms, "
-        f"p99 {loops.latency.p99_ms} ms; errors {loops.errors or 'none'}")  # fmt: skip
+    out["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+    say(f"  loops ({label}) {out['loops_per_s']}/s, p50 {loops.latency.p50_ms} ms, "
+        f"p99 {loops.latency.p99_ms} ms, load {out['load_average']}; "
+        f"errors {loops.errors or 'none'}")  # fmt: skip
     return out
+
+
+def _median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median round by loops/s, with the spread and every round."""
+    ordered = sorted(runs, key=lambda run: run["loops_per_s"])
+    rates = [run["loops_per_s"] for run in ordered]
+    return {**ordered[len(ordered) // 2], "spread_per_s": [rates[0], rates[-1]], "rounds": runs}
 
 
 def imports_section(args: argparse.Namespace, out: dict[str, Any], server: postgres.Server) -> None:

@@ -67,17 +67,22 @@ def reference_tree(rev: str) -> Path:
 
 
 def start_reference(
-    cluster: Cluster, *, tree: Path, database_url: str, label: str = REFERENCE
+    cluster: Cluster,
+    *,
+    tree: Path,
+    database_url: str,
+    service: str = "resources",
+    label: str = REFERENCE,
 ) -> tuple[str, str]:
-    """The resources service from `tree` on its own port and database, served as the
+    """`service` (resources by default) from `tree` on its own port and database, served as the
     reference `label` is (`REFERENCE_SERVING`): (name, URL)."""
-    name, port = _process_name(label), free_port()
+    name, port = _process_name(label, service), free_port()
     cluster.stack.start_service(
-        "resources",
+        service,
         name=name,
         port=port,
         app_dir=tree,
-        env_override={"LIANJIE_RESOURCES_DATABASE_URL": database_url},
+        env_override={f"LIANJIE_{service.upper()}_DATABASE_URL": database_url},
         serving=REFERENCE_SERVING[label],
     )
     url = f"http://127.0.0.1:{port}"
@@ -91,7 +96,7 @@ def start_reference(
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-    raise TimeoutError(f"the reference resources service was not ready in {READY_TIMEOUT_S:g}s")
+    raise TimeoutError(f"the reference {service} service was not ready in {READY_TIMEOUT_S:g}s")
 
 
 @dataclass(frozen=True)
@@ -269,9 +274,9 @@ def _with_cpu(held: Reservations, pid: int, before: tuple[float, float]) -> dict
     return run
 
 
-def _process_name(label: str) -> str:
-    """The stack's name of the reference `label`'s process."""
-    return REFERENCE_NAME + label.removeprefix(REFERENCE).replace("_", "-")
+def _process_name(label: str, service: str = "resources") -> str:
+    """The stack's name of the reference `label`'s process of `service`."""
+    return f"{service}-reference" + label.removeprefix(REFERENCE).replace("_", "-")
 
 
 def reference_database(database: str, label: str) -> str:

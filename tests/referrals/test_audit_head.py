@@ -23,8 +23,8 @@ def _execute(stack: Stack, sql: str, **params: str) -> None:
         engine.dispose()
 
 
-def _completed_referral(client: httpx.Client, stack: Stack) -> tuple[str, str]:
-    """(need id, referral id) of a referral taken through to its outcome."""
+def _sent_referral(client: httpx.Client, stack: Stack) -> tuple[str, str]:
+    """(need id, referral id) of a referral just sent to a matched resource."""
     where = spot()
     resource_id = new_resource(client, stack, where, total=2)
     need_id = new_need(client, stack, where)
@@ -33,6 +33,12 @@ def _completed_referral(client: httpx.Client, stack: Stack) -> tuple[str, str]:
     referral_id = ok(
         client.post(f"{stack.url('needs')}/referrals", json=body, headers=WORKER), 201
     )["id"]
+    return need_id, referral_id
+
+
+def _completed_referral(client: httpx.Client, stack: Stack) -> tuple[str, str]:
+    """(need id, referral id) of a referral taken through to its outcome."""
+    need_id, referral_id = _sent_referral(client, stack)
     for action, payload in (("accept", None), ("start", None), ("complete", {"result": "met"})):
         ok(act(client, stack, referral_id, action, payload))
     return need_id, referral_id
@@ -69,3 +75,18 @@ def test_deleting_the_last_audit_entry_of_a_need_is_detected(stack: Stack) -> No
         _cut_last_entry(client, stack, f"/needs/{need_id}/audit", f"need:{need_id}")
         referral = ok(client.get(f"{stack.url('needs')}/referrals/{referral_id}/audit"))
         assert referral["intact"] is True, "the referral's own chain was not touched"
+
+
+@pytest.mark.integration
+def test_a_transition_after_a_deleted_entry_does_not_hide_it(stack: Stack) -> None:
+    """The next entry follows the head the referral row keeps, not what is left in the table:
+    a cut chain stays broken after the referral moves on (appending after the table's last
+    entry would have refilled the gap and made the cut chain verify again)."""
+    with httpx.Client(timeout=15, headers=bearer()) as client:
+        _need_id, referral_id = _sent_referral(client, stack)
+        ok(act(client, stack, referral_id, "accept"))
+        path = f"/referrals/{referral_id}/audit"
+        _cut_last_entry(client, stack, path, f"referral:{referral_id}")
+        ok(act(client, stack, referral_id, "start"))
+        trail = ok(client.get(f"{stack.url('needs')}{path}"))
+        assert trail["intact"] is False

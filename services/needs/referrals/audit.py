@@ -33,14 +33,22 @@ def _digest(prev_hash: str, body: str) -> str:
 
 
 def append(
-    *, session: Session, chain: str, action: str, actor: Actor, at: datetime, data: dict[str, Any]
+    *,
+    session: Session,
+    chain: str,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    data: dict[str, Any],
+    head: "Head | None" = None,
 ) -> AuditEntry:
-    """Add one entry at the end of `chain`, linked to the entry before it."""
-    last = session.scalar(
-        select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq.desc()).limit(1)
-    )
-    seq = 1 if last is None else last.seq + 1
-    prev_hash = GENESIS if last is None else last.hash
+    """Add one entry at the end of `chain`, linked to the entry before it: the `head` the
+    chain's row keeps (read under its lock), or the chain's last entry read from the table for
+    a row written before heads were kept."""
+    if head is None:
+        head = _last(session, chain)
+    seq = 1 if head is None else head.length + 1
+    prev_hash = GENESIS if head is None else head.hash
     body = json.dumps(
         {
             "chain": chain,
@@ -61,6 +69,14 @@ def append(
     session.add(entry)
     session.flush()
     return entry
+
+
+def _last(session: Session, chain: str) -> "Head | None":
+    """The head of `chain` as its entries in the table have it; None for an empty chain."""
+    last = session.scalar(
+        select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq.desc()).limit(1)
+    )
+    return None if last is None else Head(hash=last.hash, length=last.seq)
 
 
 def entries(*, session: Session, chain: str) -> list[AuditEntry]:

@@ -179,7 +179,10 @@ def review(
 
 
 def approvals(*, session: Session, referral: Referral) -> list[ReferralApproval]:
-    """The sign-offs of the referral's current review round."""
+    """The sign-offs of the referral's current review round (none before its first: sign-offs
+    are asked from round 1 on, so a referral never sent to review costs no query)."""
+    if referral.review_round == 0:
+        return []
     query = (
         select(ReferralApproval)
         .where(

@@ -126,8 +126,9 @@ def record(
         (audit.need_chain(referral.need_id), need),
     ]
     for chain, holder in chains:
+        head = None if holder is None else audit.head_of(holder)
         entry = audit.append(
-            session=session, chain=chain, action=action, actor=actor, at=now, data=data
+            session=session, chain=chain, action=action, actor=actor, at=now, data=data, head=head
         )
         if holder is not None:
             audit.move_head(holder, entry)
