@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from cli.stack import CONSOLE, SERVICES, Stack, StackConfig, ephemeral_start, free_port
@@ -156,6 +156,18 @@ def _create_database(conn: psycopg.Connection, label: str, template: str | None 
     ones), so the fault tests test the same thing."""
     conn.execute(f'CREATE DATABASE "{label}"' + (f' TEMPLATE "{template}"' if template else ""))
     conn.execute(f'ALTER DATABASE "{label}" SET synchronous_commit = off')
+
+
+def commit_synchronously(engine: Engine) -> None:
+    """`engine`'s PostgreSQL database waits for the WAL's fsync at each commit from now on,
+    as production does (`_create_database` turned it off): VACUUM marks a page all-visible
+    only once the commits of its rows are flushed."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{engine.url.database}" SET synchronous_commit = on'))
+        conn.commit()
+    engine.dispose()  # the pooled connections were opened with the old setting
 
 
 def _drop_databases(labels: list[str]) -> None:

@@ -16,6 +16,7 @@ from services.resources.schemas import ResourceCreate
 from shared.contracts.resources import resource_subject
 from shared.db import transaction
 from shared.errors import ValidationFailed
+from tests.conftest import commit_synchronously
 from tests.resources.test_duplicate_index import CENTRE, look_alike
 from tests.support.factories import resource_body
 
@@ -220,6 +221,7 @@ def test_a_large_import_leaves_the_table_vacuumed_for_the_next_look_up(
     sessions: sessionmaker[Session], monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(importing, "VACUUM_AFTER_ROWS", 3)
+    commit_synchronously(sessions.kw["bind"])
     rows = [row(n, name=f"志愿者{n}号", location=near(n * 0.01, 0)) for n in range(2, 6)]
     report = importing.import_rows(sessions=sessions, rows=rows)
     assert report.accepted == 4
