@@ -46,12 +46,14 @@ lint: install console-check
 # PostgreSQL for the tests: as given, or found by the probe (none: the SQLite half runs).
 TEST_ENV := LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}"
 
-# One process by default: on 2 cores the suite is CPU-bound (each module starts its own
-# services), and 3 xdist workers took 22m54s of pytest where one took 17m15s. On a bigger
-# machine, `make test PYTEST_WORKERS=4`: each worker takes its own ports, and `--dist
-# loadgroup` keeps the tests sharing a module's stack (xdist_group marks, tests/conftest.py)
-# on one worker.
-PYTEST_WORKERS ?= 0
+# Two xdist workers by default: much of the suite waits on the processes it starts, on
+# PostgreSQL and on NATS timeouts (the load average stayed at 1 to 3 on 2 cores with one
+# worker). On a quiet fresh clone of the same code: one worker 22m17s of pytest, two 16m27s.
+# (Three took longer than one in an earlier round, on a machine already loaded by others.)
+# Each worker takes its own ports, and `--dist loadgroup` keeps the tests sharing a stack
+# (xdist_group marks, tests/conftest.py) on one worker; the fault tests run one at a time.
+# `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
 pytest: install console
 	$(TEST_ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
