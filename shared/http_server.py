@@ -9,7 +9,7 @@ request's head, and it takes an HTTP/1.1 request without a Host header or with t
 protocol here keeps what h11 refused: a head not complete within `MAX_HEAD_BYTES` (431), and
 a Host header missing or repeated (400). Every request uvicorn refuses before the app sees it
 is answered as problem+json, naming the rule, and the connection closed
-(tests/fuzz/test_malformed_http.py)."""
+(tests/fuzz/test_hostile_input.py)."""
 
 import json
 from dataclasses import dataclass
