@@ -400,23 +400,23 @@ async def loops_section(
     contenders = [reservations.CURRENT]
     if args.loop_reference != "none":
         tree = reservations.reference_tree(args.loop_reference)
-        postgres.create_database(server, f"{args.database}_needs_ref")
         contenders.append(reservations.REFERENCE)
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in contenders}
-    try:
-        for round_no in range(args.loop_rounds):
-            order = contenders if round_no % 2 == 0 else contenders[::-1]
-            for label in order:
-                name, url = _needs_for(label, cluster, server, args, tree)
-                runs[label].append(await _loop_round(args, cluster, name, url, places, label))
-    finally:
-        if "needs-reference" in cluster.stack.processes:
-            cluster.stack.stop_process("needs-reference")
-        if "needs" not in cluster.stack.processes:
-            cluster.start("needs")
-        if tree is not None:
-            shutil.rmtree(tree.parent, ignore_errors=True)
-            postgres.drop_database(server, f"{args.database}_needs_ref")
+    reference_database = [f"{args.database}_needs_ref"] if tree is not None else []
+    with postgres.fresh_databases(server, reference_database):  # dropped after the services stop
+        try:
+            for round_no in range(args.loop_rounds):
+                order = contenders if round_no % 2 == 0 else contenders[::-1]
+                for label in order:
+                    name, url = _needs_for(label, cluster, server, args, tree)
+                    runs[label].append(await _loop_round(args, cluster, name, url, places, label))
+        finally:
+            if "needs-reference" in cluster.stack.processes:
+                cluster.stack.stop_process("needs-reference")
+            if "needs" not in cluster.stack.processes:
+                cluster.start("needs")
+            if tree is not None:
+                shutil.rmtree(tree.parent, ignore_errors=True)
     out = _median_round(runs[reservations.CURRENT])
     if reservations.REFERENCE in runs:
         out["reference_rev"] = args.loop_reference
