@@ -22,13 +22,15 @@ a busy database (its lock not free in time) answers every request busy (503, ret
 than making each wait its turn again.
 """
 
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, case, insert, select, text, update
+from sqlalchemy import Integer, Row, bindparam, case, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from services.resources.capacity import (
     ResourceState,
@@ -244,21 +246,41 @@ def _take(
 ) -> dict[str, dict[str, Any]]:
     """Take every resource's units in one conditional UPDATE (its version grows by one); what
     it changed of each resource, by id."""
-    table = RESOURCE.c
-    units = case(taken, value=table.id)
-    rows = session.execute(
-        update(RESOURCE)
-        .where(table.id.in_(taken), *offered(today), table.capacity_remaining >= units)
-        .values(
-            capacity_remaining=table.capacity_remaining - units,
-            version=table.version + 1,
-            updated_at=now,
-        )
-        .returning(table.id, table.capacity_remaining, table.version)
-    ).all()
+    params: dict[str, Any] = {"ids": list(taken), "now": now}
+    for i, (resource_id, units) in enumerate(taken.items()):
+        params[f"id_{i}"], params[f"units_{i}"] = resource_id, units
+    rows = session.execute(_take_statement(len(taken), today), params).all()
     if len(rows) != len(taken):
         raise LedgerMoved(f"{len(taken) - len(rows)} resources changed under their lock")
     return {
         resource_id: {"capacity_remaining": remaining, "version": version, "updated_at": now}
         for resource_id, remaining, version in rows
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _take_statement(size: int, today: date) -> "ReturningUpdate[str, int, int]":
+    """`_take`'s UPDATE of `size` resources, built once per size and day: building it again
+    for every batch (the CASE, the IN list, the offered dates) cost the batch more than
+    running it. Its parameters: `ids`, `id_<i>` and `units_<i>` (i < size), and `now`."""
+    table = RESOURCE.c
+    units = case(
+        *(
+            (table.id == bindparam(f"id_{i}"), bindparam(f"units_{i}", type_=Integer))
+            for i in range(size)
+        )
+    )
+    return (
+        update(RESOURCE)
+        .where(
+            table.id.in_(bindparam("ids", expanding=True)),
+            *offered(today),
+            table.capacity_remaining >= units,
+        )
+        .values(
+            capacity_remaining=table.capacity_remaining - units,
+            version=table.version + 1,
+            updated_at=bindparam("now"),
+        )
+        .returning(table.id, table.capacity_remaining, table.version)
+    )
