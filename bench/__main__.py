@@ -111,6 +111,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=reservations.REFERENCE_REV,
         help="git revision whose resources service is measured beside this one ('none': skip)",
     )
+    p.add_argument(
+        "--reservations-nats", action=argparse.BooleanOptionalAction, default=True,
+        help="reservations over NATS too (each side's rounds with the other stopped)",
+    )  # fmt: skip
     p.add_argument("--changes", type=int, default=100, help="capacity changes for freshness")
     p.add_argument(
         "--restart-tail", type=float, default=0.01,
@@ -380,11 +384,13 @@ async def reservations_section(
         cluster=cluster, server=server, database=f"{args.database}_resources",
         places=places[10:30], clients=args.clients, attempts=args.attempts,
         rounds=args.reservation_rounds, seed=args.seed, reference_rev=args.reservations_reference,
+        nats=args.reservations_nats,
     )  # fmt: skip
+    nats = out.get("nats", {})
     say(f"  reservations {out['reservations_per_s']}/s (spread {out['spread_per_s']}), "
         f"reference {(out['reference'] or {}).get('reservations_per_s')}/s; over NATS "
-        f"{out['nats']['current']['reservations_per_s']}/s, reference "
-        f"{(out['nats'].get('reference') or {}).get('reservations_per_s')}/s; "
+        f"{(nats.get('current') or {}).get('reservations_per_s')}/s, reference "
+        f"{(nats.get('reference') or {}).get('reservations_per_s')}/s; "
         f"overbooked {out['overbooked_units']}")  # fmt: skip
     return out
 

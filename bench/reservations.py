@@ -204,11 +204,12 @@ async def measure_section(
     seed: int,
     reference_rev: str,
     reference_httptools: bool = False,
+    nats: bool = True,
 ) -> dict[str, Any]:
     """Over HTTP: both services up, alternating rounds (and the reference served with
-    httptools too, if `reference_httptools`). Over NATS (both would answer in the
-    same queue group): this checkout's rounds with the reference stopped, then the reference's
-    with this checkout's service stopped (started again after)."""
+    httptools too, if `reference_httptools`). Over NATS, unless `nats` is false (both would
+    answer in the same queue group): this checkout's rounds with the reference stopped, then
+    the reference's with this checkout's service stopped (started again after)."""
     load = Load(places, clients, attempts, seed, cluster.stack.token(sub="bench"))
     current = Contender(
         CURRENT, cluster.url("resources"), server.url(database), _pid(cluster, "resources")
@@ -228,8 +229,8 @@ async def measure_section(
         held = await side_by_side(contenders=[current, *references], load=load, rounds=rounds)
         for reference in references:
             cluster.stack.stop_process(_process_name(reference.label))
-        nats_runs = {CURRENT: await _nats_rounds(cluster, current, load, rounds)}
-        if references and tree is not None:
+        nats_runs = {CURRENT: await _nats_rounds(cluster, current, load, rounds)} if nats else {}
+        if nats and references and tree is not None:
             cluster.stack.stop_process("resources")
             moved = _started_reference(cluster, server, tree=tree, database=database)
             nats_runs[REFERENCE] = await _nats_rounds(cluster, moved, load, rounds)
@@ -247,6 +248,8 @@ async def measure_section(
     for label in REFERENCE_SERVING:
         out[label] = held.get(label)
         out[f"current_over_{label}"] = held.get(f"current_over_{label}")
+    if not nats_runs:
+        return out
     out["nats"] = {label: summary(runs) for label, runs in nats_runs.items()}
     if REFERENCE in nats_runs and out["nats"][REFERENCE]["reservations_per_s"]:
         out["nats"]["current_over_reference"] = round(

@@ -52,8 +52,11 @@ class IdempotencyMiddleware:
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
         key = _header(scope, HEADER)
-        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
+        if key is None:  # most requests: nothing to claim or replay
             await self.app(scope, receive, send)
             return
         principal = principal_of(scope)

@@ -112,19 +112,34 @@ def nats_headers(extra: Mapping[str, str] | None = None) -> dict[str, str] | Non
 
 
 class RequestIdMiddleware:
-    """ASGI: every HTTP request runs with a request id (the caller's `X-Request-ID` if usable,
-    else a new one), and every response says which."""
+    """ASGI, the services' outermost layer: every HTTP request runs with a request id (the
+    caller's `X-Request-ID` if usable, else a new one), every response says which, and an
+    access line names the method, route template and status. When spans are recorded, or
+    the caller sent a trace context, the request runs in a server span (`tracing.server_span`)
+    around all that, so the access line carries the trace. One layer for both: each layer a
+    request walks is a call and a `send` wrapper more."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Read once: the app's middlewares are built on its first request, after `configure`.
+        self.recording = tracing.recording()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        elif tracing.traced(scope, recording=self.recording):
+            with tracing.server_span(scope) as server:
+                await self._serve(scope, receive, send, server)
+        else:
+            await self._serve(scope, receive, send, None)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, server: tracing.ServerSpan | None
+    ) -> None:
         started = time.perf_counter()
         status = 500
         with request_scope(header(scope.get("headers", []), _REQUEST_ID_BYTES)) as rid:
+            echoed = (_REQUEST_ID_BYTES, rid.encode())
 
             async def send_with_id(message: Message) -> None:
                 nonlocal status
@@ -133,8 +148,10 @@ class RequestIdMiddleware:
                     headers = [
                         (k, v) for k, v in message.get("headers", []) if k != _REQUEST_ID_BYTES
                     ]
-                    headers.append((_REQUEST_ID_BYTES, rid.encode()))
+                    headers.append(echoed)
                     message = {**message, "headers": headers}
+                    if server is not None:
+                        server.responded(status)
                 await send(message)
 
             try:

@@ -68,10 +68,12 @@ class Metrics:
 class _Timed:
     """Times every HTTP request by method, route template and status. Plain ASGI: Starlette's
     `BaseHTTPMiddleware` (`@app.middleware("http")`) ran every request through a task group
-    and memory streams, a tenth of the resources service's CPU per reservation."""
+    and memory streams, a tenth of the resources service's CPU per reservation. Each labelled
+    histogram is looked up once (`labels()` validates, locks and builds its key every call)."""
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        self.observers: dict[tuple[str, str, int], Callable[[float], None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,9 +91,16 @@ class _Timed:
             await self.app(scope, receive, sent)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(
-                self.metrics.service, scope["method"], route, str(status)
-            ).observe(time.perf_counter() - started)
+            self.observer(scope["method"], route, status)(time.perf_counter() - started)
+
+    def observer(self, method: str, route: str, status: int) -> Callable[[float], None]:
+        """The `observe` of the histogram labelled so (routes are templates: a bounded set)."""
+        key = (method, route, status)
+        found = self.observers.get(key)
+        if found is None:
+            labels = (self.metrics.service, method, route, str(status))
+            found = self.observers[key] = self.metrics.requests.labels(*labels).observe
+        return found
 
 
 class _LabelledGauge(Collector):

@@ -88,6 +88,8 @@ def _in_path_and_query(scope: Scope) -> Found:
     rule = _bad_text(scope.get("path", ""))
     fields = [("path", rule)] if rule else []
     query = scope.get("query_string", b"").decode("latin-1")
+    if not query:
+        return fields
     # Decoded as the app will decode it (Starlette: UTF-8, bad bytes replaced), so what is
     # checked here is what the route would see.
     for name, value in parse_qsl(query, keep_blank_values=True):

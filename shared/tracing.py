@@ -14,13 +14,13 @@ from typing import Literal
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 Exporter = Literal["none", "otlp", "console"]
 tracer = trace.get_tracer("lianjie")
 FASTAPI_TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 """`FastAPI(telemetry=...)`: FastAPI's own telemetry (0.165 on) is on whenever a tracer provider
-is installed. It would make a second server span of each request beside `TracingMiddleware`'s,
+is installed. It would make a second server span of each request beside ours (`server_span`),
 and record validation failures with their messages (what a client sent: personal data). Left
 on, it also looked up three global providers on every request with tracing off (about 5 % of
 the app's CPU for a reservation, in process)."""
@@ -70,47 +70,45 @@ def span(
         yield current
 
 
-class TracingMiddleware:
-    """ASGI: one server span per HTTP request, continuing the caller's `traceparent`."""
+class ServerSpan:
+    """One HTTP request's server span, told of the response's status as it is sent."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        # Read once: the app's middlewares are built on its first request, after `configure`.
-        self.recording = _recording()
+    def __init__(self, current: trace.Span) -> None:
+        self.current = current
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if not self.recording and not _carries_context(scope):
-            # Nothing would be exported, and no caller's trace is to be carried into the logs:
-            # the span would be the no-op one (a tenth of a small request's CPU to make).
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        started = time.perf_counter()
-        with span(f"HTTP {scope['method']}", kind=SpanKind.SERVER, carrier=headers) as current:
+    def responded(self, status: int) -> None:
+        self.current.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            self.current.set_status(Status(StatusCode.ERROR))
 
-            async def send_status(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    current.set_attribute("http.response.status_code", message["status"])
-                    if message["status"] >= 500:
-                        current.set_status(Status(StatusCode.ERROR))
-                await send(message)
 
-            try:
-                await self.app(scope, receive, send_status)
-            finally:
-                route = getattr(scope.get("route"), "path", "unmatched")
-                current.update_name(f"HTTP {scope['method']} {route}")
-                current.set_attribute("http.route", route)
-                current.set_attribute("lianjie.duration_s", time.perf_counter() - started)
+def traced(scope: Scope, *, recording: bool) -> bool:
+    """Whether an HTTP request gets a server span: when spans are exported (`recording()`, read
+    once by the caller), or its caller sent a trace context, whose id its log records then carry.
+    Otherwise the span would be the no-op one (a tenth of a small request's CPU to make)."""
+    return recording or _carries_context(scope)
+
+
+@contextmanager
+def server_span(scope: Scope) -> Iterator[ServerSpan]:
+    """The server span of an HTTP request, continuing the caller's `traceparent`; named by its
+    route template once the app has routed it."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    started = time.perf_counter()
+    with span(f"HTTP {scope['method']}", kind=SpanKind.SERVER, carrier=headers) as current:
+        try:
+            yield ServerSpan(current)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            current.update_name(f"HTTP {scope['method']} {route}")
+            current.set_attribute("http.route", route)
+            current.set_attribute("lianjie.duration_s", time.perf_counter() - started)
 
 
 _CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
 
-def _recording() -> bool:
+def recording() -> bool:
     """Whether a tracer provider is installed (`configure`, or OTEL_PYTHON_TRACER_PROVIDER):
     until one is, every span is the no-op one."""
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)

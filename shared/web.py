@@ -95,8 +95,8 @@ def protect(
         max_bytes=common.max_body_bytes,
         max_import_bytes=common.max_import_body_bytes,
     )
-    app.add_middleware(logs.RequestIdMiddleware)  # even a 401 or 413 carries its id
-    app.add_middleware(tracing.TracingMiddleware)  # outermost: the access line has the trace
+    # Outermost: even a 401 or 413 carries its id; the access line has the trace.
+    app.add_middleware(logs.RequestIdMiddleware)
 
 
 MAX_OFFSET = 2**31 - 1  # a larger offset overflows the database's integer (a 500, not a 422)

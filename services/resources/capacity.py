@@ -21,12 +21,12 @@ Rules
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, Row, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.resources.models import Reservation, Resource
-from services.resources.publication import announce, announce_promotion
+from services.resources.publication import RESOURCE, announce, announce_promotion
 from shared.clock import utc_now
 from shared.contracts import vocabulary
 from shared.contracts.common import CHINA_TIME, available_on, china_date
@@ -61,6 +61,11 @@ def _as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+ResourceState = Resource | Row[Any]
+"""A resource as the ledger's rules read it: loaded, or a row of its columns by name (the
+batch's, `capacity_batch`, which reads them without loading `Resource` objects)."""
+
+
 def _resource_or_raise(session: Session, resource_id: str) -> Resource:
     resource = session.get(Resource, resource_id)
     if resource is None:
@@ -68,7 +73,7 @@ def _resource_or_raise(session: Session, resource_id: str) -> Resource:
     return resource
 
 
-def check_unit(resource: Resource, unit: str) -> None:
+def check_unit(resource: ResourceState, unit: str) -> None:
     """Conflict (rule `unit_mismatch`) when the resource counts its capacity in another unit
     than the one asked for: 3 hours of counselling are not 3 persons' places."""
     if not vocabulary.units_compatible(unit, resource.capacity_unit):
@@ -201,7 +206,7 @@ def _reserve(
     return reservation, resource
 
 
-def _available_or_raise(resource: Resource) -> None:
+def _available_or_raise(resource: ResourceState) -> None:
     """409 `not_available` when today (in China) lies outside the resource's offered dates."""
     today = china_date(utc_now())
     if not available_on(
@@ -234,11 +239,13 @@ def _take_and_touch(session: Session, resource_id: str, units: int) -> Resource 
 
 
 def offered(today: date) -> tuple[ColumnElement[bool], ...]:
-    """What a resource must be for units to be taken of it: active and offered `today`."""
+    """What a resource must be for units to be taken of it: active and offered `today`. Said
+    of the table's columns, so a Core statement (the batch's) stays Core."""
+    table = RESOURCE.c
     return (
-        Resource.active.is_(True),
-        Resource.available_from.is_(None) | (Resource.available_from <= today),
-        Resource.available_until.is_(None) | (Resource.available_until >= today),
+        table.active.is_(True),
+        table.available_from.is_(None) | (table.available_from <= today),
+        table.available_until.is_(None) | (table.available_until >= today),
     )
 
 
@@ -264,7 +271,7 @@ def _waitlisted_or_raise(session: Session, resource_id: str, units: int) -> Reso
     return _touched(session, resource_id) or resource
 
 
-def refuse_or_waitlist(resource: Resource, units: int) -> None:
+def refuse_or_waitlist(resource: ResourceState, units: int) -> None:
     """Why `units` cannot be taken of `resource` as it is: not offered today or inactive, or no
     capacity (409); returns when the resource keeps a waitlist the referral may join."""
     _available_or_raise(resource)

@@ -1,12 +1,13 @@
-"""The tracing middleware with no exporter configured (the default): a request that carries a
-caller's trace context still runs in that trace (its log records name it), and one that
-carries none runs in no trace, without a span being made for it."""
+"""The server span (made by `logs.RequestIdMiddleware`) with no exporter configured (the
+default): a request that carries a caller's trace context still runs in that trace (its log
+records name it), and one that carries none runs in no trace, without a span being made for
+it."""
 
 import asyncio
 
 from starlette.types import Message, Receive, Scope, Send
 
-from shared import tracing
+from shared import logs, tracing
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01".encode()
@@ -29,7 +30,7 @@ def _serve(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, list[Message
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers}
-    asyncio.run(tracing.TracingMiddleware(app)(scope, receive, send))
+    asyncio.run(logs.RequestIdMiddleware(app)(scope, receive, send))
     return seen[0], sent
 
 
@@ -46,4 +47,4 @@ def test_a_request_without_trace_context_runs_in_no_trace() -> None:
 
 
 def test_no_exporter_means_no_recording_provider() -> None:
-    assert not tracing._recording()
+    assert not tracing.recording()
