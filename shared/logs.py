@@ -3,15 +3,24 @@
 A request id is taken from the caller's `X-Request-ID` (or made here), echoed in the response,
 and carried over NATS in the same header (request-reply, and events through the outbox), so an
 operator can follow one request across the services by its id. Records carry ids, never PII.
+
+The lines are formatted and written by a thread of their own (`configure`): a request never
+waits on stderr, which may be a pipe its reader drains late, or a file on a busy disk.
 """
 
+import atexit
+import copy
 import logging
+import queue
 import re
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from logging.handlers import QueueHandler
 
 from opentelemetry.trace import SpanKind
 from pythonjsonlogger.json import JsonFormatter
@@ -27,6 +36,16 @@ _REQUEST_ID_BYTES = REQUEST_ID_HEADER.lower().encode()
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error")
+# Records waiting for the writer; past this many a record is dropped and counted (the writer
+# says how many), rather than a request waiting for a reader of stderr that has stopped reading.
+QUEUE_MOST = 10_000
+# The writer takes what has come in over this long before it writes: one wake-up (and one turn
+# of the GIL) for a batch of lines, not one for each (on 2 busy cores a wake-up a line cost
+# more than the write it saved, issue 21 round 4).
+WRITE_EVERY_S = 0.05
+# The longest a stop waits for the writer to finish: a stderr nobody reads any more must not
+# hold a stopping process (shared/shutdown.py counts this in its exit).
+STOP_WAIT_S = 1.0
 
 access = logging.getLogger("lianjie.access")
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -47,18 +66,122 @@ class _RequestContext(logging.Filter):
         return True
 
 
-def configure(service: str, level: str) -> None:
-    """JSON lines on stderr for this process, uvicorn's own loggers included."""
-    handler = logging.StreamHandler()
-    handler.addFilter(_RequestContext(service))
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(service)s %(levelname)s %(name)s %(message)s %(request_id)s"
-            " %(trace_id)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            json_ensure_ascii=False,
+class _Enqueue(QueueHandler):
+    """The caller's side: the record gets its message and its request context (the context
+    variables are the caller's) and goes on the queue; a full queue drops it, counted. Once
+    its writer has stopped (at exit), a record is written at once, by the caller."""
+
+    def __init__(self, records: "queue.SimpleQueue[logging.LogRecord | None]") -> None:
+        super().__init__(records)
+        self.records = records
+        self.dropped = 0
+        self.writer: _Writer | None = None
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # The message is made now, from its arguments as they are at the call; a copy, as
+        # another handler (pytest's) may see the same record.
+        record = copy.copy(record)
+        if not isinstance(record.msg, dict):
+            record.msg, record.args = record.getMessage(), None
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        if self.writer is not None and self.writer.stopped:
+            self.writer.write([record])
+            return
+        # SimpleQueue (in C) is unbounded: the bound is checked here, give or take the records
+        # other threads put at the same moment. A lost update of the count is a miscount by one.
+        if self.records.qsize() < QUEUE_MOST:
+            self.records.put(record)
+        else:
+            self.dropped += 1
+
+
+class _Writer:
+    """The writer thread: takes the queued records in batches, formats them as JSON lines and
+    writes each batch to stderr in one call. `stop` writes what is queued, then ends it."""
+
+    def __init__(self, source: _Enqueue, formatter: logging.Formatter) -> None:
+        self.source = source
+        self.formatter = formatter
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, name="lianjie-log-writer", daemon=True)
+        source.writer = self
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped = True  # records from now on are written by their callers
+        self.source.records.put(None)
+        self.thread.join(STOP_WAIT_S)
+
+    def _run(self) -> None:
+        records = self.source.records
+        while True:
+            batch = [records.get()]
+            if batch[0] is not None:
+                time.sleep(WRITE_EVERY_S)  # let the batch gather
+            while batch[-1] is not None:
+                try:
+                    batch.append(records.get_nowait())
+                except queue.Empty:
+                    break
+            self.write([record for record in batch if record is not None])
+            if batch[-1] is None:
+                return
+
+    def write(self, batch: list[logging.LogRecord]) -> None:
+        lines = [self._line(record) for record in batch]
+        dropped, self.source.dropped = self.source.dropped, 0
+        if dropped:
+            lines.insert(0, self._dropped_line(dropped, batch))
+        if not lines:
+            return
+        stream = sys.stderr  # looked up each time, as StreamHandler's default is not
+        try:
+            stream.write("".join(lines))
+            stream.flush()
+        except Exception:  # a closed or broken stderr: nowhere left to say so
+            pass
+
+    def _line(self, record: logging.LogRecord) -> str:
+        try:
+            return self.formatter.format(record) + "\n"
+        except Exception:  # a record that cannot be formatted costs its line, not the writer
+            return ""
+
+    def _dropped_line(self, dropped: int, batch: list[logging.LogRecord]) -> str:
+        note = logging.makeLogRecord(
+            {
+                "name": __name__,
+                "levelno": logging.WARNING,
+                "levelname": "WARNING",
+                "msg": f"{dropped} log records dropped: the queue was full (stderr not read)",
+                "service": getattr(batch[0], "service", None) if batch else None,
+                "request_id": None,
+                "trace_id": None,
+            }
         )
+        return self._line(note)
+
+
+_writer: _Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def configure(service: str, level: str) -> None:
+    """JSON lines on stderr for this process, uvicorn's own loggers included, written by a
+    thread of their own (`_Writer`)."""
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    handler = _Enqueue(records)
+    handler.addFilter(_RequestContext(service))  # here: the request context is the caller's
+    formatter = JsonFormatter(
+        "%(asctime)s %(service)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        json_ensure_ascii=False,
     )
+    _start_writer(_Writer(handler, formatter))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for name in _UVICORN_LOGGERS:
         logging.getLogger(name).handlers = []
@@ -66,6 +189,30 @@ def configure(service: str, level: str) -> None:
     # RequestIdMiddleware writes the access line (with the route template and the request id).
     logging.getLogger("uvicorn.access").handlers = []
     logging.getLogger("uvicorn.access").propagate = False
+
+
+def _start_writer(writer: _Writer) -> None:
+    """Start `writer` in place of the one before (configuring again), which first writes what
+    it holds."""
+    global _writer
+    with _writer_lock:
+        if _writer is not None:
+            _writer.stop()
+        _writer = writer
+        writer.start()
+
+
+def flush() -> None:
+    """Write every record logged so far and stop the writer (at exit: the last lines of a
+    stopping service are not lost). Records logged after this are written by their callers."""
+    global _writer
+    with _writer_lock:
+        if _writer is not None:
+            _writer.stop()
+        _writer = None
+
+
+atexit.register(flush)  # runs before logging's own shutdown (atexit runs the last first)
 
 
 def accepted(value: str | None) -> str | None:

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -31,6 +31,11 @@ from shared.errors import (
 )
 from shared.settings import CommonSettings
 
+if TYPE_CHECKING:
+    from prometheus_client import Histogram
+
+    from shared.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 STATUS_HEADER = "Lianjie-Status"
@@ -50,10 +55,28 @@ class Bus:
         self.settings = settings
         self.name = name
         self.nc: NATS | None = None
+        self.feed_nc: NATS | None = None  # `feed_js`
         self._on_connected: list[OnConnected] = []
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self._answering: set[asyncio.Task[None]] = set()  # requests served concurrently
+        self._answers: Histogram | None = None
+
+    def count_answers(self, metrics: "Metrics") -> None:
+        """Count and time the requests this bus answers in `metrics`, by subject and status
+        (`lianjie_nats_answer_seconds`): NATS's twin of the HTTP request histogram."""
+        from prometheus_client import Histogram  # here: the CLI uses this module without them
+
+        from shared.metrics import LATENCY_BUCKETS
+
+        self._answers = Histogram(
+            "lianjie_nats_answer_seconds",
+            "NATS requests answered, from decoding the request to the reply handed to NATS, by "
+            "subject and status",
+            ["service", "subject", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=metrics.registry,
+        )
 
     def on_connected(self, callback: OnConnected) -> None:
         """Run `callback` once, after the first successful connect (subscriptions go here)."""
@@ -73,17 +96,36 @@ class Bus:
         self._task = asyncio.create_task(self._connect_until_done(), name=f"{self.name}-nats")
 
     async def _connect_until_done(self) -> None:
-        while self.nc is None:
-            try:
-                self.nc = await nats.connect(**self._connect_options())
-            except Exception as exc:
-                log.warning("NATS connect failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(self.settings.nats_reconnect_wait_s)
+        self.nc = await self._connected(self.name)
         await wait_for_streams(self.nc.jetstream(), self._streams(), self.settings)
         for callback in self._on_connected:
             await callback(self)
         self.ready.set()
         log.info("connected to NATS as %s", self.name)
+
+    async def _connected(self, name: str) -> NATS:
+        """A connection named `name`, tried until NATS answers."""
+        while True:
+            try:
+                return await nats.connect(**{**self._connect_options(), "name": name})
+            except Exception as exc:
+                log.warning("NATS connect failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(self.settings.nats_reconnect_wait_s)
+
+    async def feed_js(self) -> JetStreamContext:
+        """JetStream on a second connection, for following a stream in bulk (the matcher's
+        replay of the resources stream), apart from the connection that answers requests.
+
+        Why: for a user that may answer requests (`allow_responses`), nats-server keeps the
+        reply subject of every message it delivers on a connection for two minutes (its
+        default expiry), and about once a second scans them all while it holds that
+        connection. A JetStream message's reply subject is its ack subject, which an ordered
+        consumer never answers: after replaying 1,000,000 of them, every request to the same
+        connection waited 150-250 ms once a second for two minutes (issue 21's open-loop
+        stalls; tests/shared/test_feed_connection.py)."""
+        if self.feed_nc is None:
+            self.feed_nc = await self._connected(f"{self.name}-feed")
+        return self.feed_nc.jetstream()
 
     def _streams(self) -> tuple[StreamSpec, ...]:
         use = SERVICE_STREAMS.get(self.name)
@@ -195,18 +237,21 @@ class Bus:
             with logs.message_scope(f"answer {subject}", SpanKind.SERVER, msg.headers):
                 started = time.perf_counter()
                 body, headers = await _answer(msg.data, request_type, handler)
-                log.info(
-                    "answered %s",
-                    subject,
-                    extra={
-                        "status": int((headers or {}).get(STATUS_HEADER, 200)),
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    },
-                )
-            if msg.reply:
-                await nc.publish(msg.reply, body, headers=headers)
+                if msg.reply:
+                    await nc.publish(msg.reply, body, headers=headers)
+                self._answered(subject, headers, time.perf_counter() - started)
 
         await nc.subscribe(subject, queue=queue, cb=on_request if in_flight == 1 else dispatch)
+
+    def _answered(self, subject: str, headers: dict[str, str] | None, seconds: float) -> None:
+        status = int((headers or {}).get(STATUS_HEADER, 200))
+        if self._answers is not None:
+            self._answers.labels(self.name, subject, str(status)).observe(seconds)
+        log.info(
+            "answered %s",
+            subject,
+            extra={"status": status, "duration_ms": round(seconds * 1000, 1)},
+        )
 
     async def close(self) -> None:
         if self._task:
@@ -215,14 +260,18 @@ class Bus:
                 await self._task
         if self._answering:  # requests being answered get their replies out before the drain
             await asyncio.wait(set(self._answering), timeout=ANSWERING_TIMEOUT_S)
-        if self.nc is not None and not self.nc.is_closed:
-            # Drain (let in-flight handlers answer) only as long as a stop can wait: a frozen or
-            # unreachable server never confirms, and nats-py would wait 30 s for it.
-            # (asyncio.wait_for would not do: it waits for the cancelled drain, which nats-py
-            # does not end until its own timeout.)
-            for step in (self.nc.drain, self.nc.close):
-                if not self.nc.is_closed:
-                    await _within(step(), DRAIN_TIMEOUT_S)
+        # Drain (let in-flight handlers answer) only as long as a stop can wait: a frozen or
+        # unreachable server never confirms, and nats-py would wait 30 s for it.
+        # (asyncio.wait_for would not do: it waits for the cancelled drain, which nats-py
+        # does not end until its own timeout.)
+        # Both connections at once: the stop's budget counts one (shared/shutdown.py).
+        await asyncio.gather(*(_drain(nc) for nc in (self.nc, self.feed_nc) if nc is not None))
+
+
+async def _drain(nc: NATS) -> None:
+    for step in (nc.drain, nc.close):
+        if not nc.is_closed:
+            await _within(step(), DRAIN_TIMEOUT_S)
 
 
 async def _within(work: Awaitable[None], timeout_s: float) -> None:

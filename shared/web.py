@@ -67,6 +67,7 @@ def new_app(
     app.include_router(health_router({**checks, "tokens": revocations.readiness}))
     app.state.metrics = Metrics(service)
     app.state.metrics.install(app)
+    bus.count_answers(app.state.metrics)
     app.add_middleware(NulGuardMiddleware)  # before the database can 500 on it
     app.state.public_pem = public_pem
     return app

@@ -112,7 +112,10 @@ class IndexFeed:
             if after
             else {"deliver_policy": DeliverPolicy.LAST_PER_SUBJECT}
         )
-        await bus.js.subscribe(
+        # On a connection of its own: the replay's million deliveries must not slow the one
+        # that answers rank requests (`Bus.feed_js`).
+        feed = await bus.feed_js()
+        await feed.subscribe(
             f"{RESOURCE_UPSERTED}.*",
             stream=RESOURCES_STREAM.name,  # named: finding it would need $JS.API.STREAM.NAMES
             cb=self._on_message,

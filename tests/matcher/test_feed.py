@@ -149,3 +149,24 @@ async def test_texts_are_counted_after_ready_in_small_steps_with_requests_answer
         collected = {id(o) for o in gc.get_objects()}
         shards = [s for by_reach in index.shards.values() for s in by_reach.values()]
         assert shards and not any(id(s) in collected for s in shards)
+
+
+@pytest.mark.integration
+async def test_the_replay_comes_on_a_connection_apart_from_the_one_answering_requests(
+    nats_url: str,
+) -> None:
+    """nats-server keeps every delivered reply subject (a JetStream message's ack subject) of a
+    connection whose user may answer requests, and scans them about once a second: a replay on
+    the answering connection held every request to it 150-250 ms once a second at 1M."""
+    bus = await connected_bus(nats_url)
+    try:
+        await publish(bus, *(state(f"c{i:03d}") for i in range(200)))
+        answering_before = bus.nc.stats["in_msgs"] if bus.nc is not None else 0
+        feed = IndexFeed(ResourceIndex())
+        await feed.start(bus)
+        await asyncio.wait_for(feed.caught_up.wait(), timeout=10)
+        assert bus.feed_nc is not None and bus.feed_nc is not bus.nc
+        assert bus.feed_nc.stats["in_msgs"] >= 200
+        assert bus.nc is not None and bus.nc.stats["in_msgs"] - answering_before < 200
+    finally:
+        await bus.close()
