@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint pytest fault-stress bench clean console console-check lock
+.PHONY: install run test test-deep lint pytest fault-stress bench clean console console-check lock
 
 # The console's browser app: npm packages (package-lock.json) and a vite build, redone only
 # when its sources change; nothing is fetched at run time.
@@ -62,6 +62,11 @@ pytest: install console
 # fails `make test`.
 test: install
 	$(MAKE) --no-print-directory -j2 lint pytest
+
+# Everything `make test` runs, with the property and fuzz tests' full example counts (`make test`
+# runs fewer: tests/conftest.py's `examples`): for a nightly run, or before a release.
+test-deep:
+	LIANJIE_FUZZ=deep $(MAKE) --no-print-directory test
 
 # The fault tests on a machine made busy on purpose (CPU, fsynced disk writes, memory held and
 # touched): see tests/faults/stress.py; `make fault-stress ARGS="--cpu 6 -- tests/faults -x"`.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -39,6 +40,30 @@ def _ports_of_this_worker() -> None:
 
 
 _ports_of_this_worker()
+
+
+def _deep() -> bool:
+    """`make test-deep` (LIANJIE_FUZZ=deep): the property and fuzz tests' full example counts.
+    `make test` runs fewer where they cost minutes (each fuzz example is an HTTP call to a
+    stack, its request built by Hypothesis in this process)."""
+    depth = os.environ.get("LIANJIE_FUZZ", "")
+    if depth not in ("", "deep"):
+        raise pytest.UsageError(f"LIANJIE_FUZZ={depth!r}: set it to 'deep' or leave it unset")
+    return depth == "deep"
+
+
+DEEP = _deep()
+# Tests that set no count of their own: Hypothesis's default (100) in `make test`, more in deep.
+settings.register_profile("make-test", max_examples=100)
+settings.register_profile("deep", max_examples=400)
+settings.load_profile("deep" if DEEP else "make-test")
+
+
+def examples(deep: int, make_test: int) -> int:
+    """A Hypothesis test's example count: `deep` in `make test-deep`, `make_test` otherwise."""
+    return deep if DEEP else make_test
+
+
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 # One sign-in key pair for the run: apps built in-process and every stack verify with it, so a
@@ -274,9 +299,10 @@ def stack(
 SHARED_BY_MODULE = ("traced", "cluster")
 SHARED_BY_SESSION = {"console": "console", "browser": "console"}
 SHARED_BY_SESSION_PER_BACKEND = ("fuzz_stack",)
-# The fault tests kill processes under a load they generate (1,300 requests in the NATS crash
-# test): two at once on 2 cores, each beside the other's load, ran 10 times slower and past the
-# test's 240 s guard. They run one after the other, on one worker, beside lighter tests.
+# The fault tests kill processes under a load they generate: two at once on 2 cores (the NATS
+# crash test's load was 1,300 requests then), each beside the other's load, ran 10 times slower
+# and past the test's 240 s guard. They run one after the other, on one worker, beside lighter
+# tests.
 ONE_AT_A_TIME = {"tests/faults/": "faults"}
 
 

@@ -1,5 +1,5 @@
-"""Fault test 1: nats-server is killed (SIGKILL) in the middle of a load of 1,000 resource
-registrations and 300 referral accepts, and started again on the same port and store.
+"""Fault test 1: nats-server is killed (SIGKILL) in the middle of a load of 400 resource
+registrations and 120 referral accepts, and started again on the same port and store.
 
 Clients retry what failed (the same Idempotency-Key; an accept is idempotent by referral id).
 After catch-up, nothing is lost and nothing is doubled:
@@ -33,9 +33,13 @@ from shared.db import create_db_engine
 from tests.auth import bearer
 from tests.faults.sql import scalar
 
-REGISTRATIONS = 1000
-ACCEPTS = 300
-TARGETS = 30  # resources the referrals go to, 10 accepts each
+# The load is sized by what it proves, not by how fast it runs (a benchmark's question): twelve
+# requests are in flight when NATS dies, a quarter of the registrations in; about two thirds of
+# the accepts are still to come and meet the outage; ten accepts share each target's capacity.
+# It was 1,000 and 300, for the same assertions.
+REGISTRATIONS = 400
+ACCEPTS = 120
+TARGETS = 12  # resources the referrals go to, 10 accepts each
 TARGET_TOTAL = 20
 WHERE = {"lat": 28.6000, "lon": 104.9000}
 # An admin token: this test is about faults, not about who may do what (tests/test_access.py).
@@ -108,7 +112,7 @@ def _registration(i: int) -> dict[str, Any]:
 
 
 async def _prepare(stack: Stack) -> tuple[list[str], list[tuple[str, str]]]:
-    """Target resources, one household, 300 needs and a sent referral for each."""
+    """Target resources, one household, a need for each accept and a sent referral for each."""
     needs, resources = stack.url("needs"), stack.url("resources")
     gate = asyncio.Semaphore(8)
     async with httpx.AsyncClient(timeout=20) as client:
@@ -157,7 +161,7 @@ async def _prepare(stack: Stack) -> tuple[list[str], list[tuple[str, str]]]:
 async def _load(
     stack: Stack, referrals: list[tuple[str, str]], registered: Tally, accepted: Tally
 ) -> None:
-    """Register 1,000 resources and accept 300 referrals, interleaved, retrying until answered."""
+    """Register the resources and accept the referrals, interleaved, retrying until answered."""
     gate = asyncio.Semaphore(12)
     deadline = time.monotonic() + LOAD_DEADLINE_S
     async with httpx.AsyncClient(timeout=10) as client:

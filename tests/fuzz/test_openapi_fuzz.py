@@ -17,8 +17,15 @@ from schemathesis.core.result import Ok
 
 from cli.stack import Stack
 from tests.auth import bearer
+from tests.conftest import examples
 
-EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 8}
+# Examples per operation and mode: each one is an HTTP call whose request Hypothesis builds from
+# the schema, in this process (most of the test's time); derandomized, every run sends the same.
+# `make test-deep` runs the full counts.
+EXAMPLES = {
+    GenerationMode.POSITIVE: examples(deep=12, make_test=4),
+    GenerationMode.NEGATIVE: examples(deep=8, make_test=3),
+}
 PROBLEM_JSON = "application/problem+json"
 
 
