@@ -22,6 +22,7 @@ from typing import Annotated
 import msgspec
 from pydantic import ValidationError
 
+from services.matcher.columns import collector_paused
 from shared.contracts.resources import CapacityMode, ResourceKind, ResourceUpserted
 
 _INT64_MAX = 2**63 - 1
@@ -33,29 +34,31 @@ _Strs = tuple[str, ...]
 _Radius = Annotated[float, msgspec.Meta(gt=0, le=sys.float_info.max)]
 
 
-class ResourceState(msgspec.Struct, frozen=True, gc=False):
+class ResourceState(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """The fields of `ResourceUpserted` the index reads, under the same rules (see the test
-    that holds the two side by side)."""
+    that holds the two side by side), in the contract's order: msgspec looks for each key
+    from the field after the last one found, so keys in field order are found at the first
+    compare (in another order, a message's 23 keys took ~115 compares)."""
 
     resource_id: str
     version: Annotated[int, msgspec.Meta(ge=1, le=_INT64_MAX)]
     name: str
     kind: ResourceKind
+    organization: str | None = None
     categories: _Strs
+    description: str = ""
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
-    capacity_total: _Count
-    capacity_remaining: _Count
-    updated_at: datetime
-    organization: str | None = None
-    description: str = ""
     radius_km: _Radius | None = None
     adcodes: _Strs = ()
     eligible_groups: _Strs = ()
+    capacity_total: _Count
+    capacity_remaining: _Count
     capacity_unit: str = "persons"
     capacity_mode: CapacityMode = CapacityMode.HARD
     open_referrals: _Count = 0
     active: bool = True
+    updated_at: datetime
     capacity_period: str | None = None
     waitlisted: _Count = 0
     available_from: date | None = None
@@ -79,7 +82,8 @@ def decode_one(message: bytes) -> State:
 def decode_many(messages: Sequence[bytes]) -> list[State | ValidationError]:
     """Every message decoded, in order; a malformed one as the `ValidationError` that says why."""
     try:
-        return list(map(_ONE.decode, messages))
+        with collector_paused():
+            return list(map(_ONE.decode, messages))
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass  # one of them is odd: decode them one by one to find it
     decoded: list[State | ValidationError] = []

@@ -9,10 +9,11 @@ Shards are found by offered code (a dict lookup), never by scanning every shard.
 
 Updates do not rebuild everything: a changed resource goes to its shards' pending set, which
 is scanned directly, and only that shard is rebuilt when its pending set grows large. During
-the replay at start nothing is sorted: every shard is built once from the columns when caught
-up (until then a search scans the columns). The replay comes in batches (`apply_many`): new
-resources are written column by column, and their texts are counted in after the index is
-ready (`count_text`), the one per-resource cost left that only free-text requests need.
+the replay at start nothing is sorted or linked: every shard and division list is built once
+from the columns when caught up (until then a search scans the columns). The replay comes in
+batches (`apply_many`): new resources are written column by column, and their texts are
+counted in after the index is ready (`count_text`), the one per-resource cost left that only
+free-text requests need.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from services.matcher.columns import (
     RADIUS_CLASSES_KM,
     Batch,
     Columns,
+    Rows,
     Slots,
+    collector_paused,
     radius_class,
 )
 from services.matcher.shards import Shard, Window
@@ -111,21 +114,7 @@ class ResourceIndex:
         self.by_adcode = {}
         self._text = TextModel()
         self.deferred = True
-        rows = columns.in_use()
-        active = rows["active"]
-        self._uncounted = set(np.flatnonzero(active).tolist())
-        # Division lists: one pass per distinct (category list, division list) pair in use.
-        serving = np.flatnonzero(active & (rows["adcodes"] != columns.adcodes.id_of(())))
-        pairs = rows["categories"][serving].astype(np.int64) << 32 | rows["adcodes"][serving]
-        order = np.argsort(pairs, kind="stable")
-        distinct, starts = np.unique(pairs[order], return_index=True)
-        groups = np.split(serving[order], starts[1:]) if len(serving) else []
-        for pair, members in zip(distinct.tolist(), groups, strict=True):
-            slots = members.tolist()
-            adcodes = columns.adcodes.values[pair & 0xFFFFFFFF]
-            for code in columns.categories.values[pair >> 32]:
-                for adcode in adcodes:
-                    self.by_adcode.setdefault((code, adcode), set()).update(slots)
+        self._uncounted = set(np.flatnonzero(columns.in_use()["active"]).tolist())
         self.applied = len(columns)
 
     def apply_many(self, states: list[State]) -> int:
@@ -134,21 +123,19 @@ class ResourceIndex:
         Resources not seen before, each once in the batch, are written column by column;
         anything else (a later version, a repeat) goes through `apply` one by one.
         """
-        batch = Batch.of(states)
-        slots = self.columns.add_many(batch)
-        if slots is None:
-            return sum(self.apply(state) for state in states)
-        active = batch["active"]
-        if self.deferred:  # texts counted later, shards built when caught up: areas only
-            self._uncounted.update(compress(slots, active))
-            for i in compress(range(len(states)), batch["adcodes"]):
-                if active[i]:
-                    self._link_areas(slots[i], states[i])
-        else:
-            for slot, state in compress(zip(slots, states, strict=True), active):
-                self._link(slot, state)
-        self.applied += len(states)
-        return len(states)
+        with collector_paused():
+            batch = Batch.of(states)
+            slots = self.columns.add_many(batch)
+            if slots is None:
+                return sum(self.apply(state) for state in states)
+            active = batch["active"]
+            if self.deferred:  # texts counted later, shards and division lists when caught up
+                self._uncounted.update(compress(slots, active))
+            else:
+                for slot, state in compress(zip(slots, states, strict=True), active):
+                    self._link(slot, state)
+            self.applied += len(states)
+            return len(states)
 
     def apply(self, state: State) -> bool:
         """Take in a resource's new state; an older or repeated version is ignored."""
@@ -168,17 +155,14 @@ class ResourceIndex:
 
     def _link(self, slot: int, state: State) -> None:
         # An inactive resource can never be ranked: it is remembered (for its version) only.
-        if self.deferred:
-            self._uncounted.add(slot)  # its text is counted in later (`count_text`)
-        else:
-            self._text.add(distinct_ngrams(f"{state.name} {state.description}"))
+        if self.deferred:  # its text counted in later (`count_text`), its shards and division
+            self._uncounted.add(slot)  # lists built from the columns when caught up
+            return
+        self._text.add(distinct_ngrams(f"{state.name} {state.description}"))
         radius = state.radius_km
-        if radius is not None and not self.deferred:
+        if radius is not None:
             for code in state.categories:
                 self._add_to_shard(code, radius_class(radius), slot)
-        self._link_areas(slot, state)
-
-    def _link_areas(self, slot: int, state: State) -> None:
         for code in state.categories:
             for adcode in state.adcodes:
                 self.by_adcode.setdefault((code, adcode), set()).add(slot)
@@ -241,6 +225,8 @@ class ResourceIndex:
             self._uncounted.discard(slot)
         else:
             self._text.remove(distinct_ngrams(columns.text_of(slot)))
+        if self.deferred:
+            return  # in no shard or division list yet
         reach = int(row["reach"])
         adcodes = columns.adcodes.values[int(row["adcodes"])]
         for code in columns.categories.values[int(row["categories"])]:
@@ -250,9 +236,11 @@ class ResourceIndex:
                 self.by_adcode[(code, adcode)].discard(slot)
 
     def rebuild_all(self) -> None:
-        """Build every shard from the columns, and rebuild shard by shard from now on."""
+        """Build every shard and division list from the columns, and from now on keep them
+        up to date change by change."""
         self.deferred = False
         rows = self.columns.in_use()
+        self._build_areas(rows)
         live = np.flatnonzero(rows["active"] & (rows["reach"] != NO_REACH))
         combos, reaches = rows["categories"][live], rows["reach"][live]
         for code in self._offered_codes():
@@ -263,6 +251,25 @@ class ResourceIndex:
                 known = RADIUS_CLASSES_KM[reach] in self.shards.get(code, {})
                 if len(in_class) or known:
                     self._shard(code, reach).rebuild(rows, members=in_class)
+
+    def _build_areas(self, rows: Rows) -> None:
+        """The division lists of every active resource serving divisions: one pass per
+        distinct (category list, division list) pair in use, not one per resource."""
+        columns = self.columns
+        self.by_adcode = {}
+        nowhere = columns.adcodes.find(())
+        serving = np.flatnonzero(rows["active"] & (rows["adcodes"] != nowhere))
+        pairs = rows["categories"][serving].astype(np.int64) << 32 | rows["adcodes"][serving]
+        order = np.argsort(pairs, kind="stable")
+        pairs = pairs[order]
+        firsts = np.flatnonzero(np.diff(pairs, prepend=-1))  # of each run of equal pairs
+        groups = np.split(serving[order], firsts[1:]) if len(serving) else []
+        for pair, members in zip(pairs[firsts].tolist(), groups, strict=True):
+            slots = members.tolist()
+            adcodes = columns.adcodes.values[pair & 0xFFFFFFFF]
+            for code in columns.categories.values[pair >> 32]:
+                for adcode in adcodes:
+                    self.by_adcode.setdefault((code, adcode), set()).update(slots)
 
     def _offered_codes(self) -> list[str]:
         return sorted({code for combo in self.columns.categories.values for code in combo})
