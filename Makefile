@@ -44,7 +44,9 @@ lint: install console-check
 	$(BIN)/mypy shared services cli bench
 
 # PostgreSQL for the tests: as given, or found by the probe (none: the SQLite half runs).
-TEST_ENV := LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}"
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): the
+# suite starts its services as processes hundreds of times, each compiling the project anew.
+TEST_ENV := PYTHONDONTWRITEBYTECODE= LIANJIE_TEST_POSTGRES_URL="$${LIANJIE_TEST_POSTGRES_URL-$$($(BIN)/python -m tests.postgres_probe)}"
 
 # Two xdist workers by default: much of the suite waits on the processes it starts, on
 # PostgreSQL and on NATS timeouts (the load average stayed at 1 to 3 on 2 cores with one

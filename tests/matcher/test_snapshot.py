@@ -269,9 +269,9 @@ def stream_of(feed: IndexFeed) -> snapshot.StreamMark:
 
 
 async def stored_within(bus: Bus, feed: IndexFeed, sequence: int, timeout: float = 5.0) -> int:
-    """The stored snapshot's sequence once it is `sequence` (or when `timeout` is over)."""
+    """The stored snapshot's sequence once it is `sequence` or more (or when `timeout` is over)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while (stored := await snapshot.stored_sequence(bus.js, stream_of(feed))) != sequence:
+    while (stored := await snapshot.stored_sequence(bus.js, stream_of(feed))) < sequence:
         if asyncio.get_running_loop().time() > deadline:
             break
         await asyncio.sleep(0.05)
@@ -295,7 +295,8 @@ async def test_a_ready_replica_writes_snapshots_only_after_enough_changes(tmp_pa
                 await asyncio.sleep(0.5)  # ten turns: fewer changes than the bound
                 assert await snapshot.stored_sequence(bus.js, stream_of(feed)) == 20
                 await publish(bus, *[state(f"s{i:03d}", version=3) for i in range(3)])
-                assert await stored_within(bus, feed, 26) == 26
+                # The writer may take its turn between the fifth change and the sixth.
+                assert await stored_within(bus, feed, 25) in (25, 26)
                 store = await bus.js.object_store(MATCHER_SNAPSHOTS_BUCKET)
                 info = await store.get_info(snapshot.OBJECT)
                 assert json.loads(info.description or "{}")["format"] == snapshot.FORMAT
