@@ -69,9 +69,11 @@ def test_one_trace_runs_from_http_through_nats_to_the_matcher(traced: Stack) -> 
         time.sleep(0.2)
     assert ("needs", "ask lianjie.matcher.rank.v1") in spans
     time.sleep(1.0)  # a span around ours (FastAPI's own, if it were on) ends after it
+    # Log records are written by a thread in batches (shared/logs.py): read them again.
+    lines = _json_lines(traced)
     servers = [
         r["name"]
-        for name, r in _json_lines(traced)
+        for name, r in lines
         if name == "needs"
         and r.get("kind") == "SpanKind.SERVER"
         and r.get("context", {}).get("trace_id") == f"0x{TRACE_ID}"
