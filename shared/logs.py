@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from logging.handlers import QueueHandler
+from typing import TextIO
 
 from opentelemetry.trace import SpanKind
 from pythonjsonlogger.json import JsonFormatter
@@ -101,9 +102,13 @@ class _Writer:
     """The writer thread: takes the queued records in batches, formats them as JSON lines and
     writes each batch to stderr in one call. `stop` writes what is queued, then ends it."""
 
-    def __init__(self, source: _Enqueue, formatter: logging.Formatter) -> None:
+    def __init__(self, source: _Enqueue, formatter: logging.Formatter, stream: TextIO) -> None:
         self.source = source
         self.formatter = formatter
+        # The stderr of the moment logging is configured, as StreamHandler keeps it: a batch
+        # written later must not land in whatever stands in for sys.stderr by then (a CLI
+        # runner capturing its command's output, another test's capture).
+        self.stream = stream
         self.stopped = False
         self.thread = threading.Thread(target=self._run, name="lianjie-log-writer", daemon=True)
         source.writer = self
@@ -138,10 +143,9 @@ class _Writer:
             lines.insert(0, self._dropped_line(dropped, batch))
         if not lines:
             return
-        stream = sys.stderr  # looked up each time, as StreamHandler's default is not
         try:
-            stream.write("".join(lines))
-            stream.flush()
+            self.stream.write("".join(lines))
+            self.stream.flush()
         except Exception:  # a closed or broken stderr: nowhere left to say so
             pass
 
@@ -181,7 +185,7 @@ def configure(service: str, level: str) -> None:
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         json_ensure_ascii=False,
     )
-    _start_writer(_Writer(handler, formatter))
+    _start_writer(_Writer(handler, formatter, sys.stderr))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for name in _UVICORN_LOGGERS:
         logging.getLogger(name).handlers = []

@@ -41,13 +41,12 @@ class Stream:
 
 @pytest.fixture
 def stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stream]:
-    """Logging configured, its lines going to a `Stream`; the root logger restored after.
-    The stream is put in place by `written_to` in the test itself: pytest sets its own
-    sys.stderr again between a fixture and the test."""
+    """A `Stream` for logging's lines; the root logger restored after. The stream is put in
+    place, and logging configured to write to it, by `written_to` in the test itself: pytest
+    sets its own sys.stderr again between a fixture and the test."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     out = Stream()
-    logs.configure("matcher", "info")
     yield out
     out.open.set()
     logs.flush()
@@ -56,6 +55,7 @@ def stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stream]:
 
 def written_to(stream: Stream, monkeypatch: pytest.MonkeyPatch) -> Stream:
     monkeypatch.setattr(sys, "stderr", stream)
+    logs.configure("matcher", "info")  # the writer keeps the stderr of this moment
     return stream
 
 
