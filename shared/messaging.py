@@ -122,7 +122,7 @@ class Bus:
         connection. A JetStream message's reply subject is its ack subject, which an ordered
         consumer never answers: after replaying 1,000,000 of them, every request to the same
         connection waited 150-250 ms once a second for two minutes (issue 21's open-loop
-        stalls; tests/shared/test_feed_connection.py)."""
+        stalls; tests/matcher/test_feed.py)."""
         if self.feed_nc is None:
             self.feed_nc = await self._connected(f"{self.name}-feed")
         return self.feed_nc.jetstream()
