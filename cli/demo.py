@@ -1,11 +1,12 @@
 """Load a demo county into a running stack through its HTTP APIs, as a station would."""
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from shared.clock import china_today
 from shared.demo import DEMO_ORGANIZATION, DemoCounty
 
 DEMO_WORKER = "demo-social-worker"
@@ -71,7 +72,7 @@ def _person(client: httpx.Client, needs_url: str, household_id: str, person: dic
     status = client.post(f"{needs_url}/persons/{person_id}/status", json={"status": "active"})
     status.raise_for_status()
     visit = {
-        "visited_on": (date.today() - timedelta(days=days_ago)).isoformat(),
+        "visited_on": (china_today() - timedelta(days=days_ago)).isoformat(),
         "social_worker": DEMO_WORKER,
         "findings": "演示探访记录",
     }

@@ -15,7 +15,6 @@ runs (events wait in the outbox until the service relays them).
 import csv
 import functools
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from services.needs.ledger_import import (
 from services.needs.settings import NeedsSettings
 from shared.actor import Actor
 from shared.auth import Role
+from shared.clock import china_today
 from shared.crypto import PiiKeysMissing, configure_for_tool
 from shared.db import create_db_engine, migrate, session_factory
 
@@ -398,7 +398,7 @@ def visit_command(
     tier: str | None = typer.Option(None, help="The tier after this visit (1-5 or 一级…五级)"),
 ) -> None:
     """Record a home visit (入户探访); prints when the next one is due."""
-    body: dict[str, Any] = {"visited_on": on or date.today().isoformat(), "findings": findings}
+    body: dict[str, Any] = {"visited_on": on or china_today().isoformat(), "findings": findings}
     if social_worker is not None:
         body["social_worker"] = social_worker
     if tier is not None:

@@ -57,6 +57,7 @@ from services.needs.states import NeedStatus
 from services.needs.users.api import router as users_router
 from services.needs.wishes.api import router as wishes_router
 from shared.actor import Actor, actor_from_request, stamp
+from shared.clock import today_of
 from shared.contracts.matcher import RankRequest
 from shared.contracts.vocabulary import CategoryCode
 from shared.errors import ValidationFailed
@@ -416,7 +417,7 @@ async def get_stats(
     until: date | None = Query(None, description="End of the period (inclusive); default today"),
 ) -> StatsOut:
     """The station's figures as the seeds report them."""
-    today = date.today()
+    today = today_of(request.app)
     return await read(
         request,
         lambda s: stats.station_stats(

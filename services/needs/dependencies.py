@@ -1,8 +1,6 @@
 """What the needs service's route modules share: its settings, paging, the station filter,
 ETags, the lists' filters and the answer of an edit history."""
 
-from datetime import date
-
 from fastapi import Query, Request, Response
 from sqlalchemy.orm import Session
 
@@ -11,6 +9,7 @@ from services.needs.cases import service as persons
 from services.needs.schemas import CaseFilters, Listing, RecordChangeOut
 from services.needs.settings import NeedsSettings
 from shared import access_log
+from shared.clock import today_of
 from shared.web import Page, pages
 from shared.web_db import read
 
@@ -48,7 +47,9 @@ def case_filter(request: Request, filters: CaseFilters) -> queries.CaseFilter:
 def visit_rule(request: Request) -> queries.VisitRule:
     """When visits fall due, as of today, by the settings' tier intervals."""
     settings = settings_of(request)
-    return queries.VisitRule(date.today(), settings.due_window_days, settings.tier_follow_up_days)
+    return queries.VisitRule(
+        today_of(request.app), settings.due_window_days, settings.tier_follow_up_days
+    )
 
 
 async def edit_history(

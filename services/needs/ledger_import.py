@@ -36,6 +36,7 @@ from services.needs.enums import ConsentGiver, ConsentScope
 from services.needs.models import Household, Person, RecordChange
 from services.needs.schemas import HouseholdCreate, HouseholdPatch, PersonCreate, PersonPatch
 from shared.actor import Actor, stamp
+from shared.clock import china_today
 from shared.crypto import index_of, name_index
 from shared.db import transaction
 from shared.errors import FieldError, Forbidden, ValidationFailed
@@ -489,7 +490,7 @@ def _values(cells: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
             parsed = _date(raw)
             if parsed is None:
                 errors.append(FieldError(header, "date_format", "write dates as 2026-03-01"))
-            elif name == "last_visit_on" and parsed > date.today():
+            elif name == "last_visit_on" and parsed > china_today():
                 errors.append(FieldError(header, "not_in_future", "the date lies in the future"))
             values[name] = parsed
         elif name in ("hardship_categories", "groups"):

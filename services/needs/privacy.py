@@ -19,6 +19,7 @@ from services.needs.enums import REFERRALS_NEED_CONSENT, ConsentGiver, ConsentSc
 from services.needs.models import Household, Person, PiiAccess
 from shared import access_log
 from shared.actor import Actor
+from shared.clock import china_today
 from shared.contracts.vocabulary import Group
 from shared.crypto import index_of, phone_index
 from shared.errors import FieldError, ValidationFailed
@@ -139,7 +140,7 @@ def check_sensitive_consent(
                 'separate consent (scope "sensitive", PIPL art. 29) first',
             )
         )
-    child = born is not None and age_on(born, today or date.today()) < CHILD_CONSENT_AGE
+    child = born is not None and age_on(born, today or china_today()) < CHILD_CONSENT_AGE
     if child and given_by != ConsentGiver.GUARDIAN:
         errors.append(
             FieldError(

@@ -8,6 +8,7 @@ from datetime import date
 
 from pydantic_core import PydanticCustomError
 
+from shared.clock import china_today
 from shared.masking import mask_id_number
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -46,7 +47,7 @@ def validate(value: str, *, today: date | None = None) -> str:
         raise PydanticCustomError(
             "resident_id_birth_date", "the birth date inside the ID number is not a valid date"
         )
-    if born > (today or date.today()):
+    if born > (today or china_today()):
         raise PydanticCustomError(
             "resident_id_birth_date", "the birth date inside the ID number lies in the future"
         )

@@ -12,6 +12,7 @@ from services.needs.cases.states import CaseStatus
 from services.needs.enums import ConsentGiver, ConsentScope, ExitReason, Gender, VisitFilter
 from services.needs.states import NeedStatus
 from shared.access_log import PURPOSE_MAX_LENGTH
+from shared.clock import china_today
 from shared.contracts.common import Adcode, GeoPoint, Urgency
 from shared.contracts.matcher import RankedResource
 from shared.contracts.vocabulary import (
@@ -39,7 +40,7 @@ def _phone(value: str) -> str:
 
 
 def _not_in_future(value: date) -> date:
-    if value > date.today():
+    if value > china_today():
         raise PydanticCustomError("not_in_future", "the date lies in the future")
     return value
 

@@ -26,7 +26,7 @@ from services.needs.schemas import (
 from services.needs.states import CLOSED_NEED_STATES, NEED_TRANSITIONS, NeedStatus
 from shared.access import within
 from shared.actor import Actor
-from shared.clock import utc_now
+from shared.clock import china_today, utc_now
 from shared.contracts import vocabulary
 from shared.contracts.common import GeoPoint
 from shared.contracts.matcher import RankRequest
@@ -358,7 +358,7 @@ def eligibility_groups(person: Person | None, household: Household) -> list[str]
         return []
     return vocabulary.for_eligibility(
         person.groups,
-        age=age_on(person.date_of_birth, date.today()),
+        age=age_on(person.date_of_birth, china_today()),
         hardship=household.hardship_categories,
     )
 

@@ -3,7 +3,7 @@ by any member of the alliance on one timeline; the same aid from two providers o
 days is flagged, and so are open needs with nothing received for too long."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.referrals.models import Referral
 from shared.auth import Role
+from shared.clock import china_today
 from tests.auth import bearer
 from tests.needs.conftest import new_household, problems
-
-TODAY = date.today()
 
 
 def _benefit(client: TestClient, household_id: str, **body: Any) -> dict[str, Any]:
@@ -67,8 +66,8 @@ def test_a_planted_double_aid_is_flagged(
         household["id"],
         provider="县民政局",
         provider_kind="department",
-        start_on=(TODAY - timedelta(days=60)).isoformat(),
-        end_on=(TODAY + timedelta(days=30)).isoformat(),
+        start_on=(china_today() - timedelta(days=60)).isoformat(),
+        end_on=(china_today() + timedelta(days=30)).isoformat(),
     )
     assert monthly["flags"] and monthly["flags"][0]["kind"] == "double_aid"
     other_kind = _benefit(
@@ -76,7 +75,7 @@ def test_a_planted_double_aid_is_flagged(
         household["id"],
         provider="爱心企业",
         category="education.tuition",
-        start_on=TODAY.isoformat(),
+        start_on=china_today().isoformat(),
     )
     chain = client.get(f"/households/{household['id']}/aid-chain").json()
     assert [e["source"] for e in chain["entries"]] == ["recorded", "referral", "recorded"]
@@ -97,20 +96,20 @@ def test_same_provider_or_separate_periods_are_not_double_aid(client: TestClient
             client,
             household["id"],
             provider="爱心超市",
-            start_on=(TODAY - timedelta(days=start)).isoformat(),
-            end_on=(TODAY - timedelta(days=end)).isoformat(),
+            start_on=(china_today() - timedelta(days=start)).isoformat(),
+            end_on=(china_today() - timedelta(days=end)).isoformat(),
         )
     _benefit(
         client,
         household["id"],
         provider="爱心超市",
-        start_on=(TODAY - timedelta(days=40)).isoformat(),
+        start_on=(china_today() - timedelta(days=40)).isoformat(),
     )
     _benefit(
         client,
         household["id"],
         provider="红十字会",
-        start_on=(TODAY - timedelta(days=10)).isoformat(),
+        start_on=(china_today() - timedelta(days=10)).isoformat(),
     )
     chain = client.get(f"/households/{household['id']}/aid-chain").json()
     assert chain["flags"] == []
@@ -123,12 +122,15 @@ def test_open_needs_with_nothing_received_are_flagged(client: TestClient) -> Non
         client,
         waiting["id"],
         provider="县民政局",
-        start_on=(TODAY - timedelta(days=200)).isoformat(),
+        start_on=(china_today() - timedelta(days=200)).isoformat(),
     )
     served = new_household(client)
     _need(client, served["id"], "elderly_care.meals")
     _benefit(
-        client, served["id"], provider="县民政局", start_on=(TODAY - timedelta(days=5)).isoformat()
+        client,
+        served["id"],
+        provider="县民政局",
+        start_on=(china_today() - timedelta(days=5)).isoformat(),
     )
     no_needs = new_household(client)  # nothing received, nothing asked: no flag
     flags = client.get("/aid-chain/flags", params={"kind": "unserved"}).json()
@@ -147,8 +149,8 @@ def test_bad_benefits_are_422_and_write_nothing(client: TestClient) -> None:
         "category": "basic_living.food",
         "provider": "x",
         "provider_kind": "charity",
-        "start_on": TODAY.isoformat(),
-        "end_on": (TODAY - timedelta(days=1)).isoformat(),
+        "start_on": china_today().isoformat(),
+        "end_on": (china_today() - timedelta(days=1)).isoformat(),
     }
     response = client.post(f"/households/{household['id']}/benefits", json=backwards)
     assert response.status_code == 422

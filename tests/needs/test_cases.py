@@ -1,12 +1,13 @@
 """Person cases (一人一案): resident ID rules, groups, consent and the case lifecycle."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.models import Person
+from shared.clock import china_today
 from tests.auth import bearer
 from tests.needs.conftest import active_case, new_household, new_person, problems
 from tests.support.factories import resident_id
@@ -56,11 +57,11 @@ def test_id_format_future_birth_and_inconsistent_gender_are_named(client: TestCl
     assert problems(client.post(url, json={"name": "甲", "resident_id": "12345"})) == {
         ("resident_id", "resident_id_format")
     }
-    future = resident_id(born=(date.today() + timedelta(days=400)).strftime("%Y%m%d"))
+    future = resident_id(born=(china_today() + timedelta(days=400)).strftime("%Y%m%d"))
     assert problems(client.post(url, json={"name": "乙", "resident_id": future})) == {
         ("resident_id", "resident_id_birth_date")
     }
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (china_today() + timedelta(days=1)).isoformat()
     assert problems(client.post(url, json={"name": "丙", "date_of_birth": tomorrow})) == {
         ("date_of_birth", "not_in_future")
     }
@@ -145,7 +146,7 @@ def test_case_needs_consent_before_it_becomes_active(client: TestClient) -> None
     activate = client.post(f"/persons/{person['id']}/status", json={"status": "active"})
     assert activate.status_code == 200, activate.text
     assert activate.json()["case_status"] == "active"
-    assert activate.json()["active_since"] == date.today().isoformat()
+    assert activate.json()["active_since"] == china_today().isoformat()
 
 
 def test_case_lifecycle_applied_active_exited_and_409_names_the_allowed(
@@ -177,7 +178,7 @@ def test_case_lifecycle_applied_active_exited_and_409_names_the_allowed(
 def test_consent_in_the_future_or_without_scope_is_422(client: TestClient) -> None:
     household = new_household(client)
     person = new_person(client, household["id"])
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (china_today() + timedelta(days=1)).isoformat()
     response = client.put(
         f"/persons/{person['id']}/consent", json={"given_on": tomorrow, "scope": []}
     )

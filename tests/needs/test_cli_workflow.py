@@ -2,7 +2,7 @@
 a person, record a visit, see what is due, record a need and ask for matches."""
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.stack import Stack
+from shared.clock import china_today
 from tests.auth import token
 from tests.support.factories import resident_id
 
@@ -38,12 +39,12 @@ def test_social_worker_day_through_the_cli(stack: Stack) -> None:
         "--tier", "1", "--head", "--consent-date", "2026-01-10",
     )  # fmt: skip
     assert person["case_status"] == "active" and person["tier"] == 1
-    visited_on = (date.today() - timedelta(days=9)).isoformat()
+    visited_on = (china_today() - timedelta(days=9)).isoformat()
     visit = _run(
         stack, "visit", person["id"], "--social-worker", "李社工", "--on", visited_on,
         "--findings", "行动不便",
     )  # fmt: skip
-    assert visit["next_visit_due"] == (date.today() - timedelta(days=2)).isoformat()
+    assert visit["next_visit_due"] == (china_today() - timedelta(days=2)).isoformat()
     due = _run(stack, "due", "--station", "511523101", "--within-days", "0")
     mine = [v for v in due["visits"] if v["person_id"] == person["id"]]
     assert len(mine) == 1 and mine[0]["overdue"] is True

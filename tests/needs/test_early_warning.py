@@ -3,7 +3,7 @@ once when it becomes true, opens a verification task (核实), and how the task 
 
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.models import OutboxEvent
 from shared.auth import Role
+from shared.clock import china_today
 from shared.contracts.needs import VERIFICATION_TASK_OPENED
 from tests.auth import bearer
 from tests.needs.conftest import active_case, new_household, problems
 from tests.support.factories import JIANGAN_TOWN, resident_id
 
-TODAY = date.today()
 LIVES_ALONE_OVER_80_UNVISITED = {
     "all": [
         {"observed": "lives_alone", "within_days": 365},
@@ -30,7 +30,7 @@ LIVES_ALONE_OVER_80_UNVISITED = {
 
 def _visit(client: TestClient, person_id: str, days_ago: int, *observed: str) -> None:
     body = {
-        "visited_on": (TODAY - timedelta(days=days_ago)).isoformat(),
+        "visited_on": (china_today() - timedelta(days=days_ago)).isoformat(),
         "social_worker": "李社工",
         "observations": list(observed),
     }
@@ -96,7 +96,7 @@ def test_a_rule_flags_exactly_the_hand_computed_persons_and_fires_once(
     assert client.post("/warning-rules/evaluate").json()["opened"] == 2
     tasks = _tasks(client)
     assert {t["person_id"] for t in tasks} == {county["a"], county["f"]}
-    assert all(t["due_on"] == (TODAY + timedelta(days=5)).isoformat() for t in tasks)
+    assert all(t["due_on"] == (china_today() + timedelta(days=5)).isoformat() for t in tasks)
     assert client.post("/warning-rules/evaluate").json()["opened"] == 0  # still true: no refire
     assert len(_tasks(client)) == 2
 
@@ -108,7 +108,7 @@ def test_a_rule_fires_again_only_after_it_stopped_holding(
     client.post("/warning-rules/evaluate")
     _visit(client, county["a"], 0, "lives_alone")  # seen today: no longer holds
     assert client.post("/warning-rules/evaluate").json()["opened"] == 0
-    later = datetime.combine(TODAY + timedelta(days=61), datetime.min.time(), tzinfo=UTC)
+    later = datetime.combine(china_today() + timedelta(days=61), datetime.min.time(), tzinfo=UTC)
     client.app.state.clock = lambda: later  # type: ignore[attr-defined]
     # 61 days on, `a` is unvisited again and `b` (seen 71 days ago) now holds too; `f`'s hit
     # never cleared, so `f` does not fire a second time.
@@ -162,7 +162,7 @@ def test_bad_rules_visits_and_closings_are_422_naming_the_part(
     for _ in range(20):
         deep = {"not": deep}
     assert client.post("/warning-rules/preview", json={"expression": deep}).status_code == 422
-    visit = {"visited_on": TODAY.isoformat(), "social_worker": "李", "observations": ["x"]}
+    visit = {"visited_on": china_today().isoformat(), "social_worker": "李", "observations": ["x"]}
     response = client.post(f"/persons/{county['a']}/visits", json=visit)
     assert problems(response) == {("observations[0]", "unknown_observation")}
     _rule(client)

@@ -16,6 +16,7 @@ from cli.main import app
 from services.needs.ledger_import import HEAD_NAME, HEADERS, import_ledger, read_ledger
 from services.needs.models import Household, Person
 from shared.actor import Actor
+from shared.clock import china_today
 from tests.support.factories import resident_id
 
 TOWNS = ["511523101", "511523104", "511523105", "511523108"]
@@ -49,7 +50,7 @@ def _row(i: int, rng: random.Random) -> dict[str, str]:
 
 def _plant_bad_rows(rows: list[dict[str, str]]) -> dict[int, tuple[str, str]]:
     """Break one rule in chosen rows; returns the spreadsheet row (index + 2) → (field, rule)."""
-    future = (date.today() + timedelta(days=30)).isoformat()
+    future = (china_today() + timedelta(days=30)).isoformat()
     bad_id = rows[10]["身份证号"][:17] + ("0" if rows[10]["身份证号"][17] != "0" else "1")
     breaks = {
         10: ("身份证号", bad_id, "resident_id_checksum"),

@@ -2,10 +2,11 @@
 the caller, look-ups through the blind index, and edits with If-Match and a history."""
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from shared.clock import china_today
 from tests.auth import bearer
 from tests.needs.conftest import active_case, new_household, new_person
 from tests.support.factories import JIANGAN_TOWN, resident_id
@@ -70,7 +71,7 @@ def test_visit_filters_agree_with_the_due_list(make_client: Callable[..., TestCl
     overdue = active_case(client, home["id"], tier=1)
     fresh = active_case(client, home["id"], name="李四", resident_id=resident_id(serial="005"))
     for person, days in ((overdue, 30), (fresh, 1)):
-        visit = {"visited_on": (date.today() - timedelta(days=days)).isoformat(), "tier": 1}
+        visit = {"visited_on": (china_today() - timedelta(days=days)).isoformat(), "tier": 1}
         assert client.post(f"/persons/{person['id']}/visits", json=visit).status_code == 201
     assert _ids(client.get("/persons", params={"visit": "overdue"})) == [overdue["id"]]
     due = client.get("/visits/due", params={"station": JIANGAN_TOWN}).json()

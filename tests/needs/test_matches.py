@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from cli.stack import Stack
+from shared.clock import china_today
 from tests.auth import bearer
 from tests.support.factories import resident_id
 from tests.test_vertical_slice import post, resource
@@ -22,7 +23,7 @@ def _case(client: httpx.Client, needs: str, *, groups: list[str], born_years_ago
         f"{needs}/households",
         {"address": "江安县江安镇红星村5组3号", "adcode": "511523101", "location": HERE},
     )
-    born = date(date.today().year - born_years_ago, 3, 1).strftime("%Y%m%d")
+    born = date(china_today().year - born_years_ago, 3, 1).strftime("%Y%m%d")
     serial = f"{(born_years_ago * 7 + len(groups)) % 500 * 2 + 1:03d}"
     person = post(
         client,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.needs import service
 from services.needs.models import OutboxEvent
 from services.needs.schemas import MatchRequest
+from shared.clock import china_today
 from shared.contracts.needs import NEED_CLOSED, NEED_OPENED, NEED_UPDATED
 from shared.errors import InvalidTransition
 from tests.auth import bearer
@@ -128,7 +129,7 @@ def test_matching_request_carries_the_persons_groups_not_who_they_are(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
     household = new_household(client, hardship_categories=["低保"])
-    born = date(date.today().year - 72, 1, 1).strftime("%Y%m%d")
+    born = date(china_today().year - 72, 1, 1).strftime("%Y%m%d")
     person = new_person(
         client, household["id"], resident_id=resident_id(born=born), groups=["独居老人"]
     )

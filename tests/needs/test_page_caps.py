@@ -3,15 +3,15 @@ settings) and `offset`; a page larger than the cap is a 422 naming `limit`, neve
 unbounded answer."""
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from shared.clock import china_today
 from tests.needs.conftest import active_case, new_household, new_person, problems
 from tests.support.factories import resident_id
 
-TODAY = date.today()
 CAP = 3
 
 
@@ -28,7 +28,10 @@ def _due_cases(client: TestClient, household_id: str, count: int) -> list[str]:
         person = active_case(
             client, household_id, name=f"人{i}", resident_id=resident_id(serial=f"{i:03d}"), tier=1
         )
-        visit = {"visited_on": (TODAY - timedelta(days=7 * i)).isoformat(), "social_worker": "李"}
+        visit = {
+            "visited_on": (china_today() - timedelta(days=7 * i)).isoformat(),
+            "social_worker": "李",
+        }
         assert client.post(f"/persons/{person['id']}/visits", json=visit).status_code == 201
         ids.append(person["id"])
     return ids
@@ -92,14 +95,14 @@ def test_lists_page_through_persons_visits_and_history(capped: TestClient) -> No
     )
     for days_ago in (3, 2, 1, 0):
         visit = {
-            "visited_on": (TODAY - timedelta(days=days_ago)).isoformat(),
+            "visited_on": (china_today() - timedelta(days=days_ago)).isoformat(),
             "social_worker": "李",
         }
         capped.post(f"/persons/{person['id']}/visits", json=visit)
     visits = capped.get(f"/persons/{person['id']}/visits", params={"limit": 2, "offset": 1}).json()
     assert [v["visited_on"] for v in visits] == [
-        (TODAY - timedelta(days=1)).isoformat(),
-        (TODAY - timedelta(days=2)).isoformat(),
+        (china_today() - timedelta(days=1)).isoformat(),
+        (china_today() - timedelta(days=2)).isoformat(),
     ]
 
     need = capped.post(

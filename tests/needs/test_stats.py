@@ -1,13 +1,12 @@
 """A station's figures (`GET /stats`), counted as the seed reports count them."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from shared.clock import china_today
 from tests.needs.conftest import active_case, new_household, new_person, problems
 from tests.support.factories import resident_id
-
-TODAY = date.today()
 
 
 def test_station_figures_count_files_visits_needs_links_and_outcomes(client: TestClient) -> None:
@@ -25,7 +24,10 @@ def test_station_figures_count_files_visits_needs_links_and_outcomes(client: Tes
     )
     active_case(client, elsewhere["id"], tier=1, resident_id=resident_id(serial="011"))
     for person, days_ago in ((p1, 3), (p1, 40), (p2, 5)):
-        body = {"visited_on": (TODAY - timedelta(days=days_ago)).isoformat(), "social_worker": "李"}
+        body = {
+            "visited_on": (china_today() - timedelta(days=days_ago)).isoformat(),
+            "social_worker": "李",
+        }
         assert client.post(f"/persons/{person['id']}/visits", json=body).status_code == 201
     needs = []
     for household, category in (
@@ -41,7 +43,7 @@ def test_station_figures_count_files_visits_needs_links_and_outcomes(client: Tes
     client.post(f"/needs/{needs[1]}/status", json={"status": "referred"})
     client.post(f"/needs/{needs[2]}/status", json={"status": "withdrawn"})
 
-    since = (TODAY - timedelta(days=30)).isoformat()
+    since = (china_today() - timedelta(days=30)).isoformat()
     response = client.get("/stats", params={"station": "511523101", "since": since})
     assert response.status_code == 200, response.text
     stats = response.json()

@@ -3,24 +3,26 @@ overdue and upcoming for a station, and a tier change is announced without perso
 
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+import shared.clock
 from services.needs.models import OutboxEvent, Person
 from services.needs.settings import DEFAULT_FOLLOW_UP_DAYS
+from shared.clock import china_today
+from shared.contracts.common import CHINA_TIME
 from shared.contracts.needs import CASE_TIER_CHANGED
 from tests.needs.conftest import active_case, new_household, new_person, problems
 from tests.support.factories import resident_id
 
-TODAY = date.today()
-
 
 def _visit(client: TestClient, person_id: str, days_ago: int, **extra: object) -> dict:  # type: ignore[type-arg]
     body = {
-        "visited_on": (TODAY - timedelta(days=days_ago)).isoformat(),
+        "visited_on": (china_today() - timedelta(days=days_ago)).isoformat(),
         "social_worker": "李社工",
         "findings": "老人身体尚可,需助餐",
         **extra,
@@ -34,14 +36,14 @@ def test_visit_sets_the_next_due_date_from_the_tier(client: TestClient) -> None:
     household = new_household(client)
     person = active_case(client, household["id"], tier=3)
     recorded = _visit(client, person["id"], days_ago=10)
-    due = TODAY - timedelta(days=10) + timedelta(days=DEFAULT_FOLLOW_UP_DAYS[3])
+    due = china_today() - timedelta(days=10) + timedelta(days=DEFAULT_FOLLOW_UP_DAYS[3])
     assert recorded["next_visit_due"] == due.isoformat()
     changed = _visit(client, person["id"], days_ago=2, tier=1)
     assert changed["visit"]["tier_before"] == 3 and changed["visit"]["tier_after"] == 1
-    assert changed["next_visit_due"] == (TODAY + timedelta(days=5)).isoformat()
+    assert changed["next_visit_due"] == (china_today() + timedelta(days=5)).isoformat()
     fetched = client.get(f"/persons/{person['id']}").json()
     assert fetched["tier"] == 1
-    assert fetched["last_visit_on"] == (TODAY - timedelta(days=2)).isoformat()
+    assert fetched["last_visit_on"] == (china_today() - timedelta(days=2)).isoformat()
     assert len(client.get(f"/persons/{person['id']}/visits").json()) == 2
 
 
@@ -50,13 +52,17 @@ def test_follow_up_intervals_come_from_settings(make_client: Callable[..., TestC
     household = new_household(client)
     person = active_case(client, household["id"], tier=2)
     recorded = _visit(client, person["id"], days_ago=0)
-    assert recorded["next_visit_due"] == (TODAY + timedelta(days=10)).isoformat()
+    assert recorded["next_visit_due"] == (china_today() + timedelta(days=10)).isoformat()
 
 
 def test_visit_in_the_future_or_with_a_bad_tier_writes_nothing(client: TestClient) -> None:
     household = new_household(client)
     person = active_case(client, household["id"], tier=2)
-    body = {"visited_on": (TODAY + timedelta(days=1)).isoformat(), "social_worker": "李", "tier": 9}
+    body = {
+        "visited_on": (china_today() + timedelta(days=1)).isoformat(),
+        "social_worker": "李",
+        "tier": 9,
+    }
     response = client.post(f"/persons/{person['id']}/visits", json=body)
     assert problems(response) == {("visited_on", "not_in_future"), ("tier", "unknown_tier")}
     assert client.get(f"/persons/{person['id']}/visits").json() == []
@@ -68,7 +74,7 @@ def test_exited_case_takes_no_visits(client: TestClient) -> None:
     client.post(
         f"/persons/{person['id']}/status", json={"status": "exited", "exit_reason": "deceased"}
     )
-    body = {"visited_on": TODAY.isoformat(), "social_worker": "李"}
+    body = {"visited_on": china_today().isoformat(), "social_worker": "李"}
     assert client.post(f"/persons/{person['id']}/visits", json=body).status_code == 409
 
 
@@ -150,3 +156,25 @@ def test_tier_change_is_announced_with_ids_and_codes_only(
     text = " ".join(e.payload for e in events)
     for secret in (number, "13800001234", "张三", "红星村"):
         assert secret not in text
+
+
+def test_today_is_the_day_in_china_not_the_servers_utc_day(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 07:30 in China the servers' UTC day is still yesterday: that morning's visit is not
+    "in the future", tomorrow's is, and what fell due yesterday is overdue this morning."""
+    day = china_today()
+    morning = datetime.combine(day, time(7, 30), CHINA_TIME).astimezone(UTC)
+    assert morning.date() == day - timedelta(days=1)
+    household = new_household(client)
+    person = active_case(client, household["id"], tier=1)  # weekly
+    _visit(client, person["id"], days_ago=8)  # due yesterday
+    monkeypatch.setattr(shared.clock, "utc_now", lambda: morning)
+    client.app.state.clock = lambda: morning  # type: ignore[attr-defined]
+    visits = f"/persons/{person['id']}/visits"
+    tomorrow = {"visited_on": (day + timedelta(days=1)).isoformat(), "social_worker": "李"}
+    assert problems(client.post(visits, json=tomorrow)) == {("visited_on", "not_in_future")}
+    due = client.get("/visits/due", params={"station": "511523101", "within_days": 0}).json()
+    assert [(v["person_id"], v["days_until_due"]) for v in due["visits"]] == [(person["id"], -1)]
+    this_morning = {"visited_on": day.isoformat(), "social_worker": "李"}
+    assert client.post(visits, json=this_morning).status_code == 201

@@ -5,7 +5,7 @@ what was lawfully done before stays; the record and the log carry ids and codes 
 
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from services.needs import privacy
+from shared.clock import china_today
 from shared.errors import ValidationFailed
 from tests.privacy.test_personal_data import NAME, NUMBER, PHONE, household, ok, person, rule_of
 
-TODAY = date.today()
 EVERYTHING = ["case_file", "photos", "referral_sharing", "sensitive"]
 
 
@@ -70,7 +70,7 @@ def test_withdrawing_sensitive_consent_erases_health_data_and_keeps_the_case(
             fields=["groups"], scope=after["consent_scope"], given_by="self", born=None
         )
     # Given again, it takes effect again.
-    again = {"given_on": TODAY.isoformat(), "scope": EVERYTHING}
+    again = {"given_on": china_today().isoformat(), "scope": EVERYTHING}
     restored = ok(sw.put(f"/persons/{created['id']}/consent", json=again))
     assert restored["consent_withdrawn"] == [] and "sensitive" in restored["consent_scope"]
 
@@ -80,7 +80,7 @@ def test_withdrawing_the_case_file_exits_the_case_and_stops_needs_and_referrals(
 ) -> None:
     sw = needs_as("social_worker")
     home, created = _case(sw)
-    visit = {"visited_on": TODAY.isoformat(), "findings": "身体尚可"}
+    visit = {"visited_on": china_today().isoformat(), "findings": "身体尚可"}
     ok(sw.post(f"/persons/{created['id']}/visits", json=visit), 201)
     need_before = ok(_need(sw, home, created["id"]), 201)["id"]
 
@@ -88,7 +88,7 @@ def test_withdrawing_the_case_file_exits_the_case_and_stops_needs_and_referrals(
     after = done["person"]
     assert (after["case_status"], after["exit_reason"]) == ("exited", "consent_withdrawn")
     assert done["withdrawal"]["case_status_before"] == "active"
-    assert done["withdrawal"]["withdrawn_on"] == TODAY.isoformat()
+    assert done["withdrawal"]["withdrawn_on"] == china_today().isoformat()
     assert after["groups"] == ["disabled", "elderly"], "only a sensitive withdrawal erases"
     assert after["next_visit_due"] is None
 
@@ -109,7 +109,7 @@ def test_withdrawing_the_case_file_exits_the_case_and_stops_needs_and_referrals(
     assert len(ok(sw.get(f"/persons/{created['id']}/visits"))) == 1
     assert ok(sw.get(f"/needs/{need_before}"))["id"] == need_before
 
-    again = {"given_on": TODAY.isoformat(), "scope": EVERYTHING}
+    again = {"given_on": china_today().isoformat(), "scope": EVERYTHING}
     assert ok(sw.put(f"/persons/{created['id']}/consent", json=again))["consent_withdrawn"] == []
     ok(_need(sw, home, created["id"]), 201)
 
@@ -158,7 +158,7 @@ def test_withdrawal_input_is_checked_and_a_dropped_scope_must_be_withdrawn(
     sw = needs_as("social_worker")
     _home, created = _case(sw)
     url = f"/persons/{created['id']}/consent/withdrawal"
-    tomorrow = (TODAY + timedelta(days=1)).isoformat()
+    tomorrow = (china_today() + timedelta(days=1)).isoformat()
     assert rule_of(sw.post(url, json={"withdrawn_on": tomorrow})) == {
         ("withdrawn_on", "not_in_future")
     }
@@ -170,7 +170,7 @@ def test_withdrawal_input_is_checked_and_a_dropped_scope_must_be_withdrawn(
     }
     assert sw.post("/persons/no-such-person/consent/withdrawal", json={}).status_code == 404
     # Dropping a scope by recording a narrower consent would skip the erasure: refused.
-    narrower = {"given_on": TODAY.isoformat(), "scope": ["case_file"]}
+    narrower = {"given_on": china_today().isoformat(), "scope": ["case_file"]}
     dropped = sw.put(f"/persons/{created['id']}/consent", json=narrower)
     assert rule_of(dropped) == {("scope", "withdraw_instead")}
     assert ok(sw.get(f"/persons/{created['id']}"))["groups"] == ["disabled", "elderly"]

@@ -4,7 +4,6 @@ purpose, and every such read is in the access log; sensitive data needs separate
 a child's a guardian's."""
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy import Engine, text
 from services.needs.app import create_app
 from services.needs.settings import NeedsSettings
 from shared import crypto
+from shared.clock import china_today
 from shared.crypto import PiiKeysMissing
 from shared.settings import CommonSettings
 from tests.privacy.conftest import STATION
@@ -147,7 +147,7 @@ def test_a_child_under_14_needs_a_guardians_consent_for_sensitive_data(
 ) -> None:
     sw = needs_as("social_worker")
     home = household(sw)
-    born = date.today().replace(year=date.today().year - 10).strftime("%Y%m%d")
+    born = china_today().replace(year=china_today().year - 10).strftime("%Y%m%d")
     child = {"resident_id": resident_id(born=born, serial="011"), "phone": None, "is_head": False}
     separate = {"given_on": "2026-01-05", "scope": ["case_file", "sensitive"]}
     by_self = person(sw, home, groups=["disabled"], disability_grade=1, consent=separate, **child)

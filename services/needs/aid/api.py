@@ -10,7 +10,7 @@ from services.needs.aid.schemas import AidChain, AidFlagList, BenefitCreate
 from services.needs.jurisdiction import area_of
 from services.needs.service import get_household_or_raise
 from shared.actor import Actor, actor_from_request
-from shared.clock import clock_of
+from shared.clock import china_today, clock_of, today_of
 from shared.web import Page, pages
 from shared.web_db import read, write
 
@@ -45,7 +45,7 @@ async def record_benefit(
         household = get_household_or_raise(session=s, household_id=household_id)
         service.record(session=s, household=household, data=body, actor=actor.id, now=now)
         (chain,) = service.chains(
-            session=s, household_ids=[household.id], today=now.date(), unserved_days=days
+            session=s, household_ids=[household.id], today=china_today(now), unserved_days=days
         )
         return chain
 
@@ -55,7 +55,7 @@ async def record_benefit(
 @router.get("/households/{household_id}/aid-chain", response_model=AidChain)
 async def get_aid_chain(household_id: str, request: Request) -> AidChain:
     """Every aid the household received, from any member of the alliance, with its flags."""
-    today, days = clock_of(request.app)().date(), _unserved_days(request)
+    today, days = today_of(request.app), _unserved_days(request)
 
     def work(s: Session) -> AidChain:
         household = get_household_or_raise(session=s, household_id=household_id)
@@ -74,7 +74,7 @@ async def list_flags(
     page: Page = Depends(_page),
 ) -> AidFlagList:
     """Households of the caller's area whose chain shows double aid or needs left waiting."""
-    today, days, area = clock_of(request.app)().date(), _unserved_days(request), area_of(request)
+    today, days, area = today_of(request.app), _unserved_days(request), area_of(request)
 
     def work(s: Session) -> AidFlagList:
         ids = service.households_in(s, area)

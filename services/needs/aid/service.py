@@ -14,6 +14,7 @@ from services.needs.aid.schemas import AidChain, AidEntry, AidFlag, BenefitCreat
 from services.needs.models import Household, Need, OutboxEvent, Person
 from services.needs.referrals.models import Referral
 from services.needs.states import CLOSED_NEED_STATES
+from shared.contracts.common import china_date
 from shared.contracts.needs import BENEFIT_RECORDED, BenefitEvent
 from shared.errors import ValidationFailed
 from shared.outbox import add_event
@@ -72,8 +73,8 @@ def _referral_entries(session: Session, household_ids: list[str]) -> list[tuple[
                     category=category,
                     provider=referral.resource_organization or referral.resource_id,
                     provider_kind=referral.resource_kind,
-                    start_on=referral.created_at.date(),
-                    end_on=referral.state_changed_at.date()
+                    start_on=china_date(referral.created_at),
+                    end_on=china_date(referral.state_changed_at)
                     if referral.state == "completed"
                     else None,
                     state=referral.state,

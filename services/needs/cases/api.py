@@ -2,7 +2,7 @@
 visits and the log of unmasked reads. Parse, call the service, shape the answer."""
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -46,6 +46,7 @@ from services.needs.schemas import (
 from services.needs.settings import NeedsSettings
 from shared.access_log import check_log_reader
 from shared.actor import Actor, actor_from_request, stamp
+from shared.clock import today_of
 from shared.web import IfMatch, Page, expected_version
 from shared.web_db import read, write
 
@@ -414,7 +415,7 @@ async def get_due_visits(
     counts are of all of them, `visits` one page."""
     settings = settings_of(request)
     days = settings.due_window_days if within_days is None else within_days
-    today = date.today()
+    today = today_of(request.app)
     due = await read(
         request,
         lambda s: visits.get_due(

@@ -16,7 +16,7 @@ from services.needs.models import ConsentWithdrawal, Person
 from services.needs.schemas import ConsentIn, ConsentWithdrawalIn, PersonCreate, PersonPatch
 from services.needs.service import get_household_or_raise
 from shared.actor import Actor
-from shared.clock import utc_now
+from shared.clock import china_today, utc_now
 from shared.contracts.vocabulary import Group
 from shared.crypto import index_of, name_index, phone_index
 from shared.errors import FieldError, InvalidTransition, ValidationFailed, unknown
@@ -250,7 +250,7 @@ def withdraw_consent(
     withdrawal = ConsentWithdrawal(
         person_id=person.id,
         scope=scope,
-        withdrawn_on=data.withdrawn_on or today or date.today(),
+        withdrawn_on=data.withdrawn_on or today or china_today(),
         recorded_by=actor.id,  # an account id, never a name typed in: ids and codes only
         actor_id=actor.id,
         role=actor.role,
@@ -298,7 +298,7 @@ def transition_case(
         )
     _set_status(person, status, exit_reason, actor=actor)
     if status == CaseStatus.ACTIVE:
-        person.active_since = today or date.today()
+        person.active_since = today or china_today()
     _touch(person)
     return person
 

@@ -31,7 +31,7 @@ from services.needs.jurisdiction import area_of
 from shared.access import principal_of
 from shared.actor import Actor, actor_from_request
 from shared.auth import Role
-from shared.clock import clock_of
+from shared.clock import china_today, clock_of, today_of
 from shared.contracts.matcher import ReverseMatch, ReverseRequest
 from shared.errors import ValidationFailed
 from shared.web import Page, pages
@@ -48,10 +48,6 @@ _page = pages(
 
 def _checklist(request: Request) -> dict[str, dict[str, str]]:
     return request.app.state.settings.observation_checklist  # type: ignore[no-any-return]
-
-
-def _today(request: Request) -> date:
-    return clock_of(request.app)().date()
 
 
 @router.get("/observations", response_model=list[Observation])
@@ -93,7 +89,7 @@ async def list_rules(request: Request) -> list[RuleOut]:
 async def preview_rule(body: RulePreviewIn, request: Request) -> RulePreviewOut:
     """How many persons in the caller's area the rule would flag today — a count, no names."""
     expression = service.parse_expression(body.expression, checklist=_checklist(request))
-    area, today = area_of(request), _today(request)
+    area, today = area_of(request), today_of(request.app)
     flagged = await read(
         request,
         lambda s: service.flagged(session=s, expression=expression, area=area, as_of=today),
@@ -109,9 +105,9 @@ async def evaluate_rules(request: Request) -> EvaluationOut:
     checklist = _checklist(request)
     opened = await write(
         request,
-        lambda s: service.evaluate(session=s, as_of=now.date(), now=now, checklist=checklist),
+        lambda s: service.evaluate(session=s, as_of=china_today(now), now=now, checklist=checklist),
     )
-    return EvaluationOut(opened=len(opened), as_of=now.date())
+    return EvaluationOut(opened=len(opened), as_of=china_today(now))
 
 
 @router.get("/warning-rules/report", response_model=list[RuleReport])
@@ -128,7 +124,7 @@ async def list_tasks(
     page: Page = Depends(_page),
 ) -> TaskList:
     """Verification tasks of the caller's area, the soonest due first."""
-    area, today = area_of(request), _today(request)
+    area, today = area_of(request), today_of(request.app)
 
     def work(s: Session) -> TaskList:
         query = select(VerificationTask)
@@ -157,7 +153,7 @@ async def close_task(
     def work(s: Session) -> TaskOut:
         task = service.get_task_or_raise(session=s, task_id=task_id)
         closed = service.close_task(session=s, task=task, data=body, actor=actor.id, now=now)
-        return _task_out(closed, now.date())
+        return _task_out(closed, china_today(now))
 
     return await write(request, work)
 
@@ -169,7 +165,7 @@ async def list_watched(
     page: Page = Depends(_page),
 ) -> WatchList:
     """Persons followed after they left assistance, were refused, or a partner flagged them."""
-    area, today = area_of(request), _today(request)
+    area, today = area_of(request), today_of(request.app)
     days = request.app.state.settings.watch_days
 
     def work(s: Session) -> WatchList:
@@ -185,7 +181,7 @@ async def flag_person(
     body: PartnerFlagCreate, request: Request, actor: Actor = Depends(actor_from_request)
 ) -> WatchList:
     """Put a person on the watch list at a partner's word; answers the person's entries."""
-    today = _today(request)
+    today = today_of(request.app)
 
     def work(s: Session) -> WatchList:
         watch.flag(session=s, data=body, today=today, actor=actor.id)
@@ -232,7 +228,7 @@ async def list_reverse_matches(
     """The open needs of the caller's area the resource may serve, ranked (urgency, tier,
     distance, time waiting), each with the hard filters it passed."""
     found, matches = await _reverse(request, resource_id)
-    ranked = reverse.ranked(found, matches, _today(request))
+    ranked = reverse.ranked(found, matches, today_of(request.app))
     return ReverseList(
         resource_id=resource_id,
         qualifying=len(ranked),

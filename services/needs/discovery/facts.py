@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from services.needs.cases.states import CaseStatus
 from services.needs.discovery.rules import Facts
 from services.needs.models import Household, Person, Visit
+from shared.contracts.common import china_date
 
 LOOKBACK_DAYS = 3660  # the longest `within_days` a rule may ask for
 
@@ -20,7 +21,7 @@ def years_between(born: date, on: date) -> int:
 
 
 def _days_since_visit(person: Person, as_of: date) -> int | None:
-    since = person.last_visit_on or person.active_since or person.created_at.date()
+    since = person.last_visit_on or person.active_since or china_date(person.created_at)
     return (as_of - since).days
 
 
@@ -37,7 +38,7 @@ def of_person(
             "age": years_between(person.date_of_birth, as_of) if person.date_of_birth else None,
             "tier": person.tier,
             "days_since_visit": _days_since_visit(person, as_of),
-            "days_since_exit": (as_of - person.case_status_changed_at.date()).days
+            "days_since_exit": (as_of - china_date(person.case_status_changed_at)).days
             if exited
             else None,
             "disability_grade": person.disability_grade,

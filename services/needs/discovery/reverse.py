@@ -19,6 +19,7 @@ from services.needs.referrals.models import Referral
 from services.needs.referrals.states import OPEN_STATES
 from services.needs.service import eligibility_groups
 from services.needs.states import NeedStatus
+from shared.contracts.common import china_date
 from shared.contracts.matcher import REVERSE_MAX_CANDIDATES, ReverseCandidate, ReverseMatch
 from shared.errors import ValidationFailed
 
@@ -92,7 +93,7 @@ def ranked(
                 urgency=need.urgency,
                 tier=person.tier if person is not None else None,
                 distance_km=round(match.distance_km, 3),
-                waiting_days=(today - need.created_at.date()).days,
+                waiting_days=(today - china_date(need.created_at)).days,
                 reasons=match.filters_passed,
                 category_fit=match.category_fit,
             )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.discovery import service
 from services.needs.discovery.models import VerificationTask
-from shared.clock import clock_of
+from shared.clock import china_today, clock_of
 from shared.db import run_in_transaction
 from shared.timers import running
 
@@ -43,7 +43,7 @@ async def evaluate_forever(
 def _evaluate(
     session: Session, *, now: datetime, checklist: Mapping[str, object]
 ) -> list[VerificationTask]:
-    return service.evaluate(session=session, as_of=now.date(), now=now, checklist=checklist)
+    return service.evaluate(session=session, as_of=china_today(now), now=now, checklist=checklist)
 
 
 @contextlib.asynccontextmanager

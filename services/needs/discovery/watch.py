@@ -18,6 +18,7 @@ from services.needs.discovery.schemas import PartnerFlagCreate, Watched
 from services.needs.enums import ExitReason
 from services.needs.models import Household, Person
 from services.needs.procedures.models import Procedure, ProcedureStep
+from shared.contracts.common import china_date
 from shared.errors import ValidationFailed
 
 FOLLOWED_EXITS = (ExitReason.GOALS_MET, ExitReason.NO_LONGER_ELIGIBLE, ExitReason.DECLINED)
@@ -62,7 +63,7 @@ def _exited(session: Session, since: date, days: int) -> list[Watched]:
     )
     out = []
     for person, adcode in session.execute(query).all():
-        left = person.case_status_changed_at.date()
+        left = china_date(person.case_status_changed_at)
         if left >= since:
             out.append(_watched(person, adcode, "exited", person.exit_reason, left, days))
     return out

@@ -21,7 +21,7 @@ from services.needs.procedures.schemas import (
 )
 from shared import workdays
 from shared.actor import Actor, actor_from_request
-from shared.clock import clock_of
+from shared.clock import today_of
 from shared.web import Page, pages
 from shared.web_db import read, write
 
@@ -36,10 +36,6 @@ _page = pages(
 
 def _limits(request: Request) -> dict[str, dict[str, StepLimit]]:
     return request.app.state.settings.procedure_limits  # type: ignore[no-any-return]
-
-
-def _today(request: Request) -> date:
-    return clock_of(request.app)().date()
 
 
 def _step_out(step: ProcedureStep, limit: StepLimit | None, today: date) -> StepOut:
@@ -80,7 +76,7 @@ async def start_procedure(
     body: ProcedureCreate, request: Request, actor: Actor = Depends(actor_from_request)
 ) -> ProcedureOut:
     """Open a procedure for a person; the clocks that run from the application start."""
-    limits, today = _limits(request), _today(request)
+    limits, today = _limits(request), today_of(request.app)
 
     def work(s: Session) -> ProcedureOut:
         procedure = service.start(session=s, data=body, limits=limits, actor=actor.id)
@@ -92,7 +88,7 @@ async def start_procedure(
 @router.get("/procedures/overdue", response_model=OverdueSteps)
 async def list_overdue(request: Request, page: Page = Depends(_page)) -> OverdueSteps:
     """Steps past their legal limit in the caller's area, the longest overdue first."""
-    limits, today, area = _limits(request), _today(request), area_of(request)
+    limits, today, area = _limits(request), today_of(request.app), area_of(request)
 
     def work(s: Session) -> OverdueSteps:
         found = service.overdue(session=s, today=today, area=area)
@@ -114,7 +110,7 @@ async def list_overdue(request: Request, page: Page = Depends(_page)) -> Overdue
 @router.get("/procedures/{procedure_id}", response_model=ProcedureOut)
 async def get_procedure(procedure_id: str, request: Request) -> ProcedureOut:
     """A procedure with its steps, due days and what is overdue."""
-    limits, today = _limits(request), _today(request)
+    limits, today = _limits(request), today_of(request.app)
     return await read(
         request,
         lambda s: _procedure_out(
@@ -128,7 +124,7 @@ async def start_step(
     procedure_id: str, step: str, body: StepStart, request: Request
 ) -> ProcedureOut:
     """Start a step's clock (e.g. the public notice)."""
-    limits, today = _limits(request), _today(request)
+    limits, today = _limits(request), today_of(request.app)
 
     def work(s: Session) -> ProcedureOut:
         procedure = service.get_or_raise(session=s, procedure_id=procedure_id)
@@ -145,7 +141,7 @@ async def finish_step(
     procedure_id: str, step: str, body: StepDone, request: Request
 ) -> ProcedureOut:
     """Record a step done, with its outcome (a refusal starts the clock of its notice)."""
-    limits, today = _limits(request), _today(request)
+    limits, today = _limits(request), today_of(request.app)
 
     def work(s: Session) -> ProcedureOut:
         procedure = service.get_or_raise(session=s, procedure_id=procedure_id)
@@ -158,7 +154,7 @@ async def finish_step(
 @router.post("/procedures/{procedure_id}/steps/{step}/extend", response_model=ProcedureOut)
 async def extend_step(procedure_id: str, step: str, request: Request) -> ProcedureOut:
     """Extend a step to its longest limit (a dibao decision: 40 working days)."""
-    limits, today = _limits(request), _today(request)
+    limits, today = _limits(request), today_of(request.app)
 
     def work(s: Session) -> ProcedureOut:
         procedure = service.get_or_raise(session=s, procedure_id=procedure_id)

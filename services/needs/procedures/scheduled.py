@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs.procedures import service
 from shared import workdays
-from shared.clock import clock_of
+from shared.clock import china_today, clock_of
 from shared.db import run_in_transaction
 from shared.timers import running
 
@@ -37,7 +37,7 @@ def check_vintage(today: datetime) -> bool:
 
 
 def _escalate(session: Session, *, now: datetime) -> int:
-    return service.escalate_overdue(session=session, today=now.date(), now=now)
+    return service.escalate_overdue(session=session, today=china_today(now), now=now)
 
 
 async def escalate_forever(

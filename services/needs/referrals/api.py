@@ -47,7 +47,7 @@ from services.needs.settings import NeedsSettings
 from shared.access import outside_scope
 from shared.actor import Actor, actor_from_request
 from shared.auth import Role
-from shared.clock import clock_of
+from shared.clock import china_today, clock_of
 from shared.web import Page, pages
 from shared.web_db import read
 
@@ -99,7 +99,9 @@ def _out(session: Session, referral: Referral, now: datetime) -> ReferralOut:
         overdue=queries.is_overdue(referral, now),
         escalated=referral.escalated_at is not None,
         allowed=transitions.allowed(referral),
-        need=queries.need_summary(session=session, need_id=referral.need_id, today=now.date()),
+        need=queries.need_summary(
+            session=session, need_id=referral.need_id, today=china_today(now)
+        ),
     )
 
 

@@ -38,6 +38,7 @@ from services.needs.referrals.transitions import (
 from services.needs.service import check_takes_referrals
 from services.needs.states import CLOSED_NEED_STATES, NeedStatus
 from shared.actor import Actor
+from shared.clock import china_today
 from shared.contracts.matcher import RankedResource
 from shared.contracts.resources import ReservationState
 from shared.errors import Conflict, FieldError, ValidationFailed
@@ -140,7 +141,7 @@ def create(
     """Refer a need to the picked resource; submitted at once unless `data.submit` is false."""
     need = lock_need(session, data.need_id, field="need_id")
     _check_need_takes_referrals(session, need, pick.resource_id)
-    for_minor = data.for_minor or is_minor(session=session, need=need, today=now.date())
+    for_minor = data.for_minor or is_minor(session=session, need=need, today=china_today(now))
     rule = review.rule_for(
         rules=policy.rules, category=need.category, kind=pick.kind, organization=pick.organization
     )
