@@ -208,8 +208,10 @@ class Listeners:
         """Serve the responders, then start pulling for each consumer."""
         for serve in self.responders:
             await serve(bus)
-        for consumer in self.consumers:
-            await consumer.start(bus.js)
+        if self.consumers:  # on the feed connection, apart from the answering one (`Bus.feed_js`)
+            feed = await bus.feed_js()
+            for consumer in self.consumers:
+                await consumer.start(feed)
 
     async def stop(self) -> None:
         """Stop every consumer (responders end with the connection)."""

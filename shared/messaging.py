@@ -113,16 +113,19 @@ class Bus:
                 await asyncio.sleep(self.settings.nats_reconnect_wait_s)
 
     async def feed_js(self) -> JetStreamContext:
-        """JetStream on a second connection, for following a stream in bulk (the matcher's
-        replay of the resources stream), apart from the connection that answers requests.
+        """JetStream on a second connection, on which every stream this service consumes is
+        read (the matcher's replay and snapshot, durable consumers, token revocations), apart
+        from the connection that answers requests.
 
         Why: for a user that may answer requests (`allow_responses`), nats-server keeps the
         reply subject of every message it delivers on a connection for two minutes (its
         default expiry), and about once a second scans them all while it holds that
         connection. A JetStream message's reply subject is its ack subject, which an ordered
-        consumer never answers: after replaying 1,000,000 of them, every request to the same
-        connection waited 150-250 ms once a second for two minutes (issue 21's open-loop
-        stalls; tests/matcher/test_feed.py)."""
+        consumer never answers and an ack does not mark as answered: after replaying 1,000,000
+        of them, every request to the same connection waited 150-250 ms once a second for two
+        minutes (issue 21's open-loop stalls; tests/matcher/test_feed.py), and a durable
+        consumer's burst (an import of 120,000 resources) would do the same to its service
+        (tests/shared/test_feed_connection.py)."""
         if self.feed_nc is None:
             self.feed_nc = await self._connected(f"{self.name}-feed")
         return self.feed_nc.jetstream()

@@ -34,7 +34,8 @@ class TokenRevocations:
         info = await bus.js.stream_info(TOKENS_STREAM.name)
         if info.state.messages == 0:
             self.caught_up.set()
-        await bus.js.subscribe(
+        feed = await bus.feed_js()  # a consumer: apart from the answering connection
+        await feed.subscribe(
             TOKENS_REVOKED_ALL,
             stream=TOKENS_STREAM.name,  # named: no stream look-up by subject needed
             cb=self._on_message,

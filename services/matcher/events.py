@@ -95,8 +95,11 @@ class IndexFeed:
         self.stream_created = str(info.created)
         last = info.state.last_seq
         after = 0
+        # Read on a connection of its own, as every consumer is (`Bus.feed_js`): the snapshot's
+        # chunks and the replay's million deliveries must not slow the one answering ranks.
+        feed = await bus.feed_js()
         if self.load_snapshot and info.state.messages:
-            after = self.restored_from = await self._restore(bus.js, last)
+            after = self.restored_from = await self._restore(feed, last)
         self.sequence = after
         if info.state.messages == 0 or after >= last:
             self._mark_caught_up()
@@ -112,9 +115,6 @@ class IndexFeed:
             if after
             else {"deliver_policy": DeliverPolicy.LAST_PER_SUBJECT}
         )
-        # On a connection of its own: the replay's million deliveries must not slow the one
-        # that answers rank requests (`Bus.feed_js`).
-        feed = await bus.feed_js()
         await feed.subscribe(
             f"{RESOURCE_UPSERTED}.*",
             stream=RESOURCES_STREAM.name,  # named: finding it would need $JS.API.STREAM.NAMES
@@ -315,7 +315,7 @@ class OutcomeFeed:
         )
 
     async def start(self, bus: Bus) -> None:
-        await self.consumer.start(bus.js)
+        await self.consumer.start(await bus.feed_js())
 
     async def stop(self) -> None:
         await self.consumer.stop()

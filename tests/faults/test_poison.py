@@ -3,7 +3,6 @@ it to its dead-letter subject (ids and codes only), and goes on with the good ev
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from nats.js import JetStreamContext
 
 from cli.stack import Stack
 from shared.consumers import DurableConsumer
-from shared.contracts.needs import ReferralEvent, ReferralOutcome, referral_subject
+from shared.contracts.needs import ReferralEvent, referral_subject
 from shared.contracts.resources import resource_subject
 from shared.contracts.streams import (
     DEADLETTER_STREAM,
@@ -24,21 +23,7 @@ from shared.contracts.streams import (
 from shared.messaging import ensure_streams
 from tests.auth import bearer
 from tests.matcher.conftest import running_nats
-
-
-def _referral(referral_id: str, version: int, state: str = "completed") -> ReferralEvent:
-    return ReferralEvent(
-        referral_id=referral_id,
-        need_id="n-1",
-        resource_id="r-1",
-        state=state,
-        category="elderly_care.meals",
-        urgency=3,
-        adcode="511523101",
-        version=version,
-        outcome=ReferralOutcome(result="met", satisfaction=5) if state == "completed" else None,
-        occurred_at=datetime.now(UTC),
-    )
+from tests.support.factories import referral_event
 
 
 async def _dead_letters(js: JetStreamContext, consumer: str, timeout: float) -> list[DeadLetter]:
@@ -77,10 +62,10 @@ def test_poison_goes_to_the_dead_letter_and_good_events_still_flow(sqlite_stack:
         completed = referral_subject("completed")
         seqs["not_json"] = (await js.publish(completed, b"{not json")).seq
         seqs["missing"] = (await js.publish(completed, b'{"referral_id": "r-bad"}')).seq
-        good = _referral("r-good", version=3).model_dump_json().encode()
+        good = referral_event("r-good", version=3).model_dump_json().encode()
         seqs["good"] = (await js.publish(completed, good)).seq
         await js.publish(completed, good)  # redelivered, in effect: counted once
-        stale = _referral("r-good", version=2, state="accepted").model_dump_json().encode()
+        stale = referral_event("r-good", version=2, state="accepted").model_dump_json().encode()
         await js.publish(referral_subject("accepted"), stale)  # late and stale: ignored
         seqs["bad_resource"] = (await js.publish(resource_subject("bad-1"), b"[]")).seq
         await nc.close()
@@ -165,10 +150,11 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(
         try:
             cursed = await js.publish(
                 referral_subject("sent"),
-                _referral("r-cursed", 1, "sent").model_dump_json().encode(),
+                referral_event("r-cursed", 1, "sent").model_dump_json().encode(),
             )
             await js.publish(
-                referral_subject("sent"), _referral("r-fine", 1, "sent").model_dump_json().encode()
+                referral_subject("sent"),
+                referral_event("r-fine", 1, "sent").model_dump_json().encode(),
             )
             letters = await _dead_letters(js, "test_outcomes", timeout=10)
             info = await js.consumer_info(NEEDS_STREAM.name, "test_outcomes")

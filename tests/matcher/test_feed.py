@@ -4,8 +4,7 @@ then every new event reaches the index on its own."""
 import asyncio
 import contextlib
 import gc
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from shared.messaging import Bus
 from shared.settings import CommonSettings
 from tests.matcher.conftest import running_nats
 from tests.matcher.factories import north_of, state
+from tests.support.waiting import until
 
 
 async def connected_bus(url: str) -> Bus:
@@ -30,13 +30,6 @@ async def connected_bus(url: str) -> Bus:
 async def publish(bus: Bus, *states: ResourceUpserted) -> None:
     for s in states:
         await bus.js.publish(resource_subject(s.resource_id), s.model_dump_json().encode())
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the index never caught up with the event"
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.integration

@@ -20,7 +20,8 @@ from shared.contracts.streams import MATCHER_SNAPSHOTS_BUCKET, MATCHER_SNAPSHOTS
 from shared.messaging import Bus
 from tests.matcher.conftest import running_nats
 from tests.matcher.factories import PARAMS, index_of, north_of, request, state
-from tests.matcher.test_feed import connected_bus, publish, until
+from tests.matcher.test_feed import connected_bus, publish
+from tests.support.waiting import until
 
 MARK = snapshot.StreamMark("LIANJIE_RESOURCES", "2026-01-01 00:00:00+00:00", 40)
 

@@ -1,12 +1,15 @@
-"""Valid request bodies of the services' APIs, built in one place: keyword arguments replace
-fields, and `OMIT` leaves a field out (so a test sends exactly what it means to).
+"""Valid request bodies of the services' APIs (and events they announce), built in one place:
+keyword arguments replace fields, and `OMIT` leaves a field out (so a test sends exactly what it
+means to).
 
 These build bodies only; sending them (a TestClient, httpx against the stack) is the test's.
 """
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from services.needs.resident_id import check_digit
+from shared.contracts.needs import ReferralEvent, ReferralOutcome
 from tests.auth import JIANGAN_TOWN
 
 JIANGAN = {"lat": 28.7300, "lon": 105.0700}  # 江安县, Sichuan
@@ -78,3 +81,19 @@ def need_body(household_id: str, **overrides: Any) -> dict[str, Any]:
 def referral_body(need_id: str, resource_id: str, **overrides: Any) -> dict[str, Any]:
     """A valid POST /referrals body: the need referred to the resource."""
     return _body({"need_id": need_id, "resource_id": resource_id, "note": "请联系"}, overrides)
+
+
+def referral_event(referral_id: str, version: int, state: str = "completed") -> ReferralEvent:
+    """A referral's event as the needs service announces it (a completed one with its outcome)."""
+    return ReferralEvent(
+        referral_id=referral_id,
+        need_id="n-1",
+        resource_id="r-1",
+        state=state,
+        category="elderly_care.meals",
+        urgency=3,
+        adcode="511523101",
+        version=version,
+        outcome=ReferralOutcome(result="met", satisfaction=5) if state == "completed" else None,
+        occurred_at=datetime.now(UTC),
+    )
