@@ -65,18 +65,7 @@ class Bus:
     def count_answers(self, metrics: "Metrics") -> None:
         """Count and time the requests this bus answers in `metrics`, by subject and status
         (`lianjie_nats_answer_seconds`): NATS's twin of the HTTP request histogram."""
-        from prometheus_client import Histogram  # here: the CLI uses this module without them
-
-        from shared.metrics import LATENCY_BUCKETS
-
-        self._answers = Histogram(
-            "lianjie_nats_answer_seconds",
-            "NATS requests answered, from decoding the request to the reply handed to NATS, by "
-            "subject and status",
-            ["service", "subject", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=metrics.registry,
-        )
+        self._answers = metrics.nats_answers
 
     def on_connected(self, callback: OnConnected) -> None:
         """Run `callback` once, after the first successful connect (subscriptions go here)."""

@@ -38,6 +38,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.nats_answers = Histogram(  # NATS's twin of `requests` (`Bus.count_answers`)
+            "lianjie_nats_answer_seconds",
+            "NATS requests answered, from decoding the request to the reply handed to NATS, by "
+            "subject and status",
+            ["service", "subject", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def histogram(self, name: str, documentation: str) -> Histogram:
         """A latency histogram labelled with this service."""
