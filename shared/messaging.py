@@ -47,6 +47,14 @@ RequestT = TypeVar("RequestT", bound=BaseModel)
 OnConnected = Callable[["Bus"], Awaitable[None]]
 
 
+FOLLOW_HEARTBEAT_S = 1.0
+"""The idle heartbeat of the ordered consumers that follow a stream (the matcher's index feed,
+token revocations). An ordered consumer lives in nats-server's memory: after a restart of the
+server nats-py makes it anew only once two heartbeats were missed, checked every two heartbeats.
+At nats-py's default of 5 s the matcher's index went about 19 s without the changes written
+after NATS came back (and a revoked token stayed good as long); at 1 s, about 3 s."""
+
+
 class Bus:
     """This service's NATS connection. It connects in the background and never blocks start-up:
     while NATS is away, requests fail fast with ServiceUnavailable and /readyz says so."""

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from shared.auth import Principal
 from shared.contracts.streams import TOKENS_STREAM
 from shared.contracts.tokens import TOKENS_REVOKED_ALL, TokensRevoked, user_key
-from shared.messaging import Bus
+from shared.messaging import FOLLOW_HEARTBEAT_S, Bus
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class TokenRevocations:
             stream=TOKENS_STREAM.name,  # named: no stream look-up by subject needed
             cb=self._on_message,
             ordered_consumer=True,
+            idle_heartbeat=FOLLOW_HEARTBEAT_S,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
         )
 

@@ -41,7 +41,7 @@ from shared.contracts.streams import (
     RESOURCES_STREAM,
 )
 from shared.errors import ServiceUnavailable
-from shared.messaging import Bus
+from shared.messaging import FOLLOW_HEARTBEAT_S, Bus
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ class IndexFeed:
             stream=RESOURCES_STREAM.name,  # named: finding it would need $JS.API.STREAM.NAMES
             cb=self._on_message,
             ordered_consumer=True,
+            idle_heartbeat=FOLLOW_HEARTBEAT_S,
             **where,
         )
 

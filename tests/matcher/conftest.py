@@ -26,9 +26,10 @@ def _provision(url: str, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def running_nats(store: Path) -> Iterator[str]:
-    """A nats-server with JetStream storing under `store`; yields its URL, stops it after."""
-    port = free_port()
+def running_nats(store: Path, port: int | None = None) -> Iterator[str]:
+    """A nats-server with JetStream storing under `store` (on `port`, or a free one); yields
+    its URL, stops it after."""
+    port = port or free_port()
     server = subprocess.Popen(
         [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
         stdout=subprocess.DEVNULL,
