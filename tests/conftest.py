@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,13 @@ def examples(deep: int, make_test: int) -> int:
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
+# Where each service that has a database keeps its migrations (as its app's MIGRATIONS says;
+# importing the apps here would cost every pytest process a second).
+SERVICE_MIGRATIONS = {
+    service: Path(__file__).resolve().parent.parent / "services" / service / "migrations"
+    for service in ("needs", "resources")
+}
+
 # One sign-in key pair for the run: apps built in-process and every stack verify with it, so a
 # token from tests/auth.py works everywhere.
 KEYS_DIR = install_test_keys()
@@ -92,7 +100,9 @@ class Databases:
         self.templates: dict[tuple[str, Path], str] = {}
 
     def url(self, backend: str, name: str) -> str:
-        label = f"lj_{re.sub(r'[^a-z0-9_]', '_', name.lower())[:30]}_{uuid.uuid4().hex[:8]}"
+        label = (
+            f"lj_{re.sub(r'[^a-z0-9_]', '_', name.lower())[:30]}_{_stamp()}_{uuid.uuid4().hex[:8]}"
+        )
         if backend == "sqlite":
             return f"sqlite:///{self.tmp / f'{label}.db'}"
         assert POSTGRES_URL, "PostgreSQL was not configured"
@@ -103,6 +113,14 @@ class Databases:
         url = make_url(POSTGRES_URL).set(database=label, drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
 
+    def migrated_url(self, backend: str, service: str) -> str:
+        """A fresh database of `backend` for `service`, with the newest schema already: a
+        stack's services find nothing to migrate as they start (a copy of the template costs
+        less than migrating, and the suite starts some thirty stacks)."""
+        url = self.url(backend, service)
+        self.migrated(create_db_engine(url), SERVICE_MIGRATIONS[service])
+        return url
+
     def migrated(self, engine: Engine, migrations: Path) -> None:
         """Give `engine`'s fresh, empty database the newest schema of `migrations`, copied from
         a template migrated once per run: migrating the needs schema takes one to three seconds,
@@ -110,7 +128,7 @@ class Databases:
         on PostgreSQL the empty database is renamed aside (dropped later with the others: a
         DROP DATABASE forces a checkpoint) and created again from the template, which takes a
         fifth of the migration. `shared.db.migrate` itself is tested by tests/test_migrations.py
-        and by every stack as it starts."""
+        and by `lianjie up` in tests/test_cli_up.py."""
         key = (engine.dialect.name, migrations.resolve())
         if key not in self.templates:
             self.templates[key] = self._template(engine.dialect.name, migrations)
@@ -174,6 +192,32 @@ class Databases:
             _drop_databases(self.created)
 
 
+STALE_AFTER_S = 24 * 3600
+# A throw-away database's name: lj_<test or service>_<creation time, hex seconds>_<random>.
+LABEL = re.compile(r"lj_[a-z0-9_]*_(?P<stamp>[0-9a-f]{8})_[0-9a-f]{8}(_empty)?")
+
+
+def _stamp() -> str:
+    return f"{int(time.time()):08x}"
+
+
+def sweep_stale_databases() -> list[str]:
+    """Drop the throw-away databases a killed run left behind (its end never came to drop
+    them): those whose name says they were made more than a day ago, so no run still going
+    loses one. Returns the names dropped."""
+    assert POSTGRES_URL
+    with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as conn:
+        names = [row[0] for row in conn.execute("SELECT datname FROM pg_database")]
+    oldest = time.time() - STALE_AFTER_S
+    stale = []
+    for name in names:
+        found = LABEL.fullmatch(name)
+        if found is not None and int(found["stamp"], 16) < oldest:
+            stale.append(name)
+    _drop_databases(stale)
+    return stale
+
+
 def _create_database(conn: psycopg.Connection, label: str, template: str | None = None) -> None:
     """A throw-away database whose commits do not wait for the WAL's fsync: 5 to 8 ms each on
     this machine's busy disk, and the services in a stack commit thousands. Committed rows
@@ -220,6 +264,8 @@ def _drop_database(label: str) -> None:
 
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    if POSTGRES_URL:
+        sweep_stale_databases()
     dbs = Databases(tmp_path_factory.mktemp("db"))
     yield dbs
     dbs.drop_all()
@@ -262,8 +308,10 @@ def start_stack(
     if console:
         ports[CONSOLE] = free_port()
     service_env = {
-        service: {f"LIANJIE_{service.upper()}_DATABASE_URL": databases.url(backend, service)}
-        for service in ("needs", "resources")
+        service: {
+            f"LIANJIE_{service.upper()}_DATABASE_URL": databases.migrated_url(backend, service)
+        }
+        for service in SERVICE_MIGRATIONS
     }
     config = StackConfig(
         var_dir=tmp,

@@ -200,10 +200,19 @@ def test_a_point_out_of_range_names_its_coordinate(
     assert [e.field for e in field_errors(caught.value.errors())] == [bad]
 
 
+# Unknown: naming nothing of the vocabulary, which also takes a category's labels in any case
+# ("Micro-wishes", "MICRO-WISHES", 微心愿), not only its codes.
 @SETTINGS
-@given(code=st.text(min_size=1, max_size=64).filter(lambda c: not taxonomy.is_known(c)))
+@given(
+    code=st.text(min_size=1, max_size=64).filter(lambda c: vocabulary.CATEGORIES.code_of(c) is None)
+)
 def test_an_unknown_category_is_refused_by_its_rule(code: str) -> None:
     with pytest.raises(ValidationError) as caught:
         matcher.RankRequest(category=code, lat=28.7, lon=105.0)
     errors = field_errors(caught.value.errors())
     assert [(e.field, e.rule) for e in errors] == [("category", "unknown_category")]
+
+
+@pytest.mark.parametrize("label", ["Micro-wishes", "MICRO-WISHES", " micro-wishes ", "微心愿"])
+def test_a_category_named_by_its_label_in_any_case_is_taken_as_its_code(label: str) -> None:
+    assert matcher.RankRequest(category=label, lat=28.7, lon=105.0).category == "micro_wish"
