@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import struct
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -220,8 +221,17 @@ async def load(js: JetStreamContext) -> Snapshot | None:
         info = await store.get_info(OBJECT)
     except NotFoundError:
         return None
+    started = time.perf_counter()
     data = await _read(js, info)
-    return await asyncio.to_thread(decode, data)
+    read = time.perf_counter()
+    found = await asyncio.to_thread(decode, data)
+    log.info(
+        "index snapshot read: %.1f MB in %.2f s, decoded in %.2f s",
+        len(data) / 1e6,
+        read - started,
+        time.perf_counter() - read,
+    )
+    return found
 
 
 async def _read(js: JetStreamContext, info: ObjectInfo) -> bytearray:
