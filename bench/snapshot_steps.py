@@ -9,6 +9,7 @@ versions of the code (before and after a change, interleaved) read the same data
 import argparse
 import gc
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,11 +91,14 @@ def main() -> None:
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--province", default="51")
-    p.add_argument("--messages", type=Path, default=Path("/tmp/lianjie-snapshot-steps.msgpack"))
+    p.add_argument("--messages", type=Path, help="kept messages (default: one file a dataset)")
     p.add_argument("--tail-share", type=float, default=0.01)
     p.add_argument("--repeat", type=int, default=1)
     args = p.parse_args()
-    encoded = messages(args.messages, size=args.size, seed=args.seed, province=args.province)
+    kept = args.messages or Path(tempfile.gettempdir()) / (
+        f"lianjie-snapshot-steps-{args.province}-{args.seed}-{args.size}.msgpack"
+    )
+    encoded = messages(kept, size=args.size, seed=args.seed, province=args.province)
     resources = [
         ResourceUpserted.model_validate_json(m) for m in encoded[:: round(1 / args.tail_share)]
     ]
