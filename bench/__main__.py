@@ -310,6 +310,10 @@ async def on_the_stack(
                 f"({restarts['tail_messages']:,}) median {snap['median']} s "
                 f"({snap['min']}–{snap['max']}); full replay median {full['median']} s "
                 f"({full['min']}–{full['max']})")  # fmt: skip
+            read, decoded = restarts["snapshot_read_s"], restarts["snapshot_decode_s"]
+            if read and decoded:
+                say(f"  of which the snapshot's read median {read['median']} s, its decode "
+                    f"{decoded['median']} s")  # fmt: skip
         if "nats" in args.sections:
             nats_out: dict[str, Any] = out.setdefault("nats", {})
             serial, _ = await run_load(cluster.nats_url, dataset.needs, replicas=1, concurrency=1)

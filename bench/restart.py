@@ -9,6 +9,7 @@ loading the snapshot, one told not to (LIANJIE_MATCHER_SNAPSHOT_LOAD=false).
 """
 
 import asyncio
+import re
 from typing import Any
 
 import nats
@@ -27,6 +28,14 @@ FIRST_REPLICA_ENV = {
     "LIANJIE_MATCHER_SNAPSHOT_MIN_CHANGES": "100000000",
 }
 _RESTARTED = {"LIANJIE_MATCHER_SNAPSHOT_INTERVAL_S": "0"}  # they write none
+_READ = re.compile(r"index snapshot read: [\d.]+ MB in ([\d.]+) s, decoded in ([\d.]+) s")
+
+
+def snapshot_read(cluster: Cluster, name: str) -> tuple[float, float] | None:
+    """Seconds replica `name` took to read its snapshot and to decode it, from its own log
+    (`snapshot.load`'s line); None if it logged none."""
+    found = _READ.search((cluster.log_path / f"{name}.log").read_text("utf-8", "replace"))
+    return (float(found[1]), float(found[2])) if found else None
 
 
 async def wait_for_snapshot(nats_url: str) -> tuple[int, int]:
@@ -80,6 +89,7 @@ async def measure(
     from_snapshot: list[float] = []
     full_replay: list[float] = []
     restored_from: list[float | None] = []
+    read_decode: list[tuple[float, float]] = []
     for _ in range(repeat):
         for env, times in (
             (_RESTARTED, from_snapshot),
@@ -90,7 +100,9 @@ async def measure(
             if times is from_snapshot:
                 restored_from.append(cluster.metric(name, "lianjie_matcher_index_restored_from"))
             times.append(ready_s)
-            cluster.stop_matcher(name)
+            cluster.stop_matcher(name)  # its log written out (lines are written in batches)
+            if times is from_snapshot and (phases := snapshot_read(cluster, name)):
+                read_decode.append(phases)
     if any(value != sequence for value in restored_from):
         raise RuntimeError(f"a replica did not start from the snapshot: {restored_from}")
     return {
@@ -99,6 +111,9 @@ async def measure(
         "tail_messages": len(tail),
         "snapshot_and_tail_ready_s": _spread(from_snapshot),
         "full_replay_ready_s": _spread(full_replay),
+        # Where a snapshot start's time goes, from the replicas' logs (not the tail and build).
+        "snapshot_read_s": _spread([read for read, _ in read_decode]) if read_decode else None,
+        "snapshot_decode_s": _spread([dec for _, dec in read_decode]) if read_decode else None,
         "snapshot_over_full_replay": round(
             float(np.median(from_snapshot)) / float(np.median(full_replay)), 3
         ),
