@@ -390,9 +390,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += loop_report.tables(results)
     lines.append("")
     for size, r in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
-        for note in r.get("notes", []):
+        for note in dict.fromkeys(r.get("notes", [])):  # a merged day's runs may repeat one
             lines.append(f"- {int(size):,} resources: {note}")
-    for note in results.get("notes", []):
+    for note in dict.fromkeys(results.get("notes", [])):
         lines.append(f"- {note}")
     return "\n".join(lines) + "\n"
 
