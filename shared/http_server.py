@@ -8,8 +8,8 @@ Transfer-Encoding, obs-fold, bare LF line ends, an unknown method), but it sets 
 request's head, and it takes an HTTP/1.1 request without a Host header or with two. The
 protocol here keeps what h11 refused: a head not complete within `MAX_HEAD_BYTES` (431), and
 a Host header missing or repeated (400). Every request uvicorn refuses before the app sees it
-is answered as problem+json, naming the rule, and the connection closed
-(tests/fuzz/test_hostile_input.py)."""
+is answered as problem+json, naming the rule, and the connection closed, after the answers of
+whole requests pipelined before it on the same connection (tests/fuzz/test_hostile_input.py)."""
 
 import json
 from dataclasses import dataclass
@@ -81,8 +81,11 @@ class HttpProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _head_open = True  # the next bytes begin a request's head
     _refusal = INVALID
+    _refused: Refusal | None = None  # said once the requests before it are answered
 
     def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            return  # the stream could not be parsed: what follows is not read
         super().data_received(data)
         if self._head_open and not self.transport.is_closing():
             self._head_bytes += len(data)
@@ -104,9 +107,30 @@ class HttpProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         self._refuse(self._refusal)
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused is not None and not self._answering():
+            self._refuse(self._refused)
+
+    def _answering(self) -> bool:
+        """Whether whole requests that came before are still being answered (pipelined): not
+        the one being read, whose app already runs from its head on (a refusal in its body
+        ends it, as before)."""
+        cycle = self.cycle
+        owed = cycle is not None and not cycle.more_body and not cycle.response_complete
+        return owed or bool(self.pipeline)
+
     def _refuse(self, refusal: Refusal) -> None:
-        self.transport.write(refusal.response(self.server_state.default_headers))
-        self.transport.close()
+        """Answer `refusal` and close; after the answers of the valid requests pipelined before
+        it, which closing at once would have lost."""
+        if self._answering():
+            self._refused = refusal
+            self.transport.pause_reading()
+            return
+        self._refused = refusal
+        if not self.transport.is_closing():
+            self.transport.write(refusal.response(self.server_state.default_headers))
+            self.transport.close()
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ And requests that are not valid HTTP/1.1, sent byte for byte to every service: w
 parser (httptools, shared/http_server.py) refuses is answered 4xx problem+json naming the rule,
 and the connection closed; nothing waits for a timeout."""
 
+import contextlib
 import json
 import re
 import socket
@@ -204,3 +205,24 @@ def test_requests_near_the_limits_are_served(fuzz_stack: Stack) -> None:
     near = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + header + b"Connection: close\r\n\r\n"
     assert exchange(url, near)[0] == 200
     assert exchange(url, b"GET /healthz HTTP/1.0\r\n\r\n")[0] == 200
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("junk", [b"\x16\x03\x01\x02\x00", b"GET /healthz HTTP/1.1\r\n\r\n"])
+def test_junk_pipelined_after_a_request_is_refused_after_its_answer(
+    fuzz_stack: Stack, junk: bytes
+) -> None:
+    """A valid request, then bytes that are not one on the same connection (or a request
+    without Host): the request is answered first, then the refusal, then the connection is
+    closed. Closing at the refusal had lost the answer the client was owed."""
+    host, port = fuzz_stack.url("resources").removeprefix("http://").split(":")
+    payload = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + junk
+    with socket.create_connection((host, int(port)), timeout=MALFORMED_HTTP_TIMEOUT_S) as sock:
+        sock.sendall(payload)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", received)]
+    assert statuses == [200, 400], received[:300]
+    assert b'"rule":' in received.rpartition(b"\r\n\r\n")[2]
