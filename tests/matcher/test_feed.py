@@ -4,24 +4,21 @@ then every new event reaches the index on its own."""
 import asyncio
 import contextlib
 import gc
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from nats.aio.msg import Msg
-from nats.errors import Error as NatsError
 
 from cli.stack import free_port
 from services.matcher.events import IndexFeed, _pending
 from services.matcher.index import ResourceIndex
 from shared.contracts.resources import ResourceUpserted, resource_subject
-from shared.errors import ServiceUnavailable
 from shared.messaging import Bus
 from shared.settings import CommonSettings
 from tests.matcher.conftest import running_nats
 from tests.matcher.factories import north_of, state
-from tests.support.waiting import until
+from tests.support.waiting import once_nats_is_back, until
 
 
 async def connected_bus(url: str) -> Bus:
@@ -186,19 +183,7 @@ async def test_after_nats_restarts_the_feed_follows_new_changes_within_seconds(
         await asyncio.wait_for(feed.caught_up.wait(), timeout=10)
     with running_nats(store, port=port):
         try:
-            await _publish_once_back(bus, state("after"))
+            await once_nats_is_back(lambda: publish(bus, state("after")))
             await until(lambda: "after" in index, timeout=10, what="the change after the restart")
         finally:
             await bus.close()
-
-
-async def _publish_once_back(bus: Bus, change: ResourceUpserted, timeout: float = 20.0) -> None:
-    """Publish as soon as the bus is connected again (an outbox would retry the same way)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await publish(bus, change)
-            return
-        except (NatsError, ServiceUnavailable):
-            assert time.monotonic() < deadline, "the bus never came back"
-            await asyncio.sleep(0.2)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.stack import free_port
 from shared.consumers import DurableConsumer, Listeners
 from shared.contracts.needs import ReferralEvent, referral_subject
 from shared.contracts.streams import NEEDS_STREAM
@@ -20,7 +21,7 @@ from shared.revocation import TokenRevocations
 from shared.settings import CommonSettings
 from tests.matcher.conftest import running_nats
 from tests.support.factories import referral_event
-from tests.support.waiting import until
+from tests.support.waiting import once_nats_is_back, until
 
 EVENTS = 200
 REVOKED = 50
@@ -70,4 +71,32 @@ async def test_durable_consumers_and_revocations_read_apart_from_the_answering_c
             assert bus.nc.stats["in_msgs"] - answering_before < 10  # a stream look-up or two
         finally:
             await listeners.stop()
+            await bus.close()
+
+
+@pytest.mark.integration
+async def test_a_revocation_published_after_nats_restarts_is_heard_within_seconds(
+    tmp_path: Path,
+) -> None:
+    """Revocations are followed by an ordered consumer, which a restarted nats-server no longer
+    has: nats-py makes it anew after missed heartbeats, and at its default (5 s) a token revoked
+    just after the restart stayed good for about 19 s (`FOLLOW_HEARTBEAT_S`)."""
+    store, port = tmp_path / "nats", free_port()
+    revocations = TokenRevocations()
+    revoked = TokensRevoked(user_key=user_key("hub"), min_version=3, at=datetime.now(UTC))
+    with running_nats(store, port=port) as url:
+        bus = Bus(CommonSettings(nats_url=url), name="revocation-test")
+        await bus.start()
+        await asyncio.wait_for(bus.ready.wait(), timeout=10)
+        await revocations.start(bus)
+    with running_nats(store, port=port):
+        try:
+            data = revoked.model_dump_json().encode()
+            await once_nats_is_back(lambda: bus.js.publish(tokens_subject("hub"), data))
+            await until(
+                lambda: revocations.min_versions.get(user_key("hub")) == 3,
+                timeout=10,
+                what="the revocation after the restart",
+            )
+        finally:
             await bus.close()
