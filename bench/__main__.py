@@ -17,11 +17,12 @@ import shlex
 import shutil
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 
 from bench import (
@@ -41,9 +42,11 @@ from bench.cluster import Cluster, publish_states
 from bench.loop import measure_end_to_end, measure_freshness, measure_loops
 from bench.nats_load import run_load, run_open_loop
 from cli.settings import JetStreamSettings
+from services.matcher.decode import ResourceState
 from services.matcher.ranking import ScoreParams
 from services.matcher.settings import MatcherSettings
 from shared import demo
+from shared.contracts.matcher import RankRequest
 
 SECTIONS = (
     "inprocess", "numpy", "postgres", "nats", "freshness", "reservations", "e2e", "sync", "imports",
@@ -194,32 +197,46 @@ def rank_four_ways(
         say(f"  NumPy scan p50 {summary.p50_ms} ms")
 
     def postgres_section() -> None:
-        with postgres.fresh_databases(server, [server.database]):
-            postgres_figures()
-
-    def postgres_figures() -> None:
-        spatial, install_note = postgres.enable_spatial(server)
-        results["spatial"], results["spatial_install"] = spatial, install_note
-        say(f"  PostgreSQL spatial support: {spatial} ({install_note}); loading")
-        load_s = postgres.load(server, dataset.resources, spatial)
-        summary, answers, plan = postgres.measure(
-            server, dataset.resources, dataset.needs, params, spatial=spatial, sample=args.sample
-        )
-        out["postgres"] = {
-            "spatial": spatial,
-            "load_and_index_s": round(load_s, 2),
-            "latency": summary.as_dict(),
-            "plan_of_first_query": plan,
-        }
-        out.setdefault("agreement", {})["postgres"] = agreement.compare(
-            reference, answers
-        ).as_dict()
-        say(f"  PostgreSQL p50 {summary.p50_ms} ms")
+        reach_km = postgres.max_reach_km(dataset.resources)
+        postgres_ranking(args, server, results, out, dataset.resources, reach_km, dataset.needs,
+                         params, reference)  # fmt: skip
 
     if "numpy" in args.sections:
         _guarded(notes, "numpy", numpy_section)
     if "postgres" in args.sections:
         _guarded(notes, "postgres", postgres_section)
+
+
+def postgres_ranking(
+    args: argparse.Namespace,
+    server: postgres.Server,
+    results: dict[str, Any],
+    out: dict[str, Any],
+    states: Iterable[postgres.State],
+    reach_km: float,
+    needs: list[RankRequest],
+    params: ScoreParams,
+    reference: list[data.TopK],
+) -> None:
+    """`states` COPYed into a fresh database of the bench's own (dropped after), indexed, and
+    `needs` ranked in SQL; agreement of the first `--sample` answers against `reference`."""
+    with postgres.fresh_databases(server, [server.database]):
+        spatial, install_note = postgres.enable_spatial(server)
+        results["spatial"], results["spatial_install"] = spatial, install_note
+        say(f"  PostgreSQL spatial support: {spatial} ({install_note}); loading")
+        load_s = postgres.load(server, states, spatial)
+        say(f"  PostgreSQL loaded and indexed in {load_s:.1f} s; ranking")
+        summary, answers, plan = postgres.measure(
+            server, reach_km, needs, params, spatial=spatial, sample=args.sample
+        )
+    out["postgres"] = {
+        "spatial": spatial,
+        "load_and_index_s": round(load_s, 2),
+        "latency": summary.as_dict(),
+        "plan_of_first_query": plan,
+    }
+    out.setdefault("agreement", {})["postgres"] = agreement.compare(reference, answers).as_dict()
+    say(f"  PostgreSQL p50 {summary.p50_ms} ms, p99 {summary.p99_ms} ms")
 
 
 def _say_inprocess(section: dict[str, Any]) -> None:
@@ -228,32 +245,52 @@ def _say_inprocess(section: dict[str, Any]) -> None:
             f"max {figure['max']:,.4g})")  # fmt: skip
 
 
-def at_scale(args: argparse.Namespace, size: int, out: dict[str, Any]) -> None:
+def at_scale(
+    args: argparse.Namespace,
+    size: int,
+    out: dict[str, Any],
+    server: postgres.Server,
+    results: dict[str, Any],
+) -> None:
     """A size beyond `--generate-max`: copies of the base province streamed into one index,
-    measured in-process once beside the same-run floors (decode, BallTree)."""
+    measured in-process once beside the same-run floors (decode, BallTree); with the postgres
+    section, the same copies COPYed into PostgreSQL and the same needs ranked there."""
     base = data.load(
         seed=args.seed, province=args.province, size=args.generate_max, queries=args.queries
     )
     messages = [state.model_dump_json().encode() for state in base.resources]
     needs = base.needs
+    reach_km = postgres.max_reach_km(base.resources)  # the copies keep their radii
     del base
     gc.collect()
     say(f"  {size:,} resources: {len(messages):,} generated, the rest moved copies of them")
-    ranker, section, _ = inprocess.measure_runs(
-        lambda: scale.chunks(messages, size, seed=args.seed), needs, sample=0, repeat=1
+    ranker, section, reference = inprocess.measure_runs(
+        lambda: scale.chunks(messages, size, seed=args.seed), needs, sample=args.sample, repeat=1
     )
+    params: ScoreParams = ranker.params
     del ranker
     gc.unfreeze()
     gc.collect()
     _say_inprocess(section)
     out["inprocess"] = section
     out["resources"] = size
-    out.setdefault("notes", []).append(
-        f"in-process only, measured once: {args.generate_max:,} resources from the demo "
-        f"generator and {size // args.generate_max - 1} copies of them, each resource moved by "
-        f"up to ~1 km ({scale.__name__}); PostgreSQL and the wire are measured at the largest "
-        "generated size"
+    notes: list[str] = out.setdefault("notes", [])
+    where = "the wire is" if "postgres" in args.sections else "PostgreSQL and the wire are"
+    notes.append(
+        f"in-process measured once: {args.generate_max:,} resources from the demo generator "
+        f"and {size // args.generate_max - 1} copies of them, each resource moved by up to "
+        f"~1 km ({scale.__name__}); {where} measured at the largest generated size"
     )
+    if "postgres" in args.sections:
+        decoder = msgspec.json.Decoder(ResourceState)
+        states = (
+            decoder.decode(message)
+            for chunk in scale.chunks(messages, size, seed=args.seed)  # the same copies
+            for message in chunk
+        )
+        say(f"  PostgreSQL: COPY of the same {size:,} resources")
+        _guarded(notes, "postgres", postgres_ranking, args, server, results, out, states,
+                 reach_km, needs, params, reference)  # fmt: skip
 
 
 async def over_the_wire(
@@ -640,7 +677,9 @@ def main(argv: list[str] | None = None) -> int:
         out: dict[str, Any] = {"resources": size}
         results["sizes"][str(size)] = out
         if size > args.generate_max:
-            _guarded(out.setdefault("notes", []), "scale", at_scale, args, size, out)
+            _guarded(
+                out.setdefault("notes", []), "scale", at_scale, args, size, out, server, results
+            )
             _ratios(out)
             continue
         dataset = data.load(seed=args.seed, province=args.province, size=size, queries=args.queries)

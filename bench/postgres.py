@@ -22,6 +22,7 @@ import psycopg
 
 from bench.data import TopK
 from bench.latency import Summary, now, summarize
+from services.matcher.decode import ResourceState
 from services.matcher.ranking import ScoreParams
 from shared import divisions, taxonomy
 from shared.contracts.matcher import RankRequest
@@ -35,6 +36,13 @@ EARTHDISTANCE = "cube+earthdistance"
 # Neither earthdistance's sphere nor PostGIS's is exactly ours (and earth_box is a box), so the
 # index search is padded by 1 %: it only pre-selects rows, the exact distance below decides.
 SEARCH_PAD = 1.01
+COPY_BATCH = 20_000  # rows written to COPY at once
+# Index builds at 10 million rows: PostgreSQL's default (64 MB) sorts them on disk in many runs.
+MAINTENANCE_WORK_MEM = "1GB"
+
+State = ResourceUpserted | ResourceState
+"""A resource as the demo generator makes it, or as the matcher decodes it from the stream
+(the moved copies of bench/scale.py): the same fields under the same names."""
 
 
 @dataclass(frozen=True)
@@ -124,10 +132,23 @@ def _array(values: list[str]) -> str:
     return "{" + ",".join(values) + "}"
 
 
-def load(server: Server, states: list[ResourceUpserted], spatial: str) -> float:
-    """Create the table, COPY the states in, build the indexes; seconds it took."""
+def _row(s: State) -> str:
+    """One resource as a line of COPY's text format."""
+    radius = "\\N" if s.radius_km is None else repr(s.radius_km)
+    return (
+        f"{s.resource_id}\t{s.lat!r}\t{s.lon!r}\t{radius}\t{_array(list(s.categories))}\t"
+        f"{_array(list(s.adcodes))}\t{_array(list(s.eligible_groups))}\t{s.capacity_total}\t"
+        f"{s.capacity_remaining}\t{s.capacity_mode == CapacityMode.WAITLIST}\t"
+        f"{s.open_referrals}\t{s.active}\n"
+    )
+
+
+def load(server: Server, states: Iterable[State], spatial: str) -> float:
+    """Create the table, COPY the states in (streamed: 10 million are never held at once),
+    build the indexes; seconds it took."""
     start = now()
     with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
         conn.execute("DROP TABLE IF EXISTS resource")
         conn.execute(
             """CREATE TABLE resource (
@@ -140,14 +161,8 @@ def load(server: Server, states: list[ResourceUpserted], spatial: str) -> float:
         with conn.cursor().copy("COPY resource FROM STDIN") as copy:
             buffer = io.StringIO()
             for i, s in enumerate(states):
-                radius = "\\N" if s.radius_km is None else repr(s.radius_km)
-                buffer.write(
-                    f"{s.resource_id}\t{s.lat!r}\t{s.lon!r}\t{radius}\t{_array(s.categories)}\t"
-                    f"{_array(s.adcodes)}\t{_array(s.eligible_groups)}\t{s.capacity_total}\t"
-                    f"{s.capacity_remaining}\t{s.capacity_mode == CapacityMode.WAITLIST}\t"
-                    f"{s.open_referrals}\t{s.active}\n"
-                )
-                if i % 20_000 == 19_999:
+                buffer.write(_row(s))
+                if i % COPY_BATCH == COPY_BATCH - 1:
                     copy.write(buffer.getvalue())
                     buffer = io.StringIO()
             copy.write(buffer.getvalue())
@@ -212,7 +227,7 @@ NEAR = {
 }
 
 
-def max_reach_km(states: list[ResourceUpserted]) -> float:
+def max_reach_km(states: Iterable[State]) -> float:
     """The largest service radius: no resource farther than this can reach a need."""
     return max((s.radius_km for s in states if s.radius_km is not None), default=0.0)
 
@@ -253,7 +268,7 @@ def connect(server: Server) -> Iterator[psycopg.Connection[Any]]:
 
 def measure(
     server: Server,
-    states: list[ResourceUpserted],
+    reach_km: float,
     needs: list[RankRequest],
     params: ScoreParams,
     *,
@@ -262,20 +277,20 @@ def measure(
     warmup: int = 20,
 ) -> tuple[Summary, list[TopK], str]:
     """Latency of the SQL ranking over every need (one connection, one query at a time, over
-    loopback), the answers to the first `sample`, and the plan of the first query."""
-    reach = max_reach_km(states)
+    loopback), the answers to the first `sample`, and the plan of the first query; `reach_km`
+    is the largest service radius of the resources loaded (`max_reach_km`)."""
     sql = RANK_SQL.format(near=NEAR[spatial])
     timings: list[float] = []
     answers: list[TopK] = []
     with connect(server) as conn:
-        first = parameters(needs[0], params, reach, spatial)
+        first = parameters(needs[0], params, reach_km, spatial)
         plan = "\n".join(
             str(row[0]) for row in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, first)
         )
         for need in needs[:warmup]:
-            conn.execute(sql, parameters(need, params, reach, spatial)).fetchall()
+            conn.execute(sql, parameters(need, params, reach_km, spatial)).fetchall()
         for i, need in enumerate(needs):
-            values = parameters(need, params, reach, spatial)
+            values = parameters(need, params, reach_km, spatial)
             start = now()
             rows = conn.execute(sql, values).fetchall()
             timings.append(now() - start)
