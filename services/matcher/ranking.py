@@ -167,13 +167,26 @@ def feasible(*, columns: Columns, query: RankRequest, slots: Slots) -> Feasible:
 
 def distance_km(rows: npt.NDArray[np.void], lat: float, lon: float) -> Floats:
     """Great-circle distances from (lat, lon) to the records, computed operation for operation
-    as `shared.geo.haversine_km(lat, lon, record.lat, record.lon)`."""
+    as `shared.geo.haversine_km(lat, lon, record.lat, record.lon)`, in place: the busiest
+    places have tens of thousands of candidates, and each temporary array is a pass more."""
     p1 = math.radians(lat)
-    dp = rows["lat_rad"] - p1
-    dl = (rows["lon"] - lon) * (math.pi / 180.0)
-    a = np.sin(dp / 2) ** 2 + math.cos(p1) * rows["cos_lat"] * np.sin(dl / 2) ** 2
-    distance: Floats = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
-    return distance
+    dp = np.subtract(rows["lat_rad"], p1)
+    dp /= 2
+    np.sin(dp, out=dp)
+    np.square(dp, out=dp)
+    dl = np.subtract(rows["lon"], lon)
+    dl *= math.pi / 180.0
+    dl /= 2
+    np.sin(dl, out=dl)
+    np.square(dl, out=dl)
+    across = np.multiply(math.cos(p1), rows["cos_lat"])
+    across *= dl
+    dp += across  # a = sin²(dp/2) + cos(p1) cos(p2) sin²(dl/2)
+    np.sqrt(dp, out=dp)
+    np.minimum(1.0, dp, out=dp)
+    np.arcsin(dp, out=dp)
+    dp *= 2 * EARTH_RADIUS_KM
+    return dp
 
 
 def _eligible(groups: frozenset[str], person_groups: frozenset[str]) -> bool:
