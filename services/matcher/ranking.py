@@ -141,7 +141,17 @@ def feasible(*, columns: Columns, query: RankRequest, slots: Slots) -> Feasible:
     """The candidates that pass every hard filter, with their distance and category fit."""
     # `take` and `compress`: fancy indexing of records is an order of magnitude slower.
     rows = columns.rows.take(slots)
-    # Cheap record checks first: most candidates of a busy area fail one of them.
+    # Reach first: most candidates of a busy area lie beyond their own radius (a shard is
+    # searched with its class's largest one), where the record checks below pass nearly all.
+    # Every filter is a mask over the same candidates, so their order changes no result.
+    distance = distance_km(rows, query.lat, query.lon)
+    served = distance <= rows["radius_km"]  # a NaN radius (none given) never holds
+    if query.adcode:
+        areas = frozenset(divisions.ancestors(query.adcode))
+        served |= columns.adcodes.per_value(_serves, areas)[rows["adcodes"]]
+    if query.max_distance_km is not None:
+        served &= distance <= query.max_distance_km
+    slots, rows, distance = slots[served], rows.compress(served), distance[served]
     keep = rows["active"] & ((rows["capacity_remaining"] >= query.quantity) | rows["waitlist"])
     day = (query.on or china_date(datetime.now(UTC))).toordinal()
     keep &= (rows["available_from"] <= day) & (day <= rows["available_until"])
@@ -152,26 +162,31 @@ def feasible(*, columns: Columns, query: RankRequest, slots: Slots) -> Feasible:
     keep &= columns.groups.per_value(_eligible, frozenset(query.groups))[rows["groups"]]
     fit = columns.categories.per_value(_best_fit, query.category, float)[rows["categories"]]
     keep &= fit > 0
-    slots, rows, fit = slots[keep], rows.compress(keep), fit[keep]
-    distance = distance_km(rows, query.lat, query.lon)
-    served = distance <= rows["radius_km"]  # a NaN radius (none given) never holds
-    if query.adcode:
-        areas = frozenset(divisions.ancestors(query.adcode))
-        served |= columns.adcodes.per_value(_serves, areas)[rows["adcodes"]]
-    if query.max_distance_km is not None:
-        served &= distance <= query.max_distance_km
-    return Feasible(slots[served], rows.compress(served), distance[served], fit[served])
+    return Feasible(slots[keep], rows.compress(keep), distance[keep], fit[keep])
 
 
 def distance_km(rows: npt.NDArray[np.void], lat: float, lon: float) -> Floats:
     """Great-circle distances from (lat, lon) to the records, computed operation for operation
-    as `shared.geo.haversine_km(lat, lon, record.lat, record.lon)`."""
+    as `shared.geo.haversine_km(lat, lon, record.lat, record.lon)`, in place: the busiest
+    places have tens of thousands of candidates, and each temporary array is a pass more."""
     p1 = math.radians(lat)
-    dp = rows["lat_rad"] - p1
-    dl = (rows["lon"] - lon) * (math.pi / 180.0)
-    a = np.sin(dp / 2) ** 2 + math.cos(p1) * rows["cos_lat"] * np.sin(dl / 2) ** 2
-    distance: Floats = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
-    return distance
+    dp = np.subtract(rows["lat_rad"], p1)
+    dp /= 2
+    np.sin(dp, out=dp)
+    np.square(dp, out=dp)
+    dl = np.subtract(rows["lon"], lon)
+    dl *= math.pi / 180.0
+    dl /= 2
+    np.sin(dl, out=dl)
+    np.square(dl, out=dl)
+    across = np.multiply(math.cos(p1), rows["cos_lat"])
+    across *= dl
+    dp += across  # a = sin²(dp/2) + cos(p1) cos(p2) sin²(dl/2)
+    np.sqrt(dp, out=dp)
+    np.minimum(1.0, dp, out=dp)
+    np.arcsin(dp, out=dp)
+    dp *= 2 * EARTH_RADIUS_KM
+    return dp
 
 
 def _eligible(groups: frozenset[str], person_groups: frozenset[str]) -> bool:
