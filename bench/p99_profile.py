@@ -26,7 +26,7 @@ import numpy as np
 from bench import data, inprocess, scale
 from bench.latency import now
 from services.matcher import ranking
-from shared import divisions, taxonomy
+from shared import taxonomy
 from shared.contracts.matcher import RankRequest
 
 
@@ -50,13 +50,7 @@ def _steps(ranker: Any, need: RankRequest) -> dict[str, Any]:
     index, params = ranker.index, ranker.params
     times: dict[str, float] = {}
     start = now()
-    candidates = index.candidates(
-        offered=taxonomy.compatible_offers(need.category),
-        lat=need.lat,
-        lon=need.lon,
-        adcodes=divisions.ancestors(need.adcode) if need.adcode else [],
-        max_distance_km=need.max_distance_km,
-    )
+    candidates = ranking.candidates_for(index, need)
     times["candidates"] = now() - start
     start = now()
     passed = ranking.feasible(columns=index.columns, query=need, slots=candidates)

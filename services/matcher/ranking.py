@@ -97,15 +97,23 @@ def rank_resources(
     reranker: Reranker | None = None,
 ) -> RankReply:
     """The top `query.k` feasible resources for a need, best first, each explained."""
-    candidates = index.candidates(
+    return rank_among(
+        index=index,
+        query=query,
+        params=params,
+        candidates=candidates_for(index, query),
+        reranker=reranker,
+    )
+
+
+def candidates_for(index: ResourceIndex, query: RankRequest) -> Slots:
+    """The slots the index finds near the need for its category (before any hard filter)."""
+    return index.candidates(
         offered=taxonomy.compatible_offers(query.category),
         lat=query.lat,
         lon=query.lon,
         adcodes=divisions.ancestors(query.adcode) if query.adcode else [],
         max_distance_km=query.max_distance_km,
-    )
-    return rank_among(
-        index=index, query=query, params=params, candidates=candidates, reranker=reranker
     )
 
 
