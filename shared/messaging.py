@@ -127,6 +127,22 @@ class Bus:
             self.feed_nc = await self._connected(f"{self.name}-feed")
         return self.feed_nc.jetstream()
 
+    async def follow(
+        self, subject: str, *, stream: str, cb: Callable[[Msg], Awaitable[None]], **where: Any
+    ) -> None:
+        """Follow `subject` of `stream` (named: finding it would need $JS.API.STREAM.NAMES)
+        with an ordered consumer on the feed connection, beating every `FOLLOW_HEARTBEAT_S`;
+        `where` says where it starts (a deliver policy, or a config with a start sequence)."""
+        feed = await self.feed_js()
+        await feed.subscribe(
+            subject,
+            stream=stream,
+            cb=cb,
+            ordered_consumer=True,
+            idle_heartbeat=FOLLOW_HEARTBEAT_S,
+            **where,
+        )
+
     def _streams(self) -> tuple[StreamSpec, ...]:
         use = SERVICE_STREAMS.get(self.name)
         return (*use.checks, *use.follows) if use is not None else tuple(STREAMS)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from shared.auth import Principal
 from shared.contracts.streams import TOKENS_STREAM
 from shared.contracts.tokens import TOKENS_REVOKED_ALL, TokensRevoked, user_key
-from shared.messaging import FOLLOW_HEARTBEAT_S, Bus
+from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,10 @@ class TokenRevocations:
         info = await bus.js.stream_info(TOKENS_STREAM.name)
         if info.state.messages == 0:
             self.caught_up.set()
-        feed = await bus.feed_js()  # a consumer: apart from the answering connection
-        await feed.subscribe(
+        await bus.follow(
             TOKENS_REVOKED_ALL,
-            stream=TOKENS_STREAM.name,  # named: no stream look-up by subject needed
+            stream=TOKENS_STREAM.name,
             cb=self._on_message,
-            ordered_consumer=True,
-            idle_heartbeat=FOLLOW_HEARTBEAT_S,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
         )
 

@@ -41,7 +41,7 @@ from shared.contracts.streams import (
     RESOURCES_STREAM,
 )
 from shared.errors import ServiceUnavailable
-from shared.messaging import FOLLOW_HEARTBEAT_S, Bus
+from shared.messaging import Bus
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +115,8 @@ class IndexFeed:
             if after
             else {"deliver_policy": DeliverPolicy.LAST_PER_SUBJECT}
         )
-        await feed.subscribe(
-            f"{RESOURCE_UPSERTED}.*",
-            stream=RESOURCES_STREAM.name,  # named: finding it would need $JS.API.STREAM.NAMES
-            cb=self._on_message,
-            ordered_consumer=True,
-            idle_heartbeat=FOLLOW_HEARTBEAT_S,
-            **where,
+        await bus.follow(
+            f"{RESOURCE_UPSERTED}.*", stream=RESOURCES_STREAM.name, cb=self._on_message, **where
         )
 
     async def _restore(self, js: JetStreamContext, last: int) -> int:
