@@ -11,7 +11,6 @@ import pytest
 from nats.js import JetStreamContext
 
 from cli.stack import Stack
-from shared.consumers import DurableConsumer
 from shared.contracts.needs import ReferralEvent, referral_subject
 from shared.contracts.resources import resource_subject
 from shared.contracts.streams import (
@@ -23,7 +22,7 @@ from shared.contracts.streams import (
 from shared.messaging import ensure_streams
 from tests.auth import bearer
 from tests.matcher.conftest import running_nats
-from tests.support.factories import referral_event
+from tests.support.factories import referral_consumer, referral_event
 
 
 async def _dead_letters(js: JetStreamContext, consumer: str, timeout: float) -> list[DeadLetter]:
@@ -137,15 +136,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(
         nc = await nats.connect(url)
         js = nc.jetstream()
         await ensure_streams(js)
-        consumer = DurableConsumer(
-            name="test_outcomes",
-            stream=NEEDS_STREAM.name,
-            subject=referral_subject("*"),
-            event_type=ReferralEvent,
-            handle=handle,
-            max_deliver=3,
-            retry_delay_s=0.05,
-        )
+        consumer = referral_consumer("test_outcomes", handle, max_deliver=3, retry_delay_s=0.05)
         await consumer.start(js)
         try:
             cursed = await js.publish(

@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 
 from cli.stack import free_port
-from shared.consumers import DurableConsumer, Listeners
+from shared.consumers import Listeners
 from shared.contracts.needs import ReferralEvent, referral_subject
-from shared.contracts.streams import NEEDS_STREAM
 from shared.contracts.tokens import TokensRevoked, tokens_subject, user_key
 from shared.messaging import Bus
 from shared.revocation import TokenRevocations
 from shared.settings import CommonSettings
 from tests.matcher.conftest import running_nats
-from tests.support.factories import referral_event
+from tests.support.factories import referral_consumer, referral_event
 from tests.support.waiting import once_nats_is_back, until
 
 EVENTS = 200
@@ -40,13 +39,7 @@ async def test_durable_consumers_and_revocations_read_apart_from_the_answering_c
         bus = Bus(CommonSettings(nats_url=url), name="feed-test")
         await bus.start()
         await asyncio.wait_for(bus.ready.wait(), timeout=10)
-        consumer = DurableConsumer(
-            name="test_feed",
-            stream=NEEDS_STREAM.name,
-            subject=referral_subject("*"),
-            event_type=ReferralEvent,
-            handle=handle,
-        )
+        consumer = referral_consumer("test_feed", handle)
         listeners, revocations = Listeners(consumers=[consumer]), TokenRevocations()
         try:
             for i in range(EVENTS):

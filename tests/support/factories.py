@@ -5,11 +5,14 @@ means to).
 These build bodies only; sending them (a TestClient, httpx against the stack) is the test's.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from services.needs.resident_id import check_digit
-from shared.contracts.needs import ReferralEvent, ReferralOutcome
+from shared.consumers import DurableConsumer
+from shared.contracts.needs import ReferralEvent, ReferralOutcome, referral_subject
+from shared.contracts.streams import NEEDS_STREAM
 from tests.auth import JIANGAN_TOWN
 
 JIANGAN = {"lat": 28.7300, "lon": 105.0700}  # 江安县, Sichuan
@@ -96,4 +99,19 @@ def referral_event(referral_id: str, version: int, state: str = "completed") -> 
         version=version,
         outcome=ReferralOutcome(result="met", satisfaction=5) if state == "completed" else None,
         occurred_at=datetime.now(UTC),
+    )
+
+
+def referral_consumer(
+    name: str, handle: Callable[[ReferralEvent], Awaitable[None]], **options: Any
+) -> DurableConsumer[ReferralEvent]:
+    """A durable consumer of every referral event on the needs stream (`options`: its
+    max_deliver, retry delay...)."""
+    return DurableConsumer(
+        name=name,
+        stream=NEEDS_STREAM.name,
+        subject=referral_subject("*"),
+        event_type=ReferralEvent,
+        handle=handle,
+        **options,
     )

@@ -102,12 +102,12 @@ async def evaluate_rules(request: Request) -> EvaluationOut:
     """Evaluate every rule now (a timer does it every
     LIANJIE_NEEDS_WARNING_EVALUATION_INTERVAL_S)."""
     now = clock_of(request.app)()
-    checklist = _checklist(request)
+    today, checklist = china_today(now), _checklist(request)
     opened = await write(
         request,
-        lambda s: service.evaluate(session=s, as_of=china_today(now), now=now, checklist=checklist),
+        lambda s: service.evaluate(session=s, as_of=today, now=now, checklist=checklist),
     )
-    return EvaluationOut(opened=len(opened), as_of=china_today(now))
+    return EvaluationOut(opened=len(opened), as_of=today)
 
 
 @router.get("/warning-rules/report", response_model=list[RuleReport])
